@@ -1,0 +1,58 @@
+"""Dataset and variable metadata shared by every writer (XPT, Dataset-JSON, define.xml).
+
+One model serves SDTM and ADaM: the spec loaders turn their YAML into these, the XPT
+writer and the Dataset-JSON writer read them, define.xml is generated from them.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VarType = Literal["Char", "Num"]
+Core = Literal["Req", "Exp", "Perm", "Cond"]
+
+
+class VariableMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    label: str
+    type: VarType = "Char"
+    # Char: declared length; None means "the maximum length used" (FDA TCG 4.1.5.4).
+    # Num: always 8 bytes in XPT.
+    length: int | None = None
+    format: str | None = None            # SAS display format, e.g. DATE9.
+    origin: str | None = None            # Collected, Derived, Assigned, Protocol, Predecessor
+    source: str | None = None            # origin source / predecessor text for define.xml
+    codelist: str | None = None          # codelist short name in the CT subset
+    core: Core | None = None
+    key_sequence: int | None = None      # position in the dataset's natural keys
+    significant_digits: int | None = None
+    method: str | None = None            # derivation text for define.xml MethodDef
+    comment: str | None = None
+
+
+class DatasetMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str                             # e.g. AE, SUPPAE, ADSL (upper case, <= 8 chars)
+    label: str
+    variables: list[VariableMeta]
+    keys: list[str] = Field(default_factory=list)
+    class_: str | None = Field(default=None, alias="class")
+    structure: str | None = None
+    standard: Literal["SDTM", "ADaM"] = "SDTM"
+    comment: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def variable(self, name: str) -> VariableMeta:
+        for v in self.variables:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [v.name for v in self.variables]
