@@ -1,0 +1,246 @@
+"""The build graph: specs + raw forms -> SDTM domains -> (ADaM) -> files, manifest, report.
+
+Order: DM first (every other domain needs its reference dates and subjects), then SE
+(EPOCH comes from it), then the other domains in name order. All data problems of all
+domains are collected and reported together; nothing is written when there is any, and
+an earlier build in OUT stays as it was (files go to a temporary folder that replaces
+OUT only at the end).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .ct import Terminology, load_terminology
+from .errors import DataError, Problem, ProblemLog, SpecError
+from .metadata import DatasetMeta, VariableMeta
+from .rawio import EXTENSIONS, FILE_COL, ROW_COL
+from .specio import load_model
+from .study import Study, load_study
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SPECS = REPO_ROOT / "specs"
+DEFAULT_RAW = REPO_ROOT / "raw"
+
+
+@dataclass
+class BuiltDataset:
+    meta: DatasetMeta
+    data: pd.DataFrame                # output columns only, in meta order
+    standard: str                     # SDTM / ADaM
+    trace: pd.DataFrame | None = None # __file/__row per record (for messages), not written
+
+
+@dataclass
+class BuildResult:
+    study: Study
+    ct: Terminology
+    datasets: dict[str, BuiltDataset] = field(default_factory=dict)
+    reconciliation: list[dict] = field(default_factory=list)
+    unmapped_forms: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+SUPP_VARIABLES = [
+    ("STUDYID", "Study Identifier", "Req"), ("RDOMAIN", "Related Domain Abbreviation", "Req"),
+    ("USUBJID", "Unique Subject Identifier", "Req"), ("IDVAR", "Identifying Variable", "Exp"),
+    ("IDVARVAL", "Identifying Variable Value", "Exp"), ("QNAM", "Qualifier Variable Name", "Req"),
+    ("QLABEL", "Qualifier Variable Label", "Req"), ("QVAL", "Data Value", "Req"),
+    ("QORIG", "Origin", "Req"), ("QEVAL", "Evaluator", "Exp"),
+]
+SUPP_KEYS = ["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM"]
+
+SE_VARIABLES = [
+    ("STUDYID", "Study Identifier", "Char", "Req"), ("DOMAIN", "Domain Abbreviation", "Char", "Req"),
+    ("USUBJID", "Unique Subject Identifier", "Char", "Req"), ("SESEQ", "Sequence Number", "Num", "Req"),
+    ("ETCD", "Element Code", "Char", "Req"), ("ELEMENT", "Description of Element", "Char", "Perm"),
+    ("TAETORD", "Planned Order of Element within Arm", "Num", "Perm"), ("EPOCH", "Epoch", "Char", "Perm"),
+    ("SESTDTC", "Start Date/Time of Element", "Char", "Req"), ("SEENDTC", "End Date/Time of Element", "Char", "Exp"),
+]
+
+
+def supp_meta(domain: str, spec_supp) -> DatasetMeta:
+    qorig = {s.name: s for s in spec_supp}
+    del qorig
+    return DatasetMeta(
+        name=f"SUPP{domain}", label=f"Supplemental Qualifiers for {domain}",
+        variables=[VariableMeta(name=n, label=lab, type="Char", core=core,
+                                origin="Assigned" if n not in ("QVAL",) else None,
+                                key_sequence=(SUPP_KEYS.index(n) + 1) if n in SUPP_KEYS else None)
+                   for n, lab, core in SUPP_VARIABLES],
+        keys=SUPP_KEYS, structure="One record per IDVAR, IDVARVAL, and QNAM value per subject",
+        standard="SDTM", **{"class": "RELATIONSHIP"})
+
+
+def se_meta() -> DatasetMeta:
+    keys = ["STUDYID", "USUBJID", "ETCD", "SESTDTC"]
+    return DatasetMeta(
+        name="SE", label="Subject Elements",
+        variables=[VariableMeta(name=n, label=lab, type=t, core=c, origin="Derived",
+                                codelist="EPOCH" if n == "EPOCH" else None,
+                                key_sequence=(keys.index(n) + 1) if n in keys else None)
+                   for n, lab, t, c in SE_VARIABLES],
+        keys=keys, structure="One record per actual Element per subject", standard="SDTM",
+        **{"class": "SPECIAL PURPOSE"})
+
+
+def load_domain_specs(specs_dir: Path):
+    from sdtm.spec import DomainSpec
+
+    folder = Path(specs_dir) / "sdtm"
+    specs = {}
+    for path in sorted(folder.glob("*.yaml")):
+        display = f"specs/sdtm/{path.name}"
+        spec = load_model(DomainSpec, path, display=display)
+        if path.stem.upper() != spec.domain:
+            raise SpecError(f"file name must be the domain in lower case ({spec.domain.lower()}.yaml)",
+                            file=display, key="domain")
+        specs[spec.domain] = (spec, display)
+    if "DM" not in specs:
+        raise SpecError("no DM spec: specs/sdtm/dm.yaml is required (every domain needs its subjects)",
+                        file="specs/sdtm")
+    return specs
+
+
+def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
+    from sdtm.engine import Context, map_domain
+    from sdtm.se import build_se
+
+    t0 = time.perf_counter()
+    study = load_study(specs_dir)
+    ct = load_terminology(specs_dir)
+    specs = load_domain_specs(specs_dir)
+    result = BuildResult(study=study, ct=ct)
+    log = ProblemLog()
+    ctx = Context(study=study, ct=ct, raw_dir=Path(raw_dir))
+
+    order = ["DM"] + sorted(d for d in specs if d != "DM")
+    for dom in order:
+        spec, display = specs[dom]
+        t = time.perf_counter()
+        res = map_domain(spec, ctx, spec_file=display)
+        log.extend(res.problems)
+        meta = spec.meta()
+        result.datasets[dom] = BuiltDataset(meta, res.data[meta.names].reset_index(drop=True), "SDTM",
+                                            res.data[[FILE_COL, ROW_COL]].reset_index(drop=True))
+        if res.supp is not None:
+            sm = supp_meta(dom, spec.supplemental)
+            result.datasets[sm.name] = BuiltDataset(sm, res.supp[sm.names].reset_index(drop=True), "SDTM",
+                                                    res.supp[[FILE_COL, ROW_COL]].reset_index(drop=True))
+        result.reconciliation.extend(vars(r) for r in res.reconciliation)
+        if dom == "DM":
+            ctx.dm = res.data
+            if study.elements:
+                se = build_se(ctx, res.data, log.problems)
+                ctx.se = se
+                m = se_meta()
+                result.datasets["SE"] = BuiltDataset(m, se[m.names].reset_index(drop=True), "SDTM",
+                                                     se[[FILE_COL, ROW_COL]].reset_index(drop=True))
+        result.timings[dom] = time.perf_counter() - t
+
+    # Every raw file is either read by a spec or listed in study.yaml with the reason it is not.
+    raw_files = sorted(p for p in Path(raw_dir).iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file())
+    used = set(ctx.forms_read.values())
+    for p in raw_files:
+        if p.name in used:
+            continue
+        if p.stem in study.forms_not_mapped:
+            result.unmapped_forms[p.name] = study.forms_not_mapped[p.stem]
+        else:
+            log.add("raw file is not mapped by any spec and not listed in forms_not_mapped", file=p.name,
+                    hint="map it in specs/sdtm/ or list it under forms_not_mapped in specs/study.yaml with a reason")
+    result.timings["sdtm_total"] = time.perf_counter() - t0
+    log.raise_if_any(DataError)
+    return result
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_outputs(result: BuildResult, out_dir: Path, *, specs_dir: Path, raw_dir: Path,
+                  formats: tuple[str, ...] = ("xpt",)) -> dict:
+    """Write every dataset into a fresh folder, then swap it in for OUT (atomic for the user)."""
+    from .xpt import check_xpt, write_xpt
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    problems: list[Problem] = []
+    for ds in result.datasets.values():
+        problems.extend(_with_trace(check_xpt(ds.data, ds.meta), ds))
+    if problems:
+        raise DataError(problems)
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        outputs = []
+        for name in sorted(result.datasets, key=lambda n: (result.datasets[n].standard != "SDTM", n)):
+            ds = result.datasets[name]
+            sub = "sdtm" if ds.standard == "SDTM" else "adam"
+            (tmp / sub).mkdir(exist_ok=True)
+            path = tmp / sub / f"{name.lower()}.xpt"
+            info = write_xpt(path, ds.data, ds.meta, result.study.created)
+            outputs.append({"dataset": name, "standard": ds.standard, "file": f"{sub}/{path.name}",
+                            "records": int(len(ds.data)), "variables": len(ds.meta.variables),
+                            "bytes": path.stat().st_size, "sha256": sha256(path),
+                            "lengths": info.get("lengths", {})})
+        manifest = {
+            "tool": "cdisc", "studyid": result.study.studyid, "data_cut": result.study.data_cut.isoformat(),
+            "ct_package": result.ct.package,
+            "inputs": _inputs(specs_dir, raw_dir),
+            "outputs": outputs,
+            "reconciliation": result.reconciliation,
+            "unmapped_forms": result.unmapped_forms,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        _swap(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _with_trace(problems: list[Problem], ds: BuiltDataset) -> list[Problem]:
+    """Point XPT problems (dataset record numbers) back to the raw file and row they came from."""
+    if ds.trace is None:
+        return problems
+    out = []
+    for p in problems:
+        if p.row is not None and 1 <= p.row <= len(ds.trace):
+            f, r = ds.trace.iloc[p.row - 1]
+            p = Problem(f"{ds.meta.name} record {p.row}: {p.message}", file=str(f), row=int(r),
+                        column=p.column, hint=p.hint)
+        out.append(p)
+    return out
+
+
+def _inputs(specs_dir: Path, raw_dir: Path) -> list[dict]:
+    items = []
+    for base, label in ((Path(specs_dir), "specs"), (Path(raw_dir), "raw")):
+        for p in sorted(base.rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                items.append({"file": f"{label}/{p.relative_to(base).as_posix()}", "sha256": sha256(p)})
+    return items
+
+
+def _swap(tmp: Path, out_dir: Path) -> None:
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

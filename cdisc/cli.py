@@ -1,0 +1,114 @@
+"""Command line: `cdisc build`, `cdisc validate`, `cdisc package`.
+
+Exit codes: 0 success; 1 the data has errors; 2 bad usage, bad spec or unreadable input.
+Errors print as one readable message (file, row, column, what and how to fix); --debug
+adds the traceback.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import click
+
+from .errors import CdiscError
+
+
+def _default(name: str) -> Path:
+    from .build import DEFAULT_RAW, DEFAULT_SPECS
+
+    return {"specs": DEFAULT_SPECS, "raw": DEFAULT_RAW}[name]
+
+
+class _Abort(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def _run(debug: bool, func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except CdiscError as exc:
+        kind = type(exc).__name__.replace("Error", " error").lower()
+        n = len(exc.problems)
+        click.echo(f"cdisc: {kind}{'s' if n > 1 else ''} ({n}):", err=True)
+        click.echo(exc.render(limit=100 if not debug else 10_000), err=True)
+        if debug:
+            traceback.print_exc()
+        raise _Abort(exc.exit_code) from None
+    except Exception as exc:  # a bug, not a user error
+        click.echo(f"cdisc: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("This is a bug in cdisc; rerun with --debug and report the traceback.", err=True)
+        if debug:
+            traceback.print_exc()
+        raise _Abort(2) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cdisc")
+def main() -> None:
+    """cdisc: raw CRF exports -> CDISC SDTM and ADaM datasets, validated and packaged.
+
+    The study lives in its specs (specs/study.yaml, specs/sdtm/*.yaml, specs/adam/*.yaml,
+    specs/ct/*.yaml); the raw EDC exports live in one folder (one file per CRF form:
+    .csv, .xlsx, .sas7bdat or .xpt). Without options, every command works on the
+    VGO-Cs01p study shipped in this repository.
+
+    Exit codes: 0 success, 1 the data has errors, 2 bad usage, bad spec or unreadable input.
+    """
+
+
+@main.command()
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Study spec folder (study.yaml, sdtm/, adam/, ct/). Default: the shipped study's specs/.")
+@click.option("--raw", "raw_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder with the raw CRF exports, one file per form. Default: the shipped raw/.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
+              show_default=True, help="Output folder: sdtm/*.xpt, adam/*.xpt, manifest.json, validation/.")
+@click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, debug: bool) -> None:
+    """Build SDTM (and ADaM) datasets from the raw exports and write them as XPT v5.
+
+    Prints, per dataset, its records and variables, and the reconciliation of raw rows:
+    read, mapped, and excluded by which spec rule. An error leaves an earlier build in
+    --out untouched.
+    """
+    specs_dir = specs_dir or _default("specs")
+    raw_dir = raw_dir or _default("raw")
+    try:
+        for p, what in ((specs_dir, "--specs"), (raw_dir, "--raw")):
+            if not Path(p).is_dir():
+                click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
+                raise _Abort(2)
+        t0 = time.perf_counter()
+        from .build import build_sdtm, write_outputs
+
+        result = _run(debug, build_sdtm, specs_dir, raw_dir)
+        manifest = _run(debug, write_outputs, result, out_dir, specs_dir=specs_dir, raw_dir=raw_dir)
+        _print_summary(manifest, out_dir, time.perf_counter() - t0)
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+def _print_summary(manifest: dict, out_dir: Path, seconds: float) -> None:
+    click.echo(f"Study {manifest['studyid']} (data cut {manifest['data_cut']}), CT: {manifest['ct_package']}")
+    click.echo("")
+    click.echo(f"{'dataset':<10}{'records':>9}{'vars':>6}  file")
+    for o in manifest["outputs"]:
+        click.echo(f"{o['dataset']:<10}{o['records']:>9}{o['variables']:>6}  {out_dir / o['file']}")
+    click.echo("")
+    click.echo("Reconciliation of raw rows (read = mapped + excluded):")
+    click.echo(f"{'domain':<8}{'file':<14}{'read':>6}{'mapped':>8}{'records':>9}  excluded")
+    for r in manifest["reconciliation"]:
+        excl = "; ".join(f"{n} by '{reason}'" for reason, n in r["excluded"].items() if n) or "-"
+        click.echo(f"{r['domain']:<8}{r['file']:<14}{r['rows_read']:>6}{r['rows_mapped']:>8}{r['records']:>9}  {excl}")
+    for f, reason in manifest["unmapped_forms"].items():
+        click.echo(f"not mapped: {f} ({reason})")
+    click.echo("")
+    click.echo(f"Wrote {len(manifest['outputs'])} datasets to {out_dir} in {seconds:.1f} s")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

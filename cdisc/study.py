@@ -1,0 +1,122 @@
+"""The study definition (specs/study.yaml): identity, data cut, arms, visit schedule, epochs.
+
+Everything study-specific that is not a domain mapping lives here, so a second study is
+a new study.yaml, not new code.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .specio import load_model
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RawConventions(_Strict):
+    """How the EDC export is laid out (same columns on every form)."""
+
+    subject: str = "SUBJECT"          # raw column with the subject identifier
+    site: str = "SITENUMBER"
+    folder: str = "FOLDER"
+    form: str = "FORM"
+    record_position: str = "RECORDPOSITION"
+    date_formats: list[str] = Field(default_factory=lambda: ["DD-MON-YYYY", "YYYY-MM-DD"])
+    unknown_tokens: list[str] = Field(default_factory=lambda: ["UN", "UNK", "UK", "XX", "UNKN"])
+    unscheduled_prefix: str = "UNS"   # folders not in the schedule whose OID starts so are unscheduled
+
+
+class Arm(_Strict):
+    armcd: str
+    arm: str
+    dose: float | None = None
+    dose_unit: str | None = None
+    description: str | None = None
+
+
+class Visit(_Strict):
+    folder: str                       # EDC folder OID
+    visitnum: float
+    visit: str                        # SDTM VISIT
+    day: int | None = None            # planned study day (VISITDY)
+    window_before: int | None = None  # days allowed before the planned day
+    window_after: int | None = None
+    epoch: str | None = None
+
+
+class Element(_Strict):
+    """A trial element (TE) and, per subject, where it starts (SE)."""
+
+    etcd: str
+    element: str
+    epoch: str
+    # Subject's start of this element: a DM variable (e.g. RFICDTC, RFXSTDTC), optionally
+    # shifted by days (the follow-up element starts the day after the DLT window).
+    start: "str | Aggregate"
+    start_offset_days: int = 0
+    rule_start: str | None = None     # TESTRL text for TE
+    rule_end: str | None = None       # TEENRL text for TE
+    duration: str | None = None       # TEDUR (ISO 8601 duration)
+
+
+from sdtm.spec import Aggregate  # noqa: E402  (the same aggregate rule the DM spec uses)
+
+Element.model_rebuild()
+
+
+class Study(_Strict):
+    studyid: str
+    title: str
+    sponsor: str
+    protocol: str | None = None
+    data_cut: dt.date
+    raw: RawConventions = Field(default_factory=RawConventions)
+    arms: list[Arm]
+    visits: list[Visit]
+    elements: list[Element] = Field(default_factory=list)
+    lookups: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    forms_not_mapped: dict[str, str] = Field(default_factory=dict)  # form -> reason
+    trial_summary: list[dict[str, Any]] = Field(default_factory=list)
+    inclusion_exclusion: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Study":
+        for name, values in (("arms.armcd", [a.armcd for a in self.arms]),
+                             ("visits.folder", [v.folder for v in self.visits]),
+                             ("visits.visitnum", [v.visitnum for v in self.visits])):
+            dup = sorted({x for x in values if values.count(x) > 1})
+            if dup:
+                raise ValueError(f"duplicate {name}: {dup}")
+        return self
+
+    @property
+    def created(self) -> dt.datetime:
+        """Timestamp written into file headers: the data cut, so rebuilds are byte-identical."""
+        return dt.datetime.combine(self.data_cut, dt.time(0, 0, 0))
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        """A lookup table by name: 'arms', 'visits' or one of ``lookups``."""
+        if name == "arms":
+            return [a.model_dump() for a in self.arms]
+        if name == "visits":
+            return [v.model_dump() for v in self.visits]
+        if name in self.lookups:
+            return self.lookups[name]
+        raise KeyError(name)
+
+
+def load_study(specs_dir: Path) -> Study:
+    path = Path(specs_dir) / "study.yaml"
+    return load_model(Study, path, display=_display(path, specs_dir))
+
+
+def _display(path: Path, base: Path) -> str:
+    try:
+        return str(Path("specs") / Path(path).relative_to(base))
+    except ValueError:
+        return str(path)

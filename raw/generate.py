@@ -1,0 +1,1539 @@
+#!/usr/bin/env python
+"""Generate the synthetic EDC export of study VGO-Cs01p and its per-subject truth table.
+
+VGO-Cs01p: off-the-shelf CD7 CAR-NK cells derived from human embryonic stem cells in
+children with CD7+ relapsed/refractory T-ALL; single arm, open label, 3+3 dose
+escalation (DL1 1x10^6, DL2 3x10^6, DL3 1x10^7 CAR-NK cells/kg), 9 subjects at 3 sites,
+fludarabine/cyclophosphamide lymphodepletion on days -5 to -3, first infusion on Day 1,
+follow-up 12 months after the first infusion, data cut 2026-02-28.
+
+The TRUTH DEFINITION (the tables right below the constants) is written first and is the
+contract: every form is generated from it, the per-subject truth (``truth.csv``) is
+computed from it, and before anything is written the truth is re-derived a second time
+from the *raw form text* (parsing dates, mapping synonyms, the way a mapping spec
+would) and the two must agree field by field.
+
+Determinism: one master ``numpy.random.default_rng(20250301)`` spawns one child stream
+per generation step, rows are sorted by fixed keys, every value is formatted to text
+before writing (fixed decimals), files are UTF-8 with ``\\n`` line ends. Running
+
+    python raw/generate.py [--out DIR]
+
+rewrites the same bytes every time (default DIR: the folder of this script).
+
+Study-day convention (SDTMIG 3.4 section 4.4.4): Day 1 is the date of the first
+CAR-NK infusion, the day before it is Day -1, there is no Day 0.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEED = 20250301
+PROJECT = "VGO-Cs01p"
+DATA_CUT = pd.Timestamp("2026-02-28")
+FIRST_CONSENT_MIN = pd.Timestamp("2024-03-01")
+MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+HEADER = ["PROJECT", "SITENUMBER", "SITE", "SUBJECT", "FOLDER", "FOLDERNAME", "FORM",
+          "RECORDPOSITION", "RECSTATUS"]
+PK_LLOQ = 0.5  # cells/uL, lower limit of quantification of the CAR-NK flow assay
+
+# =====================================================================================
+# TRUTH DEFINITION
+# =====================================================================================
+
+# Sites and the way each site types things (the "mess" is per site, as in real EDC data).
+SITES = pd.DataFrame(
+    [
+        # SITENUMBER, SITE, COUNTRY, AGEU, FLU, CY, LDDOSU, LDROUTE, EXDOSU, YES, NO, BLQ, CD7U
+        ("101", "East China Children's Medical Center", "CHN", "Years", "Fludarabine",
+         "Cyclophosphamide", "mg/m2", "Intravenous", "x10^6 cells/kg", "Yes", "No", "BLQ",
+         "cells/µL"),
+        ("102", "Hôpital Universitaire Sainte-Élisabeth de Montréal", "CAN", "years",
+         "fludarabine phosphate", "CYCLOPHOSPHAMIDE", "mg/m^2", "IV", "10^6 cells/kg", "Yes",
+         "No", "BLQ", "cells/uL"),
+        ("103", "Lakeside Children's Research Hospital", "USA", "Years", "Fludarabine",
+         "Cyclophosphamide", "mg/m2", "Intravenous", "x10^6 cells/kg", "Y", "N", "<LLOQ",
+         "cells/uL"),
+    ],
+    columns=["SITENUMBER", "SITE", "COUNTRY", "AGEU", "FLU", "CY", "LDDOSU", "LDROUTE",
+             "EXDOSU", "YES", "NO", "BLQ", "CD7U"],
+)
+
+DOSE_LEVELS = pd.DataFrame(
+    # DOSELVL, EXDOSE (x10^6 cells/kg), product concentration (x10^6 cells/mL)
+    [("DL1", 1.0, 2.0), ("DL2", 3.0, 5.0), ("DL3", 10.0, 10.0)],
+    columns=["DOSELVL", "DOSE", "CONC"],
+)
+
+# One dict per subject. Upper-case values are the truth (CDISC style); *_RAW are what the
+# site typed. Days are study days (Day 1 = first infusion). LAST_VISIT is the last
+# scheduled folder the subject attended (or missed); EOS_DAY None = the Month 12 visit.
+SUBJECTS = [
+    dict(SUBJECT="101-001", DOSELVL="DL1", CONSENT_DATE="2024-03-06", FIRST_INF_DATE="2024-03-27",
+         INF_DAYS=(1, 15), WEIGHT_KG=32.4, BRTHDAT="14-AUG-2013", AGE=10,
+         SEX="M", SEX_RAW="Male", RACE="ASIAN", RACE_RAW="Asian",
+         ETHNIC="NOT HISPANIC OR LATINO", ETHNIC_RAW="Not Hispanic or Latino", CD7_BASE=2450.0,
+         LAST_VISIT="M2", DEATH_DAY=84, DEATH_CAUSE="DISEASE PROGRESSION",
+         DTHCAUS="Disease progression", DTHCAUSSP="Refractory T-ALL, progressive disease",
+         AUTOPSY="No", EOS_STATUS="DISCONTINUED", EOS_REASON="DEATH", EOS_DAY=84, LSTCON_DAY=84,
+         D28_RESPONSE="NR", BEST_RESPONSE="NR", MRD_D28="POSITIVE", DEATH_IN_REMISSION="N",
+         ADA_STATUS="NEGATIVE", DLT="N", MAX_CRS_GRADE=1, MAX_ICANS_GRADE=0),
+    dict(SUBJECT="102-001", DOSELVL="DL1", CONSENT_DATE="2024-04-10", FIRST_INF_DATE="2024-05-02",
+         INF_DAYS=(1, 8), WEIGHT_KG=52.0, BRTHDAT="22-NOV-2009", AGE=14,
+         SEX="M", SEX_RAW="male", RACE="WHITE", RACE_RAW="White",
+         ETHNIC="NOT HISPANIC OR LATINO", ETHNIC_RAW="Not Hispanic or Latino", CD7_BASE=980.0,
+         LAST_VISIT="M6", DEATH_DAY=None, DEATH_CAUSE="", DTHCAUS="", DTHCAUSSP="", AUTOPSY="",
+         EOS_STATUS="DISCONTINUED", EOS_REASON="WITHDRAWAL BY PARENT/GUARDIAN", EOS_DAY=203,
+         LSTCON_DAY=203, D28_RESPONSE="PR", BEST_RESPONSE="CR", MRD_D28="POSITIVE",
+         DEATH_IN_REMISSION="", ADA_STATUS="TREATMENT-EMERGENT", DLT="N", MAX_CRS_GRADE=2,
+         MAX_ICANS_GRADE=0),
+    dict(SUBJECT="103-001", DOSELVL="DL1", CONSENT_DATE="2024-05-14", FIRST_INF_DATE="2024-06-04",
+         INF_DAYS=(1,), WEIGHT_KG=12.3, BRTHDAT="30-SEP-2021", AGE=2,
+         SEX="F", SEX_RAW="F", RACE="WHITE", RACE_RAW="White",
+         ETHNIC="HISPANIC OR LATINO", ETHNIC_RAW="Hispanic or Latino", CD7_BASE=620.0,
+         LAST_VISIT="M6", DEATH_DAY=None, DEATH_CAUSE="", DTHCAUS="", DTHCAUSSP="", AUTOPSY="",
+         EOS_STATUS="DISCONTINUED", EOS_REASON="LOST TO FOLLOW-UP", EOS_DAY=292, LSTCON_DAY=118,
+         D28_RESPONSE="CRi", BEST_RESPONSE="CRi", MRD_D28="POSITIVE", DEATH_IN_REMISSION="",
+         ADA_STATUS="NEGATIVE", DLT="N", MAX_CRS_GRADE=1, MAX_ICANS_GRADE=0),
+    dict(SUBJECT="101-002", DOSELVL="DL2", CONSENT_DATE="2024-07-08", FIRST_INF_DATE="2024-07-30",
+         INF_DAYS=(1,), WEIGHT_KG=41.0, BRTHDAT="UN-JUN-2012", AGE=12,
+         SEX="F", SEX_RAW="Female", RACE="ASIAN", RACE_RAW="asian",
+         ETHNIC="NOT HISPANIC OR LATINO", ETHNIC_RAW="Not Hispanic or Latino", CD7_BASE=3120.0,
+         LAST_VISIT="M12", DEATH_DAY=None, DEATH_CAUSE="", DTHCAUS="", DTHCAUSSP="", AUTOPSY="",
+         EOS_STATUS="COMPLETED", EOS_REASON="COMPLETED", EOS_DAY=None, LSTCON_DAY=None,
+         D28_RESPONSE="CR", BEST_RESPONSE="CR", MRD_D28="NEGATIVE", DEATH_IN_REMISSION="",
+         ADA_STATUS="BOOSTED", DLT="N", MAX_CRS_GRADE=2, MAX_ICANS_GRADE=0),
+    dict(SUBJECT="102-002", DOSELVL="DL2", CONSENT_DATE="2024-08-12", FIRST_INF_DATE="2024-09-03",
+         INF_DAYS=(1,), WEIGHT_KG=26.2, BRTHDAT="09-JAN-2016", AGE=8,
+         SEX="F", SEX_RAW="Female", RACE="BLACK OR AFRICAN AMERICAN",
+         RACE_RAW="Black or African American", ETHNIC="NOT HISPANIC OR LATINO",
+         ETHNIC_RAW="Not Hispanic or Latino", CD7_BASE=1350.0,
+         LAST_VISIT="M12", DEATH_DAY=None, DEATH_CAUSE="", DTHCAUS="", DTHCAUSSP="", AUTOPSY="",
+         EOS_STATUS="COMPLETED", EOS_REASON="COMPLETED", EOS_DAY=None, LSTCON_DAY=None,
+         D28_RESPONSE="CRh", BEST_RESPONSE="CRh", MRD_D28="NEGATIVE", DEATH_IN_REMISSION="",
+         ADA_STATUS="PRE-EXISTING", DLT="N", MAX_CRS_GRADE=1, MAX_ICANS_GRADE=1),
+    dict(SUBJECT="103-002", DOSELVL="DL2", CONSENT_DATE="2024-09-09", FIRST_INF_DATE="2024-10-01",
+         INF_DAYS=(1, 8), WEIGHT_KG=47.5, BRTHDAT="17-APR-2011", AGE=13,
+         SEX="M", SEX_RAW="Male", RACE="BLACK OR AFRICAN AMERICAN",
+         RACE_RAW="Black or African American", ETHNIC="NOT HISPANIC OR LATINO",
+         ETHNIC_RAW="Not Hispanic or Latino", CD7_BASE=760.0,
+         LAST_VISIT="M6", DEATH_DAY=228, DEATH_CAUSE="DISEASE PROGRESSION",
+         DTHCAUS="Disease progression", DTHCAUSSP="Relapsed T-ALL after CR", AUTOPSY="No",
+         EOS_STATUS="DISCONTINUED", EOS_REASON="DEATH", EOS_DAY=228, LSTCON_DAY=228,
+         D28_RESPONSE="CR", BEST_RESPONSE="CR", MRD_D28="POSITIVE", DEATH_IN_REMISSION="N",
+         ADA_STATUS="NEGATIVE", DLT="N", MAX_CRS_GRADE=2, MAX_ICANS_GRADE=0),
+    dict(SUBJECT="101-003", DOSELVL="DL3", CONSENT_DATE="2024-10-21", FIRST_INF_DATE="2024-11-12",
+         INF_DAYS=(1,), WEIGHT_KG=16.5, BRTHDAT="03-FEB-2020", AGE=4,
+         SEX="M", SEX_RAW="Male", RACE="ASIAN", RACE_RAW="Asian",
+         ETHNIC="NOT HISPANIC OR LATINO", ETHNIC_RAW="Not Hispanic or Latino", CD7_BASE=1890.0,
+         LAST_VISIT="M2", DEATH_DAY=79, DEATH_CAUSE="INFECTION", DTHCAUS="Infection",
+         DTHCAUSSP="Pseudomonas aeruginosa sepsis while in MRD-negative CR", AUTOPSY="Yes",
+         EOS_STATUS="DISCONTINUED", EOS_REASON="DEATH", EOS_DAY=79, LSTCON_DAY=79,
+         D28_RESPONSE="CR", BEST_RESPONSE="CR", MRD_D28="NEGATIVE", DEATH_IN_REMISSION="Y",
+         ADA_STATUS="NEGATIVE", DLT="N", MAX_CRS_GRADE=2, MAX_ICANS_GRADE=2),
+    dict(SUBJECT="102-003", DOSELVL="DL3", CONSENT_DATE="2024-11-25", FIRST_INF_DATE="2024-12-17",
+         INF_DAYS=(1,), WEIGHT_KG=63.0, BRTHDAT="UN-UNK-2007", AGE=17,
+         SEX="M", SEX_RAW="Male", RACE="WHITE", RACE_RAW="White",
+         ETHNIC="NOT HISPANIC OR LATINO", ETHNIC_RAW="Not Hispanic or Latino", CD7_BASE=4210.0,
+         LAST_VISIT="M12", DEATH_DAY=None, DEATH_CAUSE="", DTHCAUS="", DTHCAUSSP="", AUTOPSY="",
+         EOS_STATUS="COMPLETED", EOS_REASON="COMPLETED", EOS_DAY=None, LSTCON_DAY=None,
+         D28_RESPONSE="CR", BEST_RESPONSE="CR", MRD_D28="NEGATIVE", DEATH_IN_REMISSION="",
+         ADA_STATUS="NEGATIVE", DLT="N", MAX_CRS_GRADE=2, MAX_ICANS_GRADE=0),
+    dict(SUBJECT="103-003", DOSELVL="DL3", CONSENT_DATE="2024-12-19", FIRST_INF_DATE="2025-01-14",
+         INF_DAYS=(1, 8, 15), WEIGHT_KG=23.1, BRTHDAT="05-DEC-2017", AGE=7,
+         SEX="F", SEX_RAW="Female", RACE="WHITE", RACE_RAW="White",
+         ETHNIC="HISPANIC OR LATINO", ETHNIC_RAW="Hispanic or Latino", CD7_BASE=1140.0,
+         LAST_VISIT="M12", DEATH_DAY=None, DEATH_CAUSE="", DTHCAUS="", DTHCAUSSP="", AUTOPSY="",
+         EOS_STATUS="COMPLETED", EOS_REASON="COMPLETED", EOS_DAY=None, LSTCON_DAY=None,
+         D28_RESPONSE="CR", BEST_RESPONSE="CR", MRD_D28="NEGATIVE", DEATH_IN_REMISSION="",
+         ADA_STATUS="TREATMENT-EMERGENT", DLT="Y", MAX_CRS_GRADE=3, MAX_ICANS_GRADE=1),
+]
+
+# Scheduled folders: nominal study day and the +/- window the actual day is drawn from.
+FOLDERS = pd.DataFrame(
+    [
+        ("SCR", "Screening", np.nan, 0),      # on the consent date
+        ("LD", "Lymphodepletion", -5, 0),
+        ("D1", "Day 1", 1, 0),
+        ("D8", "Day 8", 8, 0),
+        ("D15", "Day 15", 15, 0),
+        ("D28", "Day 28", 28, 2),
+        ("M2", "Month 2", 60, 5),
+        ("M3", "Month 3", 90, 5),
+        ("M6", "Month 6", 180, 10),
+        ("M9", "Month 9", 270, 10),
+        ("M12", "Month 12", 365, 10),
+    ],
+    columns=["FOLDER", "FOLDERNAME", "NOMDAY", "WINDOW"],
+)
+FOLDERNAMES = {**dict(zip(FOLDERS.FOLDER, FOLDERS.FOLDERNAME)),
+               "UNS1": "Unscheduled 1", "UNS2": "Unscheduled 2",
+               "LOG": "Logs", "EOS": "End of Study"}
+
+# Unscheduled visits: (SUBJECT, FOLDER, study day, reason for the visit as typed). A
+# "CRS work-up" visit on a CRS day draws hematology, chemistry, cytokines and flow.
+UNSCHEDULED = [
+    ("101-001", "UNS1", 3, "CRS work-up"),
+    ("101-002", "UNS1", 3, "CRS work-up"),
+    ("101-003", "UNS1", 4, "CRS work-up"),
+    ("102-001", "UNS1", 4, "CRS work-up"),
+    ("102-002", "UNS1", 3, "CRS work-up"),
+    ("102-003", "UNS1", 3, "CRS work-up"),
+    ("102-003", "UNS2", 45, "Suspected relapse: rising peripheral lymphocytes"),
+    ("103-001", "UNS1", 3, "CRS work-up"),
+    ("103-002", "UNS1", 3, "CRS work-up"),
+    ("103-002", "UNS2", 150, "Rising peripheral blasts"),
+    ("103-003", "UNS1", 3, "CRS work-up"),
+    ("103-003", "UNS2", 17, "CRS grade 3 work-up"),
+]
+
+# Scheduled visits that did not happen: (SUBJECT, FOLDER, reason as typed).
+MISSED = [
+    ("102-002", "M9", "Family travelling abroad; visit not rescheduled"),
+    ("103-001", "M6", "Subject did not attend; family could not be reached"),
+]
+
+# Disease assessments (acute-leukaemia criteria). OVRLRESP is the text as typed; the SCR
+# row is the baseline marrow (no response). ANC/PLT are count-recovery categories:
+# H >= 1.0 / >= 100, M 0.5 to < 1.0 / 50 to < 100, L < 0.5 / < 50 (x10^9/L).
+RESPONSES = pd.DataFrame(
+    [
+        # SUBJECT, FOLDER, OVRLRESP, BMBLAST, PBBLAST, EMD, ANC, PLT
+        ("101-001", "SCR", "", 68.0, 21.0, "Absent", "M", "L"),
+        ("101-001", "D28", "No response", 55.0, 12.0, "Not evaluated", "M", "L"),
+        ("101-001", "M2", "PD", 82.0, 35.0, "Present", "L", "L"),
+        ("102-001", "SCR", "", 45.0, 8.0, "Absent", "M", "L"),
+        ("102-001", "D28", "PR", 12.0, 0.0, "Absent", "M", "M"),
+        ("102-001", "M2", "Complete remission", 2.1, 0.0, "Absent", "H", "H"),
+        ("102-001", "M3", "Complete remission", 1.0, 0.0, "Absent", "H", "H"),
+        ("102-001", "M6", "Complete remission", 0.8, 0.0, "Absent", "H", "H"),
+        ("103-001", "SCR", "", 32.0, 4.0, "Absent", "M", "L"),
+        ("103-001", "D28", "CRi", 3.5, 0.0, "Absent", "M", "L"),
+        ("103-001", "M2", "CRi", 2.0, 0.0, "Absent", "H", "L"),
+        ("103-001", "M3", "CRi", 1.5, 0.0, "Absent", "H", "L"),
+        ("101-002", "SCR", "", 78.0, 30.0, "Absent", "L", "L"),
+        ("101-002", "D28", "CR", 0.8, 0.0, "Absent", "H", "H"),
+        ("101-002", "M2", "CR", 1.2, 0.0, "Absent", "H", "H"),
+        ("101-002", "M3", "CR", 0.6, 0.0, "Absent", "H", "H"),
+        ("101-002", "M6", "CR", 0.9, 0.0, "Absent", "H", "H"),
+        ("101-002", "M9", "cr", 1.1, 0.0, "Absent", "H", "H"),
+        ("101-002", "M12", "CR", 0.7, 0.0, "Absent", "H", "H"),
+        ("102-002", "SCR", "", 55.0, 15.0, "Absent", "M", "L"),
+        ("102-002", "D28", "CRh", 1.6, 0.0, "Absent", "H", "M"),
+        ("102-002", "M2", "CRh", 1.2, 0.0, "Absent", "H", "M"),
+        ("102-002", "M3", "CRh", 0.9, 0.0, "Absent", "H", "M"),
+        ("102-002", "M6", "CRh", 1.4, 0.0, "Absent", "H", "M"),
+        ("102-002", "M12", "CRh", 1.0, 0.0, "Absent", "H", "M"),
+        ("103-002", "SCR", "", 40.0, 9.0, "Absent", "M", "L"),
+        ("103-002", "D28", "CR", 2.5, 0.0, "Absent", "H", "H"),
+        ("103-002", "M2", "CR", 1.8, 0.0, "Absent", "H", "H"),
+        ("103-002", "M3", "CR", 3.0, 0.0, "Absent", "H", "H"),
+        ("103-002", "UNS2", "Relapse", 18.0, 3.0, "Absent", "M", "M"),
+        ("103-002", "M6", "PD", 64.0, 22.0, "Absent", "L", "L"),
+        ("101-003", "SCR", "", 62.0, 18.0, "Absent", "L", "L"),
+        ("101-003", "D28", "CR", 1.1, 0.0, "Absent", "H", "H"),
+        ("101-003", "M2", "CR", 0.9, 0.0, "Absent", "H", "H"),
+        ("102-003", "SCR", "", 85.0, 40.0, "Present", "L", "L"),
+        ("102-003", "D28", "Complete remission", 0.4, 0.0, "Absent", "H", "H"),
+        ("102-003", "UNS2", "Complete remission", 0.7, 0.0, "Absent", "H", "H"),
+        ("102-003", "M2", "Complete remission", 0.5, 0.0, "Absent", "H", "H"),
+        ("102-003", "M3", "Complete remission", 0.6, 0.0, "Absent", "H", "H"),
+        ("102-003", "M6", "Complete remission", 0.8, 0.0, "Absent", "H", "H"),
+        ("102-003", "M9", "Complete remission", 0.5, 0.0, "Absent", "H", "H"),
+        ("102-003", "M12", "Complete remission", 0.9, 0.0, "Absent", "H", "H"),
+        ("103-003", "SCR", "", 50.0, 11.0, "Absent", "M", "L"),
+        ("103-003", "D28", "CR", 1.5, 0.0, "Absent", "H", "H"),
+        ("103-003", "M2", "CR", 1.0, 0.0, "Absent", "H", "H"),
+        ("103-003", "M3", "CR", 0.8, 0.0, "Absent", "H", "H"),
+        ("103-003", "M6", "CR", 1.1, 0.0, "Absent", "H", "H"),
+        ("103-003", "M9", "CR", 0.7, 0.0, "Absent", "H", "H"),
+        ("103-003", "M12", "CR", 0.6, 0.0, "Absent", "H", "H"),
+    ],
+    columns=["SUBJECT", "FOLDER", "OVRLRESP", "BMBLAST", "PBBLAST", "EMD", "ANC", "PLT"],
+)
+# Raw OVRLRESP spelling -> CDISC-style code ("RELAPSE" = relapse after remission).
+RESPONSE_CODES = {"CR": "CR", "cr": "CR", "Complete remission": "CR", "CRh": "CRh",
+                  "CRi": "CRi", "PR": "PR", "NR": "NR", "No response": "NR", "PD": "PD",
+                  "Relapse": "RELAPSE"}
+RESPONSE_RANK = {"CR": 1, "CRh": 2, "CRi": 3, "PR": 4, "NR": 5, "PD": 6}  # best = lowest
+REMISSION = ("CR", "CRh", "CRi")
+ANC_TEXT = {"H": "ANC >= 1.0 x10^9/L", "M": "ANC 0.5 to < 1.0 x10^9/L", "L": "ANC < 0.5 x10^9/L"}
+PLT_TEXT = {"H": "PLT >= 100 x10^9/L", "M": "PLT 50 to < 100 x10^9/L", "L": "PLT < 50 x10^9/L"}
+
+# MRD by flow on the marrow aspirate of the response visit: (SUBJECT, FOLDER, MRDRES, MRDSTAT).
+MRD = pd.DataFrame(
+    [
+        ("101-001", "D28", "38.5", "Positive"),
+        ("102-001", "D28", "1.2", "Positive"),
+        ("102-001", "M2", "<0.01", "Negative"),
+        ("102-001", "M3", "<0.01", "Negative"),
+        ("102-001", "M6", "<0.01", "Negative"),
+        ("103-001", "D28", "0.08", "Positive"),
+        ("103-001", "M3", "0.05", "Positive"),
+        ("101-002", "D28", "<0.01", "Negative"),
+        ("101-002", "M3", "<0.01", "Negative"),
+        ("101-002", "M6", "<0.01", "Negative"),
+        ("101-002", "M12", "<0.01", "Negative"),
+        ("102-002", "D28", "0.003", "Negative"),   # below the 0.01 % sensitivity, typed as number
+        ("102-002", "M3", "<0.01", "Negative"),
+        ("102-002", "M6", "<0.01", "Negative"),
+        ("102-002", "M12", "<0.01", "Negative"),
+        ("103-002", "D28", "0.05", "Positive"),
+        ("103-002", "M3", "0.4", "Positive"),
+        ("101-003", "D28", "<0.01", "Negative"),
+        ("102-003", "D28", "<0.01", "Negative"),
+        ("102-003", "UNS2", "<0.01", "Negative"),
+        ("102-003", "M3", "<0.01", "Negative"),
+        ("102-003", "M6", "<0.01", "Negative"),
+        ("102-003", "M12", "<0.01", "Negative"),
+        ("103-003", "D28", "<0.01", "Negative"),
+        ("103-003", "M3", "<0.01", "Negative"),
+        ("103-003", "M6", "<0.01", "Negative"),
+        ("103-003", "M12", "<0.01", "Negative"),
+    ],
+    columns=["SUBJECT", "FOLDER", "MRDRES", "MRDSTAT"],
+)
+
+# Anti-drug antibodies. Every ADA folder a subject attended has a sample; samples not
+# listed here are screen-negative. (SUBJECT, FOLDER, ADASCR, ADACONF, ADATITER as typed)
+ADA_FOLDERS = {"D1": "Pre-dose", "D28": "Day 28", "M3": "Month 3", "M6": "Month 6",
+               "M12": "Month 12"}
+ADA_POSITIVE = pd.DataFrame(
+    [
+        ("102-001", "M3", "Positive", "Positive", "1:40"),
+        ("102-001", "M6", "Positive", "Positive", "80"),      # titre typed without "1:"
+        ("101-002", "D1", "Positive", "Positive", "1:20"),
+        ("101-002", "D28", "Positive", "Positive", "1:40"),
+        ("101-002", "M3", "Positive", "Positive", "1:160"),
+        ("101-002", "M6", "Positive", "Positive", "1:80"),
+        ("101-002", "M12", "Positive", "Positive", "1:40"),
+        ("102-002", "D1", "Positive", "Positive", "1:40"),
+        ("102-002", "D28", "Positive", "Positive", "1:40"),
+        ("102-002", "M3", "Positive", "Positive", "1:80"),
+        ("102-002", "M6", "Positive", "Negative", ""),
+        ("103-002", "D28", "Positive", "Negative", ""),
+        ("103-003", "D28", "Positive", "Positive", "1:20"),
+        ("103-003", "M3", "Positive", "Positive", "1:80"),
+        ("103-003", "M6", "Positive", "Positive", "1:40"),
+        ("103-003", "M12", "Positive", "Negative", ""),
+    ],
+    columns=["SUBJECT", "FOLDER", "ADASCR", "ADACONF", "ADATITER"],
+)
+
+# CAR-NK kinetics (cells/uL): concentration 1 h after the start of infusion 1, expansion
+# peak, nominal time of the peak and the contraction half-life in days.
+PK_PROFILE = pd.DataFrame(
+    [
+        ("101-001", 2.8, 4.1, 216, 5.0),
+        ("102-001", 3.2, 12.5, 312, 6.0),
+        ("103-001", 3.0, 9.2, 216, 6.0),
+        ("101-002", 8.9, 48.0, 216, 6.0),
+        ("102-002", 9.6, 35.0, 144, 6.0),
+        ("103-002", 8.1, 28.4, 312, 5.5),
+        ("101-003", 27.0, 121.0, 216, 6.0),
+        ("102-003", 31.0, 166.0, 144, 6.0),
+        ("103-003", 26.0, 142.0, 312, 8.0),
+    ],
+    columns=["SUBJECT", "C1H", "PEAK", "TPEAK_H", "HALFLIFE_D"],
+)
+# Nominal PK time points: PKTPTNUM is hours after the start of infusion 1; Day N = (N-1)*24.
+PK_TIMES = pd.DataFrame(
+    [("Pre-dose", 0, None), ("1 h", 1, None), ("4 h", 4, None), ("Day 2", 24, None),
+     ("Day 4", 72, None), ("Day 7", 144, None), ("Day 10", 216, None), ("Day 14", 312, None),
+     ("Day 21", 480, None), ("Day 28", 648, "D28"), ("Month 2", 1416, "M2"),
+     ("Month 3", 2136, "M3")],
+    columns=["PKTPT", "PKTPTNUM", "VISIT"],
+)
+
+# MedDRA (as coded by the sponsor's coder): key -> LLT, LLT code, PT, PT code, HLT, HLT
+# code, HLGT, HLGT code, SOC, SOC code.
+_SOC_BLOOD = ("Blood and lymphatic system disorders", 10005329)
+_SOC_IMMUNE = ("Immune system disorders", 10021428)
+_SOC_NERV = ("Nervous system disorders", 10029205)
+_SOC_GEN = ("General disorders and administration site conditions", 10018065)
+_SOC_VASC = ("Vascular disorders", 10047065)
+_SOC_INF = ("Infections and infestations", 10021881)
+_SOC_GI = ("Gastrointestinal disorders", 10017947)
+_SOC_INV = ("Investigations", 10022891)
+_SOC_MET = ("Metabolism and nutrition disorders", 10027433)
+_SOC_INJ = ("Injury, poisoning and procedural complications", 10022117)
+_SOC_NEO = ("Neoplasms benign, malignant and unspecified (incl cysts and polyps)", 10029104)
+_HAEM_INV = ("Haematology investigations (incl blood groups)", 10018851)
+_HEP_INV = ("Hepatobiliary investigations", 10019805)
+_INF_NOS = ("Infections - pathogen unspecified", 10021879)
+_GI_SIGNS = ("Gastrointestinal signs and symptoms", 10018012)
+_GEN_NEC = ("General system disorders NEC", 10018073)
+MEDDRA = {
+    "CRS": (("Cytokine release syndrome", 10011693), ("Cytokine release syndrome", 10011693),
+            ("Immune and associated conditions NEC", 10027665),
+            ("Immune disorders NEC", 10021430), _SOC_IMMUNE),
+    "ICANS": (("Immune effector cell-associated neurotoxicity syndrome", 10077945),
+              ("Immune effector cell-associated neurotoxicity syndrome", 10077945),
+              ("Neurotoxicity syndromes NEC", 10077946),
+              ("Neurological disorders NEC", 10029305), _SOC_NERV),
+    "HEAD": (("Headache", 10019211), ("Headache", 10019211), ("Headaches NEC", 10019233),
+             ("Headaches", 10019231), _SOC_NERV),
+    "FN": (("Febrile neutropenia", 10016288), ("Febrile neutropenia", 10016288),
+           ("Neutropenias", 10029363), ("White blood cell disorders", 10047954), _SOC_BLOOD),
+    "ANAEM": (("Anaemia", 10002034), ("Anaemia", 10002034), ("Anaemias NEC", 10002086),
+              ("Anaemias nonhaemolytic and marrow depression", 10002042), _SOC_BLOOD),
+    "NEUTDEC": (("Neutrophil count decreased", 10029366), ("Neutrophil count decreased", 10029366),
+                ("White blood cell analyses", 10047943), _HAEM_INV, _SOC_INV),
+    "PLTDEC": (("Platelet count decreased", 10035528), ("Platelet count decreased", 10035528),
+               ("Platelet analyses", 10035526), _HAEM_INV, _SOC_INV),
+    "ALTINC": (("ALT increased", 10001560), ("Alanine aminotransferase increased", 10001551),
+               ("Liver function analyses", 10024690), _HEP_INV, _SOC_INV),
+    "ASTINC": (("AST increased", 10003482), ("Aspartate aminotransferase increased", 10003481),
+               ("Liver function analyses", 10024690), _HEP_INV, _SOC_INV),
+    "PYREX": (("Fever", 10016558), ("Pyrexia", 10037660), ("Febrile disorders", 10016286),
+              ("Body temperature conditions", 10005908), _SOC_GEN),
+    "FATIG": (("Fatigue", 10016256), ("Fatigue", 10016256), ("Asthenic conditions", 10003550),
+              _GEN_NEC, _SOC_GEN),
+    "DISPROG": (("Disease progression", 10061818), ("Disease progression", 10061818),
+                ("Disease progression NEC", 10061819), _GEN_NEC, _SOC_GEN),
+    "RELAPSE": (("Leukaemia recurrent", 10024318), ("Leukaemia recurrent", 10024318),
+                ("Leukaemias NEC", 10024291), ("Leukaemias", 10024324), _SOC_NEO),
+    "HYPOT": (("Hypotension", 10021097), ("Hypotension", 10021097),
+              ("Vascular hypotensive disorders", 10047236),
+              ("Decreased and nonspecific blood pressure disorders and shock", 10011954),
+              _SOC_VASC),
+    "SEPSIS": (("Sepsis", 10040047), ("Sepsis", 10040047),
+               ("Sepsis, bacteraemia, viraemia and fungaemia NEC", 10040048), _INF_NOS, _SOC_INF),
+    "PNEUM": (("Pneumonia", 10035664), ("Pneumonia", 10035664),
+              ("Lower respiratory tract and lung infections", 10024970), _INF_NOS, _SOC_INF),
+    "URTI": (("URTI", 10046312), ("Upper respiratory tract infection", 10046306),
+             ("Upper respiratory tract infections", 10046309), _INF_NOS, _SOC_INF),
+    "NAUS": (("Nausea", 10028813), ("Nausea", 10028813),
+             ("Nausea and vomiting symptoms", 10028817), _GI_SIGNS, _SOC_GI),
+    "VOMIT": (("Vomiting", 10047700), ("Vomiting", 10047700),
+              ("Nausea and vomiting symptoms", 10028817), _GI_SIGNS, _SOC_GI),
+    "DIARR": (("Diarrhea", 10012727), ("Diarrhoea", 10012735),
+              ("Diarrhoea (excl infective)", 10012736),
+              ("Gastrointestinal motility and defaecation conditions", 10017977), _SOC_GI),
+    "HYPOK": (("Potassium low", 10036450), ("Hypokalaemia", 10021015),
+              ("Potassium imbalance", 10036452),
+              ("Electrolyte and fluid balance conditions", 10014418), _SOC_MET),
+    "IRR": (("Infusion related reaction", 10051792), ("Infusion related reaction", 10051792),
+            ("Non-site specific procedural complications", 10068780),
+            ("Procedural related injuries and complications NEC", 10069888), _SOC_INJ),
+}
+
+
+def _ae(subject, key, term, start, end, grade, rel, *, stime="", etime="", serious=(),
+        acn="", out="", dlt=False, comm="", pstart="", pend="", grade_txt="",
+        status="Active"):
+    """One AE line of the truth definition (study days; END None = ongoing).
+
+    ``serious`` lists the seriousness criteria met (DTH, LIFE, HOSP, DISAB, CONG, MIE);
+    empty = not serious. ``pstart``/``pend`` = "MON" or "UNK" make the typed date partial.
+    ``acn``/``out`` empty = the rule in :func:`make_ae`.
+    """
+    return dict(SUBJECT=subject, KEY=key, AETERM=term, START=start, END=end, GRADE=grade,
+                AEREL=rel, STIME=stime, ETIME=etime, SERIOUS=serious, ACN=acn, OUT=out,
+                DLT=dlt, AECOMM=comm, PSTART=pstart, PEND=pend, GRADE_TXT=grade_txt,
+                RECSTATUS=status)
+
+
+# AE log, in the order the sites entered the lines (= RECORDPOSITION).
+AES = [
+    _ae("101-001", "NEUTDEC", "Neutrophil count decreased", -2, 35, 4, "Unlikely related"),
+    _ae("101-001", "CRS", "cytokine release syndrome", 2, 4, 1, "Related", stime="21:30",
+        etime="08:00", comm="Fever 38.6 °C; paracetamol only"),
+    _ae("101-001", "ANAEM", "Anaemia", -1, 40, 3, "Not related"),
+    _ae("101-001", "CRS", "CRS after 2nd infusion", 16, 17, 1, "Related", stime="03:15"),
+    _ae("101-001", "FN", "Febrile neutropenia", 20, 26, 3, "Unlikely related",
+        serious=("HOSP",), grade_txt="Grade 3"),
+    _ae("101-001", "DISPROG", "Progressive T-ALL", 55, 84, 5, "Not related", serious=("DTH",)),
+
+    _ae("102-001", "CRS", "Cytokine release syndrome", 3, 6, 2, "Related", stime="14:10",
+        comm="Résolu après tocilizumab x1"),
+    _ae("102-001", "HEAD", "headache", 3, 4, 1, "Possibly related"),
+    _ae("102-001", "NAUS", "nausea", 5, 12, 1, "Possibly related", pstart="MON"),
+    _ae("102-001", "PLTDEC", "Platelet count decreased", -1, 42, 4, "Unlikely related"),
+    _ae("102-001", "ALTINC", "ALT elevated", 8, 22, 2, "Possibly related"),
+    _ae("102-001", "CRS", "CRS", 9, 10, 1, "Related", stime="22:40"),
+
+    _ae("103-001", "NEUTDEC", "Neutrophil count decreased", -1, 50, 4, "Unlikely related"),
+    _ae("103-001", "CRS", "CRS", 2, 3, 1, "Related", stime="06:45"),
+    _ae("103-001", "FN", "febrile neutropenia", 6, 12, 3, "Unlikely related",
+        serious=("HOSP",)),
+    _ae("103-001", "HYPOK", "low potassium", 9, 14, 2, "Not related", pstart="MON"),
+    _ae("103-001", "PLTDEC", "Platelet count decreased", 1, None, 3, "Possibly related",
+        out="recovering/resolving"),
+
+    _ae("101-002", "NEUTDEC", "Neutrophil count decreased", -2, 24, 4, "Unlikely related"),
+    _ae("101-002", "ANAEM", "Anaemia", 1, 30, 2, "Unlikely related"),
+    _ae("101-002", "CRS", "CRS", 2, 5, 2, "Related", stime="19:20", etime="18:00"),
+    _ae("101-002", "HYPOT", "Hypotension", 3, 4, 2, "Related", stime="02:10",
+        comm="CRS-associated; fluid bolus"),
+    _ae("101-002", "HEAD", "Headache", 3, 3, 1, "Possibly related"),
+    _ae("101-002", "HEAD", "Headache", 3, 3, 1, "Possibly related",
+        comm="Duplicate of line 5 - entered in error", status="Deleted"),
+    _ae("101-002", "FATIG", "Fatigue", 40, 70, 1, "Possibly related", pstart="MON",
+        pend="MON"),
+    _ae("101-002", "URTI", "URTI", 150, 160, 2, "Not related"),
+
+    _ae("102-002", "CRS", "Cytokine release syndrome", 2, 4, 1, "Related", stime="16:00",
+        comm="Fièvre 38,9 °C"),
+    _ae("102-002", "NAUS", "Nausea", 2, 3, 1, "Possibly related"),
+    _ae("102-002", "VOMIT", "vomiting", 2, 2, 1, "Possibly related"),
+    _ae("102-002", "ICANS", "ICANS", 5, 6, 1, "Related", stime="09:30", comm="ICE score 8/10"),
+    _ae("102-002", "NEUTDEC", "Neutrophil count decreased", 1, 25, 4, "Unlikely related"),
+    _ae("102-002", "PLTDEC", "Platelet count decreased", 1, None, 3, "Possibly related"),
+    _ae("102-002", "PNEUM", "Pneumonia", 95, 108, 3, "Unlikely related", serious=("HOSP",),
+        out="Recovered/Resolved with sequelae"),
+
+    _ae("103-002", "NEUTDEC", "Neutrophil count decreased", -2, 25, 4, "Unlikely related"),
+    _ae("103-002", "CRS", "CRS", 2, 5, 2, "Related", stime="20:05"),
+    _ae("103-002", "ASTINC", "AST increased", 8, 15, 1, "Possibly related"),
+    _ae("103-002", "CRS", "CRS", 9, 10, 1, "Related", stime="11:50"),
+    _ae("103-002", "RELAPSE", "T-ALL relapse", 150, 228, 5, "Not related", serious=("DTH",)),
+
+    _ae("101-003", "NEUTDEC", "Neutrophil count decreased", -2, 25, 4, "Unlikely related"),
+    _ae("101-003", "PLTDEC", "Platelet count decreased", -1, 25, 4, "Unlikely related"),
+    _ae("101-003", "CRS", "CRS", 2, 6, 2, "Related", stime="13:40"),
+    _ae("101-003", "ICANS", "immune effector cell-associated neurotoxicity syndrome", 4, 7, 2,
+        "Related", stime="23:15", serious=("HOSP",), comm="ICE score 5/10; dexamethasone"),
+    _ae("101-003", "FN", "Febrile neutropenia", 7, 13, 3, "Unlikely related",
+        serious=("HOSP",)),
+    _ae("101-003", "SEPSIS", "Sepsis", 72, 79, 5, "Unlikely related",
+        serious=("DTH", "LIFE", "HOSP"),
+        comm="Pseudomonas aeruginosa bacteraemia; in MRD-negative CR"),
+    _ae("101-003", "HYPOT", "Hypotension", 73, 75, 3, "Unlikely related",
+        comm="Septic shock; norepinephrine"),
+
+    _ae("102-003", "NEUTDEC", "Neutrophil count decreased", -2, 21, 4, "Unlikely related"),
+    _ae("102-003", "ANAEM", "Anaemia", -1, 28, 3, "Not related"),
+    _ae("102-003", "CRS", "CRS", 2, 5, 2, "Related", stime="10:25",
+        comm="Tocilizumab 8 mg/kg ×1"),
+    _ae("102-003", "HEAD", "Headache", 4, 5, 2, "Possibly related"),
+    _ae("102-003", "DIARR", "diarrhea", 46, 49, 1, "Not related"),
+    _ae("102-003", "ALTINC", "ALT increased", 84, 100, 1, "Unlikely related"),
+
+    _ae("103-003", "NEUTDEC", "Neutrophil count decreased", -2, 25, 4, "Unlikely related"),
+    _ae("103-003", "PLTDEC", "Platelet count decreased", 1, 25, 3, "Unlikely related"),
+    _ae("103-003", "CRS", "CRS", 2, 3, 1, "Related", stime="18:30"),
+    _ae("103-003", "IRR", "Infusion related reaction", 8, 8, 2, "Related", stime="10:18",
+        etime="11:40", acn="Drug interrupted", comm="Chills and flushing during infusion 2"),
+    _ae("103-003", "CRS", "CRS", 9, 11, 2, "Related", stime="04:20"),
+    _ae("103-003", "CRS", "Cytokine release syndrome", 16, 20, 3, "Related", stime="01:30",
+        serious=("MIE",), dlt=True, grade_txt="Grade 3",
+        comm="ICU transfer; tocilizumab ×2 + dexamethasone"),
+    _ae("103-003", "NAUS", "Nausea", 16, 17, 1, "Possibly related"),
+    _ae("103-003", "ICANS", "ICANS", 17, 18, 1, "Related", stime="08:00"),
+    _ae("103-003", "HYPOT", "Hypotension", 17, 19, 3, "Related", stime="03:00",
+        comm="CRS-related; single vasopressor"),
+    _ae("103-003", "PYREX", "fever", 120, 121, 1, "Not related", comm="Viral illness in sibling"),
+]
+AEREL_STD = {"Related": "RELATED", "Possibly related": "POSSIBLY RELATED",
+             "Unlikely related": "UNLIKELY RELATED", "Not related": "NOT RELATED"}
+AEACN_STD = {"Dose not changed": "DOSE NOT CHANGED", "Not applicable": "NOT APPLICABLE",
+             "Drug interrupted": "DRUG INTERRUPTED", "Drug withdrawn": "DRUG WITHDRAWN"}
+SERIOUS_CRITERIA = {"DTH": "AESDTH", "LIFE": "AESLIFE", "HOSP": "AESHOSP", "DISAB": "AESDISAB",
+                    "CONG": "AESCONG", "MIE": "AESMIE"}
+
+# Infusion 2 of 103-003 was interrupted for an infusion-related reaction (see AES).
+EX_OVERRIDES = pd.DataFrame(
+    [("103-003", 2, "10:05", "10:58", "Yes",
+      "Interrupted 25 min for infusion-related reaction; full dose given")],
+    columns=["SUBJECT", "EXNUM", "EXSTTIM_FIX", "EXENTIM_FIX", "EXINT_FIX", "EXADJ_FIX"],
+)
+
+EOS_TEXT = {"COMPLETED": ("Completed", "Completed 12-month follow-up"),
+            "DEATH": ("Discontinued", "Death"),
+            "WITHDRAWAL BY PARENT/GUARDIAN": ("Discontinued", "Withdrawal by parent/guardian"),
+            "LOST TO FOLLOW-UP": ("Discontinued", "Lost to follow-up")}
+
+# Local labs. Generic test rows, then what each site does differently.
+LAB_TESTS = pd.DataFrame(
+    [
+        # KEY, LBCAT, LBTEST, LBORRESU, LBORNRLO, LBORNRHI, LBSPEC, FACTOR, DECIMALS
+        ("WBC", "Hematology", "WBC", "10^9/L", "4.0", "12.0", "Blood", 1.0, 2),
+        ("ANC", "Hematology", "ANC", "10^9/L", "1.5", "7.5", "Blood", 1.0, 2),
+        ("HGB", "Hematology", "Hemoglobin", "g/L", "110", "150", "Blood", 1.0, 0),
+        ("PLT", "Hematology", "Platelets", "10^9/L", "150", "450", "Blood", 1.0, 0),
+        ("BLAST", "Hematology", "Blasts", "%", "", "", "Blood", 1.0, 1),
+        ("ALT", "Chemistry", "ALT", "U/L", "0", "40", "Serum", 1.0, 0),
+        ("AST", "Chemistry", "AST", "U/L", "0", "40", "Serum", 1.0, 0),
+        ("CREAT", "Chemistry", "Creatinine", "µmol/L", "27", "62", "Serum", 1.0, 0),
+        ("CRP", "Chemistry", "CRP", "mg/L", "0", "5", "Serum", 1.0, 1),
+        ("FERR", "Chemistry", "Ferritin", "ng/mL", "15", "150", "Serum", 1.0, 0),
+        ("IL6", "Cytokines", "IL-6", "pg/mL", "0", "7", "Serum", 1.0, 1),
+        ("IFNG", "Cytokines", "IFN-gamma", "pg/mL", "0", "15", "Serum", 1.0, 1),
+    ],
+    columns=["KEY", "LBCAT", "LBTEST", "LBORRESU", "LBORNRLO", "LBORNRHI", "LBSPEC", "FACTOR",
+             "DECIMALS"],
+)
+LAB_SITE_OVERRIDES = {
+    ("102", "WBC"): dict(LBORRESU="x10^9/L", LBORNRLO="4.5", LBORNRHI="13.5"),
+    ("102", "ANC"): dict(LBTEST="Neutrophils", LBORRESU="x10^9/L", LBORNRHI="8.0"),
+    ("102", "PLT"): dict(LBORRESU="x10^9/L", LBORNRHI="400"),
+    ("102", "CREAT"): dict(LBORNRLO="30", LBORNRHI="70"),
+    ("102", "FERR"): dict(LBORRESU="µg/L", LBORNRLO="20", LBORNRHI="200"),
+    ("103", "HGB"): dict(LBORRESU="g/dL", LBORNRLO="11.5", LBORNRHI="15.5", FACTOR=0.1,
+                         DECIMALS=1),
+    ("103", "CREAT"): dict(LBORRESU="mg/dL", LBORNRLO="0.3", LBORNRHI="0.7",
+                           FACTOR=1 / 88.42, DECIMALS=2),
+    ("103", "ALT"): dict(LBORNRLO="7", LBORNRHI="35"),
+}
+CYTOKINE_FOLDERS = ("D1", "D8", "D15")        # plus every unscheduled CRS work-up
+# Lab values fixed so that they agree with the AE log (internal units).
+LAB_FIXED = pd.DataFrame(
+    [("102-001", "D8", "ALT", 148.0), ("102-001", "D15", "ALT", 86.0),
+     ("103-002", "D8", "AST", 62.0), ("103-002", "D15", "AST", 44.0),
+     ("102-003", "M3", "ALT", 71.0)],
+    columns=["SUBJECT", "FOLDER", "KEY", "FIXED"],
+)
+LAB_NOT_DONE = pd.DataFrame(
+    [("101-003", "D15", "FERR", "Sample haemolysed"),
+     ("102-001", "D15", "IL6", "Insufficient sample")],
+    columns=["SUBJECT", "FOLDER", "KEY", "NDRSN"],
+)
+
+# Time courses by study day (log-linear between knots, flat outside): CD7+ cells relative
+# to baseline (responders / non-responders), CD7-negative lymphocytes (cells/uL), and
+# peripheral blasts relative to baseline before the Day 28 assessment. Used for fc.csv and
+# for WBC and blasts in lb.csv.
+CD7_KNOTS = pd.DataFrame(
+    [(-6, 1.0, 1.0, 250), (1, 0.22, 0.30, 60), (4, 0.06, 0.20, 30), (8, 0.015, 0.30, 60),
+     (15, 0.008, 0.40, 120), (28, 0.006, 0.55, 250), (60, 0.01, 1.25, 400),
+     (90, 0.02, 1.25, 500), (180, 0.08, 1.25, 600), (270, 0.12, 1.25, 700),
+     (365, 0.18, 1.25, 800)],
+    columns=["DAY", "FRAC_RESP", "FRAC_NR", "CD7NEG"],
+)
+CD7_BY_RESPONSE = {"RELAPSE": 0.35, "PD": 1.1}
+PB_KNOTS = pd.DataFrame([(1, 0.5, 0.9), (4, 0.2, 0.8), (8, 0.05, 0.75), (15, 0.0, 0.7)],
+                        columns=["DAY", "FRAC_RESP", "FRAC_NR"])
+
+# =====================================================================================
+# Formatting and parsing helpers
+# =====================================================================================
+
+
+def fmt_date(ts: pd.Series) -> pd.Series:
+    """Format timestamps as the sites type them, ``DD-MON-YYYY``; NaT -> ""."""
+    ok = ts.notna()
+    out = pd.Series("", index=ts.index, dtype=object)
+    t = ts[ok]
+    mon = pd.Series(np.array(MONTHS)[t.dt.month.astype(int).to_numpy() - 1], index=t.index)
+    out[ok] = (t.dt.day.astype(int).astype(str).str.zfill(2) + "-" + mon + "-"
+               + t.dt.year.astype(int).astype(str))
+    return out
+
+
+def fmt_partial(ts: pd.Series, kind: pd.Series) -> pd.Series:
+    """Format dates, blanking the day ("MON": ``UN-MAR-2025``) or day and month ("UNK")."""
+    out = fmt_date(ts)
+    mon = kind.eq("MON") & ts.notna()
+    unk = kind.eq("UNK") & ts.notna()
+    out[mon] = "UN-" + out[mon].str[3:]
+    out[unk] = "UN-UNK-" + out[unk].str[7:]
+    return out
+
+
+def fmt_iso(ts: pd.Series) -> pd.Series:
+    """ISO 8601 date (``YYYY-MM-DD``) for truth.csv; NaT -> ""."""
+    ok = ts.notna()
+    out = pd.Series("", index=ts.index, dtype=object)
+    out[ok] = ts[ok].dt.strftime("%Y-%m-%d")
+    return out
+
+
+def fmt_time(minutes: pd.Series) -> pd.Series:
+    """Minutes after midnight -> ``HH:MM`` (24 h)."""
+    m = minutes.astype(int)
+    return (m // 60).astype(str).str.zfill(2) + ":" + (m % 60).astype(str).str.zfill(2)
+
+
+def fmt_num(values, decimals) -> pd.Series:
+    """Fixed-decimal text; ``decimals`` is one int or one per value."""
+    v = np.asarray(values, dtype=float)
+    d = np.broadcast_to(np.asarray(decimals, dtype=int), v.shape)
+    out = np.empty(v.shape, dtype=object)
+    for k in np.unique(d):                       # loop over distinct formats, not rows
+        sel = d == k
+        out[sel] = np.char.mod(f"%.{k}f", v[sel])
+    index = values.index if isinstance(values, pd.Series) else None
+    return pd.Series(out, index=index, dtype=object)
+
+
+def parse_date(text: pd.Series) -> pd.Series:
+    """Parse complete ``DD-MON-YYYY`` text to Timestamp; partial or empty -> NaT."""
+    full = text.fillna("").str.fullmatch(r"\d{2}-[A-Z]{3}-\d{4}")
+    parts = text.where(full, "01-JAN-1900").str.split("-", expand=True)
+    month = parts[1].map({m: i + 1 for i, m in enumerate(MONTHS)})
+    ts = pd.to_datetime(pd.DataFrame({"year": parts[2].astype(int), "month": month,
+                                      "day": parts[0].astype(int)}))
+    return ts.where(full)
+
+
+def parse_minutes(text: pd.Series) -> pd.Series:
+    """``HH:MM`` -> minutes after midnight (float, NaN when empty)."""
+    hm = text.where(text.fillna("").str.fullmatch(r"\d{2}:\d{2}"), "nan:nan")
+    parts = hm.str.split(":", expand=True)
+    return pd.to_numeric(parts[0], errors="coerce") * 60 + pd.to_numeric(parts[1],
+                                                                            errors="coerce")
+
+
+def day_to_date(first_inf: pd.Series, day: pd.Series) -> pd.Series:
+    """Study day -> date (Day 1 = first infusion, no Day 0; SDTMIG 3.4 section 4.4.4)."""
+    d = pd.to_numeric(day, errors="coerce").to_numpy(dtype=float)
+    offset = np.where(d > 0, d - 1, d)
+    return first_inf.reset_index(drop=True).add(
+        pd.to_timedelta(offset, unit="D")).set_axis(day.index)
+
+
+def finalize(df: pd.DataFrame, form: str, fields: list[str]) -> pd.DataFrame:
+    """Add the EDC header columns, sort the rows and turn every value into text.
+
+    Args:
+        df: one row per record with SUBJECT, FOLDER, RECORDPOSITION, SEQ (folder order
+            within the subject) and the form's ``fields``; RECSTATUS optional.
+        form: form OID written to FORM.
+        fields: the form's own columns, in file order.
+
+    Algorithm:
+        1. SITENUMBER is the subject prefix; SITE from the site table; FOLDERNAME from
+           the folder OID.
+        2. Rows sorted by SUBJECT, SEQ, RECORDPOSITION (a stable, documented order).
+        3. Missing -> "", everything as ``str``; a float column here means a value was
+           not formatted, which would make the bytes platform-dependent, so it raises.
+    """
+    out = df.drop(columns=["SITE", "SITENUMBER"], errors="ignore")
+    out["PROJECT"] = PROJECT
+    out["SITENUMBER"] = out["SUBJECT"].str[:3]
+    out = out.merge(SITES[["SITENUMBER", "SITE"]], on="SITENUMBER", how="left")
+    out["FOLDERNAME"] = out["FOLDER"].map(FOLDERNAMES)
+    out["FORM"] = form.upper()
+    if "RECSTATUS" not in out:
+        out["RECSTATUS"] = "Active"
+    out = out.sort_values(["SUBJECT", "SEQ", "RECORDPOSITION"], kind="stable")
+    out = out[HEADER + fields].reset_index(drop=True)
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            raise TypeError(f"{form}.{col} holds unformatted floats")
+        out[col] = out[col].where(out[col].notna(), "").astype(str)
+    assert out["FOLDERNAME"].ne("").all(), f"{form}: unknown folder"
+    return out
+
+
+# =====================================================================================
+# Design tables derived from the truth definition
+# =====================================================================================
+
+
+def subjects_frame() -> pd.DataFrame:
+    """The SUBJECTS definition as a frame with parsed dates and site columns."""
+    s = pd.DataFrame(SUBJECTS)
+    s["SITENUMBER"] = s["SUBJECT"].str[:3]
+    s = s.merge(SITES, on="SITENUMBER", how="left")
+    s["CONSENT"] = pd.to_datetime(s["CONSENT_DATE"])
+    s["FIRST_INF"] = pd.to_datetime(s["FIRST_INF_DATE"])
+    s["CONSENT_DAY"] = (s["CONSENT"] - s["FIRST_INF"]).dt.days   # negative: before Day 1
+    return s
+
+
+def build_schedule(subj: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Derive every subject's visits: folder, actual study day, date, not-done flag.
+
+    Args:
+        subj: output of :func:`subjects_frame`.
+        rng: the schedule's random stream.
+
+    Algorithm:
+        1. Cross the subjects with the scheduled folders and keep folders up to the
+           subject's LAST_VISIT.
+        2. Actual day = nominal day + a uniform integer jitter within the folder window;
+           Screening is the consent day.
+        3. Add the UNSCHEDULED visits; flag the MISSED ones (they keep their nominal day
+           for ordering but get no date).
+        4. SEQ orders the folders of a subject by actual day (LOG 900, EOS 999).
+    """
+    order = {f: i for i, f in enumerate(FOLDERS.FOLDER)}
+    grid = subj[["SUBJECT", "FIRST_INF", "CONSENT_DAY", "LAST_VISIT"]].merge(FOLDERS,
+                                                                               how="cross")
+    grid = grid[grid.FOLDER.map(order) <= grid.LAST_VISIT.map(order)].reset_index(drop=True)
+    jitter = rng.integers(-grid.WINDOW.to_numpy(), grid.WINDOW.to_numpy() + 1)
+    grid["DAY"] = np.where(grid.FOLDER.eq("SCR"), grid.CONSENT_DAY,
+                           grid.NOMDAY.fillna(0) + jitter).astype(int)
+    uns = pd.DataFrame(UNSCHEDULED, columns=["SUBJECT", "FOLDER", "DAY", "VISREAS"])
+    uns = uns.merge(subj[["SUBJECT", "FIRST_INF"]], on="SUBJECT")
+    vis = pd.concat([grid[["SUBJECT", "FIRST_INF", "FOLDER", "DAY"]], uns], ignore_index=True)
+    missed = pd.DataFrame(MISSED, columns=["SUBJECT", "FOLDER", "VISNDRS"])
+    vis = vis.merge(missed, on=["SUBJECT", "FOLDER"], how="left")
+    vis["NOTDONE"] = vis["VISNDRS"].notna()
+    vis["DATE"] = day_to_date(vis["FIRST_INF"], vis["DAY"]).where(~vis["NOTDONE"])
+    vis = vis.sort_values(["SUBJECT", "DAY", "FOLDER"]).reset_index(drop=True)
+    vis["SEQ"] = vis.groupby("SUBJECT").cumcount() + 1
+    return vis.drop(columns="FIRST_INF")
+
+
+def visit_keys(vis: pd.DataFrame) -> pd.DataFrame:
+    """Attended visits with SEQ/DAY/DATE plus the LOG and EOS pseudo-folders."""
+    att = vis.loc[~vis.NOTDONE, ["SUBJECT", "FOLDER", "SEQ", "DAY", "DATE"]]
+    subs = vis["SUBJECT"].drop_duplicates()
+    extra = pd.concat([pd.DataFrame({"SUBJECT": subs, "FOLDER": "LOG", "SEQ": 900}),
+                       pd.DataFrame({"SUBJECT": subs, "FOLDER": "EOS", "SEQ": 999})])
+    return pd.concat([att, extra], ignore_index=True)
+
+
+def end_days(subj: pd.DataFrame, vis: pd.DataFrame) -> pd.DataFrame:
+    """EOS day and last-contact day per subject (None in SUBJECTS = the Month 12 visit)."""
+    m12 = vis.loc[vis.FOLDER.eq("M12") & ~vis.NOTDONE, ["SUBJECT", "DAY"]].rename(
+        columns={"DAY": "M12_DAY"})
+    e = subj[["SUBJECT", "FIRST_INF", "EOS_DAY", "LSTCON_DAY", "DEATH_DAY"]].merge(
+        m12, on="SUBJECT", how="left")
+    e["EOS_DAY"] = e["EOS_DAY"].fillna(e["M12_DAY"])
+    e["LSTCON_DAY"] = e["LSTCON_DAY"].fillna(e["EOS_DAY"])
+    e["EOS_DATE"] = day_to_date(e["FIRST_INF"], e["EOS_DAY"])
+    e["LSTCON_DATE"] = day_to_date(e["FIRST_INF"], e["LSTCON_DAY"])
+    e["DEATH_DATE"] = day_to_date(e["FIRST_INF"], e["DEATH_DAY"])
+    return e
+
+
+def infusions(subj: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """One row per CAR-NK infusion with date and start/end minutes.
+
+    Algorithm:
+        1. Explode INF_DAYS; EXNUM numbers the infusions 1.. in day order.
+        2. Start 09:00-11:30 in 5-minute steps, duration 15-35 min (drawn).
+        3. EX_OVERRIDES fix the times of the interrupted infusion to match the AE log.
+    """
+    ex = subj[["SUBJECT", "FIRST_INF", "DOSELVL", "WEIGHT_KG", "SITENUMBER", "EXDOSU"]].assign(
+        INF_DAY=subj["INF_DAYS"]).explode("INF_DAY").reset_index(drop=True)
+    ex["INF_DAY"] = ex["INF_DAY"].astype(int)
+    ex["EXNUM"] = ex.groupby("SUBJECT").cumcount() + 1
+    ex["DATE"] = day_to_date(ex["FIRST_INF"], ex["INF_DAY"])
+    ex["START"] = 540 + 5 * rng.integers(0, 31, len(ex))
+    ex["END"] = ex["START"] + rng.integers(15, 36, len(ex))
+    ex["EXINT"] = "No"
+    ex["EXADJ"] = ""
+    ex = ex.merge(EX_OVERRIDES, on=["SUBJECT", "EXNUM"], how="left")
+    fix = ex["EXSTTIM_FIX"].notna()
+    ex.loc[fix, "START"] = parse_minutes(ex.loc[fix, "EXSTTIM_FIX"])
+    ex.loc[fix, "END"] = parse_minutes(ex.loc[fix, "EXENTIM_FIX"])
+    ex.loc[fix, "EXINT"] = ex.loc[fix, "EXINT_FIX"]
+    ex.loc[fix, "EXADJ"] = ex.loc[fix, "EXADJ_FIX"]
+    ex["FOLDER"] = "D" + ex["INF_DAY"].astype(str)
+    return ex
+
+
+def ae_frame(subj: pd.DataFrame) -> pd.DataFrame:
+    """The AES definition as a frame with RECORDPOSITION and dates (ongoing -> NaT)."""
+    ae = pd.DataFrame(AES)
+    ae["RECORDPOSITION"] = ae.groupby("SUBJECT").cumcount() + 1
+    ae = ae.merge(subj[["SUBJECT", "FIRST_INF"]], on="SUBJECT")
+    ae["END"] = pd.to_numeric(ae["END"])
+    ae["START_DATE"] = day_to_date(ae["FIRST_INF"], ae["START"])
+    ae["END_DATE"] = day_to_date(ae["FIRST_INF"], ae["END"])
+    return ae
+
+
+# =====================================================================================
+# Forms
+# =====================================================================================
+
+
+def make_dm(subj: pd.DataFrame) -> pd.DataFrame:
+    """Demographics (FOLDER SCR): birth date, age at consent as the site computed it, sex,
+    race, ethnicity and country, all as typed."""
+    dm = subj.assign(FOLDER="SCR", SEQ=1, RECORDPOSITION=0, BRTHDAT=subj["BRTHDAT"],
+                     AGE=subj["AGE"].astype(str), SEX=subj["SEX_RAW"], RACE=subj["RACE_RAW"],
+                     ETHNIC=subj["ETHNIC_RAW"])
+    return finalize(dm, "DM", ["BRTHDAT", "AGE", "AGEU", "SEX", "RACE", "ETHNIC", "COUNTRY"])
+
+
+def make_ic(subj: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Informed consent (FOLDER SCR). Assent is obtained from children aged 7 or more."""
+    ic = subj.assign(FOLDER="SCR", SEQ=1, RECORDPOSITION=0, ICDAT=fmt_date(subj["CONSENT"]),
+                     ICTIM=fmt_time(pd.Series(480 + 5 * rng.integers(0, 18, len(subj)))),
+                     ICVER="v2.0", ASSENT=np.where(subj["AGE"] >= 7, "Yes", "No"),
+                     ICTYPE="Parental consent")
+    return finalize(ic, "IC", ["ICDAT", "ICTIM", "ICVER", "ASSENT", "ICTYPE"])
+
+
+def make_ld(subj: pd.DataFrame, vis: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Lymphodepletion log (FOLDER LD): line 1 fludarabine 30 mg/m2/day, line 2
+    cyclophosphamide 300 mg/m2/day, each on days -5 to -3 (3 days)."""
+    agents = pd.DataFrame({"RECORDPOSITION": [1, 2], "DOSE": ["30", "300"],
+                           "T0": [510, 600]})
+    ld = subj.merge(agents, how="cross")
+    ld["LDAGENT"] = np.where(ld["RECORDPOSITION"].eq(1), ld["FLU"], ld["CY"])
+    ld["LDSTDAT"] = fmt_date(day_to_date(ld["FIRST_INF"], pd.Series(-5, index=ld.index)))
+    ld["LDENDAT"] = fmt_date(day_to_date(ld["FIRST_INF"], pd.Series(-3, index=ld.index)))
+    ld["LDSTTIM"] = fmt_time(ld["T0"] + 5 * pd.Series(rng.integers(0, 13, len(ld))))
+    ld = ld.assign(FOLDER="LD", LDDOSE=ld["DOSE"], LDDOSU=ld["LDDOSU"], LDROUTE=ld["LDROUTE"],
+                   LDDAYS="3")
+    ld = ld.merge(visit_keys(vis)[["SUBJECT", "FOLDER", "SEQ"]], on=["SUBJECT", "FOLDER"])
+    return finalize(ld, "LD", ["LDAGENT", "LDDOSE", "LDDOSU", "LDROUTE", "LDSTDAT", "LDSTTIM",
+                               "LDENDAT", "LDDAYS"])
+
+
+def make_ex(ex: pd.DataFrame, vis: pd.DataFrame) -> pd.DataFrame:
+    """CAR-NK infusion log: one line per infusion in its visit folder (D1/D8/D15).
+
+    EXVOL = dose (x10^6/kg) x weight / product concentration (x10^6/mL), 1 decimal.
+    """
+    e = ex.merge(DOSE_LEVELS, on="DOSELVL")
+    e = e.assign(RECORDPOSITION=1, EXNUM=e["EXNUM"].astype(str), EXDAT=fmt_date(e["DATE"]),
+                 EXSTTIM=fmt_time(e["START"]), EXENTIM=fmt_time(e["END"]),
+                 EXDOSE=fmt_num(e["DOSE"], 1),
+                 EXVOL=fmt_num(e["DOSE"] * e["WEIGHT_KG"] / e["CONC"], 1),
+                 EXROUTE="Intravenous", EXWT=fmt_num(e["WEIGHT_KG"], 1))
+    e = e.merge(visit_keys(vis)[["SUBJECT", "FOLDER", "SEQ"]], on=["SUBJECT", "FOLDER"])
+    return finalize(e, "EX", ["EXNUM", "EXDAT", "EXSTTIM", "EXENTIM", "DOSELVL", "EXDOSE",
+                              "EXDOSU", "EXVOL", "EXROUTE", "EXADJ", "EXINT", "EXWT"])
+
+
+def make_ae(ae: pd.DataFrame, subj: pd.DataFrame) -> pd.DataFrame:
+    """Adverse event log (FOLDER LOG), MedDRA-coded, CTCAE grade, ASTCT CRS/ICANS grade.
+
+    Algorithm:
+        1. MedDRA hierarchy from MEDDRA by key.
+        2. AEACN (when not given): "Dose not changed" if the AE starts on or before the
+           last infusion day, else "Not applicable" (no more CAR-NK was planned).
+        3. AEOUT (when not given): grade 5 -> "Fatal", no end -> "Not recovered/Not
+           resolved", else "Recovered/Resolved"; AEONGO = "Yes" when no end date.
+        4. Seriousness: AESER in the site's Yes/No spelling; each criterion "Yes"/"No"
+           when serious, blank when not.
+        5. CRS/ICANS flags and grades from the key; partial dates blank day (and month).
+    """
+    yes_no = subj[["SUBJECT", "YES", "NO", "INF_DAYS"]].assign(
+        LAST_INF=subj["INF_DAYS"].map(max))
+    a = ae.merge(yes_no, on="SUBJECT")
+    med = pd.DataFrame(
+        [(k, *(x for pair in v for x in pair)) for k, v in MEDDRA.items()],
+        columns=["KEY", "AELLT", "AELLTCD", "AEDECOD", "AEPTCD", "AEHLT", "AEHLTCD", "AEHLGT",
+                 "AEHLGTCD", "AESOC", "AESOCCD"])
+    a = a.merge(med, on="KEY", how="left")
+    a["AESTDAT"] = fmt_partial(a["START_DATE"], a["PSTART"])
+    a["AEENDAT"] = fmt_partial(a["END_DATE"], a["PEND"])
+    a["AEONGO"] = np.where(a["END"].isna(), "Yes", "No")
+    a["AETOXGR"] = a["GRADE_TXT"].where(a["GRADE_TXT"].ne(""), a["GRADE"].astype(str))
+    is_ser = a["SERIOUS"].map(len) > 0
+    a["AESER"] = np.where(is_ser, a["YES"], a["NO"])
+    for crit, col in SERIOUS_CRITERIA.items():            # loop over the 6 criteria
+        met = a["SERIOUS"].map(lambda s, c=crit: c in s)
+        a[col] = np.where(is_ser, np.where(met, "Yes", "No"), "")
+    rule_acn = np.where(a["START"] <= a["LAST_INF"], "Dose not changed", "Not applicable")
+    a["AEACN"] = a["ACN"].where(a["ACN"].ne(""), rule_acn)
+    rule_out = np.select([a["GRADE"].eq(5), a["END"].isna()],
+                         ["Fatal", "Not recovered/Not resolved"], "Recovered/Resolved")
+    a["AEOUT"] = a["OUT"].where(a["OUT"].ne(""), rule_out)
+    a["AEREL_STD"] = a["AEREL"].map(AEREL_STD)
+    a["AEACN_STD"] = a["AEACN"].map(AEACN_STD)
+    a["AECRS"] = np.where(a["KEY"].eq("CRS"), "Yes", "No")
+    a["AECRSGR"] = np.where(a["KEY"].eq("CRS"), a["GRADE"].astype(str), "")
+    a["AEICANS"] = np.where(a["KEY"].eq("ICANS"), "Yes", "No")
+    a["AEICANSGR"] = np.where(a["KEY"].eq("ICANS"), a["GRADE"].astype(str), "")
+    a["AEDLT"] = np.where(a["DLT"], "Yes", "No")
+    for col in ["AELLTCD", "AEPTCD", "AEHLTCD", "AEHLGTCD", "AESOCCD"]:
+        a[col] = a[col].astype(int).astype(str)
+    a = a.assign(FOLDER="LOG", SEQ=900, AESTTIM=a["STIME"], AEENTIM=a["ETIME"])
+    return finalize(a, "AE", [
+        "AETERM", "AELLT", "AELLTCD", "AEDECOD", "AEPTCD", "AEHLT", "AEHLTCD", "AEHLGT",
+        "AEHLGTCD", "AESOC", "AESOCCD", "AESTDAT", "AESTTIM", "AEENDAT", "AEENTIM", "AEONGO",
+        "AETOXGR", "AESER", "AESDTH", "AESLIFE", "AESHOSP", "AESDISAB", "AESCONG", "AESMIE",
+        "AEREL", "AEREL_STD", "AEACN", "AEACN_STD", "AEOUT", "AECRS", "AECRSGR", "AEICANS",
+        "AEICANSGR", "AEDLT", "AECOMM"])
+
+
+def make_dth(subj: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
+    """Death form (FOLDER EOS), one record per subject who died."""
+    d = subj.merge(ends[["SUBJECT", "DEATH_DATE"]], on="SUBJECT")
+    d = d[d["DEATH_DATE"].notna()]
+    d = d.assign(FOLDER="EOS", SEQ=999, RECORDPOSITION=0, DTHDAT=fmt_date(d["DEATH_DATE"]))
+    return finalize(d, "DTH", ["DTHDAT", "DTHCAUS", "DTHCAUSSP", "AUTOPSY"])
+
+
+def make_eos(subj: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
+    """End of study (FOLDER EOS): status and reason as selected, with their codes."""
+    e = subj.merge(ends[["SUBJECT", "EOS_DATE", "LSTCON_DATE"]], on="SUBJECT")
+    e = e.assign(FOLDER="EOS", SEQ=999, RECORDPOSITION=0, EOSDAT=fmt_date(e["EOS_DATE"]),
+                 EOSSTAT=e["EOS_REASON"].map({k: v[0] for k, v in EOS_TEXT.items()}),
+                 EOSSTAT_STD=e["EOS_STATUS"],
+                 EOSREAS=e["EOS_REASON"].map({k: v[1] for k, v in EOS_TEXT.items()}),
+                 EOSREAS_STD=e["EOS_REASON"], LSTCONDAT=fmt_date(e["LSTCON_DATE"]))
+    return finalize(e, "EOS", ["EOSDAT", "EOSSTAT", "EOSSTAT_STD", "EOSREAS", "EOSREAS_STD",
+                               "LSTCONDAT"])
+
+
+def make_sv(vis: pd.DataFrame) -> pd.DataFrame:
+    """Subject visits: one record per subject per visit folder, missed ones "Not done"."""
+    v = vis.assign(RECORDPOSITION=0, VISDAT=fmt_date(vis["DATE"]),
+                   VISND=np.where(vis["NOTDONE"], "Not done", ""))
+    return finalize(v, "SV", ["VISDAT", "VISND", "VISNDRS", "VISREAS"])
+
+
+def make_rs(vis: pd.DataFrame) -> pd.DataFrame:
+    """Disease (response) assessment per visit; SCR is the baseline marrow."""
+    r = RESPONSES.merge(visit_keys(vis), on=["SUBJECT", "FOLDER"], how="left")
+    assert r["DATE"].notna().all(), "response planned at a visit that did not happen"
+    r = r.assign(RECORDPOSITION=0, RSDAT=fmt_date(r["DATE"]), BMBLAST=fmt_num(r["BMBLAST"], 1),
+                 PBBLAST=fmt_num(r["PBBLAST"], 1), ANCCAT=r["ANC"].map(ANC_TEXT),
+                 PLTCAT=r["PLT"].map(PLT_TEXT), ASSESSOR="Investigator")
+    return finalize(r, "RS", ["RSDAT", "BMBLAST", "PBBLAST", "EMD", "ANCCAT", "PLTCAT",
+                              "OVRLRESP", "ASSESSOR"])
+
+
+def make_mrd(vis: pd.DataFrame) -> pd.DataFrame:
+    """Flow MRD on the response-visit marrow (sensitivity 0.01 % of leukocytes)."""
+    m = MRD.merge(visit_keys(vis), on=["SUBJECT", "FOLDER"], how="left")
+    assert m["DATE"].notna().all(), "MRD planned at a visit that did not happen"
+    m = m.assign(RECORDPOSITION=0, MRDDAT=fmt_date(m["DATE"]), MRDSPEC="Bone marrow",
+                 MRDMETH="Flow cytometry", MRDSENS="0.01")
+    return finalize(m, "MRD", ["MRDDAT", "MRDSPEC", "MRDMETH", "MRDRES", "MRDSENS", "MRDSTAT"])
+
+
+def lab_state(subj: pd.DataFrame, vis: pd.DataFrame, ae: pd.DataFrame, ex: pd.DataFrame,
+              rng: np.random.Generator) -> pd.DataFrame:
+    """Derive one row per subject and lab visit with every lab and flow quantity.
+
+    Args:
+        subj, vis, ae, ex: design frames; rng: the labs' random stream.
+
+    Algorithm:
+        1. Lab visits = attended visits except LD. Draw time: on an infusion day 90-150
+           min before the infusion starts, at Screening 10:00-12:00 (after the 08:00-09:25
+           consent), other visits 07:30-11:00.
+        2. ANC/PLT drawn uniformly inside the count-recovery category of the response
+           assessment at that visit (so labs agree with CR/CRh/CRi), otherwise "L"
+           (aplasia after lymphodepletion). Hgb follows the platelet category.
+        3. CD7+ count = baseline x CD7_KNOTS fraction at the study day (responder or
+           non-responder curve; relapse/PD visits override) x lognormal noise; CD7-
+           lymphocytes from the same knots. WBC = ANC + lymphocytes (CD7+ and CD7-) +
+           0.05-0.4 monocytes.
+        4. CRP, ferritin, IL-6, IFN-gamma scale with the grade of a CRS episode active
+           at the visit day (start <= day <= end + 2, from the AE log).
+        5. Peripheral blasts: response visits from RESPONSES, other visits a PB_KNOTS
+           fraction of the baseline at the study day (faster fall in responders).
+    """
+    lv = vis.loc[~vis.NOTDONE & vis.FOLDER.ne("LD"),
+                 ["SUBJECT", "FOLDER", "SEQ", "DAY", "DATE", "VISREAS"]].reset_index(drop=True)
+    n = len(lv)
+    u = pd.DataFrame(rng.random((n, 12)), columns=[f"u{i}" for i in range(12)])
+    z = pd.DataFrame(rng.normal(0.0, 1.0, (n, 2)), columns=["z0", "z1"])
+    s = pd.concat([lv, u, z], axis=1)
+    s = s.merge(subj[["SUBJECT", "SITENUMBER", "CD7_BASE", "D28_RESPONSE"]], on="SUBJECT")
+    s = s.merge(ex[["SUBJECT", "FOLDER", "START"]], on=["SUBJECT", "FOLDER"], how="left")
+    s["MIN"] = np.select(
+        [s["START"].notna(), s.FOLDER.eq("SCR")],
+        [s["START"] - 90 - 12 * np.floor(s.u0 * 6), 600 + 5 * np.floor(s.u0 * 25)],
+        450 + 5 * np.floor(s.u0 * 43)).astype(int)
+    rs = RESPONSES.assign(CODE=RESPONSES["OVRLRESP"].map(RESPONSE_CODES))
+    s = s.merge(rs[["SUBJECT", "FOLDER", "PBBLAST", "ANC", "PLT", "CODE"]],
+                on=["SUBJECT", "FOLDER"], how="left")
+    s["ANC"] = s["ANC"].fillna("L")
+    s["PLT"] = s["PLT"].fillna("L")
+    anc_lo = s["ANC"].map({"H": 1.2, "M": 0.55, "L": 0.05})
+    anc_hi = s["ANC"].map({"H": 3.6, "M": 0.95, "L": 0.45})
+    plt_lo = s["PLT"].map({"H": 110, "M": 55, "L": 12})
+    plt_hi = s["PLT"].map({"H": 290, "M": 95, "L": 45})
+    s["V_ANC"] = anc_lo + (anc_hi - anc_lo) * s.u1
+    s["V_PLT"] = np.round(plt_lo + (plt_hi - plt_lo) * s.u2)
+    s["V_HGB"] = np.where(s["PLT"].eq("H"), 105 + 27 * s.u3, 72 + 30 * s.u3)
+    # CD7+ (flow) and lymphocytes
+    def curve(knots: pd.DataFrame, col: str) -> np.ndarray:
+        return np.exp(np.interp(s.DAY, knots.DAY, np.log(knots[col].clip(lower=1e-9))))
+
+    responder = ~s["D28_RESPONSE"].isin(["NR", "PD"])
+    f = np.where(responder, curve(CD7_KNOTS, "FRAC_RESP"), curve(CD7_KNOTS, "FRAC_NR"))
+    f = np.where(s["CODE"].isin(list(CD7_BY_RESPONSE)), s["CODE"].map(CD7_BY_RESPONSE), f)
+    s["V_CD7"] = s["CD7_BASE"] * f * np.exp(0.15 * s.z0)
+    s["V_CD7NEG"] = curve(CD7_KNOTS, "CD7NEG") * np.exp(0.15 * s.z1)
+    s["V_CD7PCT"] = 100 * s["V_CD7"] / (s["V_CD7"] + s["V_CD7NEG"])
+    s["V_WBC"] = s["V_ANC"] + (s["V_CD7"] + s["V_CD7NEG"]) / 1000 + 0.05 + 0.35 * s.u4
+    # peripheral blasts
+    base_pb = s["SUBJECT"].map(RESPONSES[RESPONSES.FOLDER.eq("SCR")].set_index(
+        "SUBJECT")["PBBLAST"])
+    pb_frac = np.where(responder, np.interp(s.DAY, PB_KNOTS.DAY, PB_KNOTS.FRAC_RESP),
+                       np.interp(s.DAY, PB_KNOTS.DAY, PB_KNOTS.FRAC_NR))
+    pb_early = pd.Series(np.where(s.DAY < 1, np.nan, base_pb * pb_frac), index=s.index)
+    s["V_BLAST"] = s["PBBLAST"].fillna(pb_early)
+    # chemistry
+    s["V_ALT"] = np.round(12 + 26 * s.u5)
+    s["V_AST"] = np.round(15 + 25 * s.u6)
+    s["V_CREAT"] = np.round(22 + 33 * s.u7)
+    crs = ae.loc[ae.KEY.eq("CRS") & ae.RECSTATUS.eq("Active"), ["SUBJECT", "START", "END",
+                                                               "GRADE"]]
+    act = s[["SUBJECT", "FOLDER", "DAY"]].merge(crs, on="SUBJECT")
+    act = act[(act.START <= act.DAY) & (act.DAY <= act.END + 2)]
+    g = act.groupby(["SUBJECT", "FOLDER"])["GRADE"].max().rename("CRSG").reset_index()
+    s = s.merge(g, on=["SUBJECT", "FOLDER"], how="left")
+    s["CRSG"] = s["CRSG"].fillna(0).astype(int)
+    lo = s.FOLDER.map({"SCR": 3, "D1": 2, "D8": 5, "D15": 2}).fillna(0.5)
+    hi = s.FOLDER.map({"SCR": 22, "D1": 13, "D8": 25, "D15": 13}).fillna(8.5)
+    crp_g = pd.DataFrame({"lo": [0, 30, 80, 160], "hi": [0, 80, 160, 260]})
+    glo = s.CRSG.map(crp_g.lo)
+    ghi = s.CRSG.map(crp_g.hi)
+    s["V_CRP"] = np.where(s.CRSG > 0, glo + (ghi - glo) * s.u8, lo + (hi - lo) * s.u8)
+    ferr_mult = s.CRSG.map({0: 1.0, 1: 2.0, 2: 3.5, 3: 8.0})
+    late = s.DAY.ge(26)                                   # from the Day 28 visit on
+    s["V_FERR"] = np.round(np.where(late, 120 + 330 * s.u9, (300 + 600 * s.u9) * ferr_mult))
+    il6 = pd.DataFrame({"lo": [2, 25, 80, 800], "hi": [12, 80, 350, 2200]})
+    s["V_IL6"] = s.CRSG.map(il6.lo) + (s.CRSG.map(il6.hi) - s.CRSG.map(il6.lo)) * s.u10
+    ifn = pd.DataFrame({"lo": [1, 15, 60, 300], "hi": [8, 60, 180, 900]})
+    s["V_IFNG"] = s.CRSG.map(ifn.lo) + (s.CRSG.map(ifn.hi) - s.CRSG.map(ifn.lo)) * s.u11
+    return s
+
+
+def make_lb(state: pd.DataFrame) -> pd.DataFrame:
+    """Local labs, long format: one line per test per visit folder.
+
+    Algorithm:
+        1. Cross each lab visit with the site's test list (LAB_TESTS + site overrides);
+           cytokines only on Day 1, 8, 15 and the unscheduled CRS work-ups.
+        2. Value = internal value x site unit factor, fixed decimals per test; fixed
+           values from LAB_FIXED; CRP below 5 mg/L is reported as "<5".
+        3. Tests in LAB_NOT_DONE get an empty result and LBNDRSN.
+    """
+    tests = SITES[["SITENUMBER"]].merge(LAB_TESTS, how="cross")
+    for (site, key), change in LAB_SITE_OVERRIDES.items():     # loop over spec entries
+        sel = tests.SITENUMBER.eq(site) & tests.KEY.eq(key)
+        for col, val in change.items():
+            tests.loc[sel, col] = val
+    tests["ORDER"] = tests.groupby("SITENUMBER").cumcount()
+    lb = state.merge(tests, on="SITENUMBER")
+    cyto = lb.FOLDER.isin(CYTOKINE_FOLDERS) | lb.VISREAS.fillna("").str.contains("CRS")
+    lb = lb[lb.LBCAT.ne("Cytokines") | cyto].copy()
+    value_col = "V_" + lb["KEY"]
+    vals = state.melt(id_vars=["SUBJECT", "FOLDER"],
+                      value_vars=[c for c in state.columns if c.startswith("V_")],
+                      var_name="VCOL", value_name="VALUE")
+    lb = lb.assign(VCOL=value_col).merge(vals, on=["SUBJECT", "FOLDER", "VCOL"], how="left")
+    lb = lb.merge(LAB_FIXED, on=["SUBJECT", "FOLDER", "KEY"], how="left")
+    lb["VALUE"] = lb["FIXED"].fillna(lb["VALUE"])
+    lb["LBORRES"] = fmt_num(lb["VALUE"] * lb["FACTOR"], lb["DECIMALS"].astype(int))
+    lb.loc[lb.KEY.eq("CRP") & lb.VALUE.lt(5), "LBORRES"] = "<5"
+    lb = lb.merge(LAB_NOT_DONE, on=["SUBJECT", "FOLDER", "KEY"], how="left")
+    lb["LBNDRSN"] = lb["NDRSN"].fillna("")
+    lb.loc[lb.LBNDRSN.ne(""), "LBORRES"] = ""
+    lb = lb.sort_values(["SUBJECT", "SEQ", "ORDER"])
+    lb["RECORDPOSITION"] = lb.groupby(["SUBJECT", "FOLDER"]).cumcount() + 1
+    lb = lb.assign(LBDAT=fmt_date(lb["DATE"]), LBTIM=fmt_time(lb["MIN"]))
+    return finalize(lb, "LB", ["LBDAT", "LBTIM", "LBCAT", "LBTEST", "LBORRES", "LBORRESU",
+                               "LBORNRLO", "LBORNRHI", "LBSPEC", "LBNDRSN"])
+
+
+def make_fc(state: pd.DataFrame, subj: pd.DataFrame) -> pd.DataFrame:
+    """Flow cytometry (PD): CD7+ absolute count (line 1) and % of lymphocytes (line 2),
+    drawn with the labs of the same visit."""
+    s = state.merge(subj[["SUBJECT", "CD7U"]], on="SUBJECT")
+    absn = s.assign(RECORDPOSITION=1, FCTEST="CD7+ cells absolute count",
+                    FCRES=fmt_num(s["V_CD7"], 1), FCRESU=s["CD7U"])
+    pct = s.assign(RECORDPOSITION=2, FCTEST="CD7+ cells % of lymphocytes",
+                   FCRES=fmt_num(s["V_CD7PCT"], 1), FCRESU="%")
+    fc = pd.concat([absn, pct], ignore_index=True)
+    fc = fc.assign(FCDAT=fmt_date(fc["DATE"]), FCTIM=fmt_time(fc["MIN"]))
+    return finalize(fc, "FC", ["FCDAT", "FCTIM", "FCTEST", "FCRES", "FCRESU"])
+
+
+def pk_samples(subj: pd.DataFrame, vis: pd.DataFrame, ex: pd.DataFrame,
+               rng: np.random.Generator) -> pd.DataFrame:
+    """Derive the CAR-NK concentration samples (actual time and value).
+
+    Algorithm:
+        1. Cross subjects with PK_TIMES; Day 28 / Month 2 / Month 3 samples are drawn at
+           those visits and dropped when the visit did not happen.
+        2. Actual time: pre-dose 15-60 min before the start of infusion 1, 1 h and 4 h
+           after it (-5..+10 / -10..+20 min), Day N on study day N at 07:00-10:30,
+           visit samples at 08:00-11:30. Hours = actual - start of infusion 1.
+        3. log-concentration is piecewise linear in time through 1 h (C1H), 4 h
+           (0.55 C1H), 24 h (0.30 C1H) and the peak (PEAK at TPEAK_H), then falls with
+           HALFLIFE_D; x lognormal noise (sd 0.08). Pre-dose and < LLOQ are BLQ.
+    """
+    p = subj[["SUBJECT", "FIRST_INF", "BLQ"]].merge(PK_TIMES, how="cross")
+    p = p.merge(PK_PROFILE, on="SUBJECT")
+    vk = visit_keys(vis)[["SUBJECT", "FOLDER", "DATE", "SEQ"]].rename(columns={"FOLDER": "VISIT"})
+    p = p.merge(vk, on=["SUBJECT", "VISIT"], how="left")
+    p = p[p.VISIT.isna() | p.DATE.notna()].reset_index(drop=True)
+    p = p.merge(ex.loc[ex.EXNUM.eq(1), ["SUBJECT", "START"]], on="SUBJECT")
+    n = len(p)
+    u = rng.random(n)
+    z = rng.normal(0.0, 1.0, n)
+    nominal_day = np.floor(p.PKTPTNUM / 24) + 1
+    day_date = day_to_date(p["FIRST_INF"], pd.Series(nominal_day, index=p.index))
+    p["DATE"] = p["DATE"].fillna(day_date)
+    start = p["FIRST_INF"] + pd.to_timedelta(p["START"], unit="min")
+    off = np.select(
+        [p.PKTPT.eq("Pre-dose"), p.PKTPT.eq("1 h"), p.PKTPT.eq("4 h"), p.VISIT.notna()],
+        [p.START - 15 - np.floor(45 * u), p.START + 55 + np.floor(16 * u),
+         p.START + 230 + np.floor(31 * u), 480 + 5 * np.floor(42 * u)],
+        420 + 5 * np.floor(42 * u))
+    p["ACTUAL"] = p["DATE"].dt.normalize() + pd.to_timedelta(off, unit="min")
+    h = (p["ACTUAL"] - start).dt.total_seconds().to_numpy() / 3600
+    p["HOURS"] = h
+    lc1 = np.log(p.C1H)
+    knots_t = [np.ones(n), np.full(n, 4.0), np.full(n, 24.0), p.TPEAK_H.to_numpy(float)]
+    knots_c = [lc1, lc1 + np.log(0.55), lc1 + np.log(0.30), np.log(p.PEAK)]
+    logc = np.full(n, np.nan)
+    for (t0, c0), (t1, c1) in zip(zip(knots_t, knots_c), zip(knots_t[1:], knots_c[1:])):
+        seg = (h >= t0) & (h < t1)                    # loop over the 3 curve segments
+        logc = np.where(seg, c0 + (c1 - c0) * (h - t0) / (t1 - t0), logc)
+    decay = np.log(p.PEAK) - np.log(2) * (h - p.TPEAK_H) / (24 * p.HALFLIFE_D)
+    logc = np.where(h >= p.TPEAK_H, decay, logc)
+    logc = np.where(h < 1, lc1, logc)                 # 1 h sample drawn a little early
+    conc = np.exp(logc + 0.08 * z)
+    conc = np.round(conc, 2)
+    p["CONC"] = np.where(p.PKTPT.eq("Pre-dose") | (conc < PK_LLOQ), np.nan, conc)
+    p["PKRES"] = fmt_num(p["CONC"].fillna(0.0), 2).where(p["CONC"].notna(), p["BLQ"])
+    p = p.sort_values(["SUBJECT", "PKTPTNUM"]).reset_index(drop=True)
+    p["RECORDPOSITION"] = p.groupby("SUBJECT").cumcount() + 1
+    return p
+
+
+def make_pk(pk: pd.DataFrame) -> pd.DataFrame:
+    """CAR-NK cell concentration log (FOLDER LOG), nominal time after infusion 1."""
+    p = pk.assign(FOLDER="LOG", SEQ=900, PKTPTNUM=pk["PKTPTNUM"].astype(str),
+                  PKDAT=fmt_date(pk["ACTUAL"]),
+                  PKTIM=fmt_time(pk["ACTUAL"].dt.hour * 60 + pk["ACTUAL"].dt.minute),
+                  PKRESU="cells/µL", PKLLOQ=str(PK_LLOQ))
+    return finalize(p, "PK", ["PKTPT", "PKTPTNUM", "PKDAT", "PKTIM", "PKRES", "PKRESU",
+                              "PKLLOQ"])
+
+
+def make_ada(subj: pd.DataFrame, vis: pd.DataFrame) -> pd.DataFrame:
+    """Anti-VGO-Cs01p antibodies at every attended ADA folder (pre-dose sample on Day 1).
+
+    ADACONF only when the screen is positive, ADATITER only when confirmed.
+    """
+    vk = visit_keys(vis)
+    a = vk[vk.FOLDER.isin(list(ADA_FOLDERS)) & vk.DATE.notna()]
+    a = a.merge(ADA_POSITIVE, on=["SUBJECT", "FOLDER"], how="left")
+    a["ADASCR"] = a["ADASCR"].fillna("Negative")
+    a = a.assign(RECORDPOSITION=0, ADADAT=fmt_date(a["DATE"]),
+                 ADATPT=a["FOLDER"].map(ADA_FOLDERS))
+    return finalize(a, "ADA", ["ADADAT", "ADATPT", "ADASCR", "ADACONF", "ADATITER"])
+
+
+# =====================================================================================
+# Truth: from the definition, and again from the forms
+# =====================================================================================
+
+TRUTH_COLUMNS = [
+    "SUBJECT", "SITENUMBER", "COUNTRY", "DOSELVL", "N_INFUSIONS", "FIRST_INF_DATE",
+    "LAST_INF_DATE", "CONSENT_DATE", "AGE", "SEX", "RACE", "ETHNIC", "D28_RESPONSE",
+    "BEST_RESPONSE", "FIRST_CR_DATE", "RELAPSE_DATE", "DEATH_DATE", "DEATH_CAUSE",
+    "DEATH_IN_REMISSION", "LAST_ALIVE_DATE", "LAST_DISEASE_ASSESSMENT_DATE", "EOS_DATE",
+    "EOS_STATUS", "EOS_REASON", "MRD_D28", "MRD_D28_VALUE", "FIRST_CD7_COUNT",
+    "FIRST_CD7_UNIT", "ADA_STATUS", "ADA_MAX_TITER", "CMAX", "CMAX_UNIT", "TMAX_H", "DLT",
+    "MAX_CRS_GRADE", "MAX_ICANS_GRADE"]
+
+
+def build_truth(subj, vis, ends, state, pk) -> pd.DataFrame:
+    """Derive truth.csv from the truth definition (not from the form text).
+
+    Args:
+        subj, vis, ends: design frames; state: lab/flow state; pk: PK samples.
+
+    Algorithm:
+        1. Declared fields come straight from SUBJECTS.
+        2. Dates: infusion days, response-visit dates (FIRST_CR_DATE = first CR/CRh/CRi,
+           RELAPSE_DATE = first "Relapse", LAST_DISEASE_ASSESSMENT_DATE = last visit with
+           a response), death, EOS; LAST_ALIVE_DATE = death date if dead, else last
+           contact.
+        3. MRD_D28_VALUE from the MRD table; FIRST_CD7_COUNT = Screening CD7+ count;
+           ADA_MAX_TITER = highest confirmed titre (reciprocal); CMAX = highest
+           quantifiable concentration, TMAX_H its actual hours after the start of
+           infusion 1 (first occurrence), 2 decimals.
+    """
+    t = subj.set_index("SUBJECT")
+    out = pd.DataFrame(index=t.index)
+    for col in ["SITENUMBER", "COUNTRY", "DOSELVL", "CONSENT_DATE", "FIRST_INF_DATE", "SEX",
+                "RACE", "ETHNIC", "D28_RESPONSE", "BEST_RESPONSE", "DEATH_CAUSE",
+                "DEATH_IN_REMISSION", "EOS_STATUS", "EOS_REASON", "MRD_D28", "ADA_STATUS",
+                "DLT"]:
+        out[col] = t[col]
+    out["AGE"] = t["AGE"].astype(str)
+    out["N_INFUSIONS"] = t["INF_DAYS"].map(len).astype(str)
+    last_day = t["INF_DAYS"].map(max)
+    out["LAST_INF_DATE"] = fmt_iso(day_to_date(t["FIRST_INF"], last_day))
+    rs = RESPONSES.assign(CODE=RESPONSES["OVRLRESP"].map(RESPONSE_CODES)).merge(
+        visit_keys(vis), on=["SUBJECT", "FOLDER"])
+    out["FIRST_CR_DATE"] = fmt_iso(rs[rs.CODE.isin(REMISSION)].groupby("SUBJECT")["DATE"].min()
+                                   .reindex(out.index))
+    out["RELAPSE_DATE"] = fmt_iso(rs[rs.CODE.eq("RELAPSE")].groupby("SUBJECT")["DATE"].min()
+                                  .reindex(out.index))
+    out["LAST_DISEASE_ASSESSMENT_DATE"] = fmt_iso(
+        rs[rs.CODE.notna()].groupby("SUBJECT")["DATE"].max().reindex(out.index))
+    e = ends.set_index("SUBJECT")
+    out["DEATH_DATE"] = fmt_iso(e["DEATH_DATE"])
+    out["EOS_DATE"] = fmt_iso(e["EOS_DATE"])
+    out["LAST_ALIVE_DATE"] = fmt_iso(e["DEATH_DATE"].fillna(e["LSTCON_DATE"]))
+    d28 = MRD[MRD.FOLDER.eq("D28")].set_index("SUBJECT")["MRDRES"]
+    out["MRD_D28_VALUE"] = d28.reindex(out.index).fillna("")
+    scr = state[state.FOLDER.eq("SCR")].set_index("SUBJECT")["V_CD7"]
+    out["FIRST_CD7_COUNT"] = fmt_num(scr.reindex(out.index), 1)
+    out["FIRST_CD7_UNIT"] = "cells/uL"
+    titre = pd.to_numeric(ADA_POSITIVE["ADATITER"].str.replace("1:", "", regex=False),
+                          errors="coerce")
+    mx = ADA_POSITIVE.assign(T=titre).groupby("SUBJECT")["T"].max().reindex(out.index)
+    out["ADA_MAX_TITER"] = mx.map(lambda v: "" if pd.isna(v) else str(int(v)))
+    q = pk[pk.CONC.notna()].sort_values(["SUBJECT", "CONC", "HOURS"],
+                                        ascending=[True, False, True])
+    top = q.groupby("SUBJECT").head(1).set_index("SUBJECT").reindex(out.index)
+    out["CMAX"] = fmt_num(top["CONC"], 2)
+    out["CMAX_UNIT"] = "cells/uL"
+    out["TMAX_H"] = fmt_num(top["HOURS"], 2)
+    out["MAX_CRS_GRADE"] = t["MAX_CRS_GRADE"].astype(str)
+    out["MAX_ICANS_GRADE"] = t["MAX_ICANS_GRADE"].astype(str)
+    out = out.reset_index().sort_values("SUBJECT").reset_index(drop=True)
+    return out[TRUTH_COLUMNS].fillna("").astype(str)
+
+
+def truth_from_forms(forms: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Derive the per-subject truth a second time, from the raw form text only.
+
+    Args:
+        forms: form OID (lower case) -> the text frame as written to CSV.
+
+    Algorithm:
+        1. Deleted rows are dropped (RECSTATUS = "Deleted").
+        2. Synonyms mapped the way a spec would: SEX (Male/male/M/F/Female/...),
+           RACE/ETHNIC upper-cased, OVRLRESP via RESPONSE_CODES, titres "1:N" or "N".
+        3. Each truth field from its form: EX (infusions), IC (consent), RS (responses:
+           D28, best through Day 365 with CR > CRh > CRi > PR > NR > PD, first remission,
+           relapse, last assessment), DTH, EOS (last contact), MRD (Day 28), FC (first
+           CD7+ absolute count by date/time), ADA (status rules below), PK with EX (Cmax,
+           Tmax), AE (DLT, max CRS/ICANS grade, deleted lines ignored).
+        4. ADA status: baseline confirmed positive -> BOOSTED if a later titre is >= 4 x
+           the baseline titre, else PRE-EXISTING; baseline negative -> TREATMENT-EMERGENT
+           if any later sample is confirmed positive, else NEGATIVE.
+    """
+    f = {k: v[v.RECSTATUS.eq("Active")].copy() for k, v in forms.items()}
+    dm = f["dm"].set_index("SUBJECT")
+    out = pd.DataFrame(index=dm.index)
+    out["SITENUMBER"] = dm["SITENUMBER"]
+    out["COUNTRY"] = dm["COUNTRY"]
+    out["AGE"] = dm["AGE"]
+    out["SEX"] = dm["SEX"].str.upper().str[0]
+    out["RACE"] = dm["RACE"].str.upper()
+    out["ETHNIC"] = dm["ETHNIC"].str.upper()
+    ex = f["ex"].assign(D=parse_date(f["ex"]["EXDAT"]), N=f["ex"]["EXNUM"].astype(int))
+    g = ex.groupby("SUBJECT")
+    out["DOSELVL"] = g["DOSELVL"].first()
+    out["N_INFUSIONS"] = g.size().astype(str)
+    out["FIRST_INF_DATE"] = fmt_iso(g["D"].min())
+    out["LAST_INF_DATE"] = fmt_iso(g["D"].max())
+    out["CONSENT_DATE"] = fmt_iso(parse_date(f["ic"].set_index("SUBJECT")["ICDAT"]))
+    first_inf = g["D"].min()
+    rs = f["rs"].assign(D=parse_date(f["rs"]["RSDAT"]),
+                        CODE=f["rs"]["OVRLRESP"].map(RESPONSE_CODES))
+    assert rs.loc[rs.OVRLRESP.ne(""), "CODE"].notna().all(), "unknown OVRLRESP spelling"
+    rs = rs[rs.CODE.notna()]
+    out["D28_RESPONSE"] = rs[rs.FOLDER.eq("D28")].set_index("SUBJECT")["CODE"]
+    win = rs[rs.D <= rs.SUBJECT.map(first_inf) + pd.Timedelta(days=364)]
+    rank = win.assign(R=win.CODE.map(RESPONSE_RANK)).dropna(subset=["R"])
+    best = rank.sort_values(["SUBJECT", "R"]).groupby("SUBJECT")["CODE"].first()
+    out["BEST_RESPONSE"] = best
+    out["FIRST_CR_DATE"] = fmt_iso(rs[rs.CODE.isin(REMISSION)].groupby("SUBJECT")["D"].min()
+                                   .reindex(out.index))
+    out["RELAPSE_DATE"] = fmt_iso(rs[rs.CODE.eq("RELAPSE")].groupby("SUBJECT")["D"].min()
+                                  .reindex(out.index))
+    last_rs = rs.sort_values(["SUBJECT", "D"]).groupby("SUBJECT").tail(1).set_index("SUBJECT")
+    out["LAST_DISEASE_ASSESSMENT_DATE"] = fmt_iso(last_rs["D"].reindex(out.index))
+    dth = f["dth"].set_index("SUBJECT")
+    death = parse_date(dth["DTHDAT"]).reindex(out.index)
+    out["DEATH_DATE"] = fmt_iso(death)
+    out["DEATH_CAUSE"] = dth["DTHCAUS"].str.upper().reindex(out.index).fillna("")
+    in_rem = last_rs["CODE"].reindex(out.index).isin(REMISSION)
+    out["DEATH_IN_REMISSION"] = np.where(death.notna(), np.where(in_rem, "Y", "N"), "")
+    eos = f["eos"].set_index("SUBJECT")
+    out["EOS_DATE"] = fmt_iso(parse_date(eos["EOSDAT"]))
+    out["EOS_STATUS"] = eos["EOSSTAT"].str.upper()
+    out["EOS_REASON"] = eos["EOSREAS_STD"]
+    out["LAST_ALIVE_DATE"] = fmt_iso(death.fillna(parse_date(eos["LSTCONDAT"])))
+    mrd = f["mrd"][f["mrd"].FOLDER.eq("D28")].set_index("SUBJECT")
+    out["MRD_D28"] = mrd["MRDSTAT"].str.upper().reindex(out.index).fillna("")
+    out["MRD_D28_VALUE"] = mrd["MRDRES"].reindex(out.index).fillna("")
+    fc = f["fc"][f["fc"].FCTEST.eq("CD7+ cells absolute count")]
+    fc = fc.assign(D=parse_date(fc["FCDAT"]), M=parse_minutes(fc["FCTIM"]))
+    first_fc = fc.sort_values(["SUBJECT", "D", "M"]).groupby("SUBJECT").head(1)
+    first_fc = first_fc.set_index("SUBJECT")
+    assert first_fc["FCRESU"].isin(["cells/µL", "cells/uL"]).all()
+    out["FIRST_CD7_COUNT"] = first_fc["FCRES"]
+    out["FIRST_CD7_UNIT"] = "cells/uL"
+    ada = f["ada"].assign(T=pd.to_numeric(f["ada"]["ADATITER"].str.replace("1:", "",
+                                                                          regex=False),
+                                          errors="coerce"))
+    ada["POS"] = ada["ADACONF"].eq("Positive")
+    base = ada[ada.FOLDER.eq("D1")].set_index("SUBJECT")
+    post = ada[ada.FOLDER.ne("D1")]
+    post_max = post.groupby("SUBJECT")["T"].max().reindex(out.index)
+    post_pos = post.groupby("SUBJECT")["POS"].any().reindex(out.index).fillna(False)
+    b_pos = base["POS"].reindex(out.index).fillna(False)
+    b_t = base["T"].reindex(out.index)
+    out["ADA_STATUS"] = np.select(
+        [b_pos & (post_max >= 4 * b_t), b_pos, post_pos],
+        ["BOOSTED", "PRE-EXISTING", "TREATMENT-EMERGENT"], "NEGATIVE")
+    mx = ada.groupby("SUBJECT")["T"].max().reindex(out.index)
+    out["ADA_MAX_TITER"] = mx.map(lambda v: "" if pd.isna(v) else str(int(v)))
+    pk = f["pk"].assign(C=pd.to_numeric(f["pk"]["PKRES"], errors="coerce"),
+                        D=parse_date(f["pk"]["PKDAT"]), M=parse_minutes(f["pk"]["PKTIM"]))
+    ex1 = ex[ex.N.eq(1)].assign(M=parse_minutes(ex[ex.N.eq(1)]["EXSTTIM"])).set_index(
+        "SUBJECT")
+    start = ex1["D"] + pd.to_timedelta(ex1["M"], unit="min")
+    pk["H"] = ((pk["D"] + pd.to_timedelta(pk["M"], unit="min") - pk.SUBJECT.map(start))
+               .dt.total_seconds() / 3600)
+    q = pk[pk.C.notna()].sort_values(["SUBJECT", "C", "H"], ascending=[True, False, True])
+    top = q.groupby("SUBJECT").head(1).set_index("SUBJECT").reindex(out.index)
+    out["CMAX"] = top["PKRES"]
+    out["CMAX_UNIT"] = "cells/uL"
+    out["TMAX_H"] = fmt_num(top["H"], 2).set_axis(top.index)
+    ae = f["ae"]
+    dlt = set(ae.loc[ae.AEDLT.eq("Yes"), "SUBJECT"])
+    out["DLT"] = np.where(out.index.isin(list(dlt)), "Y", "N")
+    crs = pd.to_numeric(ae["AECRSGR"], errors="coerce").groupby(ae["SUBJECT"]).max()
+    icans = pd.to_numeric(ae["AEICANSGR"], errors="coerce").groupby(ae["SUBJECT"]).max()
+    out["MAX_CRS_GRADE"] = crs.reindex(out.index).fillna(0).astype(int).astype(str)
+    out["MAX_ICANS_GRADE"] = icans.reindex(out.index).fillna(0).astype(int).astype(str)
+    out = out.reset_index()
+    return out[TRUTH_COLUMNS].fillna("").astype(str)
+
+
+def check_agreement(truth: pd.DataFrame, forms: dict[str, pd.DataFrame]) -> None:
+    """Raise AssertionError listing every truth field the forms do not reproduce."""
+    derived = truth_from_forms(forms)
+    a = truth.sort_values("SUBJECT").reset_index(drop=True)
+    b = derived.sort_values("SUBJECT").reset_index(drop=True)
+    assert list(a.SUBJECT) == list(b.SUBJECT), "truth and forms have different subjects"
+    rows, cols = np.nonzero((a != b).to_numpy())
+    if len(rows):
+        lines = [f"{a.SUBJECT[i]} {a.columns[j]}: truth={a.iat[i, j]!r} forms={b.iat[i, j]!r}"
+                 for i, j in zip(rows, cols)]
+        raise AssertionError("truth and forms disagree:\n" + "\n".join(lines))
+
+
+def check_design(truth: pd.DataFrame, forms: dict[str, pd.DataFrame]) -> None:
+    """Assert the study-design facts the brief fixes (raises AssertionError)."""
+    t = truth
+    assert len(t) == 9 and t.DOSELVL.value_counts().eq(3).all()
+    assert t.AGE.astype(int).between(2, 17).all()
+    assert (t.N_INFUSIONS.astype(int) > 1).sum() >= 3 and t.N_INFUSIONS.eq("3").any()
+    assert t.DEATH_DATE.ne("").sum() >= 3
+    assert set(t.EOS_REASON) == {"COMPLETED", "DEATH", "WITHDRAWAL BY PARENT/GUARDIAN",
+                                 "LOST TO FOLLOW-UP"}
+    assert {"CR", "CRh", "CRi", "PR", "NR"} <= set(t.D28_RESPONSE)
+    assert t.DEATH_IN_REMISSION.eq("Y").any() and t.RELAPSE_DATE.ne("").any()
+    resp = t[t.D28_RESPONSE.isin(["CR", "CRh", "CRi", "PR"])]
+    assert {"NEGATIVE", "POSITIVE"} <= set(resp.MRD_D28)
+    assert set(t.ADA_STATUS) == {"NEGATIVE", "TREATMENT-EMERGENT", "BOOSTED", "PRE-EXISTING"}
+    first = pd.to_datetime(t.FIRST_INF_DATE)
+    assert pd.to_datetime(t.CONSENT_DATE).min() >= FIRST_CONSENT_MIN
+    assert (first + pd.Timedelta(days=364 + 10)).max() < DATA_CUT
+    # every typed date is valid text, within consent .. data cut, and before last contact
+    eos = forms["eos"].set_index("SUBJECT")
+    last = pd.concat([parse_date(eos["LSTCONDAT"]), parse_date(eos["EOSDAT"])],
+                     axis=1).max(axis=1)
+    consent = pd.to_datetime(t.set_index("SUBJECT")["CONSENT_DATE"])
+    for name, df in forms.items():                       # loop over forms and date columns
+        for col in [c for c in df.columns if c.endswith("DAT") and c != "BRTHDAT"]:
+            txt = df[col]
+            ok = txt.eq("") | txt.str.fullmatch(r"(\d{2}|UN)-([A-Z]{3}|UNK)-\d{4}")
+            assert ok.all(), f"{name}.{col}: malformed date"
+            d = parse_date(txt)
+            assert (d.isna() | (d <= DATA_CUT)).all(), f"{name}.{col} after data cut"
+            assert (d.isna() | (d >= df.SUBJECT.map(consent))).all(), f"{name}.{col} < consent"
+            assert (d.isna() | (d <= df.SUBJECT.map(last))).all(), f"{name}.{col} > last contact"
+        for col in [c for c in df.columns if c.endswith("TIM")]:
+            assert (df[col].eq("") | df[col].str.fullmatch(r"([01]\d|2[0-3]):[0-5]\d")).all()
+    lb_scr = forms["lb"][forms["lb"].FOLDER.eq("SCR")]
+    ic_tim = forms["ic"].set_index("SUBJECT")["ICTIM"]
+    assert (lb_scr.LBTIM > lb_scr.SUBJECT.map(ic_tim)).all(), "screening labs before consent"
+    lb_ex = forms["lb"].merge(forms["ex"][["SUBJECT", "EXDAT", "EXSTTIM"]],
+                              left_on=["SUBJECT", "LBDAT"], right_on=["SUBJECT", "EXDAT"])
+    assert (lb_ex.LBTIM < lb_ex.EXSTTIM).all(), "infusion-day labs after the infusion"
+    pk = forms["pk"]
+    assert pk.loc[pk.PKTPT.eq("Pre-dose"), "PKRES"].isin(["BLQ", "<LLOQ"]).all()
+    peak = pk.merge(t[["SUBJECT", "CMAX"]], left_on=["SUBJECT", "PKRES"],
+                    right_on=["SUBJECT", "CMAX"])
+    assert peak.PKTPT.isin(["Day 7", "Day 10", "Day 14"]).all(), "expansion peak not Day 7-14"
+    assert forms["ae"].RECSTATUS.eq("Deleted").sum() == 1
+    n_ae = forms["ae"][forms["ae"].RECSTATUS.eq("Active")].groupby("SUBJECT").size()
+    assert n_ae.between(3, 12).all() and len(n_ae) == 9
+    # one code per MedDRA name and one name per code, at every level
+    ae = forms["ae"]
+    for name, code in [("AELLT", "AELLTCD"), ("AEDECOD", "AEPTCD"), ("AEHLT", "AEHLTCD"),
+                       ("AEHLGT", "AEHLGTCD"), ("AESOC", "AESOCCD")]:
+        pairs = ae[[name, code]].drop_duplicates()
+        assert pairs[name].is_unique and pairs[code].is_unique, name
+    # DM age agrees with complete birth dates
+    dm = forms["dm"].set_index("SUBJECT")
+    bd = parse_date(dm["BRTHDAT"])
+    ic = parse_date(forms["ic"].set_index("SUBJECT")["ICDAT"])
+    years = ic.dt.year - bd.dt.year - ((ic.dt.month * 100 + ic.dt.day)
+                                       < (bd.dt.month * 100 + bd.dt.day)).astype(int)
+    assert (bd.isna() | (years == dm["AGE"].astype(int))).all()
+
+
+# =====================================================================================
+# Driver
+# =====================================================================================
+
+
+def generate() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Build the truth table and every form from the truth definition.
+
+    Returns:
+        (truth, forms) where forms maps the lower-case form OID to its text frame.
+    """
+    master = np.random.default_rng(SEED)
+    streams = dict(zip(["schedule", "ic", "ld", "ex", "labs", "pk"], master.spawn(6)))
+    subj = subjects_frame()
+    vis = build_schedule(subj, streams["schedule"])
+    ends = end_days(subj, vis)
+    ex = infusions(subj, streams["ex"])
+    ae = ae_frame(subj)
+    state = lab_state(subj, vis, ae, ex, streams["labs"])
+    pk = pk_samples(subj, vis, ex, streams["pk"])
+    forms = {
+        "dm": make_dm(subj),
+        "ic": make_ic(subj, streams["ic"]),
+        "ld": make_ld(subj, vis, streams["ld"]),
+        "ex": make_ex(ex, vis),
+        "ae": make_ae(ae, subj),
+        "dth": make_dth(subj, ends),
+        "eos": make_eos(subj, ends),
+        "sv": make_sv(vis),
+        "rs": make_rs(vis),
+        "mrd": make_mrd(vis),
+        "lb": make_lb(state),
+        "fc": make_fc(state, subj),
+        "pk": make_pk(pk),
+        "ada": make_ada(subj, vis),
+    }
+    truth = build_truth(subj, vis, ends, state, pk)
+    check_agreement(truth, forms)
+    check_design(truth, forms)
+    return truth, forms
+
+
+def write(truth: pd.DataFrame, forms: dict[str, pd.DataFrame], out: Path) -> list[Path]:
+    """Write ``<form>.csv`` and ``truth.csv`` (UTF-8, ``\\n``, minimal quoting)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in {**forms, "truth": truth}.items():
+        path = out / f"{name}.csv"
+        df.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
+                        help="directory to write the CSV files to (default: raw/)")
+    args = parser.parse_args(argv)
+    truth, forms = generate()
+    paths = write(truth, forms, args.out)
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""The SDTM mapping spec: one YAML file per domain in specs/sdtm/, validated with pydantic.
+
+A spec says which raw forms feed the domain, which rows are excluded and why, and for each
+variable (in output order) its metadata and exactly one mapping rule. See README.md,
+"How a spec looks", for the rule reference.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType
+
+RULE_KEYS = ("assign", "value", "study", "template", "map", "lookup", "number", "iso8601", "study_day",
+             "sequence", "epoch", "aggregate", "visit", "result")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Exclude(_Strict):
+    """Raw rows the domain does not take, and why; the build counts them per rule."""
+
+    where: str
+    reason: str
+
+
+class Melt(_Strict):
+    """One raw column that becomes its own record (a findings test collected as a CRF field)."""
+
+    column: str                            # raw column holding the result
+    set: dict[str, Any]                    # constants for this test, e.g. {RSTESTCD: OVRLRESP}
+    unit: str | None = None                # raw column with its unit, if any
+
+
+class Source(_Strict):
+    form: str                              # raw file name without extension
+    # Harmonise forms stacked into one domain: new raw column name -> existing column,
+    # and constants for every row of this form (e.g. EXCAT of the lymphodepletion log).
+    columns: dict[str, str] = Field(default_factory=dict)
+    set: dict[str, str | int | float] = Field(default_factory=dict)
+    exclude: list[Exclude] = Field(default_factory=list)
+    melt: list[Melt] = Field(default_factory=list)
+    # Melted records whose result is blank are not records (SDTMIG: no record for a test
+    # not collected); the count is reported under this reason.
+    melt_drop_blank_reason: str = "result not collected (blank on the CRF)"
+
+
+class IsoDate(_Strict):
+    date: str                              # raw column with the date as typed
+    time: str | None = None                # raw column with HH:MM
+
+
+class Lookup(_Strict):
+    from_: str = Field(alias="from")       # raw column or earlier variable
+    table: str                             # 'arms', 'visits' or a study.yaml lookup
+    key: str                               # column of the table matched against from
+    field: str                             # column of the table returned
+
+
+class AggregateSource(_Strict):
+    form: str
+    value: str | IsoDate                   # raw column, or a date to convert to ISO 8601
+    where: str | None = None               # keep only these rows (expression)
+
+
+class Aggregate(_Strict):
+    """A per-subject value taken from other raw forms (DM reference dates, first dose level)."""
+
+    sources: list[AggregateSource]
+    how: Literal["min", "max", "first", "last"] = "min"
+    order: str | None = None               # raw column ordering rows for first/last (numeric if it parses)
+
+
+class MapRule(_Strict):
+    from_: str = Field(alias="from")
+    codelist: str | None = None            # defaults to the variable's codelist
+
+
+class Result(_Strict):
+    """Standardised results (--STRESC/--STRESN/--STRESU) from original ones (SDTMIG 4.5.1)."""
+
+    orres: str                             # variable with the original result (text)
+    orresu: str | None = None              # variable with the original unit (CT value)
+    testcd: str | None = None              # variable with the test code (for unit conversions)
+    part: Literal["stresc", "stresn", "stresu"]
+
+
+class VisitRule(_Strict):
+    """VISITNUM/VISIT/VISITDY from the EDC folder through study.yaml's schedule."""
+
+    part: Literal["visitnum", "visit", "visitdy"]
+    date: str | None = None                # --DTC variable; needed to number unscheduled visits
+
+
+class Variable(_Strict):
+    name: str
+    label: str
+    type: VarType = "Char"
+    length: int | None = None
+    format: str | None = None
+    core: Core | None = None
+    codelist: str | None = None
+    origin: str | None = None
+    source: str | None = None
+    method: str | None = None
+    comment: str | None = None
+    significant_digits: int | None = None
+    when: str | None = None                # the rule applies where this holds, else missing
+    case: Literal["upper", "lower", "asis"] = "asis"
+
+    assign: str | None = None
+    value: str | int | float | None = None
+    study: Literal["studyid", "sponsor", "title", "protocol"] | None = None
+    template: str | None = None
+    map: MapRule | str | None = None
+    lookup: Lookup | None = None
+    number: str | None = None
+    iso8601: IsoDate | None = None
+    study_day: str | None = None
+    sequence: list[str] | None = None
+    epoch: str | None = None
+    aggregate: Aggregate | None = None
+    visit: VisitRule | Literal["visitnum", "visit", "visitdy"] | None = None
+    result: Result | None = None
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> "Variable":
+        given = [k for k in RULE_KEYS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"variable {self.name} needs exactly one rule ({', '.join(RULE_KEYS)}); "
+                             f"found {given or 'none'}")
+        return self
+
+    @field_validator("name")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        if v != v.upper():
+            raise ValueError(f"variable name {v!r} must be upper case")
+        return v
+
+    @property
+    def rule(self) -> str:
+        return next(k for k in RULE_KEYS if getattr(self, k) is not None)
+
+    def meta(self, key_sequence: int | None = None) -> VariableMeta:
+        origin = self.origin or _default_origin(self.rule)
+        return VariableMeta(name=self.name, label=self.label, type=self.type, length=self.length,
+                            format=self.format, origin=origin, source=self.source,
+                            codelist=self.codelist, core=self.core, key_sequence=key_sequence,
+                            significant_digits=self.significant_digits, method=self.method,
+                            comment=self.comment)
+
+
+class Supplemental(Variable):
+    """A non-standard variable, written to SUPP-- (SDTMIG 3.4 §8.4)."""
+
+    name: str = Field(alias="qnam")
+    label: str = Field(alias="qlabel")
+    qorig: str | None = None               # defaults from the rule: CRF -> Collected, else Derived
+    qeval: str | None = None               # evaluator, e.g. INVESTIGATOR, for Assessed values
+
+
+class DomainSpec(_Strict):
+    domain: str
+    label: str
+    class_: str = Field(alias="class")
+    structure: str
+    keys: list[str]
+    sort: list[str] | None = None          # record order and --SEQ order (defaults to keys)
+    subject_level: bool = False            # DM: one record per subject, SUPP IDVAR blank
+    sources: list[Source]
+    variables: list[Variable]
+    supplemental: list[Supplemental] = Field(default_factory=list)
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, v: str) -> str:
+        if not (v.isalnum() and v.isupper() and 2 <= len(v) <= 4):
+            raise ValueError("domain must be a 2-4 character upper-case code, e.g. AE")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DomainSpec":
+        names = [v.name for v in self.variables]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"variables listed twice: {dup}")
+        for k in self.keys + (self.sort or []):
+            if k not in names:
+                raise ValueError(f"key/sort variable {k} is not a variable of the domain")
+        qn = [s.name for s in self.supplemental]
+        clash = sorted(set(qn) & set(names))
+        if clash:
+            raise ValueError(f"supplemental QNAMs repeat standard variables: {clash}")
+        return self
+
+    def meta(self) -> DatasetMeta:
+        keyseq = {k: i + 1 for i, k in enumerate(self.keys)}
+        return DatasetMeta(name=self.domain, label=self.label,
+                           variables=[v.meta(keyseq.get(v.name)) for v in self.variables],
+                           keys=self.keys, structure=self.structure, standard="SDTM",
+                           **{"class": self.class_})
+
+
+def _default_origin(rule: str) -> str:
+    return {"assign": "Collected", "map": "Collected", "number": "Collected", "iso8601": "Collected",
+            "value": "Assigned", "study": "Assigned", "lookup": "Assigned", "visit": "Assigned"}.get(rule, "Derived")
