@@ -1,0 +1,190 @@
+"""ISO 8601 and SAS date helpers shared by the GE expectations and the rule checks.
+
+SDTM keeps dates as ISO 8601 text (SDTMIG 3.4 §4.4.1 formats, §4.4.2 precision: values
+are right-truncated to the precision collected, and a component that is missing in the
+middle is shown as a single hyphen, e.g. ``2003---15`` or ``-----T07:15``). ADaM keeps
+numeric SAS dates (days since 1960-01-01, or seconds for datetimes) whose meaning comes
+from the variable's display format (ADaMIG 1.3 §3.1.2: *DT, *DTM, *TM).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+# One date/time component that may be unknown ("-") in the middle of a value.
+_Y = r"(?:\d{4}|-)"
+_M = r"(?:0[1-9]|1[0-2]|-)"
+_D = r"(?:0[1-9]|[12]\d|3[01]|-)"
+_HH = r"(?:[01]\d|2[0-3]|-)"
+_MM = r"(?:[0-5]\d|-)"
+_SS = r"(?:[0-5]\d(?:\.\d+)?|-)"
+_TZ = r"(?:Z|[+-](?:[01]\d|2[0-3])(?::[0-5]\d)?)?"
+_TIME = rf"T{_HH}(?::{_MM}(?::{_SS})?)?{_TZ}"
+
+#: SDTMIG 3.4 §4.4.1/§4.4.2 --DTC value: right-truncated, middle components may be "-",
+#: a time needs all three date slots, and the value never ends in "-" (a missing
+#: trailing component is dropped, not hyphenated).
+ISO8601_DTC = rf"^(?=.*[0-9])(?!.*-$){_Y}(?:-{_M}(?:-{_D}(?:{_TIME})?)?)?$"
+ISO8601_DTC_RE = re.compile(ISO8601_DTC)
+
+#: Right-truncated values only (no unknown middle component, no time zone): these can be
+#: compared as text at a shared precision because every component is fixed width.
+TRUNCATED = r"^\d{4}(?:-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?)?)?$"
+
+_FULL_DATE = r"^\d{4}-\d{2}-\d{2}"
+
+
+def blank(s: pd.Series) -> pd.Series:
+    """Missing in the SDTM sense: NaN/None, or a string of only spaces (XPT blank)."""
+    if s.dtype.kind in "fiub":
+        return s.isna()
+    return s.isna() | (s.astype("string").str.strip() == "").fillna(True).astype(bool)
+
+
+def iso8601_valid(s: pd.Series, allow_interval: bool = False) -> pd.Series:
+    """Whether each non-blank value is a valid SDTM ISO 8601 date/time (blanks are True).
+
+    Args:
+        s: character series of --DTC values.
+        allow_interval: also accept ``start/end`` intervals (SDTMIG 3.4 §4.4.3).
+
+    Algorithm:
+        1. Blank values pass (a missing date is checked by the Req/not-null rule).
+        2. Each value (or each side of an interval) must match ``ISO8601_DTC``.
+        3. Values with a full calendar date must name a real day (2023-02-30 fails).
+    """
+    text = s.astype("string")
+    is_blank = blank(s)
+    if allow_interval:
+        parts = text.str.split("/", n=1, expand=True)
+        left = parts[0]
+        right = parts[1] if parts.shape[1] > 1 else pd.Series(pd.NA, index=s.index, dtype="string")
+        ok = _one_valid(left) & (right.isna() | _one_valid(right))
+    else:
+        ok = _one_valid(text)
+    return (is_blank | ok).astype(bool)
+
+
+def _one_valid(text: pd.Series) -> pd.Series:
+    ok = text.str.match(ISO8601_DTC).fillna(False).astype(bool)
+    has_date = text.str.match(_FULL_DATE).fillna(False).astype(bool)
+    real = pd.to_datetime(text.str.slice(0, 10).where(has_date), format="%Y-%m-%d", errors="coerce")
+    return ok & ~(has_date & real.isna())
+
+
+def iso_date(s: pd.Series) -> pd.Series:
+    """The calendar date (datetime64, day precision) of values with a complete date; NaT otherwise."""
+    text = s.astype("string")
+    full = text.str.match(_FULL_DATE).fillna(False).astype(bool)
+    return pd.to_datetime(text.str.slice(0, 10).where(full), format="%Y-%m-%d", errors="coerce")
+
+
+def compare_iso(a: pd.Series, b: pd.Series) -> pd.Series:
+    """Compare two ISO 8601 series at the precision both share: -1, 0, 1, or NaN.
+
+    Args:
+        a, b: aligned character series (same index).
+
+    Algorithm (SDTMIG 3.4 §4.4.2: a partial date is only known to its precision):
+        1. Only valid right-truncated values (``TRUNCATED``) on both sides are compared;
+           others (blank, invalid, unknown middle component, time zone) give NaN.
+        2. The shared precision is the shorter of the two lengths: every component is
+           fixed width, so cutting both strings there cuts at a component boundary.
+        3. The cut strings compare as text in chronological order.
+    """
+    ta, tb = a.astype("string"), b.astype("string")
+    ok = (ta.str.match(TRUNCATED).fillna(False) & tb.str.match(TRUNCATED).fillna(False)).astype(bool)
+    # Invalid values (2023-02-30, hour 25) are the ISO 8601 rule's finding, not a date order.
+    ok &= _one_valid(ta).fillna(False).astype(bool) & _one_valid(tb).fillna(False).astype(bool)
+    out = pd.Series(np.nan, index=a.index, dtype="float64")
+    if not ok.any():
+        return out
+    la, lb = ta.str.len(), tb.str.len()
+    shared = np.minimum(la, lb).where(ok)
+    # A loop over distinct precisions (at most ~7), not over records.
+    for n in sorted(shared.dropna().unique()):
+        sel = shared == n
+        xa = ta[sel].str.slice(0, int(n))
+        xb = tb[sel].str.slice(0, int(n))
+        out[sel] = np.where(xa < xb, -1.0, np.where(xa > xb, 1.0, 0.0))
+    return out
+
+
+_SAS_EPOCH = pd.Timestamp("1960-01-01")
+_DATE_FORMATS = ("DATE", "YYMMDD", "E8601DA", "IS8601DA", "MMDDYY", "DDMMYY", "B8601DA", "YYMMDDN")
+_DATETIME_FORMATS = ("DATETIME", "E8601DT", "IS8601DT", "B8601DT")
+
+
+def sas_kind(fmt: str | None) -> str | None:
+    """'date', 'datetime' or None from a SAS display format such as ``DATE9.``."""
+    if not fmt:
+        return None
+    name = re.sub(r"[\d.]+$", "", fmt.strip().upper())
+    if name.startswith(_DATETIME_FORMATS):
+        return "datetime"
+    if name.startswith(_DATE_FORMATS):
+        return "date"
+    return None
+
+
+def sas_to_datetime(s: pd.Series, fmt: str | None) -> pd.Series:
+    """Convert a numeric SAS date/datetime series to datetime64 using its display format.
+
+    Days since 1960-01-01 for date formats (DATE9., YYMMDD10., E8601DA.), seconds since
+    1960-01-01T00:00 for datetime formats (DATETIME20., E8601DT.). Other formats: NaT.
+    """
+    kind = sas_kind(fmt)
+    num = pd.to_numeric(s, errors="coerce")
+    if kind == "date":
+        return _SAS_EPOCH + pd.to_timedelta(num, unit="D")
+    if kind == "datetime":
+        return _SAS_EPOCH + pd.to_timedelta(num, unit="s")
+    return pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+
+
+def sas_kind_any(fmt: str | None) -> str | None:
+    """Like ``sas_kind`` but also recognises time formats (TIME8., E8601TM.) as 'time'."""
+    kind = sas_kind(fmt)
+    if kind is None and fmt:
+        name = re.sub(r"[\d.]+$", "", fmt.strip().upper())
+        if name.startswith(("TIME", "E8601TM", "IS8601TM", "HHMM", "TOD")):
+            return "time"
+    return kind
+
+
+def to_sas_number(s: pd.Series, fmt: str | None) -> pd.Series:
+    """SAS numbers from a date/datetime/time column that a reader converted to objects.
+
+    pyreadstat turns DATE9./DATETIME20./TIME8. columns into ``datetime.date`` /
+    ``datetime`` / ``time`` objects unless told not to; the checks and GE suites work on
+    the SAS numbers (days or seconds since 1960-01-01, seconds since midnight).
+    Numeric input is returned unchanged.
+
+    Algorithm:
+        1. Numeric dtype: unchanged.
+        2. Time format: text ``HH:MM:SS`` -> seconds since midnight.
+        3. Otherwise parse to datetime64 and count days (date) or seconds (datetime)
+           since 1960-01-01.
+    """
+    if s.dtype.kind in "fiu":
+        return s
+    kind = sas_kind_any(fmt)
+    if kind == "time":
+        td = pd.to_timedelta(s.astype("string").where(~blank(s)), errors="coerce")
+        return td.dt.total_seconds()
+    dt = pd.to_datetime(s.where(~blank(s)) if s.dtype.kind != "M" else s, errors="coerce")
+    delta = (dt - _SAS_EPOCH).dt.total_seconds()
+    return np.floor(delta / 86400.0) if kind == "date" else delta
+
+
+def sas_days(s: pd.Series, fmt: str | None) -> pd.Series:
+    """Whole days since 1960-01-01 of a SAS date or datetime (for date comparisons)."""
+    kind = sas_kind(fmt)
+    num = pd.to_numeric(s, errors="coerce")
+    if kind == "datetime":
+        return np.floor(num / 86400.0)
+    if kind == "date":
+        return np.floor(num)
+    return pd.Series(np.nan, index=s.index, dtype="float64")
