@@ -67,13 +67,18 @@ def main() -> None:
               help="Folder with the raw CRF exports, one file per form. Default: the shipped raw/.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
               show_default=True, help="Output folder: sdtm/*.xpt, adam/*.xpt, manifest.json, validation/.")
+@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+              help="Validation findings of this severity (or worse) make the exit code 1.")
+@click.option("--no-validate", is_flag=True, help="Skip the validation step (not for a data cut or lock).")
 @click.option("--debug", is_flag=True, help="Show a traceback with errors.")
-def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, debug: bool) -> None:
-    """Build SDTM (and ADaM) datasets from the raw exports and write them as XPT v5.
+def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, fail_on: str, no_validate: bool,
+          debug: bool) -> None:
+    """Build SDTM and ADaM datasets from the raw exports, write them as XPT v5, validate them.
 
     Prints, per dataset, its records and variables, and the reconciliation of raw rows:
-    read, mapped, and excluded by which spec rule. An error leaves an earlier build in
-    --out untouched.
+    read, mapped, and excluded by which spec rule. Then validates what it wrote (as
+    `cdisc validate` does) into OUT/validation/report.html. An error leaves an earlier
+    build in --out untouched.
     """
     specs_dir = specs_dir or _default("specs")
     raw_dir = raw_dir or _default("raw")
@@ -83,13 +88,102 @@ def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, debug: bo
                 click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
                 raise _Abort(2)
         t0 = time.perf_counter()
+        from adam.build import add_adam
+
         from .build import build_sdtm, write_outputs
 
         result = _run(debug, build_sdtm, specs_dir, raw_dir)
+        _run(debug, add_adam, result, specs_dir)
         manifest = _run(debug, write_outputs, result, out_dir, specs_dir=specs_dir, raw_dir=raw_dir)
         _print_summary(manifest, out_dir, time.perf_counter() - t0)
+        if not no_validate:
+            code = _run(debug, _validate, out_dir, specs_dir, fail_on)
+            if code:
+                raise _Abort(code)
     except _Abort as a:
         sys.exit(a.code)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
+              show_default=True, help="The build folder to validate (as written by `cdisc build --out`).")
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Study spec folder (for CT and specs/waivers.yaml). Default: the shipped study's specs/.")
+@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+              help="Findings of this severity (or worse) make the exit code 1.")
+@click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+def validate(out_dir: Path, specs_dir: Path | None, fail_on: str, debug: bool) -> None:
+    """Validate a build folder as it is on disk: GE suites, cross-dataset rules, report.
+
+    Reads OUT/sdtm/*.xpt and OUT/adam/*.xpt (so a dataset edited or replaced after the
+    build is validated as it now stands) against the metadata the build recorded, and
+    writes OUT/validation/results.json, report.html and the GE suites. Waivers come from
+    specs/waivers.yaml. Exit 1 when an error (or, with --fail-on warning, a warning) remains.
+    """
+    specs_dir = specs_dir or _default("specs")
+    try:
+        if not Path(out_dir).is_dir():
+            click.echo(f"cdisc: usage error: --out folder {out_dir} does not exist; run `cdisc build` first",
+                       err=True)
+            raise _Abort(2)
+        code = _run(debug, _validate, out_dir, specs_dir, fail_on)
+        if code:
+            raise _Abort(code)
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+def _study_rules(rules: list, path: Path) -> list:
+    """Apply specs/validation.yaml: study values for rule parameters (e.g. the study drug's EXTRT)."""
+    from .errors import SpecError
+    from .specio import load_yaml
+
+    if not path.is_file():
+        return rules
+    data = load_yaml(path) or {}
+    overrides = data.get("rules") or {}
+    by_id = {r.id: r for r in rules}
+    for rid, body in overrides.items():
+        if rid not in by_id:
+            raise SpecError(f"unknown rule {rid}", file="specs/validation.yaml", key=f"rules.{rid}")
+        extra = set(body or {}) - {"params"}
+        if extra:
+            raise SpecError(f"only params can be set, not {sorted(extra)}", file="specs/validation.yaml",
+                            key=f"rules.{rid}")
+        unknown = set((body or {}).get("params") or {}) - set(by_id[rid].params)
+        if unknown:
+            raise SpecError(f"rule {rid} has no parameters {sorted(unknown)}", file="specs/validation.yaml",
+                            key=f"rules.{rid}.params")
+        by_id[rid] = by_id[rid].model_copy(update={"params": {**by_id[rid].params, **body["params"]}})
+    return [by_id[r.id] for r in rules]
+
+
+def _validate(out_dir: Path, specs_dir: Path, fail_on: str) -> int:
+    from validation import load_rules, load_waivers, read_xpt_dir, validate_datasets
+
+    from .build import load_build_metadata
+    from .ct import load_terminology
+
+    t0 = time.perf_counter()
+    metas = load_build_metadata(out_dir)
+    ct = load_terminology(specs_dir).as_dict()
+    dirs = [d for d in (Path(out_dir) / "sdtm", Path(out_dir) / "adam") if d.is_dir()]
+    rules = _study_rules(load_rules(), Path(specs_dir) / "validation.yaml")
+    result = validate_datasets(read_xpt_dir(*dirs), metas, ct, rules=rules,
+                               waivers=load_waivers(Path(specs_dir) / "waivers.yaml"),
+                               out_dir=out_dir, fail_on=fail_on)
+    click.echo("")
+    click.echo(f"Validation: {len(result.errors)} errors, {len(result.warnings)} warnings, "
+               f"{len(result.notices)} notices, {len(result.waived)} waived "
+               f"({time.perf_counter() - t0:.1f} s)")
+    by_rule: dict[tuple[str, str], int] = {}
+    for f in result.findings:
+        by_rule[(f.severity, f.rule)] = by_rule.get((f.severity, f.rule), 0) + 1
+    for (sev, rule), n in sorted(by_rule.items()):
+        click.echo(f"  {sev:<8} {rule:<14} {n:>6}")
+    click.echo(f"{result.verdict}")
+    click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
+    return result.exit_code(fail_on)
 
 
 def _print_summary(manifest: dict, out_dir: Path, seconds: float) -> None:

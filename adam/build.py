@@ -1,0 +1,23 @@
+"""Adds the ADaM datasets to a build from the SDTM datasets it produced."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from cdisc.build import BuildResult, BuiltDataset
+
+from .runner import load_adam_specs, run_adam
+
+
+def add_adam(result: BuildResult, specs_dir: Path) -> None:
+    import time
+
+    t = time.perf_counter()
+    specs = load_adam_specs(specs_dir)
+    if not specs:
+        return
+    sdtm = {name: ds.data for name, ds in result.datasets.items() if ds.standard == "SDTM"}
+    built = run_adam(specs, sdtm)
+    for name, frame in built.items():
+        spec, _ = specs[name]
+        result.datasets[name] = BuiltDataset(spec.meta(), frame, "ADaM", None)
+    result.timings["adam_total"] = time.perf_counter() - t

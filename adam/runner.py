@@ -1,0 +1,236 @@
+"""Runs the ADaM specs: resolves inputs, calls the derivations in order, shapes the output.
+
+Build order follows the datasets each spec reads (ADSL before anything that merges it).
+Every error is re-raised with the spec file and step (``specs/adam/adae.yaml,
+steps[3] derive_vars_dt``) so the user knows where to look.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cdisc.errors import CdiscError, Problem, SpecError
+from cdisc.expr import evaluate_filter, parse
+from cdisc.specio import load_model
+
+from .spec import DATASET_ARGS, AdamSpec, Step
+
+
+def load_adam_specs(specs_dir: Path) -> dict[str, tuple[AdamSpec, str]]:
+    folder = Path(specs_dir) / "adam"
+    specs = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        display = f"specs/adam/{path.name}"
+        spec = load_model(AdamSpec, path, display=display)
+        if path.stem.upper() != spec.dataset:
+            raise SpecError(f"file name must be the dataset in lower case ({spec.dataset.lower()}.yaml)",
+                            file=display, key="dataset")
+        specs[spec.dataset] = (spec, display)
+    return specs
+
+
+def build_order(specs: dict[str, tuple[AdamSpec, str]], available: set[str]) -> list[str]:
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, chain: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise SpecError(f"ADaM datasets read each other in a cycle: {' -> '.join(chain + [name])}")
+        state[name] = 1
+        spec, display = specs[name]
+        for dep in sorted(spec.dependencies()):
+            if dep in specs:
+                visit(dep, chain + [name])
+            elif dep not in available:
+                raise SpecError(f"reads dataset {dep}, which is neither built SDTM nor an ADaM spec",
+                                file=display)
+        state[name] = 2
+        order.append(name)
+
+    for name in sorted(specs, key=lambda n: (n != "ADSL", n)):
+        visit(name, [])
+    return order
+
+
+class _Runner:
+    def __init__(self, spec: AdamSpec, display: str, frames: dict[str, pd.DataFrame]):
+        self.spec = spec
+        self.display = display
+        self.frames = frames
+
+    def frame(self, name: str, key: str) -> pd.DataFrame:
+        if name not in self.frames:
+            raise SpecError(f"dataset {name} is not available (built: {', '.join(sorted(self.frames))})",
+                            file=self.display, key=key)
+        return self.frames[name]
+
+    def run(self) -> pd.DataFrame:
+        src = self.spec.source
+        data = self.frame(src.dataset, "source.dataset").copy()
+        if src.filter:
+            data = data[evaluate_filter(src.filter, data, where=f"{self.display}: source.filter")]
+        data = data.reset_index(drop=True)
+        for i, step in enumerate(self.spec.steps):
+            key = f"steps[{i}] {step.derivation}"
+            try:
+                data = self.step(step, data, key)
+            except CdiscError as exc:
+                raise type(exc)([_locate(p, self.display, key) for p in exc.problems]) from None
+        return self.shape(data)
+
+    def step(self, step: Step, data: pd.DataFrame, key: str) -> pd.DataFrame:
+        from .derive import DERIVATIONS
+
+        args = dict(step.args)
+        name = step.derivation
+        if name == "filter":
+            return data[evaluate_filter(args["where"], data, where=key)].reset_index(drop=True)
+        if name == "assign":
+            out = data.copy()
+            for var, text in args.items():
+                val = parse(str(text), where=f"{key}.{var}").evaluate(out)
+                out[var] = val if isinstance(val, pd.Series) else pd.Series(val, index=out.index)
+            return out
+        if name == "case":
+            return _case(data, key=key, **args)
+        if name == "map_values":
+            return _map_values(data, key=key, **args)
+        if name == "stack":
+            parts = []
+            for j, s in enumerate(args["datasets"]):
+                s = {"dataset": s} if isinstance(s, str) else s
+                f = self.frame(s["dataset"], f"{key}.datasets[{j}]")
+                if s.get("filter"):
+                    f = f[evaluate_filter(s["filter"], f, where=f"{key}.datasets[{j}].filter")]
+                parts.append(f.assign(**(s.get("set") or {})))
+            new = pd.concat(parts, ignore_index=True, sort=False)
+            return pd.concat([data, new], ignore_index=True, sort=False) if step.append else new
+        if name == "nca":
+            from .nca import BLQRule, nca_parameters
+
+            if "blq_rule" in args:
+                args["blq_rule"] = BLQRule(**args["blq_rule"])
+            new = nca_parameters(data, **args)
+            return new
+        if name not in DERIVATIONS:
+            raise SpecError(f"unknown derivation {name!r}", file=self.display, key=key,
+                            hint=f"one of: {', '.join(sorted(DERIVATIONS))}, or a built-in step "
+                                 "(filter, assign, case, map_values, stack, nca)")
+        for k in DATASET_ARGS:
+            if isinstance(args.get(k), str):
+                args[k] = self.frame(args[k], f"{key}.args.{k}")
+        if isinstance(args.get("source_datasets"), dict):
+            args["source_datasets"] = {alias: self.frame(ds, f"{key}.args.source_datasets.{alias}")
+                                       for alias, ds in args["source_datasets"].items()}
+        fn = DERIVATIONS[name]
+        try:
+            if name == "derive_param_tte":
+                adsl = args.pop("dataset_adsl")
+                new = fn(adsl, **args)
+            else:
+                new = fn(data, **args)
+        except TypeError as exc:
+            raise SpecError(f"bad arguments for {name}: {exc}", file=self.display, key=key) from None
+        if step.append or name == "derive_param_tte":
+            if name == "derive_param_tte" and len(data) and "PARAMCD" not in data:
+                data = data.iloc[0:0]
+            return pd.concat([data, new], ignore_index=True, sort=False) if step.append or len(data) else new
+        return new
+
+    def shape(self, data: pd.DataFrame) -> pd.DataFrame:
+        missing = [v.name for v in self.spec.variables if v.name not in data.columns]
+        if missing:
+            raise SpecError(f"variables {missing} were not derived by any step",
+                            file=self.display, key="variables",
+                            hint=f"columns available: {', '.join(c for c in data.columns if not c.startswith('__'))}")
+        out = pd.DataFrame(index=data.index)
+        for v in self.spec.variables:
+            col = data[v.name]
+            if v.type == "Char":
+                if pd.api.types.is_datetime64_any_dtype(col):
+                    col = col.dt.strftime("%Y-%m-%d")
+                col = col.astype("object").where(col.notna(), "")
+                out[v.name] = col.map(lambda x: x if isinstance(x, str) else _num_text(x)).astype("str")
+            elif pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
+                out[v.name] = col
+            else:
+                out[v.name] = pd.to_numeric(col, errors="raise").astype("float64")
+        order = self.spec.sort or self.spec.keys
+        out = out.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
+        dup = out.duplicated(self.spec.keys, keep=False)
+        if dup.any():
+            rows = out[dup].head(10)
+            raise SpecError([Problem(f"{self.spec.dataset} keys {'/'.join(self.spec.keys)} are not unique: "
+                                     f"{' / '.join(map(str, r))}", file=self.display, key="keys")
+                             for r in rows[self.spec.keys].itertuples(index=False)])
+        return out
+
+
+def _num_text(x: Any) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return ""
+    if isinstance(x, (int, np.integer)) or (isinstance(x, float) and float(x).is_integer()):
+        return str(int(x))
+    return repr(float(x))
+
+
+def _case(data: pd.DataFrame, *, key: str, new_var: str, cases: list[dict], default: Any = None) -> pd.DataFrame:
+    """``new_var`` = the value of the first case whose ``when`` holds (SAS select/when)."""
+    out = data.copy()
+    res = pd.Series(default, index=data.index, dtype=object)
+    decided = pd.Series(False, index=data.index)
+    for j, c in enumerate(cases):
+        hit = evaluate_filter(c["when"], data, where=f"{key}.cases[{j}].when") & ~decided
+        if "value_from" in c:
+            vals = parse(c["value_from"], where=f"{key}.cases[{j}].value_from").evaluate(data)
+            res = res.where(~hit, vals)
+        else:
+            res = res.where(~hit, c.get("value"))
+        decided |= hit
+    out[new_var] = _tidy(res)
+    return out
+
+
+def _map_values(data: pd.DataFrame, *, key: str, new_var: str, source_var: str, values: dict,
+                default: Any = None, strict: bool = True) -> pd.DataFrame:
+    """``new_var`` = ``values[source_var]``; with ``strict`` an unmapped non-missing value is an error."""
+    if source_var not in data.columns:
+        raise SpecError(f"column {source_var} does not exist", key=key)
+    src = data[source_var]
+    res = src.map(values)
+    unmapped = res.isna() & src.notna() & src.astype("str").str.strip().ne("")
+    if strict and unmapped.any():
+        raise SpecError(f"{source_var} values {sorted(src[unmapped].astype('str').unique())} have no entry in values",
+                        key=key)
+    out = data.copy()
+    out[new_var] = _tidy(res.where(~unmapped, default))
+    return out
+
+
+def _tidy(s: pd.Series) -> pd.Series:
+    non_null = s.dropna()
+    if len(non_null) and all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+                             for x in non_null):
+        return pd.to_numeric(s, errors="coerce").astype("float64")
+    return s
+
+
+def _locate(p: Problem, display: str, key: str) -> Problem:
+    return Problem(p.message, file=p.file or display, row=p.row, column=p.column,
+                   key=f"{key}" + (f" ({p.key})" if p.key else ""), hint=p.hint)
+
+
+def run_adam(specs: dict[str, tuple[AdamSpec, str]], sdtm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Build every ADaM dataset; returns {name: frame} with exactly the spec's variables."""
+    frames = dict(sdtm)
+    built = {}
+    for name in build_order(specs, set(sdtm)):
+        spec, display = specs[name]
+        built[name] = _Runner(spec, display, frames).run()
+        frames[name] = built[name]
+    return built

@@ -1,0 +1,123 @@
+"""The ADaM dataset spec (specs/adam/<dataset>.yaml): metadata plus ordered derivation steps.
+
+A step names one derivation of the library (``adam.derive.DERIVATIONS``) or one of the
+runner's few built-in steps (``filter``, ``assign``, ``case``, ``map_values``, ``nca``,
+``stack``) and gives its arguments as data. Arguments that name a dataset (``dataset_add``,
+``dataset_ref``, ``dataset_adsl``, the values of ``source_datasets``) are resolved to the
+built SDTM/ADaM frame of that name; conditions are strings in the safe expression language.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType
+
+BUILTIN_STEPS = ("filter", "assign", "case", "map_values", "nca", "stack", "keep_first")
+DATASET_ARGS = ("dataset_add", "dataset_ref", "dataset_adsl")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SourceRef(_Strict):
+    dataset: str                         # SDTM domain or earlier ADaM dataset, e.g. DM, ADSL
+    filter: str | None = None            # keep only these records (expression)
+
+
+class Step(_Strict):
+    """One derivation call: ``{derivation: name, args: {...}, append: bool}``."""
+
+    derivation: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    # For derivations that return only new records (derive_param_exist_flag, derive_param_tte
+    # without `dataset`, nca): append them to the records built so far.
+    append: bool = False
+    comment: str | None = None
+
+
+class AdamVariable(_Strict):
+    name: str
+    label: str
+    type: VarType = "Char"
+    length: int | None = None
+    format: str | None = None
+    core: Core | None = None
+    codelist: str | None = None
+    origin: Literal["Predecessor", "Derived", "Assigned", "Collected", "Protocol"] = "Derived"
+    source: str | None = None            # e.g. DM.AGE for Predecessor
+    method: str | None = None            # derivation text for define.xml
+    comment: str | None = None
+    significant_digits: int | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        if v != v.upper() or not v.replace("_", "").isalnum():
+            raise ValueError(f"variable name {v!r} must be upper-case letters, digits or _")
+        return v
+
+    @model_validator(mode="after")
+    def _provenance(self) -> "AdamVariable":
+        if self.origin == "Predecessor" and not self.source:
+            raise ValueError(f"{self.name}: a Predecessor variable needs `source` (e.g. DM.{self.name})")
+        if self.origin == "Derived" and not self.method:
+            raise ValueError(f"{self.name}: a Derived variable needs `method` (the derivation text)")
+        return self
+
+
+class AdamSpec(_Strict):
+    dataset: str
+    label: str
+    class_: str = Field(alias="class")
+    structure: str
+    keys: list[str]
+    source: SourceRef
+    steps: list[Step] = Field(default_factory=list)
+    variables: list[AdamVariable]
+    sort: list[str] | None = None
+
+    @field_validator("dataset")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not (v.isupper() and v.isalnum() and v.startswith("AD") and len(v) <= 8):
+            raise ValueError("an ADaM dataset name starts with AD, is upper case and <= 8 characters")
+        return v
+
+    @model_validator(mode="after")
+    def _keys(self) -> "AdamSpec":
+        names = [v.name for v in self.variables]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"variables listed twice: {dup}")
+        for k in self.keys + (self.sort or []):
+            if k not in names:
+                raise ValueError(f"key/sort variable {k} is not a variable of the dataset")
+        return self
+
+    def meta(self) -> DatasetMeta:
+        keyseq = {k: i + 1 for i, k in enumerate(self.keys)}
+        return DatasetMeta(
+            name=self.dataset, label=self.label, keys=self.keys, structure=self.structure,
+            standard="ADaM", **{"class": self.class_},
+            variables=[VariableMeta(name=v.name, label=v.label, type=v.type, length=v.length,
+                                    format=v.format, origin=v.origin, source=v.source,
+                                    codelist=v.codelist, core=v.core, key_sequence=keyseq.get(v.name),
+                                    significant_digits=v.significant_digits, method=v.method,
+                                    comment=v.comment)
+                       for v in self.variables])
+
+    def dependencies(self) -> set[str]:
+        """Datasets this spec reads (for build order)."""
+        deps = {self.source.dataset}
+        for st in self.steps:
+            for k in DATASET_ARGS:
+                if isinstance(st.args.get(k), str):
+                    deps.add(st.args[k])
+            for name in (st.args.get("source_datasets") or {}).values():
+                deps.add(name)
+            if st.derivation == "stack":
+                deps |= {s["dataset"] if isinstance(s, dict) else s for s in st.args.get("datasets", [])}
+        return deps
