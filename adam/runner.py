@@ -110,6 +110,11 @@ class _Runner:
                 parts.append(f.assign(**(s.get("set") or {})))
             new = pd.concat(parts, ignore_index=True, sort=False)
             return pd.concat([data, new], ignore_index=True, sort=False) if step.append else new
+        if name == "row_max" or name == "row_min":
+            return _row_extreme(data, key=key, how=name[4:], **args)
+        if name == "merge_supp":
+            supp = self.frame(args["supp"], f"{key}.args.supp")
+            return merge_supp(data, supp, qnams=args["qnams"], key=key)
         if name == "nca":
             from .nca import BLQRule, nca_parameters
 
@@ -120,7 +125,7 @@ class _Runner:
         if name not in DERIVATIONS:
             raise SpecError(f"unknown derivation {name!r}", file=self.display, key=key,
                             hint=f"one of: {', '.join(sorted(DERIVATIONS))}, or a built-in step "
-                                 "(filter, assign, case, map_values, stack, nca)")
+                                 "(filter, assign, case, map_values, stack, merge_supp, row_max, row_min, nca)")
         for k in DATASET_ARGS:
             if isinstance(args.get(k), str):
                 args[k] = self.frame(args[k], f"{key}.args.{k}")
@@ -171,6 +176,51 @@ class _Runner:
         return out
 
 
+def merge_supp(data: pd.DataFrame, supp: pd.DataFrame, *, qnams: dict[str, str] | list[str],
+               key: str) -> pd.DataFrame:
+    """Bring SUPP-- qualifiers back onto their parent records (SDTMIG 3.4 §8.4; admiral combine_supp).
+
+    1. keep SUPP-- records of the requested QNAMs;
+    2. match on USUBJID and IDVAR/IDVARVAL: IDVARVAL is text, so it is compared with the
+       parent's IDVAR value as a number when the parent variable is numeric (--SEQ);
+       blank IDVAR (subject-level, SUPPDM) matches on USUBJID alone;
+    3. one column per QNAM (or the new name given as {QNAM: NEWVAR}); QVAL stays text;
+    4. more than one value for a parent record and QNAM is a data error (SDTMIG keys).
+    """
+    from cdisc.errors import DataError
+
+    names = qnams if isinstance(qnams, dict) else {q: q for q in qnams}
+    sub = supp[supp["QNAM"].isin(list(names))]
+    out = data.copy()
+    for qnam, new in names.items():
+        part = sub[sub["QNAM"] == qnam]
+        idvars = sorted(set(part["IDVAR"].astype("str").str.strip()) - {""})
+        if len(idvars) > 1:
+            raise SpecError(f"SUPP QNAM {qnam} uses several IDVARs {idvars}", key=key)
+        if idvars:
+            idvar = idvars[0]
+            if idvar not in out.columns:
+                raise SpecError(f"SUPP IDVAR {idvar} is not a variable of the parent dataset", key=key)
+            if pd.api.types.is_numeric_dtype(out[idvar]):
+                right_key = pd.to_numeric(part["IDVARVAL"], errors="coerce")
+            else:
+                right_key = part["IDVARVAL"].astype("str").str.strip()
+            right = pd.DataFrame({"USUBJID": part["USUBJID"].to_numpy(), "__k": right_key.to_numpy(),
+                                  new: part["QVAL"].to_numpy()})
+            left_key = out[idvar]
+        else:
+            right = pd.DataFrame({"USUBJID": part["USUBJID"].to_numpy(), "__k": 0, new: part["QVAL"].to_numpy()})
+            left_key = pd.Series(0, index=out.index)
+        dup = right.duplicated(["USUBJID", "__k"], keep=False)
+        if dup.any():
+            raise DataError(f"SUPP QNAM {qnam} has more than one value for a parent record: "
+                            f"{right[dup].head(3).to_dict('records')}")
+        merged = pd.DataFrame({"USUBJID": out["USUBJID"].to_numpy(), "__k": left_key.to_numpy()}).merge(
+            right, on=["USUBJID", "__k"], how="left")
+        out[new] = merged[new].to_numpy()
+    return out
+
+
 def _num_text(x: Any) -> str:
     if x is None or (isinstance(x, float) and np.isnan(x)):
         return ""
@@ -209,6 +259,30 @@ def _map_values(data: pd.DataFrame, *, key: str, new_var: str, source_var: str, 
                         key=key)
     out = data.copy()
     out[new_var] = _tidy(res.where(~unmapped, default))
+    return out
+
+
+def _row_extreme(data: pd.DataFrame, *, key: str, how: str, new_var: str, vars: list[str]) -> pd.DataFrame:
+    """``new_var`` = the latest (row_max) or earliest (row_min) non-missing value of ``vars``.
+
+    Dates given as ISO 8601 text are compared as dates (partial dates are ignored: a
+    last-known-alive date must be a known day); date columns as they are.
+    """
+    missing = [v for v in vars if v not in data.columns]
+    if missing:
+        raise SpecError(f"columns {missing} do not exist", key=key)
+    cols = []
+    for v in vars:
+        c = data[v]
+        if not pd.api.types.is_datetime64_any_dtype(c) and not pd.api.types.is_numeric_dtype(c):
+            text = c.astype("str").where(c.notna(), "").str.slice(0, 10)
+            c = pd.to_datetime(text.where(text.str.fullmatch(r"\d{4}-\d{2}-\d{2}")), errors="coerce")
+        if pd.api.types.is_datetime64_any_dtype(c):
+            c = c.astype("datetime64[s]")
+        cols.append(c.rename(v))
+    frame = pd.concat(cols, axis=1)
+    out = data.copy()
+    out[new_var] = frame.max(axis=1) if how == "max" else frame.min(axis=1)
     return out
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType
 
-BUILTIN_STEPS = ("filter", "assign", "case", "map_values", "nca", "stack", "keep_first")
+BUILTIN_STEPS = ("filter", "assign", "case", "map_values", "nca", "stack", "merge_supp", "row_max", "row_min")
 DATASET_ARGS = ("dataset_add", "dataset_ref", "dataset_adsl")
 
 
@@ -118,6 +118,8 @@ class AdamSpec(_Strict):
                     deps.add(st.args[k])
             for name in (st.args.get("source_datasets") or {}).values():
                 deps.add(name)
+            if st.derivation == "merge_supp":
+                deps.add(st.args.get("supp"))
             if st.derivation == "stack":
                 deps |= {s["dataset"] if isinstance(s, dict) else s for s in st.args.get("datasets", [])}
         return deps
