@@ -27,13 +27,34 @@ blanks::
 Numbers are 8-byte IBM System/370 hexadecimal floats, big-endian; character values are
 ASCII, left-aligned and blank-padded to the variable length.
 
-Lengths (TCG §4.1.5.4 "Variable length"): a character variable's length is the
+Values:
+* Char: NaN/None/NA and "" are written as blanks (SAS has no missing text); the
+  texts "None" or "nan" stay text. Trailing blanks are not kept (SAS pads anyway),
+  leading blanks are.
+* Num: NaN/None/NA/NaT -> SAS missing ``.``; -0 -> 0. Numeric text (" 2.5") is
+  parsed, blank text is missing, other text is an error.
+* Dates: datetime-likes become SAS numbers chosen by the format: date formats
+  (DATE9., YYMMDD10., E8601DA., ...) -> days since 1960-01-01 (a time of day under a
+  date format is an error, not silently dropped); DATETIME20./E8601DT. -> seconds
+  since 1960-01-01T00:00; TIME8./E8601TM. -> seconds since midnight (timedelta or
+  time of day). Dates before 1960 are negative. Time-zone aware values keep their
+  wall-clock time. A datetime column without such a format is an error (the unit
+  would be a guess).
+* Problems carry the 1-based record number of the dataset in ``Problem.row``.
+
+Memory: the checks keep one copy of the text bytes (in 65,536-record blocks) for the
+writer, numbers stay as the frame's float64 (or the converted dates); records are
+assembled and written in ~4 MB blocks. Two threads: numeric checks overlap the text
+checks, and the file write overlaps the assembly of the next block.
+
+Lengths (TCG §4.1, variable lengths; Pinnacle 21 rule SD1082): a character variable's length is the
 maximum number of bytes actually used by its values (trailing blanks do not count,
 because SAS pads with blanks anyway), at least 1. A declared ``VariableMeta.length``
 smaller than that is an error (we never truncate data); a declared length larger than
-that is *reduced* to the maximum used, as the TCG asks ("the allotted length for each
-column containing character (text) data should be set to the maximum length of the
-variable used across all datasets in the study"). Numeric variables are always 8
+that is *reduced* to the maximum used, as the TCG asks (the allotted length of a
+character column is to be the maximum length actually used). The maximum is taken per
+dataset; harmonising one variable's length across datasets is the caller's job.
+Numeric variables are always 8
 bytes, the full IBM double, so every IEEE double in range round-trips exactly.
 """
 from __future__ import annotations
@@ -68,9 +89,9 @@ SAS_VERSION = "9.4"
 #: data gives the same bytes on every machine.
 SAS_OS = "Linux"
 
-MAX_NAME = 8          # XPT v5 / TCG §4.1.5.1: dataset and variable names <= 8 chars
-MAX_LABEL = 40        # XPT v5 / TCG §4.1.5.1: labels <= 40 chars
-MAX_CHAR = 200        # XPT v5 / TCG §4.1.5.4: character values <= 200 bytes
+MAX_NAME = 8          # XPT v5 / TCG §4.1: dataset and variable names <= 8 chars
+MAX_LABEL = 40        # XPT v5 / TCG §4.1: labels <= 40 chars
+MAX_CHAR = 200        # XPT v5 / TCG §4.1: character values <= 200 bytes
 MAX_LISTED = 20       # problems listed per variable and check; the rest are counted
 CHECK_BLOCK = 1 << 16  # records per block when checking text columns
 NAMESTR_LEN = 140
@@ -114,21 +135,19 @@ def ieee_to_ibm(values: np.ndarray) -> np.ndarray:
         1. Split the double into sign s, biased exponent e and 52-bit fraction f;
            the value is m / 2**53 * 2**p with m = f | 2**52 (53 bits), p = e - 1022.
         2. IBM needs a power of 16: q = ceil(p / 4), r = 4q - p in 0..3, so the value is
-           (m / 2**53 / 2**r) * 16**q.
+           (m / 2**53 / 2**r) * 16**q. In integers: q = (e - 1019) >> 2 (arithmetic
+           shift = floor) and 3 - r = (e + 1) & 3.
         3. The 56-bit IBM fraction is M = m << (3 - r): a left shift, so all 53
            significant bits are kept and the first hex digit is non-zero (normalised).
         4. Result = s << 63 | (q + 64) << 56 | M; zero and -0 give 0; NaN gives 0x2E << 56.
     """
     x = np.ascontiguousarray(values, dtype=np.float64)
     bits = x.view(np.uint64)
-    sign = bits & np.uint64(1 << 63)
-    exp = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64)
+    e = ((bits >> np.uint64(52)) & np.uint64(0x7FF)).astype(np.int64)
     mant = (bits & np.uint64((1 << 52) - 1)) | np.uint64(1 << 52)
-    p = exp - 1022
-    q = -((-p) // 4)                       # ceil(p / 4) with floor division
-    shift = (3 - (4 * q - p)).astype(np.uint64)
-    ibm = sign | ((q + 64).astype(np.uint64) << np.uint64(56)) | (mant << shift)
-    ibm[exp == 0] = 0                       # +0, -0 (subnormals are rejected by checks)
+    exponent = (((e - 1019) >> 2) + 64).astype(np.uint64) << np.uint64(56)
+    ibm = (bits & np.uint64(1 << 63)) | exponent | (mant << ((e + 1) & 3).astype(np.uint64))
+    ibm[e == 0] = 0                         # +0, -0 (subnormals are rejected by checks)
     ibm[np.isnan(x)] = IBM_MISSING
     return ibm
 
@@ -184,7 +203,7 @@ def _format_kind(name: str) -> str | None:
 
 @dataclass
 class _Column:
-    """One checked variable; ``encode`` gives its bytes for a block of records."""
+    """One checked variable; ``fill`` writes its bytes for a block of records."""
 
     name: str
     label: str
@@ -239,13 +258,13 @@ def _report_rows(problems: list[Problem], file: str, column: str, rows: np.ndarr
 
 
 def _check_names(meta: DatasetMeta, problems: list[Problem]) -> None:
-    """Dataset/variable names and labels (TCG §4.1.5.1, XPT v5 NAMESTR limits)."""
+    """Dataset/variable names and labels (TCG §4.1, XPT v5 NAMESTR limits)."""
     ds = meta.name
     if not _NAME_RE.match(ds):
         problems.append(Problem(
             f"dataset name {ds!r} is not a valid XPT v5 name", file=ds,
             hint="1-8 characters, upper-case letters, digits or underscore, "
-                 "starting with a letter (FDA TCG 4.1.5.1)"))
+                 "starting with a letter (FDA TCG §4.1, XPT v5)"))
     _check_label(meta.label, problems, file=ds, column=None, what="dataset label")
     seen: set[str] = set()
     for v in meta.variables:
@@ -254,7 +273,7 @@ def _check_names(meta: DatasetMeta, problems: list[Problem]) -> None:
                 f"variable name {v.name!r} is not a valid XPT v5 name "
                 f"({len(v.name)} characters)", file=ds, column=v.name,
                 hint="1-8 characters, upper-case letters, digits or underscore, "
-                     "starting with a letter (FDA TCG 4.1.5.1)"))
+                     "starting with a letter (FDA TCG §4.1, XPT v5)"))
         if v.name in seen:
             problems.append(Problem(f"variable {v.name!r} is declared twice", file=ds,
                                     column=v.name, hint="remove the duplicate from the spec"))
@@ -291,14 +310,14 @@ def _check_label(label: str, problems: list[Problem], file: str, column: str | N
     if len(label) > MAX_LABEL:
         problems.append(Problem(
             f"{what} is {len(label)} characters, more than {MAX_LABEL}: {label!r}",
-            file=file, column=column, hint="shorten it (FDA TCG 4.1.5.1, XPT v5 limit)"))
+            file=file, column=column, hint="shorten it (FDA TCG §4.1, XPT v5 limit)"))
     bad = [c for c in label if ord(c) > 127]
     if bad:
         problems.append(Problem(
             f"{what} has non-ASCII character {bad[0]!r} (U+{ord(bad[0]):04X}) "
             f"at position {label.index(bad[0]) + 1}: {label!r}",
             file=file, column=column,
-            hint="use ASCII only (FDA TCG 4.1.5.3); e.g. write 'u' or 'mc' for 'µ'"))
+            hint="use ASCII only (FDA TCG §4.1, XPT v5 is ASCII); e.g. write 'u' or 'mc' for 'µ'"))
 
 
 def _used_lengths(nonblank: np.ndarray) -> np.ndarray:
@@ -316,7 +335,10 @@ def _width_guess(obj: np.ndarray, declared: int | None) -> int:
     if declared is not None:
         return declared
     step = max(1, len(obj) // 2048)
-    guess = pd.Series(obj[::step], dtype=object).str.len().max()
+    try:
+        guess = pd.Series(obj[::step], dtype=object).str.len().max()
+    except AttributeError:              # the sample holds no text at all
+        return 0
     return 0 if pd.isna(guess) else int(guess)
 
 
@@ -346,7 +368,9 @@ def _ascii_block(obj: np.ndarray, guess: int
     """Bytes and used length of each value of a block of text; None if not all ASCII.
 
     Returns (codes, used): codes is the (records, width) uint8 array, blank-padded, with
-    missing values blank; used is each record's length without trailing blanks.
+    missing values blank, at most 16 bytes wider than the longest value (so a generous
+    declared length does not cost memory); used is each record's length without
+    trailing blanks.
     1. Encode (``_encode_ascii``); missing values appear as 3-4 byte b'nan'/b'None'/
        b'<NA>'/b'NaT', so only those are tested with ``pd.isna`` (a literal "None"
        text stays text) and blanked.
@@ -375,6 +399,9 @@ def _ascii_block(obj: np.ndarray, guess: int
             sub = codes[trail]
             used[trail] = _used_lengths((sub != 32) & (sub != 0))
     codes[codes == 0] = 32
+    longest = int(used.max()) if m else 0
+    if width > longest + 16:            # a generous declared length: keep what is used
+        codes = np.ascontiguousarray(codes[:, :max(longest, 1)])
     return codes, used
 
 
@@ -382,7 +409,7 @@ def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
                  ) -> _Column:
     """Check one character variable and find its length.
 
-    Algorithm (TCG §4.1.5.3 ASCII, §4.1.5.4 lengths; XPT v5 200-byte limit):
+    Algorithm (TCG §4.1: ASCII, lengths; XPT v5 200-byte limit):
         1. Non-string values (numbers, bytes, ...) are errors; missing values
            (NaN/None/NA) and "" are written as blanks.
         2. Fast path, in blocks of records: numpy ASCII-encodes each block into a
@@ -395,7 +422,7 @@ def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
            record is reported) and give UTF-8 byte lengths for the checks.
         4. Length = max used, at least 1. Values over 200 bytes are errors; a declared
            length smaller than a value is an error (never truncated); a larger
-           declared length is reduced to the max used (TCG §4.1.5.4).
+           declared length is reduced to the max used (TCG §4.1).
     """
     n = len(s)
     col = _Column(v.name, v.label, 2, 1, parse_format(v.format) or ("", 0, 0))
@@ -414,15 +441,12 @@ def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
     if n and not isinstance(dtype, pd.StringDtype):
         inferred = pd.api.types.infer_dtype(obj, skipna=True)
         if inferred not in ("string", "empty"):
-            # .str.len() is NaN for anything but str/bytes; bytes are not text either
+            # .str methods give NaN for elements without that str method (numbers,
+            # bytes, ...): a vectorised "is this a Python str" test
             try:
-                lens = pd.Series(obj, dtype=object).str.len().to_numpy(
-                    dtype=float, na_value=np.nan)
-                nonstr = np.isnan(lens)
+                nonstr = pd.Series(obj, dtype=object).str.isnumeric().isna().to_numpy().copy()
             except AttributeError:      # .str refuses a column without any strings
                 nonstr = np.ones(n, dtype=bool)
-            if inferred == "bytes":
-                nonstr[:] = True
             nonstr &= ~pd.isna(obj)
             rows = np.flatnonzero(nonstr)
             shown = obj
@@ -458,7 +482,7 @@ def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
             return (f"non-ASCII character {ch!r} (U+{ord(ch):04X}) at position "
                     f"{int(first[k]) + 1} in value {_preview(text[i])}")
         _report_rows(problems, ds, v.name, rows, _desc,
-                     "use ASCII only (FDA TCG 4.1.5.3); e.g. 'u' for 'µ', plain "
+                     "use ASCII only (FDA TCG §4.1, XPT v5 is ASCII); e.g. 'u' for 'µ', plain "
                      "quotes and hyphens", "non-ASCII characters")
         # used length in UTF-8 bytes, for the byte-length checks
         extra = ((codes > 0x7F).sum(axis=1) + (codes > 0x7FF).sum(axis=1)
@@ -471,7 +495,7 @@ def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
 
     maxlen = max(int(used.max()) if n else 0, 1)
     too_long = np.flatnonzero(used > MAX_CHAR)
-    if len(too_long):                                # XPT v5, TCG 4.1.5.4
+    if len(too_long):                                # XPT v5, TCG §4.1
         writable = False
         _report_rows(problems, ds, v.name, too_long,
                      lambda k, i: f"value is {int(used[i])} bytes, more than the XPT v5 "
@@ -568,12 +592,15 @@ def _num_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
         values = _datetime_numbers(s.to_numpy(), kind, v, ds, problems)
     elif pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
         if pd.api.types.is_integer_dtype(dtype) and n:
-            ints = s.dropna().to_numpy()
-            rows = np.flatnonzero(s.notna().to_numpy())[np.abs(ints.astype(np.float64)) > 2.0**53]
+            # a double holds integers exactly only up to 2**53 (compared as integers)
+            present = s.notna().to_numpy()
+            ints = s.to_numpy()[present] if present.all() else s.dropna().to_numpy()
+            rows = np.flatnonzero(present)[(ints > 2**53) | (ints < -(2**53))]
             if len(rows):
                 _report_rows(problems, ds, v.name, rows,
                              lambda k, i: f"integer {s.iloc[i]} cannot be stored exactly "
-                                       f"in 8 bytes", "store it as text", "integers > 2**53")
+                                          f"in 8 bytes", "store it as text",
+                             "integers beyond 2**53")
         values = s.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         inferred = pd.api.types.infer_dtype(s, skipna=True)
@@ -597,7 +624,7 @@ def _num_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
             text = s.astype("str").str.strip() if n else pd.Series([], dtype="str")
             blank = (text == "").to_numpy(dtype=bool, na_value=False)
             nums = pd.to_numeric(text.mask(blank), errors="coerce")
-            values = pd.Series(nums).to_numpy(dtype=np.float64, na_value=np.nan)
+            values = pd.Series(nums).to_numpy(dtype=np.float64, na_value=np.nan).copy()
             bad = np.flatnonzero(s.notna().to_numpy() & ~blank & np.isnan(values))
             if len(bad):
                 original = s.to_numpy(dtype=object)
@@ -620,17 +647,17 @@ def _num_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
             under = np.flatnonzero((mag > 0) & (mag < IBM_MIN))
     if len(inf):
         _report_rows(problems, ds, v.name, inf,
-                     lambda k, i: f"value {values[i]} is infinite; XPT cannot store it",
+                     lambda k, i: f"value {float(values[i])} is infinite; XPT cannot store it",
                      "set it to missing or fix the derivation (division by zero?)",
                      "infinite values")
     if len(over):
         _report_rows(problems, ds, v.name, over,
-                     lambda k, i: f"value {values[i]!r} overflows the IBM-370 double "
+                     lambda k, i: f"value {float(values[i])!r} overflows the IBM-370 double "
                                   f"(|x| < {IBM_MAX:.4g})",
                      "rescale the value or store as text", "overflowing values")
     if len(under):
         _report_rows(problems, ds, v.name, under,
-                     lambda k, i: f"value {values[i]!r} underflows the IBM-370 double "
+                     lambda k, i: f"value {float(values[i])!r} underflows the IBM-370 double "
                                   f"to 0 (|x| >= {IBM_MIN:.4g})",
                      "rescale the value or round to 0", "underflowing values")
     if not bad:
@@ -697,7 +724,7 @@ def check_xpt(df: pd.DataFrame, meta: DatasetMeta) -> list[Problem]:
 
     Checks, in order:
         1. Dataset and variable names: 1-8 characters, A-Z, 0-9, _, starting with a
-           letter; labels <= 40 characters, ASCII only (TCG §4.1.5.1, §4.1.5.3).
+           letter; labels <= 40 characters, ASCII only (TCG §4.1).
         2. Formats parse as NAMEw.d with a name <= 8 characters.
         3. Columns equal the declared variables (no extra, none missing, no duplicates).
         4. Char: text only, ASCII only (first offending character reported), <= 200
@@ -769,6 +796,7 @@ def _headers(meta: DatasetMeta, cols: list[_Column], created: datetime.datetime)
             _field(c.name, 8), _field(c.label, 40), _field(fname, 8),
             fwidth, fdec, 0, b"\0\0",
             b" " * 8, 0, 0, pos, b"\0" * 52))
+        assert len(namestrs[-1]) == NAMESTR_LEN
         pos += c.length
     out.append(_pad80(b"".join(namestrs)))
     out.append(_header_record("OBS"))
@@ -802,12 +830,12 @@ def write_xpt(path, df: pd.DataFrame, meta: DatasetMeta,
         2. Write the headers (TS-140): LIBRARY, MEMBER, DSCRPTR, NAMESTR (one 140-byte
            record per variable: type, length, number, name, label, format name, width,
            decimals, position in the record), OBS.
-        3. Observations, in blocks of ~32 MB of records: each column is encoded for
-           the block (ASCII text blank-padded to its length; IBM-370 doubles
-           big-endian, missing -> 0x2E 00 ..) and copied into its byte range of a
-           fixed-width (records x record length) numpy buffer; a second thread writes
-           block k while block k+1 is filled. Pad the end with blanks to a multiple
-           of 80 bytes.
+        3. Observations, in blocks of ~4 MB of records: each column fills its byte
+           range of a fixed-width (records x record length) numpy buffer - the
+           ASCII text bytes kept by the checks, cut/blank-padded to the length, or
+           the numbers as big-endian IBM-370 doubles (missing -> 0x2E 00 ..); a
+           second thread writes block k while block k+1 is filled. Pad the end with
+           blanks to a multiple of 80 bytes.
     """
     problems, cols = _analyse(df, meta)
     if problems:
