@@ -126,9 +126,15 @@ class _Runner:
             raise SpecError(f"unknown derivation {name!r}", file=self.display, key=key,
                             hint=f"one of: {', '.join(sorted(DERIVATIONS))}, or a built-in step "
                                  "(filter, assign, case, map_values, stack, merge_supp, row_max, row_min, nca)")
+        # `SELF` names the records built so far (e.g. ADRS as dataset_add of a responder
+        # parameter whose reference `dataset` is ADSL).
+        first = data
+        if isinstance(args.get("dataset"), str):
+            first = data if args["dataset"] == "SELF" else self.frame(args["dataset"], f"{key}.args.dataset")
+            del args["dataset"]
         for k in DATASET_ARGS:
             if isinstance(args.get(k), str):
-                args[k] = self.frame(args[k], f"{key}.args.{k}")
+                args[k] = data if args[k] == "SELF" else self.frame(args[k], f"{key}.args.{k}")
         if isinstance(args.get("source_datasets"), dict):
             args["source_datasets"] = {alias: self.frame(ds, f"{key}.args.source_datasets.{alias}")
                                        for alias, ds in args["source_datasets"].items()}
@@ -138,7 +144,7 @@ class _Runner:
                 adsl = args.pop("dataset_adsl")
                 new = fn(adsl, **args)
             else:
-                new = fn(data, **args)
+                new = fn(first, **args)
         except TypeError as exc:
             raise SpecError(f"bad arguments for {name}: {exc}", file=self.display, key=key) from None
         if step.append or name == "derive_param_tte":

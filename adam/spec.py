@@ -113,8 +113,8 @@ class AdamSpec(_Strict):
         """Datasets this spec reads (for build order)."""
         deps = {self.source.dataset}
         for st in self.steps:
-            for k in DATASET_ARGS:
-                if isinstance(st.args.get(k), str):
+            for k in DATASET_ARGS + ("dataset",):
+                if isinstance(st.args.get(k), str) and st.args[k] != "SELF":
                     deps.add(st.args[k])
             for name in (st.args.get("source_datasets") or {}).values():
                 deps.add(name)

@@ -27,6 +27,7 @@ from .flags import (derive_var_anl_flag, derive_var_extreme_flag, derive_var_trt
 from .merge import (derive_var_merged_exist_flag, derive_var_merged_summary,
                     derive_vars_merged)
 from .params import derive_extreme_records, derive_param_computed, derive_param_exist_flag
+from .timing import derive_var_relative_time, derive_vars_analysis_window
 from .tte import CensorSource, EventSource, TTESource, derive_param_tte
 
 DERIVATIONS: dict[str, Callable[..., object]] = {
@@ -50,6 +51,8 @@ DERIVATIONS: dict[str, Callable[..., object]] = {
         derive_param_computed,
         derive_param_exist_flag,
         derive_param_tte,
+        derive_var_relative_time,
+        derive_vars_analysis_window,
     )
 }
 

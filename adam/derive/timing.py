@@ -1,0 +1,98 @@
+"""Relative times and analysis visit windows (ADaMIG 1.3 §3.3.3 timing variables)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cdisc.errors import SpecError
+
+_UNITS = {"h": 3600.0, "min": 60.0, "day": 86400.0}
+
+
+def _as_datetime(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s
+    text = s.astype("str").where(s.notna(), "")
+    full = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?")
+    return pd.to_datetime(text.where(full).str.slice(0, 16), format="%Y-%m-%dT%H:%M", errors="coerce")
+
+
+def derive_var_relative_time(dataset: pd.DataFrame, *, new_var: str, datetime: str, reference: str,
+                             unit: str = "h") -> pd.DataFrame:
+    """Actual elapsed time from a reference date/time (e.g. AFRLT: hours since first dose).
+
+    Arguments:
+        new_var: variable to create (``AFRLT``, ``ARRLT``).
+        datetime / reference: date-time columns (datetime64, or ISO 8601 text with at
+            least hours and minutes; anything less precise gives a missing time, since
+            an elapsed time in hours from a date alone would be invented).
+        unit: ``h`` (default), ``min`` or ``day``.
+
+    Algorithm: 1. both values as date-times; 2. ``new_var`` = (datetime - reference) in
+    ``unit``, negative before the reference; 3. missing when either is missing.
+    ADaMIG 1.3 / ADaM PK (ADNCA) AFRLT: "actual relative time from first dose".
+    """
+    if unit not in _UNITS:
+        raise SpecError(f"unit must be one of {sorted(_UNITS)}", key="derive_var_relative_time.unit")
+    for c in (datetime, reference):
+        if c not in dataset.columns:
+            raise SpecError(f"column {c} does not exist", key="derive_var_relative_time")
+    out = dataset.copy()
+    diff = _as_datetime(out[datetime]) - _as_datetime(out[reference])
+    out[new_var] = diff.dt.total_seconds() / _UNITS[unit]
+    return out
+
+
+def derive_vars_analysis_window(dataset: pd.DataFrame, *, day: str, windows: list[dict[str, Any]],
+                                by_vars: list[str], new_flag: str = "ANL01FL",
+                                filter: Any = None) -> pd.DataFrame:
+    """AVISIT/AVISITN from the study day by analysis windows, and one record per window flagged.
+
+    Arguments:
+        day: the relative day (``ADY``).
+        windows: list of ``{avisit, avisitn, target, lo, hi}`` (days, inclusive bounds);
+            windows must not overlap.
+        by_vars: groups in which one record per window is chosen (``[USUBJID, PARAMCD]``).
+        new_flag: the flag of the chosen record (``ANL01FL``).
+        filter: records eligible for the flag (e.g. ``present(AVAL)``).
+
+    Algorithm:
+        1. AVISIT/AVISITN = the window whose [lo, hi] contains ``day``; none -> missing
+           (the record stays, unflagged);
+        2. within each by group and window, the eligible record closest to ``target``
+           is flagged; on equal distance the earlier one (then the first in order);
+        ADaMIG 1.3 §3.3.3 (AVISIT/AVISITN "analysis visit" may differ from VISIT), §3.3.8 (ANLzzFL).
+    """
+    spans = sorted((float(w["lo"]), float(w["hi"])) for w in windows)
+    for (_, hi), (lo2, _) in zip(spans, spans[1:]):
+        if lo2 <= hi:
+            raise SpecError("analysis windows overlap", key="derive_vars_analysis_window.windows")
+    out = dataset.copy()
+    d = pd.to_numeric(out[day], errors="coerce").to_numpy(dtype="float64")
+    avisit = np.full(len(out), None, dtype=object)
+    avisitn = np.full(len(out), np.nan)
+    target = np.full(len(out), np.nan)
+    for w in windows:
+        hit = (d >= float(w["lo"])) & (d <= float(w["hi"]))
+        avisit[hit] = w["avisit"]
+        avisitn[hit] = float(w["avisitn"])
+        target[hit] = float(w["target"])
+    out["AVISIT"] = pd.Series(avisit, index=out.index, dtype="str").where(~pd.isna(avisitn), None)
+    out["AVISITN"] = avisitn
+    eligible = ~np.isnan(avisitn)
+    if filter is not None:
+        from cdisc.expr import evaluate_filter
+
+        eligible &= evaluate_filter(filter, out, where="derive_vars_analysis_window.filter").to_numpy()
+    work = pd.DataFrame({"__dist": np.abs(d - target), "__day": d, "__pos": np.arange(len(out))}, index=out.index)
+    for b in by_vars:
+        work[b] = out[b].to_numpy()
+    work["AVISITN"] = avisitn
+    cand = work[eligible].sort_values(by_vars + ["AVISITN", "__dist", "__day", "__pos"], kind="stable")
+    first = cand.groupby(by_vars + ["AVISITN"], sort=False, dropna=False).head(1)
+    flag = np.full(len(out), None, dtype=object)
+    flag[first["__pos"].to_numpy()] = "Y"
+    out[new_flag] = pd.Series(flag, index=out.index, dtype="str")
+    return out

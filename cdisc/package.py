@@ -1,0 +1,495 @@
+"""The submission package: eCTD module 5 dataset folders, define.xml, checksums.
+
+``package(build, out, specs)`` turns a validated build folder into::
+
+    out/manifest.json                       SHA-256 and size of every file, the splits,
+                                            the validation verdict (no clock time)
+    out/m5/datasets/<studyid>/tabulations/sdtm/
+        *.xpt, define.xml, define2-1.xsl, define.html, validation-report.html,
+        [*.json Dataset-JSON], [acrf.pdf, csdrg.pdf], [split/<name><n>.xpt]
+    out/m5/datasets/<studyid>/analysis/adam/datasets/
+        *.xpt, define.xml, define2-1.xsl, define.html, [*.json], [adrg.pdf], [split/]
+
+following the folder structure of the FDA Study Data Technical Conformance Guide (TCG
+§7.2, eCTD module 5: ``m5/datasets/<study>/tabulations/sdtm`` and
+``.../analysis/adam/datasets``; folder and file names in lower case).
+
+Dataset size (TCG §3.3.2): a transport file larger than the limit (5 GB) is also
+submitted as smaller files split by a logical variable (e.g. LB by LBCAT), each no
+larger than the limit, in a ``split`` sub-folder beside the full file, named like the
+dataset with a number (``lb1.xpt``, ``lb2.xpt``: the dataset inside each is named as
+its file, TCG §4.1.1); the full, non-split file stays where it is, and the split is
+described in the dataset's define.xml comment and in manifest.json (for the reviewer's
+guide). Only the .xpt files are split (Dataset-JSON is an exchange copy).
+
+Determinism: every byte comes from the build, the specs and the data cut (XPT headers,
+define.xml CreationDateTime, Dataset-JSON datasetJSONCreationDateTime); packaging the
+same build twice gives identical files, manifest included.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cdisc.define.from_build import (
+    DOCUMENTS, BuildDataset, metadata_version_oid, read_build, study_oid, write_defines,
+)
+from cdisc.errors import ConformanceError, DataError, InputError, Problem
+
+DEFAULT_SPLIT_LIMIT = 5 * 1024**3          # FDA TCG §3.3.2: 5 GB
+MANIFEST = "manifest.json"
+RECORD = 80                                # XPT v5 records are 80 bytes
+
+
+def _sha256(path: Path) -> str:
+    from cdisc.build import sha256
+
+    return sha256(path)
+
+
+# --------------------------------------------------------------------------------------
+# Dataset-JSON next to each XPT
+# --------------------------------------------------------------------------------------
+def write_json_datasets(build_dir: Path, specs_dir: Path) -> list[Path]:
+    """Write every dataset of a build also as CDISC Dataset-JSON v1.1, next to its XPT.
+
+    Args:
+        build_dir: a ``cdisc build`` folder (metadata.json, sdtm/*.xpt, adam/*.xpt).
+        specs_dir: the study specs (study.yaml: STUDYID, sponsor, data cut).
+
+    Returns:
+        The files written, e.g. ``[BUILD/adam/adae.json, ..., BUILD/sdtm/suppdm.json]``.
+
+    Steps:
+        1. read each transport file back (pyreadstat, no date conversion) so the JSON
+           holds exactly the XPT's values, not the frame the build had in memory;
+        2. write it with :func:`cdisc.datasetjson.write_dataset_json`: column metadata
+           (itemOID ``IT.<DS>.<VAR>``, name, label, dataType, length, displayFormat,
+           keySequence) from metadata.json; studyOID / metaDataVersionOID as in the
+           define.xml of that standard (metaDataRef ``define.xml`` beside it);
+           ``datasetJSONCreationDateTime`` = the data cut (same bytes on every run);
+        3. validate each file against the Dataset-JSON 1.1 schema; any finding raises.
+
+    Raises:
+        ConformanceError: a written file is not valid Dataset-JSON (a bug).
+    """
+    from cdisc import __version__
+    from cdisc.datasetjson import validate_dataset_json, write_dataset_json
+    from cdisc.study import load_study
+
+    study = load_study(Path(specs_dir))
+    written: list[Path] = []
+    problems: list[Problem] = []
+    for name, ds in sorted(read_build(Path(build_dir)).items()):
+        path = ds.path.with_suffix(".json")
+        write_dataset_json(
+            path, ds.data, ds.meta, study_oid=study_oid(study.studyid),
+            metadata_version_oid=metadata_version_oid(study.studyid, ds.standard),
+            created=study.created, originator=study.sponsor,
+            source_system={"name": "cdisc", "version": __version__}, define_path="define.xml")
+        problems += validate_dataset_json(path)
+        written.append(path)
+    if problems:
+        raise ConformanceError(problems)
+    return written
+
+
+def compare_json_to_xpt(json_path: Path, xpt_path: Path) -> list[Problem]:
+    """Differences between a Dataset-JSON file and the XPT it was written from.
+
+    Char values must be equal as text; Num values bit for bit (NaN = NaN; -0.0 and 0.0
+    differ), dates as SAS day/second counts. Empty list: identical.
+    """
+    from cdisc.datasetjson import read_dataset_json
+    from cdisc.define.from_build import read_xpt_values
+
+    xpt = read_xpt_values(Path(xpt_path))
+    js, _ = read_dataset_json(Path(json_path))
+    file = str(json_path)
+    if list(js.columns) != list(xpt.columns):
+        return [Problem(f"columns {list(js.columns)} differ from the XPT's {list(xpt.columns)}",
+                        file=file)]
+    if len(js) != len(xpt):
+        return [Problem(f"{len(js)} rows, the XPT has {len(xpt)}", file=file)]
+    problems = []
+    for col in xpt.columns:
+        a, b = xpt[col], js[col]
+        if pd.api.types.is_numeric_dtype(a):
+            x, y = a.to_numpy(dtype="float64"), b.to_numpy(dtype="float64")
+            same = (x.view("int64") == y.view("int64")) | (np.isnan(x) & np.isnan(y))
+        else:
+            same = (a.astype(str).to_numpy() == b.astype(str).to_numpy())
+        bad = np.flatnonzero(~same)
+        if bad.size:
+            i = int(bad[0])
+            problems.append(Problem(f"{bad.size} value(s) differ, first: XPT {a.iloc[i]!r} vs "
+                                    f"JSON {b.iloc[i]!r}", file=file, row=i + 1, column=col))
+    return problems
+
+
+# --------------------------------------------------------------------------------------
+# Splitting a large dataset (FDA TCG §3.3.2)
+# --------------------------------------------------------------------------------------
+def _padded(n_bytes):
+    """Bytes of ``n_bytes`` of records once padded to whole 80-byte XPT records (int or
+    numpy array)."""
+    return n_bytes + (-n_bytes % RECORD)
+
+
+def split_candidates(ds: BuildDataset) -> list[str]:
+    """Variables a dataset can be split by, most logical first (TCG §3.3.2 names LBCAT
+    for LB): the domain's --CAT, PARCAT1, PARAMCD, --TESTCD, QNAM, then USUBJID."""
+    prefix = ds.name[:2]
+    names = [f"{prefix}CAT", "PARCAT1", "PARAMCD", f"{prefix}TESTCD", "QNAM", "USUBJID"]
+    return [n for n in names if n in ds.data.columns]
+
+
+def plan_split(ds: BuildDataset, limit: int, *, by: str | None = None
+               ) -> tuple[str, list[list[str]]]:
+    """Choose the split variable and group its values into parts that fit ``limit``.
+
+    Args:
+        ds: the dataset (its XPT file gives the header size and record length).
+        limit: largest allowed part file, in bytes.
+        by: the variable to split by; None tries :func:`split_candidates` in order.
+
+    Returns:
+        ``(variable, parts)``: each part is the list of the variable's values whose
+        records go into that file.
+
+    Steps:
+        1. record length = the sum of the XPT storage widths; header = file size minus
+           the records (padded to 80 bytes); a part of k records is then at most
+           ``header + pad80(k * reclen)`` bytes (a part's text lengths can only shrink);
+        2. for each candidate variable: count the records per value (values in sorted
+           order); a category variable (--CAT, PARCAT1) gives one part per value, any
+           other packs consecutive values into a part while the bound stays within
+           ``limit``; the variable fails when one value alone is too large or only one
+           part results;
+        3. the first variable that works is used.
+
+    Raises:
+        DataError: ``by`` names a variable that is missing or cannot split the dataset
+            under the limit, or no candidate can.
+    """
+    import pyreadstat
+
+    _, info = pyreadstat.read_xport(str(ds.path), metadataonly=True)
+    reclen = int(sum(info.variable_storage_width.values()))
+    n = len(ds.data)
+    size = ds.path.stat().st_size
+    header = size - _padded(n * reclen)
+    candidates = [by] if by else split_candidates(ds)
+    categories = {f"{ds.name[:2]}CAT", "PARCAT1"}
+    tried = []
+    for var in candidates:
+        if var not in ds.data.columns:
+            raise DataError(f"cannot split {ds.name} by {var}: no such variable", file=ds.rel,
+                            column=var)
+        counts = ds.data[var].astype(str).value_counts(sort=False).sort_index()
+        bounds = header + _padded(counts.to_numpy() * reclen)
+        if (bounds > limit).any():
+            i = int(np.argmax(bounds > limit))
+            tried.append(f"{var} ({var}={counts.index[i]!r} alone needs {int(bounds[i])} bytes)")
+            continue
+        if var in categories:
+            # A category variable gives one file per category (LB by LBCAT: chemistry,
+            # haematology, ...), the split a reviewer expects from TCG §3.3.2.
+            parts = [[value] for value in counts.index.tolist()]
+        else:
+            parts = [[]]
+            records = 0
+            for value, count in zip(counts.index.tolist(), counts.tolist()):  # per value
+                if parts[-1] and header + _padded((records + count) * reclen) > limit:
+                    parts.append([])
+                    records = 0
+                parts[-1].append(value)
+                records += count
+        if len(parts) < 2:
+            tried.append(f"{var} (all records fit one part)")
+            continue
+        return var, parts
+    raise DataError(
+        f"{ds.name} ({size} bytes) cannot be split into files of at most {limit} bytes by "
+        f"{', '.join(tried) or 'any variable'}", file=ds.rel,
+        hint="give a split variable with finer groups (FDA TCG §3.3.2: split by a logical "
+             "variable such as LBCAT)")
+
+
+def split_dataset(ds: BuildDataset, folder: Path, limit: int, created, *,
+                  by: str | None = None) -> dict:
+    """Write ``ds`` as split transport files ``folder/<name><i>.xpt`` (FDA TCG §3.3.2).
+
+    Args:
+        ds: the dataset to split.
+        folder: the ``split`` folder beside the full file.
+        limit: largest allowed file, in bytes.
+        created: XPT header timestamp (the data cut).
+        by: split variable (default: see :func:`plan_split`).
+
+    Returns:
+        ``{"dataset", "split_by", "records", "bytes", "parts": [{"file", "dataset",
+        "records", "values"}]}`` (part files relative to ``folder``'s parent).
+
+    Steps: 1. :func:`plan_split`; 2. each part keeps the records whose split value is in
+    it, in the dataset's record order; 3. written with the dataset's metadata renamed
+    ``<NAME><i>`` (the dataset in a transport file is named as the file, TCG §4.1.1);
+    4. check every part is within the limit and the parts' records add up to the total.
+    """
+    from cdisc.xpt import write_xpt
+
+    var, parts = plan_split(ds, limit, by=by)
+    folder.mkdir(parents=True, exist_ok=True)
+    codes = ds.data[var].astype(str)
+    out_parts = []
+    for i, values in enumerate(parts, start=1):
+        name = f"{ds.name}{i}"
+        if len(name) > 8:
+            raise DataError(f"split file name {name.lower()}.xpt has more than 8 characters "
+                            "(XPT v5 dataset names)", file=ds.rel)
+        part = ds.data[codes.isin(values).to_numpy()].reset_index(drop=True)
+        path = folder / f"{name.lower()}.xpt"
+        write_xpt(path, part, ds.meta.model_copy(update={"name": name}), created)
+        if path.stat().st_size > limit:
+            raise ConformanceError(f"split part {path.name} is {path.stat().st_size} bytes, "
+                                   f"over the limit {limit}", file=ds.rel)
+        out_parts.append({"file": f"{folder.name}/{path.name}", "dataset": name,
+                          "records": int(len(part)), "values": values})
+    total = sum(p["records"] for p in out_parts)
+    if total != len(ds.data):
+        raise ConformanceError(f"split parts hold {total} records, {ds.name} has {len(ds.data)}",
+                               file=ds.rel)
+    return {"dataset": ds.name, "split_by": var, "records": int(len(ds.data)),
+            "bytes": ds.path.stat().st_size, "parts": out_parts}
+
+
+# --------------------------------------------------------------------------------------
+# Package
+# --------------------------------------------------------------------------------------
+def _validation_state(build_dir: Path, allow_errors: bool) -> dict:
+    """The build's validation verdict; refuses a build with error findings."""
+    path = build_dir / "validation" / "results.json"
+    if not path.is_file():
+        if not allow_errors:
+            raise DataError(
+                "the build has no validation results (validation/results.json): a package "
+                "needs a validated build", file=str(path),
+                hint=f"run `cdisc validate --out {build_dir}`, or pass --allow-errors to "
+                     "package an unvalidated build (recorded in the manifest)")
+        return {"results": None, "errors": None, "allow_errors": True}
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+        by_sev = results["counts"]["by_severity"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"not a validation results file: {exc}", file=str(path)) from exc
+    errors = int(by_sev.get("error", 0))
+    state = {"results": "validation/results.json", "errors": errors,
+             "warnings": int(by_sev.get("warning", 0)), "notices": int(by_sev.get("notice", 0)),
+             "waived": int(results["counts"].get("waived", 0)),
+             "ready_for_lock": bool(results.get("ready_for_lock")),
+             "verdict": results.get("verdict"), "allow_errors": bool(allow_errors and errors)}
+    if errors and not allow_errors:
+        rules = sorted(r for r, c in results["counts"].get("by_rule", {}).items()
+                       if c.get("severity") == "error")
+        raise DataError(
+            f"the build has {errors} validation error finding(s) ({', '.join(rules)}); "
+            "a submission package is not made from it", file=str(path),
+            hint=f"fix them (see {build_dir / 'validation' / 'report.html'}) and rebuild, or "
+                 "pass --allow-errors to package anyway (recorded in manifest.json)")
+    return state
+
+
+def _check_build_files(build_dir: Path, datasets: dict[str, BuildDataset]) -> None:
+    """Every transport file must still be the one the build wrote (its manifest.json)."""
+    path = build_dir / "manifest.json"
+    if not path.is_file():
+        raise InputError("manifest.json not found: is this a `cdisc build` folder?", file=str(path))
+    outputs = {o["file"]: o for o in json.loads(path.read_text(encoding="utf-8")).get("outputs", [])}
+    problems = []
+    for ds in datasets.values():
+        out = outputs.get(ds.rel)
+        if out is None or out.get("sha256") != _sha256(ds.path):
+            problems.append(Problem(
+                "the file differs from the one the build wrote (sha256 in manifest.json)",
+                file=str(ds.path), hint="rebuild (and revalidate) instead of editing datasets"))
+    if problems:
+        raise DataError(problems)
+
+
+def _file_entries(root: Path) -> list[dict]:
+    entries = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.relative_to(root).as_posix() != MANIFEST:
+            entries.append({"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size,
+                            "sha256": _sha256(p)})
+    return sorted(entries, key=lambda e: e["path"])
+
+
+def _swap(tmp: Path, out_dir: Path) -> None:
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bool = False,
+            split_limit_bytes: int = DEFAULT_SPLIT_LIMIT,
+            split_by: dict[str, str] | None = None) -> dict:
+    """Make the submission package of a build (FDA TCG §7.2 folders) and its manifest.
+
+    Args:
+        build_dir: a validated ``cdisc build`` folder.
+        out_dir: the package folder (replaced as a whole; an earlier package there stays
+            untouched when packaging fails).
+        specs_dir: the study specs the build used; ``specs/docs/`` may hold acrf.pdf,
+            csdrg.pdf and adrg.pdf, copied into the package when present.
+        allow_errors: package even when the validation has error findings (or none was
+            run); recorded in the manifest.
+        split_limit_bytes: a transport file larger than this is also split (TCG §3.3.2,
+            5 GB); tests use a tiny limit.
+        split_by: dataset -> split variable, overriding :func:`split_candidates`.
+
+    Returns:
+        The manifest (also written as ``out/manifest.json``).
+
+    Raises:
+        DataError: validation errors without ``allow_errors``; a dataset changed after
+            the build; a dataset that cannot be split.
+        ConformanceError: a generated define.xml or Dataset-JSON file is invalid.
+
+    Steps:
+        1. refuse a build whose validation/results.json counts error findings (unless
+           ``allow_errors``) and a build whose .xpt files differ from its manifest;
+        2. copy the SDTM .xpt (and Dataset-JSON, when the build has them) into
+           ``m5/datasets/<studyid>/tabulations/sdtm``, the ADaM ones into
+           ``.../analysis/adam/datasets``;
+        3. split every transport file over the limit into ``split/<name><i>.xpt``;
+        4. generate define.xml per standard from the specs and the data, with
+           define2-1.xsl and define.html beside it, zero XSD errors (the split noted in
+           the dataset's comment); copy the validation report to the SDTM folder and the
+           reviewer documents found in specs/docs;
+        5. manifest.json: every file's path, size and SHA-256 (sorted), the splits, the
+           validation verdict, the documents define.xml names but the package lacks;
+           timestamps are the data cut, never the clock; JSON with sorted keys;
+        6. swap the finished folder in for ``out_dir``.
+    """
+    from cdisc import __version__
+    from cdisc.study import load_study
+
+    build_dir, out_dir, specs_dir = Path(build_dir), Path(out_dir), Path(specs_dir)
+    b, o = build_dir.resolve(), out_dir.resolve()
+    if o == b or o in b.parents:
+        raise InputError(f"the package folder {out_dir} must not be the build folder or contain it",
+                         hint="choose another --out")
+    validation = _validation_state(build_dir, allow_errors)
+    datasets = read_build(build_dir)
+    _check_build_files(build_dir, datasets)
+    study = load_study(specs_dir)
+    sid = study.studyid.lower()
+    rel_dirs = {"SDTM": f"m5/datasets/{sid}/tabulations/sdtm",
+                "ADaM": f"m5/datasets/{sid}/analysis/adam/datasets"}
+
+    o.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{o.name}.", dir=o.parent))
+    try:
+        dirs = {std: tmp / rel for std, rel in rel_dirs.items()
+                if any(d.standard == std for d in datasets.values())}
+        splits, notes, listing = [], {}, []
+        for name, ds in sorted(datasets.items()):
+            folder = dirs[ds.standard]
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ds.path, folder / ds.path.name)
+            entry = {"dataset": name, "standard": ds.standard, "records": int(len(ds.data)),
+                     "variables": len(ds.meta.variables),
+                     "file": f"{rel_dirs[ds.standard]}/{ds.path.name}"}
+            js = ds.path.with_suffix(".json")
+            if js.is_file():
+                shutil.copyfile(js, folder / js.name)
+                entry["dataset_json"] = f"{rel_dirs[ds.standard]}/{js.name}"
+            if ds.path.stat().st_size > split_limit_bytes:
+                info = split_dataset(ds, folder / "split", split_limit_bytes, study.created,
+                                     by=(split_by or {}).get(name))
+                for part in info["parts"]:
+                    part["file"] = f"{rel_dirs[ds.standard]}/{part['file']}"
+                info["file"] = entry["file"]
+                splits.append(info)
+                files = ", ".join(p["file"].rsplit("/", 1)[-1] for p in info["parts"])
+                notes[name] = (f"The transport file is over {split_limit_bytes} bytes: it is "
+                               f"also submitted split by {info['split_by']} as {files} in the "
+                               "split folder (FDA TCG §3.3.2).")
+                entry["split"] = [p["file"] for p in info["parts"]]
+            listing.append(entry)
+        write_defines(build_dir, specs_dir, dirs, dataset_notes=notes, datasets=datasets)
+        report = build_dir / "validation" / "report.html"
+        if report.is_file() and "SDTM" in dirs:
+            shutil.copyfile(report, dirs["SDTM"] / "validation-report.html")
+        documents = []
+        for std, folder in sorted(dirs.items()):
+            for doc in DOCUMENTS[std]:
+                src = specs_dir / "docs" / doc.href
+                if src.is_file():
+                    shutil.copyfile(src, folder / doc.href)
+                documents.append({"file": f"{rel_dirs[std]}/{doc.href}", "title": doc.title,
+                                  "included": src.is_file()})
+        manifest = {
+            "format": "cdisc submission package", "version": 1,
+            "tool": {"name": "cdisc", "version": __version__},
+            "studyid": study.studyid, "data_cut": study.data_cut.isoformat(),
+            "created": study.created.isoformat(),
+            "build": {"manifest_sha256": _sha256(build_dir / "manifest.json")},
+            "validation": validation,
+            "split_limit_bytes": int(split_limit_bytes),
+            "datasets": listing, "splits": splits, "documents": documents,
+            "files": _file_entries(tmp),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
+                                    encoding="utf-8")
+        _swap(tmp, o)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def verify_package(out_dir: Path) -> list[Problem]:
+    """Re-hash every file of a package against its manifest.json.
+
+    Returns one Problem per file that is missing, changed (size or SHA-256) or not in
+    the manifest (an extra file); empty list: the package is intact.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / MANIFEST
+    if not path.is_file():
+        return [Problem("manifest.json not found: not a cdisc package", file=str(path))]
+    try:
+        listed = {f["path"]: f for f in json.loads(path.read_text(encoding="utf-8"))["files"]}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        return [Problem(f"manifest.json is unreadable: {exc}", file=str(path))]
+    problems = []
+    root = out_dir.resolve()
+    for rel, f in sorted(listed.items()):
+        p = (out_dir / rel)
+        if root not in p.resolve().parents:
+            problems.append(Problem("manifest lists a path outside the package", file=rel))
+        elif not p.is_file():
+            problems.append(Problem("file listed in manifest.json is missing", file=rel))
+        elif p.stat().st_size != f.get("bytes") or _sha256(p) != f.get("sha256"):
+            problems.append(Problem(
+                f"file changed: {p.stat().st_size} bytes, sha256 {_sha256(p)[:16]}..., "
+                f"manifest.json has {f.get('bytes')} bytes, {str(f.get('sha256'))[:16]}...",
+                file=rel))
+    for p in sorted(out_dir.rglob("*")):
+        rel = p.relative_to(out_dir).as_posix()
+        if p.is_file() and rel != MANIFEST and rel not in listed:
+            problems.append(Problem("file is not in manifest.json (extra file)", file=rel))
+    return problems
