@@ -67,12 +67,14 @@ def main() -> None:
               help="Folder with the raw CRF exports, one file per form. Default: the shipped raw/.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
               show_default=True, help="Output folder: sdtm/*.xpt, adam/*.xpt, manifest.json, validation/.")
+@click.option("--format", "formats", default="xpt", show_default=True,
+              help="Comma-separated output formats: xpt, and json (CDISC Dataset-JSON v1.1 next to each XPT).")
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
               help="Validation findings of this severity (or worse) make the exit code 1.")
 @click.option("--no-validate", is_flag=True, help="Skip the validation step (not for a data cut or lock).")
 @click.option("--debug", is_flag=True, help="Show a traceback with errors.")
-def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, fail_on: str, no_validate: bool,
-          debug: bool) -> None:
+def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, formats: str, fail_on: str,
+          no_validate: bool, debug: bool) -> None:
     """Build SDTM and ADaM datasets from the raw exports, write them as XPT v5, validate them.
 
     Prints, per dataset, its records and variables, and the reconciliation of raw rows:
@@ -82,7 +84,12 @@ def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, fail_on: 
     """
     specs_dir = specs_dir or _default("specs")
     raw_dir = raw_dir or _default("raw")
+    fmts = {f.strip().lower() for f in formats.split(",") if f.strip()}
     try:
+        if not fmts <= {"xpt", "json"} or "xpt" not in fmts:
+            click.echo(f"cdisc: usage error: --format takes xpt or xpt,json (XPT is always written), "
+                       f"not {formats!r}", err=True)
+            raise _Abort(2)
         for p, what in ((specs_dir, "--specs"), (raw_dir, "--raw")):
             if not Path(p).is_dir():
                 click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
@@ -96,6 +103,11 @@ def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, fail_on: 
         _run(debug, add_adam, result, specs_dir)
         manifest = _run(debug, write_outputs, result, out_dir, specs_dir=specs_dir, raw_dir=raw_dir)
         _print_summary(manifest, out_dir, time.perf_counter() - t0)
+        if "json" in fmts:
+            from .package import write_json_datasets
+
+            written = _run(debug, write_json_datasets, out_dir, specs_dir)
+            click.echo(f"Wrote {len(written)} Dataset-JSON v1.1 files next to the XPT files")
         if not no_validate:
             code = _run(debug, _validate, out_dir, specs_dir, fail_on)
             if code:
@@ -129,6 +141,71 @@ def validate(out_dir: Path, specs_dir: Path | None, fail_on: str, debug: bool) -
         code = _run(debug, _validate, out_dir, specs_dir, fail_on)
         if code:
             raise _Abort(code)
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@main.command()
+@click.option("--build", "build_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
+              show_default=True, help="Build folder to package; built (and validated) first when missing.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Package folder: m5/datasets/<studyid>/tabulations/sdtm, .../analysis/adam/datasets, manifest.json.")
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Study spec folder. Default: the shipped study's specs/.")
+@click.option("--raw", "raw_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Raw exports, used only when the build has to be made first. Default: the shipped raw/.")
+@click.option("--allow-errors", is_flag=True,
+              help="Package even when validation found errors (recorded in manifest.json).")
+@click.option("--split-limit", type=int, default=5 * 1024 ** 3, show_default=True,
+              help="Bytes above which a dataset is split (FDA TCG file-size rule).")
+@click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+def package(build_dir: Path, out_dir: Path, specs_dir: Path | None, raw_dir: Path | None, allow_errors: bool,
+            split_limit: int, debug: bool) -> None:
+    """Package a build as the datasets folder of an eCTD module 5 submission.
+
+    Copies the SDTM and ADaM XPT files (and Dataset-JSON when built with --format
+    xpt,json), writes define.xml 2.1 for SDTM and ADaM with the Define-XML stylesheet,
+    the validation report, and manifest.json with the SHA-256 and size of every file.
+    Refuses when validation found errors, unless --allow-errors. Packaging the same
+    build twice gives identical bytes; `cdisc verify --out DIR` re-checks the checksums.
+    """
+    specs_dir = specs_dir or _default("specs")
+    try:
+        if not Path(build_dir).is_dir():
+            click.echo(f"Build folder {build_dir} is missing: building it first")
+            ctx = click.get_current_context()
+            try:
+                ctx.invoke(build, specs_dir=specs_dir, raw_dir=raw_dir, out_dir=build_dir, formats="xpt",
+                           fail_on="error", no_validate=False, debug=debug)
+            except SystemExit as exc:
+                if exc.code and not allow_errors:
+                    raise _Abort(int(exc.code)) from None
+        from .package import package as make_package
+
+        manifest = _run(debug, make_package, build_dir, out_dir, specs_dir, allow_errors=allow_errors,
+                        split_limit_bytes=split_limit)
+        files = manifest.get("files", [])
+        click.echo(f"Packaged {len(files)} files into {out_dir} (manifest: {Path(out_dir) / 'manifest.json'})")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A package folder written by `cdisc package`.")
+@click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+def verify(out_dir: Path, debug: bool) -> None:
+    """Re-hash every file of a package against its manifest.json (changed, missing or extra files)."""
+    try:
+        from .package import verify_package
+
+        problems = _run(debug, verify_package, out_dir)
+        if problems:
+            click.echo(f"cdisc: package does not match its manifest ({len(problems)}):", err=True)
+            for p in problems:
+                click.echo(str(p), err=True)
+            raise _Abort(1)
+        click.echo(f"{out_dir}: every file matches manifest.json")
     except _Abort as a:
         sys.exit(a.code)
 
