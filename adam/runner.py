@@ -74,6 +74,8 @@ class _Runner:
         data = self.frame(src.dataset, "source.dataset").copy()
         if src.filter:
             data = data[evaluate_filter(src.filter, data, where=f"{self.display}: source.filter")]
+        if src.empty:
+            data = data.iloc[0:0]
         data = data.reset_index(drop=True)
         for i, step in enumerate(self.spec.steps):
             key = f"steps[{i}] {step.derivation}"
@@ -110,6 +112,11 @@ class _Runner:
                 parts.append(f.assign(**(s.get("set") or {})))
             new = pd.concat(parts, ignore_index=True, sort=False)
             return pd.concat([data, new], ignore_index=True, sort=False) if step.append else new
+        if name == "drop":
+            gone = [v for v in args["vars"] if v not in data.columns]
+            if gone:
+                raise SpecError(f"cannot drop {gone}: not columns", file=self.display, key=key)
+            return data.drop(columns=list(args["vars"]))
         if name == "row_max" or name == "row_min":
             return _row_extreme(data, key=key, how=name[4:], **args)
         if name == "merge_supp":
@@ -125,7 +132,7 @@ class _Runner:
         if name not in DERIVATIONS:
             raise SpecError(f"unknown derivation {name!r}", file=self.display, key=key,
                             hint=f"one of: {', '.join(sorted(DERIVATIONS))}, or a built-in step "
-                                 "(filter, assign, case, map_values, stack, merge_supp, row_max, row_min, nca)")
+                                 "(filter, assign, case, map_values, stack, merge_supp, row_max, row_min, drop, nca)")
         # `SELF` names the records built so far (e.g. ADRS as dataset_add of a responder
         # parameter whose reference `dataset` is ADSL).
         first = data
@@ -148,9 +155,8 @@ class _Runner:
         except TypeError as exc:
             raise SpecError(f"bad arguments for {name}: {exc}", file=self.display, key=key) from None
         if step.append or name == "derive_param_tte":
-            if name == "derive_param_tte" and len(data) and "PARAMCD" not in data:
-                data = data.iloc[0:0]
-            return pd.concat([data, new], ignore_index=True, sort=False) if step.append or len(data) else new
+            # new records: appended to those built so far (derive_param_tte returns only its own)
+            return pd.concat([data, new], ignore_index=True, sort=False) if len(data) else new
         return new
 
     def shape(self, data: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType
 
-BUILTIN_STEPS = ("filter", "assign", "case", "map_values", "nca", "stack", "merge_supp", "row_max", "row_min")
+BUILTIN_STEPS = ("filter", "assign", "case", "map_values", "nca", "stack", "merge_supp", "row_max", "row_min", "drop")
 DATASET_ARGS = ("dataset_add", "dataset_ref", "dataset_adsl")
 
 
@@ -25,6 +25,8 @@ class _Strict(BaseModel):
 class SourceRef(_Strict):
     dataset: str                         # SDTM domain or earlier ADaM dataset, e.g. DM, ADSL
     filter: str | None = None            # keep only these records (expression)
+    # Start from no records: the steps create them (ADTTE parameters from derive_param_tte).
+    empty: bool = False
 
 
 class Step(_Strict):
