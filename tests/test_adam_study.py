@@ -93,3 +93,113 @@ def test_adae_treatment_emergence_and_cell_therapy_flags(built, truth):
     # one first-occurrence record per subject with a TEAE
     assert ae[ae["AOCCFL"] == "Y"].groupby("USUBJID").size().eq(1).all()
     assert ae[ae["AOCCIFL"] == "Y"].groupby("USUBJID").size().eq(1).all()
+
+
+def _param(built, ds, paramcd):
+    d = built[ds]
+    return d[d["PARAMCD"] == paramcd].set_index("USUBJID")
+
+
+def test_adrs_day28_and_best_response_match_truth(built, truth):
+    d28 = _param(built, "ADRS", "D28RESP")
+    bor = _param(built, "ADRS", "BOR")
+    t = truth.reindex(d28.index)
+    assert len(d28) == 9 and len(bor) == 9
+    assert (d28["AVALC"] == t["D28_RESPONSE"]).all()
+    assert (bor["AVALC"] == truth.reindex(bor.index)["BEST_RESPONSE"]).all()
+    # 102-001: PR at day 28, CR later -> ORR at day 28 Y, composite CR at day 28 N, by 1 year Y
+    assert _param(built, "ADRS", "ORRD28").loc["VGO-Cs01p-102-001", "AVALC"] == "Y"
+    assert _param(built, "ADRS", "CCRD28").loc["VGO-Cs01p-102-001", "AVALC"] == "N"
+    assert _param(built, "ADRS", "CCR1Y").loc["VGO-Cs01p-102-001", "AVALC"] == "Y"
+
+
+def test_adrs_responder_rates(built, truth):
+    # ORR at day 28 = subjects with CR/CRh/CRi/PR at day 28; by hand from truth: 8 of 9 (101-001 NR)
+    orr = _param(built, "ADRS", "ORRD28")
+    assert orr["AVALC"].eq("Y").sum() == truth["D28_RESPONSE"].isin(["CR", "CRh", "CRi", "PR"]).sum() == 8
+    # MRD-negative CR/CRh/CRi at day 28: responders whose day-28 MRD is negative
+    mrd = _param(built, "ADRS", "MRDNRD28")
+    expected = truth["D28_RESPONSE"].isin(["CR", "CRh", "CRi"]) & truth["MRD_D28"].eq("NEGATIVE")
+    assert (mrd["AVALC"].eq("Y") == expected.reindex(mrd.index)).all()
+    assert (mrd["AVAL"].isin([0.0, 1.0])).all()
+
+
+def test_adsl_response_milestones(built, truth):
+    adsl = built["ADSL"].set_index("USUBJID")
+    t = truth.reindex(adsl.index)
+    cr = t["FIRST_CR_DATE"] != ""
+    assert (adsl.loc[cr, "FCRDT"] == _date(t.loc[cr, "FIRST_CR_DATE"])).all()
+    assert adsl.loc[~cr, "FCRDT"].isna().all()
+    rel = t["RELAPSE_DATE"] != ""
+    assert (adsl.loc[rel, "RLPSDT"] == _date(t.loc[rel, "RELAPSE_DATE"])).all()
+    assert adsl.loc[~rel, "RLPSDT"].isna().all()
+    assert (adsl["ADASTAT"] == t["ADA_STATUS"]).all()
+    assert (adsl["EOSSTT"] == t["EOS_STATUS"]).all()
+
+
+def test_adtte_os_against_truth(built, truth):
+    os_ = _param(built, "ADTTE", "OS")
+    t = truth.reindex(os_.index)
+    died = t["DEATH_DATE"] != ""
+    end = _date(t["DEATH_DATE"].where(died, t["LAST_ALIVE_DATE"]))
+    expected = (end - _date(t["FIRST_INF_DATE"])).dt.days + 1          # AVAL = ADT - STARTDT + 1
+    assert (os_["AVAL"] == expected.astype(float)).all()
+    assert (os_["CNSR"] == (~died).astype(float)).all()
+    # 101-001 died 2024-06-18 after a first infusion on 2024-03-27: 83 days later -> AVAL 84
+    assert os_.loc["VGO-Cs01p-101-001", "AVAL"] == 84.0
+    assert os_.loc["VGO-Cs01p-101-001", "EVNTDESC"] == "DEATH"
+
+
+def test_adtte_lfs_and_dor_against_truth(built, truth):
+    lfs = _param(built, "ADTTE", "LFS")
+    dor = _param(built, "ADTTE", "DOR")
+    responders = truth.index[truth["FIRST_CR_DATE"] != ""]
+    assert sorted(lfs.index) == sorted(responders) == sorted(dor.index)
+    t = truth.reindex(lfs.index)
+    relapse = t["RELAPSE_DATE"] != ""
+    death_rem = t["DEATH_IN_REMISSION"] == "Y"
+    event = relapse | death_rem
+    assert (lfs["CNSR"] == (~event).astype(float)).all()
+    end = _date(t["RELAPSE_DATE"].where(relapse, t["DEATH_DATE"].where(death_rem,
+                                                                        t["LAST_DISEASE_ASSESSMENT_DATE"])))
+    expected = (end - _date(t["FIRST_CR_DATE"])).dt.days + 1
+    assert (lfs["AVAL"] == expected.astype(float)).all()
+    assert lfs.loc["VGO-Cs01p-101-003", "EVNTDESC"] == "DEATH IN REMISSION"
+    assert lfs.loc["VGO-Cs01p-103-002", "EVNTDESC"] == "RELAPSE"
+    assert (dor["AVAL"] == lfs["AVAL"]).all() and (dor["CNSR"] == lfs["CNSR"]).all()
+
+
+def test_adis_subject_level_ada(built, truth):
+    adapos = _param(built, "ADIS", "ADAPOS")
+    t = truth.reindex(adapos.index)
+    assert (adapos["AVALC"].eq("Y") == t["ADA_STATUS"].isin(["TREATMENT-EMERGENT", "BOOSTED"])).all()
+    tit = built["ADIS"]
+    tit = tit[(tit["PARAMCD"] == "ADATITER")].groupby("USUBJID")["AVAL"].max()
+    has = truth["ADA_MAX_TITER"] != ""
+    assert (tit.reindex(truth.index[has]) == truth.loc[has, "ADA_MAX_TITER"].astype(float)).all()
+
+
+def test_adlb_pd_first_cd7_and_mrd(built, truth):
+    lb = built["ADLB"]
+    cd7 = lb[lb["PARAMCD"] == "CD7"].sort_values(["USUBJID", "ADT", "LBSEQ"]).groupby("USUBJID").head(1)
+    cd7 = cd7.set_index("USUBJID")["AVAL"]
+    assert (cd7 == truth.reindex(cd7.index)["FIRST_CD7_COUNT"].astype(float)).all()
+    mrd = lb[(lb["PARAMCD"] == "MRD") & (lb["AVISIT"] == "DAY 28")].set_index("USUBJID")
+    t = truth.reindex(mrd.index)
+    assert (mrd["CRIT1FL"].eq("Y") == t["MRD_D28"].eq("NEGATIVE")).all()
+    # baseline is the day-1 (pre-infusion) value and CHG is AVAL - BASE after day 1
+    base = lb[(lb["PARAMCD"] == "CD7") & (lb["ABLFL"] == "Y")]
+    assert base.groupby("USUBJID").size().eq(1).all() and (base["ADY"] <= 1).all()
+    post = lb[(lb["PARAMCD"] == "CD7") & (lb["ADY"] > 1)]
+    assert np.allclose(post["CHG"], post["AVAL"] - post["BASE"])
+
+
+def test_adpp_cmax_tmax_against_truth(built, truth):
+    pp = built["ADPP"]
+    cmax = pp[pp["PARAMCD"] == "CMAX"].set_index("USUBJID")["AVAL"]
+    tmax = pp[pp["PARAMCD"] == "TMAX"].set_index("USUBJID")["AVAL"]
+    t = truth.reindex(cmax.index)
+    assert np.allclose(cmax, t["CMAX"].astype(float))
+    assert np.allclose(tmax, t["TMAX_H"].astype(float), atol=0.01)   # truth rounds hours to 0.01
+    auc = pp[pp["PARAMCD"] == "AUCINT"]
+    assert auc["AVAL"].notna().all() and len(auc) == 9
