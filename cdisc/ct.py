@@ -140,7 +140,7 @@ def load_terminology(specs_dir: Path) -> Terminology:
         path = ct_dir / fname
         if not path.is_file():
             continue
-        data = load_yaml(path) or {}
+        data = load_yaml(path, display=f"specs/ct/{fname}") or {}
         packages.append(str(data.get("package", fname)))
         for name, body in (data.get("codelists") or {}).items():
             codelists[name] = _codelist_from(name, body, sponsor=False, file=f"specs/ct/{fname}")
@@ -149,7 +149,7 @@ def load_terminology(specs_dir: Path) -> Terminology:
     study_path = ct_dir / "study-ct.yaml"
     if study_path.is_file():
         file = "specs/ct/study-ct.yaml"
-        data = load_yaml(study_path) or {}
+        data = load_yaml(study_path, display=file) or {}
         unknown_keys = set(data) - {"codelists", "extensions", "synonyms"}
         if unknown_keys:
             raise SpecError(f"unknown keys {sorted(unknown_keys)}", file=file,

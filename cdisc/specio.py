@@ -17,20 +17,24 @@ except AttributeError:  # pragma: no cover - libyaml missing
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_yaml(path: Path) -> object:
-    """Parse a YAML file with a safe loader; a syntax error names the file and line."""
+def load_yaml(path: Path, *, display: str | None = None) -> object:
+    """Parse a YAML file with a safe loader; a syntax error names the file and line.
+
+    ``display`` is the name messages use (``specs/sdtm/ae.yaml``), as for validation errors.
+    """
+    file = display or str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError(f"spec file not found", file=str(path)) from None
+        raise SpecError("spec file not found", file=file) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read spec file: {exc}", file=str(path)) from None
+        raise SpecError(f"cannot read spec file: {exc}", file=file) from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = mark.line + 1 if mark is not None else None
-        raise SpecError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=str(path), row=row) from None
+        raise SpecError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=file, row=row) from None
 
 
 def key_path(loc: tuple) -> str:
@@ -60,7 +64,7 @@ def validate_model(model: type[M], data: object, *, file: str) -> M:
 
 
 def load_model(model: type[M], path: Path, *, display: str | None = None) -> M:
-    return validate_model(model, load_yaml(path), file=display or str(path))
+    return validate_model(model, load_yaml(path, display=display), file=display or str(path))
 
 
 def inside(base: Path, name: str, *, file: str, key: str) -> Path:
