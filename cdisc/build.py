@@ -145,6 +145,17 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
                                                      se[[FILE_COL, ROW_COL]].reset_index(drop=True))
         result.timings[dom] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    _add_trial_design(result, Path(specs_dir))
+    result.timings["trial_design"] = time.perf_counter() - t
+    if not log.problems:
+        _add_pp(result, Path(specs_dir))
+
+    # Cross-domain integrity (sdtm/integrity.py): subjects, --SEQ, consent, --DY, RFSTDTC, death.
+    t = time.perf_counter()
+    log.extend(_integrity(result, specs))
+    result.timings["integrity"] = time.perf_counter() - t
+
     # Every raw file is either read by a spec or listed in study.yaml with the reason it is not.
     raw_files = sorted(p for p in Path(raw_dir).iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file())
     used = set(ctx.forms_read.values())
@@ -159,6 +170,49 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
     result.timings["sdtm_total"] = time.perf_counter() - t0
     log.raise_if_any(DataError)
     return result
+
+
+def _add_pp(result: BuildResult, specs_dir: Path) -> None:
+    """PP from PC by the toolkit's NCA (sdtm/pp.py), when the study has specs/pp.yaml."""
+    from sdtm.pp import build_pp, load_pp_settings, pp_meta
+
+    settings = load_pp_settings(specs_dir)
+    if settings is None or "PC" not in result.datasets:
+        return
+    pp = build_pp(result.datasets["PC"].data, settings, result.ct)
+    meta = pp_meta()
+    result.datasets["PP"] = BuiltDataset(meta, pp[meta.names].reset_index(drop=True), "SDTM", None)
+
+
+def _add_trial_design(result: BuildResult, specs_dir: Path) -> None:
+    """TA, TE, TV, TI, TS (SDTMIG 3.4 §7) from specs/trial_design.yaml, when the study has one.
+
+    TS values known only from the data (ACTSUB, SSTDTC) come from the built DM
+    (``sdtm.trial_design.ts_values_from_dm``). Trial design records have no raw row.
+    """
+    if not (specs_dir / "trial_design.yaml").is_file() or "DM" not in result.datasets:
+        return
+    from sdtm.trial_design import build_trial_design, load_trial_design, ts_values_from_dm
+
+    design = load_trial_design(specs_dir)
+    built = build_trial_design(result.study, design, result.ct,
+                               overrides=ts_values_from_dm(result.datasets["DM"].data))
+    for name in sorted(built):
+        df, meta = built[name]
+        result.datasets[name] = BuiltDataset(meta, df.reset_index(drop=True), "SDTM", None)
+
+
+def _integrity(result: BuildResult, specs: dict) -> list[Problem]:
+    """Cross-domain integrity problems of the SDTM datasets built so far (sdtm.integrity)."""
+    from sdtm.integrity import check_integrity
+
+    sdtm = {n: ds for n, ds in result.datasets.items() if ds.standard == "SDTM"}
+    allowed = {dom: spec.dates_before_consent_reason for dom, (spec, _) in specs.items()
+               if spec.dates_before_consent_allowed}
+    treatments = [str(r.get("extrt", "")) for r in result.study.lookups.get("study_treatments", [])]
+    return check_integrity({n: ds.data for n, ds in sdtm.items()},
+                           {n: ds.trace for n, ds in sdtm.items() if ds.trace is not None},
+                           dates_before_consent_allowed=allowed, study_treatments=treatments)
 
 
 def sha256(path: Path) -> str:
@@ -203,12 +257,24 @@ def write_outputs(result: BuildResult, out_dir: Path, *, specs_dir: Path, raw_di
             "reconciliation": result.reconciliation,
             "unmapped_forms": result.unmapped_forms,
         }
+        metadata = {name: ds.meta.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for name, ds in sorted(result.datasets.items())}
+        (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
         _swap(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def load_build_metadata(out_dir: Path) -> dict[str, DatasetMeta]:
+    """The dataset metadata a build wrote (metadata.json), for validating the folder later."""
+    path = Path(out_dir) / "metadata.json"
+    if not path.is_file():
+        raise SpecError(f"{path} not found: is {out_dir} a cdisc build folder? Run `cdisc build --out {out_dir}`")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {name: DatasetMeta.model_validate(m) for name, m in data.items()}
 
 
 def _with_trace(problems: list[Problem], ds: BuiltDataset) -> list[Problem]:

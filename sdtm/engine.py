@@ -1,8 +1,11 @@
-"""Applies a DomainSpec to raw forms: exclusions, melting, variable rules, --SEQ, SUPP--.
+"""Applies a DomainSpec to raw forms: exclusions, melting, variable rules, duplicates, --SEQ, SUPP--.
 
 The engine is generic: it knows rule kinds, never a domain or a study. It collects every
 data problem (bad date, unknown term, duplicate key, subject missing from DM, ...) with
-file, row and column rather than stopping at the first one.
+file, row and column rather than stopping at the first one. The column a message names is
+always the raw column the value came from: a spec that renames columns (``columns:``) or
+melts CRF fields (``melt:``) still gets messages about ``FCRES`` or ``OVRLRESP``, not about
+the spec's own names.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cdisc.ct import Terminology, unknown_term_problems
+from cdisc.ct import Terminology, cl_values_preview
 from cdisc.errors import InputError, Problem, SpecError
 from cdisc.expr import evaluate_filter
 from cdisc.rawio import FILE_COL, ROW_COL, find_form, read_raw, require_columns
@@ -23,6 +26,11 @@ from . import functions as fn
 from .spec import DomainSpec, IsoDate, Variable
 
 TRACE = [FILE_COL, ROW_COL]
+SRC_IDX = "__srcidx"        # which entry of ``sources`` a record came from
+MELT_IDX = "__melt"         # which ``melt`` entry (-1: the form is not melted)
+FORM_COL = "__form"         # the form name of the record's source
+SRC_PREFIX = "__SRC_"       # __SRC_<NAME>: the raw column a renamed/melted column holds
+BOOKKEEPING = [FILE_COL, ROW_COL, SRC_IDX, MELT_IDX, FORM_COL]
 
 
 @dataclass
@@ -47,7 +55,12 @@ class Context:
 
 @dataclass
 class Reconciliation:
-    """Raw rows in, records out, and every row not taken with the rule that excluded it."""
+    """Raw rows in, records out, and every row not taken with the rule that excluded it.
+
+    ``rows_read = rows_mapped + sum(excluded)`` always holds. A melted form has one entry
+    per melted CRF field (``file`` is then ``form.csv:FIELD``): a row whose field is blank
+    makes no record for that field and is counted under the blank reason.
+    """
 
     domain: str
     form: str
@@ -55,7 +68,8 @@ class Reconciliation:
     rows_read: int
     excluded: dict[str, int]
     rows_mapped: int
-    records: int                             # records produced (melted forms give several per row)
+    records: int                             # records produced
+    column: str | None = None                # the melted CRF field, if any
 
 
 @dataclass
@@ -73,12 +87,26 @@ class _Mapper:
         self.ctx = ctx
         self.file = spec_file
         self.problems: list[Problem] = []
+        self.provenance: dict[str, str] = {}          # variable -> raw column it was read from
+        self.recon_index: dict[tuple[int, int], Reconciliation] = {}
 
     # -- sources -------------------------------------------------------------------
     def stacked_sources(self) -> tuple[pd.DataFrame, list[Reconciliation]]:
+        """Read, exclude, rename, set and melt every source form, then stack them.
+
+        1. rows matching an ``exclude`` rule are dropped and counted under its reason;
+        2. ``columns`` copies raw columns under the spec's names (remembering the raw name
+           for messages), ``set`` adds constants;
+        3. each ``melt`` entry turns one CRF field into one record per row: ``RESULT`` holds
+           the field, ``UNIT`` its unit column, ``set`` the test's constants; blank fields
+           make no record (counted under the entry's blank reason);
+        4. the forms are stacked; text columns one form lacks are blank, not NaN.
+        """
         frames, recon = [], []
+        dom = self.spec.domain
         for i, src in enumerate(self.spec.sources):
-            raw = self.ctx.form(src.form)
+            raw = read_form(self.ctx, src.form, where=f"{self.file}: sources[{i}].form", file=self.file,
+                            key=f"sources[{i}].form")
             fname = self.ctx.forms_read[src.form]
             keep = pd.Series(True, index=raw.index)
             excluded: dict[str, int] = {}
@@ -90,30 +118,38 @@ class _Mapper:
             taken = raw[keep]
             if src.columns:
                 require_columns(taken, set(src.columns.values()), file=fname, key=f"{self.file}: sources[{i}].columns")
-                taken = taken.assign(**{new: taken[old] for new, old in src.columns.items()})
+                taken = taken.assign(**{new: taken[old] for new, old in src.columns.items()},
+                                     **{f"{SRC_PREFIX}{new}": old for new, old in src.columns.items()})
             if src.set:
-                taken = taken.assign(**{k: str(v) for k, v in src.set.items()})
+                taken = taken.assign(**{k: str(v) for k, v in src.set.items()},
+                                     **{f"{SRC_PREFIX}{k}": "" for k in src.set})
             if src.melt:
                 require_columns(taken, {m.column for m in src.melt} | {m.unit for m in src.melt if m.unit},
                                 file=fname, key=f"{self.file}: sources[{i}].melt")
-                parts = []
-                for m in src.melt:
-                    part = taken.assign(__RESULT=taken[m.column],
-                                        __UNIT=taken[m.unit] if m.unit else "",
-                                        __MELTCOL=m.column,
-                                        **{f"__{k}": v for k, v in m.set.items()})
-                    parts.append(part)
-                melted = pd.concat(parts, ignore_index=True) if parts else taken.iloc[0:0]
-                blank = melted["__RESULT"].astype("str").str.strip().eq("")
-                n_blank = int(blank.sum())
-                if n_blank:
-                    excluded[src.melt_drop_blank_reason] = n_blank
-                taken_out = melted[~blank]
+                for j, m in enumerate(src.melt):
+                    part = taken.assign(RESULT=taken[m.column], **{f"{SRC_PREFIX}RESULT": m.column})
+                    if m.unit:
+                        part = part.assign(UNIT=taken[m.unit], **{f"{SRC_PREFIX}UNIT": m.unit})
+                    if m.set:
+                        part = part.assign(**{k: str(v) for k, v in m.set.items()},
+                                           **{f"{SRC_PREFIX}{k}": "" for k in m.set})
+                    blank = fn.blank(part["RESULT"])
+                    exc = dict(excluded)
+                    if blank.any():
+                        reason = m.blank_reason or src.melt_drop_blank_reason
+                        exc[reason] = exc.get(reason, 0) + int(blank.sum())
+                    part = part[~blank].assign(**{SRC_IDX: i, MELT_IDX: j, FORM_COL: src.form})
+                    r = Reconciliation(dom, src.form, f"{fname}:{m.column}", len(raw), exc, len(part), len(part),
+                                       column=m.column)
+                    recon.append(r)
+                    self.recon_index[(i, j)] = r
+                    frames.append(part)
             else:
-                taken_out = taken
-            recon.append(Reconciliation(self.spec.domain, src.form, fname, len(raw), excluded,
-                                        int(keep.sum()), len(taken_out)))
-            frames.append(taken_out)
+                taken = taken.assign(**{SRC_IDX: i, MELT_IDX: -1, FORM_COL: src.form})
+                r = Reconciliation(dom, src.form, fname, len(raw), excluded, int(keep.sum()), len(taken))
+                recon.append(r)
+                self.recon_index[(i, -1)] = r
+                frames.append(taken)
         data = pd.concat(frames, ignore_index=True, sort=False) if frames else pd.DataFrame()
         # columns a form lacks but another has are blank text, not NaN floats
         for c in data.columns:
@@ -128,8 +164,6 @@ class _Mapper:
                 return out[name]
             if name in raw.columns:
                 return raw[name]
-            if f"__{name}" in raw.columns:            # a constant set by a melt entry
-                return raw[f"__{name}"]
             have = [c for c in list(out.columns) + list(raw.columns) if not c.startswith("__")]
             close = difflib.get_close_matches(name, have, n=3)
             files = sorted(set(raw[FILE_COL])) if FILE_COL in raw and len(raw) else []
@@ -139,19 +173,68 @@ class _Mapper:
                 hint=f"did you mean {', '.join(close)}?" if close else "check the spec and the raw file header"))
         return resolve
 
-    def flag(self, raw: pd.DataFrame, bad: pd.Series, column: str, message: str, hint: str | None = None):
-        rows = raw.loc[bad.to_numpy()] if len(bad) else raw.iloc[0:0]
-        vals = rows[column].tolist() if column in rows else [None] * len(rows)
-        for v, f, r in zip(vals, rows[FILE_COL].tolist(), rows[ROW_COL].tolist()):
-            self.problems.append(Problem(message.format(value=v), file=f, row=int(r), column=column, hint=hint))
+    def source_columns(self, raw: pd.DataFrame, name: str) -> pd.Series:
+        """Per record, the raw column a value named ``name`` (a variable or column) came from.
+
+        Follows variables back to the column their rule read (LBORRES <- RESULT <- FCRES),
+        so messages name what the data manager sees in the raw file.
+        """
+        seen = set()
+        while name in self.provenance and name not in seen:
+            seen.add(name)
+            name = self.provenance[name]
+        base = pd.Series(name, index=raw.index, dtype="str")
+        col = f"{SRC_PREFIX}{name}"
+        if col in raw.columns:
+            s = raw[col].astype("str").where(raw[col].notna(), "")
+            return s.where(s.str.strip().ne(""), base)
+        return base
+
+    def report(self, raw: pd.DataFrame, bad: pd.Series, values: pd.Series, name: str, message: str,
+               hint: str | None = None) -> None:
+        """One Problem per bad record: raw file, row, the raw column of ``name``, the value."""
+        if not bool(bad.any()):
+            return
+        mask = bad.to_numpy(dtype=bool)
+        cols = self.source_columns(raw, name)[mask]
+        vals = values[mask] if values is not None else pd.Series([None] * int(mask.sum()))
+        for v, c, f, r in zip(vals.tolist(), cols.tolist(), raw.loc[mask, FILE_COL].tolist(),
+                              raw.loc[mask, ROW_COL].tolist()):
+            self.problems.append(Problem(message.format(value=v, column=c), file=f, row=int(r), column=c, hint=hint))
+
+    def expr_frame(self, raw: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
+        """Raw columns and the variables computed so far, for ``when``/``cases`` conditions."""
+        return raw.assign(**{c: out[c] for c in out.columns})
 
     # -- rules -----------------------------------------------------------------------
     def apply(self, var: Variable, raw: pd.DataFrame, out: pd.DataFrame, key: str) -> pd.Series:
+        """One variable: its rule on the records where ``when`` holds, missing elsewhere.
+
+        The condition is evaluated first and the rule sees only those records, so a value
+        outside the condition is never reported as an error (e.g. a CT map limited to the
+        records whose result was evaluated).
+        """
+        if var.when is not None:
+            cond = evaluate_filter(var.when, self.expr_frame(raw, out), where=f"{self.file}: {key}.when")
+            if bool(cond.all()):
+                res = self.rule(var, raw, out, key)
+            else:
+                res = self.rule(var, raw[cond], out[cond], key).reindex(raw.index)
+        else:
+            res = self.rule(var, raw, out, key)
+        if var.type == "Num":
+            res = pd.to_numeric(res, errors="coerce").astype("float64")
+        elif var.case != "asis":
+            res = res.str.upper() if var.case == "upper" else res.str.lower()
+        return res
+
+    def rule(self, var: Variable, raw: pd.DataFrame, out: pd.DataFrame, key: str) -> pd.Series:
         resolve = self.resolver(raw, out, key)
         rule = var.rule
         study = self.ctx.study
         if rule == "assign":
             col = resolve(var.assign)
+            self.provenance[var.name] = var.assign
             res = col.astype("str").where(col.notna(), "").str.strip() if var.type == "Char" else col
         elif rule == "value":
             res = pd.Series(var.value, index=raw.index)
@@ -163,30 +246,28 @@ class _Mapper:
             except ValueError as exc:
                 raise SpecError(str(exc), file=self.file, key=key) from None
         elif rule == "number":
-            res, bad = fn.to_number(resolve(var.number))
-            self.flag(raw, bad, var.number, "value {value!r} is not a number", "correct the CRF value")
+            self.provenance[var.name] = var.number
+            col = resolve(var.number)
+            res, bad = fn.to_number(col)
+            self.report(raw, bad, col, var.number, "value {value!r} is not a number", "correct the CRF value")
         elif rule == "map":
-            src = var.map if isinstance(var.map, str) else var.map.from_
-            cl_name = (None if isinstance(var.map, str) else var.map.codelist) or var.codelist
-            if not cl_name or cl_name not in self.ctx.ct:
-                raise SpecError(f"codelist {cl_name!r} is not in specs/ct", file=self.file, key=key)
-            res, unknown = self.ctx.ct.map_values(resolve(src), cl_name)
-            if unknown.any():
-                tmp = raw.assign(**{src: resolve(src)}) if src not in raw else raw
-                self.problems.extend(unknown_term_problems(tmp, src, unknown, self.ctx.ct[cl_name]))
+            res = self.map(var, raw, out, resolve, key)
+        elif rule == "decode":
+            res = self.decode(var, raw, resolve, key)
         elif rule == "lookup":
             lk = var.lookup
+            self.provenance[var.name] = lk.from_
             try:
                 table = study.table(lk.table)
             except KeyError:
                 raise SpecError(f"lookup table {lk.table!r} is not defined in study.yaml", file=self.file,
                                 key=key) from None
-            res, bad = fn.lookup(resolve(lk.from_), table, key=lk.key, field=lk.field)
-            if bad.any():
-                tmp = raw.assign(**{lk.from_: resolve(lk.from_)})
-                self.flag(tmp, bad, lk.from_, f"value {{value!r}} is not a {lk.key} of table {lk.table} in study.yaml",
-                          f"add it to {lk.table} in specs/study.yaml or correct the CRF")
+            col = resolve(lk.from_)
+            res, bad = fn.lookup(col, table, key=lk.key, field=lk.field)
+            self.report(raw, bad, col, lk.from_, f"value {{value!r}} is not a {lk.key} of table {lk.table} in study.yaml",
+                        f"add it to {lk.table} in specs/study.yaml or correct the CRF")
         elif rule == "iso8601":
+            self.provenance[var.name] = var.iso8601.date
             res = self.iso(var.iso8601, raw, resolve)
         elif rule == "study_day":
             ref = self._dm_column("RFSTDTC", resolve("USUBJID"), key)
@@ -201,30 +282,116 @@ class _Mapper:
             res = self.visit(var, raw, resolve, key)
         elif rule == "result":
             res = self.result(var, raw, resolve, key)
+        elif rule == "nrind":
+            r = var.nrind
+            res = fn.nrind(resolve(r.result), resolve(r.low), resolve(r.high),
+                           resolve(r.text) if r.text else None)
+        elif rule == "baseline_flag":
+            b = var.baseline_flag
+            ref = self._dm_column(b.reference, resolve("USUBJID"), key)
+            res = fn.baseline_flag(pd.DataFrame({c: resolve(c) for c in b.by}), resolve(b.date),
+                                   resolve(b.result), ref)
+        elif rule == "cases":
+            frame = self.expr_frame(raw, out)
+            conds, values = [], []
+            for j, case in enumerate(var.cases):
+                if case.when is None:
+                    conds.append(pd.Series(True, index=raw.index))
+                else:
+                    conds.append(evaluate_filter(case.when, frame, where=f"{self.file}: {key}.cases[{j}].when"))
+                values.append(case.value)
+            res = fn.cases(conds, values, raw.index)
+        elif rule == "dm":
+            # a subject-level value from DM, e.g. PCRFTDTC = RFXSTDTC (SDTMIG 3.4 PC: the date/time
+            # of the reference time point, here the first infusion)
+            res = self._dm_column(var.dm, resolve("USUBJID"), key)
         else:  # sequence is applied after all other variables
             raise AssertionError(rule)
-        if var.when is not None:
-            frame = raw.assign(**{c: out[c] for c in out.columns})
-            cond = evaluate_filter(var.when, frame, where=f"{self.file}: {key}.when")
-            res = res.where(cond)
-        if var.type == "Char" and var.case != "asis":
-            res = res.str.upper() if var.case == "upper" else res.str.lower()
         return res
+
+    def map(self, var: Variable, raw: pd.DataFrame, out: pd.DataFrame, resolve, key: str) -> pd.Series:
+        """Raw spellings -> CT submission values; per-record codelists when ``by`` is given.
+
+        1. pick the codelist of each record: ``codelists[value of by]``, else the rule's or
+           the variable's codelist (a record with none is a spec error for that value);
+        2. map each codelist's records (CDISC values, decodes, synonyms, sponsor synonyms);
+        3. a non-blank spelling no codelist term matches is an error naming file, row,
+           raw column and the allowed values (extensible codelists too: new terms are added
+           to study-ct.yaml on purpose, never invented by the build).
+        """
+        m = var.map
+        src = m if isinstance(m, str) else m.from_
+        default = (None if isinstance(m, str) else m.codelist) or var.codelist
+        self.provenance[var.name] = src
+        values = resolve(src)
+        groups: dict[str, pd.Series] = {}
+        if not isinstance(m, str) and m.by:
+            bv = resolve(m.by).astype("str").where(resolve(m.by).notna(), "").str.strip()
+            listed = pd.Series(False, index=raw.index)
+            for val, cl in m.codelists.items():
+                hit = bv.eq(str(val))
+                groups[cl] = groups.get(cl, pd.Series(False, index=raw.index)) | hit
+                listed |= hit
+            rest = ~listed
+            if default:
+                groups[default] = groups.get(default, pd.Series(False, index=raw.index)) | rest
+            else:
+                orphan = rest & ~fn.blank(values)
+                self.report(raw.assign(__BY=bv), orphan, bv, m.by,
+                            f"no codelist for {m.by} = {{value!r}} in {self.file} {key}.map.codelists",
+                            "add the value under map.codelists or give map.codelist as the default")
+        else:
+            groups[default] = pd.Series(True, index=raw.index)
+        res = pd.Series(np.nan, index=raw.index, dtype="object")
+        for cl_name, mask in groups.items():
+            if not cl_name or cl_name not in self.ctx.ct:
+                raise SpecError(f"codelist {cl_name!r} is not in specs/ct", file=self.file, key=key)
+            if not mask.any():
+                continue
+            mapped, unknown = self.ctx.ct.map_values(values[mask], cl_name)
+            res[mask] = mapped
+            cl = self.ctx.ct[cl_name]
+            kind = "extensible" if cl.extensible else "non-extensible"
+            self.report(raw[mask], unknown, values[mask], src,
+                        f"value {{value!r}} is not in the {kind} codelist {cl.name} ({cl.code or 'sponsor'})",
+                        f"use one of: {', '.join(cl_values_preview(cl))}, or add the spelling under "
+                        f"synonyms.{cl.name} in specs/ct/study-ct.yaml")
+        return res
+
+    def decode(self, var: Variable, raw: pd.DataFrame, resolve, key: str) -> pd.Series:
+        """The decode of a submission value: --TEST from --TESTCD (CDISC CT pairs each code
+        with its test name; SDTMIG 3.4 §4.5.1), any unknown value reported."""
+        d = var.decode
+        if d.codelist not in self.ctx.ct:
+            raise SpecError(f"codelist {d.codelist!r} is not in specs/ct", file=self.file, key=key)
+        self.provenance[var.name] = d.from_
+        cl = self.ctx.ct[d.codelist]
+        values = resolve(d.from_)
+        text = values.astype("str").where(values.notna(), "").str.strip()
+        res = text.map(cl.decode_of())
+        bad = res.isna() & text.ne("")
+        self.report(raw, bad, text, d.from_, f"value {{value!r}} is not a term of codelist {cl.name}, so it has no decode")
+        return res.where(text.ne(""))
 
     def iso(self, spec: IsoDate, raw: pd.DataFrame, resolve) -> pd.Series:
         date = resolve(spec.date)
         time = resolve(spec.time) if spec.time else None
-        res, bad = fn.iso8601_dtc(date, time, unknown_tokens=self.ctx.study.raw.unknown_tokens)
-        if bad.any():
-            tmp = raw.assign(__DT=date.astype("str") + ((" " + time.astype("str")) if time is not None else ""))
-            self.flag(tmp, bad, spec.date if spec.date in raw else "__DT",
-                      "date/time {value!r} is not a valid date in DD-MON-YYYY (or ISO 8601), time HH:MM",
-                      "use e.g. 12-MAR-2025 or UN-MAR-2025 for an unknown day")
+        tokens = self.ctx.study.raw.unknown_tokens
+        res, bad = fn.iso8601_dtc(date, time, unknown_tokens=tokens)
+        bad_date = fn.iso8601_dtc(date, unknown_tokens=tokens)[1] if time is not None else bad
+        self.report(raw, bad_date, date, spec.date,
+                    "date {value!r} is not a valid date in DD-MON-YYYY (or ISO 8601)",
+                    "use e.g. 12-MAR-2025 or UN-MAR-2025 for an unknown day")
+        if time is not None:
+            self.report(raw, bad & ~bad_date, time, spec.time, "time {value!r} is not a valid time HH:MM (00:00-23:59)",
+                        "use e.g. 14:05, or UN:UN for an unknown time")
         return res
 
     def _dm_column(self, column: str, usubjid: pd.Series, key: str) -> pd.Series:
         if self.ctx.dm is None:
             raise SpecError(f"{column} needs DM, which is built first", file=self.file, key=key)
+        if column not in self.ctx.dm.columns:
+            raise SpecError(f"{column} is not a DM variable", file=self.file, key=key)
         m = self.ctx.dm.drop_duplicates("USUBJID").set_index("USUBJID")[column]
         return usubjid.map(m)
 
@@ -246,17 +413,16 @@ class _Mapper:
         rule = var.visit if not isinstance(var.visit, str) else None
         part = var.visit if isinstance(var.visit, str) else var.visit.part
         study = self.ctx.study
-        folder = resolve(study.raw.folder).astype("str").str.strip()
+        fcol = study.raw.folder
+        folder = resolve(fcol).astype("str").str.strip()
         sched = {v.folder.casefold(): v for v in study.visits}
         f_norm = folder.str.casefold()
         known = f_norm.isin(list(sched))
         prefix = study.raw.unscheduled_prefix
         unsched = ~known & folder.str.upper().str.startswith(prefix.upper()) & folder.ne("")
         bad = ~known & ~unsched & folder.ne("")
-        if bad.any():
-            self.flag(raw.assign(**{study.raw.folder: folder}), bad, study.raw.folder,
-                      "folder {value!r} is not in the visit schedule (study.yaml visits)",
-                      "add the folder to visits in specs/study.yaml or correct the export")
+        self.report(raw, bad, folder, fcol, "folder {value!r} is not in the visit schedule (study.yaml visits)",
+                    "add the folder to visits in specs/study.yaml or correct the export")
         if part == "visit":
             vals = f_norm.map({k: v.visit for k, v in sched.items()})
             return vals.where(~unsched, "UNSCHEDULED " + folder.str.upper().str.slice(len(prefix)))
@@ -276,19 +442,26 @@ class _Mapper:
             ordinal = pd.to_numeric(folder.str.upper().str.slice(len(prefix)), errors="coerce").fillna(1)
             vals = vals.where(~unsched, pd.Series(prev, index=vals.index) + ordinal / 100.0)
             undated = unsched & vals.isna()
-            if undated.any():
-                self.flag(raw.assign(**{study.raw.folder: folder}), undated, study.raw.folder,
-                          "unscheduled visit {value!r} has no complete date, so it cannot be numbered")
+            self.report(raw, undated, folder, fcol,
+                        "unscheduled visit {value!r} has no complete date, so it cannot be numbered")
         return vals
 
     def result(self, var: Variable, raw: pd.DataFrame, resolve, key: str) -> pd.Series:
         from .results import standardise
 
         r = var.result
+        self.provenance[var.name] = r.orres
+        if r.codelist and r.codelist not in self.ctx.ct:
+            raise SpecError(f"codelist {r.codelist!r} is not in specs/ct", file=self.file, key=key)
+        names = {"orres": self.source_columns(raw, r.orres)}
+        if r.orresu:
+            names["orresu"] = self.source_columns(raw, r.orresu)
         res, problems = standardise(resolve(r.orres), resolve(r.orresu) if r.orresu else None,
                                     resolve(r.testcd) if r.testcd else None, raw, part=r.part,
                                     conversions=self.ctx.study.lookups.get("unit_conversions", []),
-                                    where=f"{self.file}: {key}")
+                                    where=f"{self.file}: {key}", names=names,
+                                    lloq=resolve(r.lloq) if r.lloq else None, below_lloq=r.below_lloq,
+                                    blq=r.blq, codelist=self.ctx.ct[r.codelist] if r.codelist else None)
         self.problems.extend(problems)
         return res
 
@@ -300,7 +473,7 @@ class _Mapper:
         everything = list(self.spec.variables) + list(self.spec.supplemental)
         keys = {var.name: (f"supplemental[{i - len(self.spec.variables)}]" if i >= len(self.spec.variables)
                            else f"variables[{i}]") for i, var in enumerate(everything)}
-        for var in _evaluation_order(everything):
+        for var in _evaluation_order(everything, file=self.file, keys=keys):
             key = keys[var.name]
             if var.rule == "sequence":
                 seq_vars.append((var, key))
@@ -310,43 +483,112 @@ class _Mapper:
             if var.name not in out.columns:
                 out[var.name] = np.nan
         out = out[[v.name for v in everything]]
+        for c in BOOKKEEPING:
+            out[c] = raw[c] if c in raw else ("" if c in (FILE_COL, FORM_COL) else 0)
+        if self.spec.duplicates:
+            keep = self.drop_duplicates(out, raw)
+            out, raw = out[keep], raw[keep]
         for var, key in seq_vars:
             missing = [c for c in var.sequence if c not in out.columns]
             if missing:
                 raise SpecError(f"sequence order names unknown variables {missing}", file=self.file, key=key)
             out[var.name] = fn.sequence(out, by="USUBJID", order=var.sequence)
-        out[FILE_COL] = raw[FILE_COL] if FILE_COL in raw else ""
-        out[ROW_COL] = raw[ROW_COL] if ROW_COL in raw else 0
-        self.check_records(out)
+        self.check_records(out, raw)
         order = ["USUBJID"] + [k for k in (self.spec.sort or self.spec.keys) if k != "USUBJID"] \
             if "USUBJID" in out.columns else (self.spec.sort or self.spec.keys)
         out = out.sort_values(order + [FILE_COL, ROW_COL], kind="stable", na_position="last").reset_index(drop=True)
         supp = self.split_supplemental(out)
         data = out[[v.name for v in self.spec.variables] + TRACE]
-        return DomainResult(self.spec, data, supp, recon, self.problems)
+        return DomainResult(self.spec, data, supp, recon, _unique_problems(self.problems))
 
-    def check_records(self, out: pd.DataFrame) -> None:
-        """Required values present, natural keys unique, every subject in DM."""
+    def drop_duplicates(self, out: pd.DataFrame, raw: pd.DataFrame) -> pd.Series:
+        """The same measurement collected on two forms: keep the ``keep`` form's record.
+
+        For each ``duplicates`` rule:
+        1. records of the ``keep`` form are the reference; a record of another form with the
+           same ``by`` values (all present) duplicates it;
+        2. every ``compare`` variable must agree (numbers within 1e-9 relative, text exactly,
+           both missing agrees), else a data error names both raw rows: a transcription that
+           disagrees with its source is a query for the site, not something to resolve silently;
+        3. the duplicate is dropped and counted in its form's reconciliation under ``reason``.
+        Returns the mask of records kept.
+        """
+        keep_mask = pd.Series(True, index=out.index)
+        forms = {s.form for s in self.spec.sources}
+        for k, d in enumerate(self.spec.duplicates):
+            where = f"duplicates[{k}]"
+            unknown = [c for c in d.by + d.compare if c not in out.columns]
+            if unknown:
+                raise SpecError(f"duplicates names unknown variables {unknown}", file=self.file, key=where)
+            if d.keep not in forms:
+                raise SpecError(f"duplicates.keep {d.keep!r} is not a source form of the domain ({sorted(forms)})",
+                                file=self.file, key=f"{where}.keep")
+            present = pd.Series(True, index=out.index)
+            for c in d.by:
+                present &= ~fn.blank(out[c])
+            keyed = pd.Series("", index=out.index, dtype="str")
+            for c in d.by:                          # a loop over key variables, not records
+                keyed = keyed + "\x1f" + out[c].astype("str").where(out[c].notna(), "")
+            ref = keep_mask & present & out[FORM_COL].eq(d.keep)
+            cand = keep_mask & present & ~out[FORM_COL].eq(d.keep)
+            ref_idx = pd.Series(out.index[ref], index=keyed[ref].to_numpy())
+            ref_idx = ref_idx[~ref_idx.index.duplicated()]
+            partner = keyed[cand].map(ref_idx).dropna().astype(int)
+            if partner.empty:
+                continue
+            dup_idx, ref_rows = partner.index, partner.to_numpy()
+            for c in d.compare:
+                a, b = out.loc[dup_idx, c], out.loc[ref_rows, c]
+                differ = ~fn.same_values(a.reset_index(drop=True), b.reset_index(drop=True)).to_numpy()
+                for ia, ib in zip(dup_idx[differ], ref_rows[differ]):
+                    self.problems.append(Problem(
+                        f"{self.spec.domain}.{c} = {out.at[ia, c]!r} here but {out.at[ib, c]!r} in "
+                        f"{out.at[ib, FILE_COL]} row {out.at[ib, ROW_COL]} for the same "
+                        f"{'/'.join(d.by)} ({d.reason})", file=out.at[ia, FILE_COL], row=int(out.at[ia, ROW_COL]),
+                        column=self.source_columns(raw.loc[[ia]], c).iloc[0],
+                        hint="correct the transcription on one of the two forms"))
+            keep_mask[dup_idx] = False
+            counts = out.loc[dup_idx].groupby([SRC_IDX, MELT_IDX]).size()
+            for (i, j), n in counts.items():
+                r = self.recon_index[(int(i), int(j))]
+                r.excluded[d.reason] = r.excluded.get(d.reason, 0) + int(n)
+                r.rows_mapped -= int(n)
+                r.records -= int(n)
+        return keep_mask
+
+    def check_records(self, out: pd.DataFrame, raw: pd.DataFrame) -> None:
+        """Required values present, natural keys unique, every subject in DM.
+
+        A record already reported (an unknown term, a bad date) gets no follow-on message
+        (its required variable is missing, its key is incomplete) for the same cause.
+        """
+        trace = raw.assign(**{c: out[c] for c in TRACE})
+        reported = {(p.file, p.row) for p in self.problems}
+        fresh = pd.Series(True, index=out.index)
+        if reported:
+            here = pd.MultiIndex.from_arrays([out[FILE_COL].astype("str"), pd.to_numeric(out[ROW_COL]).astype("int64")])
+            fresh = pd.Series(~here.isin([(str(f), int(r)) for f, r in reported if r is not None]), index=out.index)
         for v in self.spec.variables:
             if v.core == "Req":
                 col = out[v.name]
-                missing = col.isna() | (col.astype("str").str.strip().eq("") if v.type == "Char" else False)
-                if missing.any():
-                    self.flag(out.assign(**{v.name: col}), missing, v.name,
-                              f"required variable {self.spec.domain}.{v.name} is missing",
-                              "the CRF value it comes from is blank")
+                missing = (col.isna() | (col.astype("str").str.strip().eq("") if v.type == "Char" else False)) & fresh
+                self.report(trace, missing, col, v.name, f"required variable {self.spec.domain}.{v.name} is missing",
+                            "the CRF value it comes from is blank")
         keys = self.spec.keys
-        dup = out.duplicated(keys, keep=False)
+        dup = out.duplicated(keys, keep=False) & fresh
         if dup.any():
             rows = out[dup]
-            for f, r, vals in zip(rows[FILE_COL], rows[ROW_COL], rows[keys].astype("str").agg(" / ".join, axis=1)):
+            shown = pd.Series("", index=rows.index, dtype="str")
+            for c in keys:                          # a loop over key variables, not records
+                shown = shown + ("" if c == keys[0] else " / ") + rows[c].astype("str").where(rows[c].notna(), "")
+            for f, r, vals in zip(rows[FILE_COL], rows[ROW_COL], shown):
                 self.problems.append(Problem(
                     f"duplicate key in {self.spec.domain}: {'/'.join(keys)} = {vals}", file=f, row=int(r),
                     hint="remove the duplicate CRF record or mark it deleted"))
         if self.ctx.dm is not None and "USUBJID" in out.columns and not self.spec.subject_level:
             orphan = ~out["USUBJID"].isin(set(self.ctx.dm["USUBJID"])) & out["USUBJID"].notna()
-            self.flag(out, orphan, "USUBJID", f"subject {{value!r}} in {self.spec.domain} is not in DM",
-                      "every subject must have a demographics record")
+            self.report(out, orphan, out["USUBJID"], "USUBJID", f"subject {{value!r}} in {self.spec.domain} is not in DM",
+                        "every subject must have a demographics record")
 
     def split_supplemental(self, out: pd.DataFrame) -> pd.DataFrame | None:
         """SUPP--: one record per parent record and non-blank QNAM value (SDTMIG 3.4 §8.4.1)."""
@@ -377,6 +619,17 @@ class _Mapper:
         return supp.reset_index(drop=True)
 
 
+def read_form(ctx: Context, form: str, *, where: str, file: str | None = None, key: str | None = None) -> pd.DataFrame:
+    """The raw frame of a form; a missing or unsafe form name is reported at the spec key naming it
+    (a problem inside a raw file that exists keeps that file's name and row)."""
+    try:
+        return ctx.form(form)
+    except InputError as exc:
+        raise InputError([p if p.file else Problem(p.message, file=file, row=p.row, column=p.column,
+                                                   key=key or where, hint=p.hint)
+                          for p in exc.problems]) from None
+
+
 def aggregate_by_subject(ctx: Context, agg, *, where: str, problems: list[Problem]) -> pd.Series:
     """One value per raw subject from one or more forms (min/max of values, or first/last by an order).
 
@@ -389,7 +642,7 @@ def aggregate_by_subject(ctx: Context, agg, *, where: str, problems: list[Proble
     subj_col = ctx.study.raw.subject
     parts = []
     for i, src in enumerate(agg.sources):
-        form = ctx.form(src.form)
+        form = read_form(ctx, src.form, where=where, key=f"{where}.sources[{i}].form")
         fname = ctx.forms_read[src.form]
         cols = {subj_col} | ({src.value} if isinstance(src.value, str) else
                              {src.value.date} | ({src.value.time} if src.value.time else set()))
@@ -421,8 +674,11 @@ def aggregate_by_subject(ctx: Context, agg, *, where: str, problems: list[Proble
     return g.first() if agg.how in ("min", "first") else g.last()
 
 
-def references(var: Variable) -> set[str]:
-    """Names a variable's rule (and its ``when``) reads: raw columns or other variables."""
+def references(var: Variable, where: str | None = None) -> set[str]:
+    """Names a variable's rule (and its ``when``) reads: raw columns or other variables.
+
+    ``where`` (spec file and key of the variable) locates an unparsable condition.
+    """
     from cdisc.expr import parse
 
     names: set[str] = set()
@@ -434,7 +690,14 @@ def references(var: Variable) -> set[str]:
 
         names |= {f for _, f, _, _ in string.Formatter().parse(var.template) if f}
     elif r == "map":
-        names.add(var.map if isinstance(var.map, str) else var.map.from_)
+        if isinstance(var.map, str):
+            names.add(var.map)
+        else:
+            names.add(var.map.from_)
+            if var.map.by:
+                names.add(var.map.by)
+    elif r == "decode":
+        names.add(var.decode.from_)
     elif r == "lookup":
         names.add(var.lookup.from_)
     elif r == "number":
@@ -444,20 +707,33 @@ def references(var: Variable) -> set[str]:
     elif r == "visit" and not isinstance(var.visit, str) and var.visit.date:
         names |= {var.visit.date, "USUBJID"}
     elif r == "result":
-        names |= {x for x in (var.result.orres, var.result.orresu, var.result.testcd) if x}
+        names |= {x for x in (var.result.orres, var.result.orresu, var.result.testcd, var.result.lloq) if x}
+    elif r == "nrind":
+        names |= {x for x in (var.nrind.result, var.nrind.low, var.nrind.high, var.nrind.text) if x}
+    elif r == "baseline_flag":
+        names |= set(var.baseline_flag.by) | {var.baseline_flag.date, var.baseline_flag.result, "USUBJID"}
+    elif r == "cases":
+        for j, c in enumerate(var.cases):
+            if c.when:
+                names |= parse(c.when, where=f"{where}.cases[{j}].when" if where else None).names
+    elif r == "dm":
+        names.add("USUBJID")
     elif r == "sequence":
         names |= set(var.sequence) | {"USUBJID"}
     if var.when:
-        names |= parse(var.when).names
+        names |= parse(var.when, where=f"{where}.when" if where else None).names
     return names
 
 
-def _evaluation_order(variables: list[Variable]) -> list[Variable]:
+def _evaluation_order(variables: list[Variable], *, file: str | None = None,
+                      keys: dict[str, str] | None = None) -> list[Variable]:
     """Spec order, except that a variable is evaluated after the variables it reads.
 
     SDTM puts EPOCH and --DY before the --DTC they come from; the spec keeps the
-    submission order and the engine sorts out the dependencies (a cycle is a spec error).
+    submission order and the engine sorts out the dependencies (a cycle is a spec error
+    naming the spec file and the key of the variable where it closes).
     """
+    keys = keys or {}
     by_name = {v.name: v for v in variables}
     done: list[Variable] = []
     state: dict[str, int] = {}
@@ -466,9 +742,11 @@ def _evaluation_order(variables: list[Variable]) -> list[Variable]:
         if state.get(v.name) == 2:
             return
         if state.get(v.name) == 1:
-            raise SpecError(f"variables depend on each other in a cycle: {' -> '.join(chain + [v.name])}")
+            raise SpecError(f"variables depend on each other in a cycle: {' -> '.join(chain + [v.name])}",
+                            file=file, key=keys.get(v.name))
         state[v.name] = 1
-        for n in sorted(references(v)):
+        where = f"{file}: {keys[v.name]}" if file and v.name in keys else None
+        for n in sorted(references(v, where)):
             if n in by_name and n != v.name:
                 visit(by_name[n], chain + [v.name])
         state[v.name] = 2
@@ -485,6 +763,17 @@ def _num_text(x) -> str:
         return ""
     f = float(x)
     return str(int(f)) if f.is_integer() else repr(f)
+
+
+def _unique_problems(problems: list[Problem]) -> list[Problem]:
+    """Drop repeats (e.g. the same unit problem seen by --STRESC, --STRESN and --STRESU)."""
+    seen, out = set(), []
+    for p in problems:
+        k = (p.message, p.file, p.row, p.column, p.key)
+        if k not in seen:
+            seen.add(k)
+            out.append(p)
+    return out
 
 
 def map_domain(spec: DomainSpec, ctx: Context, *, spec_file: str) -> DomainResult:

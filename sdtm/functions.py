@@ -19,8 +19,12 @@ _ISO = r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2}))?)?$"
 _TIME = r"^(?P<h>\d{1,2}|[A-Z]{2}):(?P<mi>\d{2}|[A-Z]{2})(?::(?P<s>\d{2}))?$"
 
 
-def _blank(s: pd.Series) -> pd.Series:
+def blank(s: pd.Series) -> pd.Series:
+    """Missing or only blanks (SAS and XPT store a missing character value as blanks)."""
     return s.isna() | s.astype("str").str.strip().eq("")
+
+
+_blank = blank
 
 
 def iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
@@ -184,12 +188,16 @@ def to_number(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def lookup(values: pd.Series, table: list[dict], *, key: str, field: str) -> tuple[pd.Series, pd.Series]:
-    """Map values through a study.yaml table (arms, visits, ...); unmatched non-blank values are flagged."""
-    mapping = {str(row[key]).strip().casefold(): row.get(field) for row in table}
+    """Map values through a study.yaml table (arms, visits, ...); unmatched non-blank values are flagged.
+
+    A row of the table whose ``field`` is empty (null) is a match with a missing result
+    (e.g. a PK time point drawn between visits has no VISITNUM), not an unmatched value.
+    """
+    mapping = {str(row[key]).strip().casefold(): row.get(field) for row in table if key in row}
     norm = values.astype("str").where(values.notna(), "").str.strip().str.casefold()
     out = norm.map(mapping)
-    blank = norm.eq("")
-    return out.where(~blank), out.isna() & ~blank
+    empty = norm.eq("")
+    return out.where(~empty), ~norm.isin(list(mapping)) & ~empty
 
 
 def epoch(dtc: pd.Series, usubjid: pd.Series, se: pd.DataFrame) -> pd.Series:
@@ -218,3 +226,133 @@ def epoch(dtc: pd.Series, usubjid: pd.Series, se: pd.DataFrame) -> pd.Series:
     res = m["EPOCH"].where(~after_end)
     out.iloc[m["__i"].to_numpy()] = res.to_numpy()
     return out
+
+
+def dtc_to_datetime(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Complete ISO 8601 dates/datetimes -> (datetime64, has_time); partial or blank -> NaT.
+
+    ``YYYY-MM-DD`` gives midnight with ``has_time`` False; ``YYYY-MM-DDTHH:MM[:SS]`` gives the
+    time with ``has_time`` True (an hour-only time ``THH`` counts as no time).
+    """
+    text = dtc.astype("str").where(dtc.notna(), "").str.strip()
+    has_time = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?").fillna(False).astype(bool)
+    stamp = pd.to_datetime(text.where(has_time).str.slice(0, 16), format="%Y-%m-%dT%H:%M", errors="coerce")
+    day = dtc_to_date(dtc)
+    return stamp.where(has_time, day), has_time
+
+
+def same_values(a: pd.Series, b: pd.Series) -> pd.Series:
+    """Elementwise equality for comparing two copies of a value: both missing agree;
+    numbers agree within 1e-9 relative; text agrees exactly after trimming."""
+    am, bm = blank(a), blank(b)
+    an, bn = pd.to_numeric(a, errors="coerce"), pd.to_numeric(b, errors="coerce")
+    numeric = an.notna() & bn.notna()
+    close = pd.Series(np.isclose(an.fillna(0).to_numpy(dtype="float64"), bn.fillna(0).to_numpy(dtype="float64"),
+                                 rtol=1e-9, atol=0.0), index=a.index)
+    text_eq = a.astype("str").str.strip().eq(b.astype("str").str.strip())
+    return (am & bm) | (~am & ~bm & ((numeric & close) | (~numeric & text_eq)))
+
+
+_QUALIFIED = r"^\s*(?P<op><=|>=|<|>)\s*(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+
+
+def nrind(result: pd.Series, low: pd.Series, high: pd.Series, text: pd.Series | None = None) -> pd.Series:
+    """--NRIND: the result against its reference range (SDTMIG 3.4 LB, codelist NRIND).
+
+    Arguments: the standardised numeric result (--STRESN), range limits (--STNRLO,
+    --STNRHI, same unit) and optionally --STRESC for results reported with a qualifier.
+
+    Steps:
+    1. a numeric result below the low limit is LOW, above the high limit HIGH, otherwise
+       NORMAL (limits inclusive); a missing limit does not bound that side; with no limit at
+       all the indicator is missing (there is no range to compare with);
+    2. a result "<x" (or "<=x") with no number in --STRESN: LOW when x <= the low limit
+       (every possible value is below it); NORMAL when x <= the high limit and the low limit
+       is <= 0 (laboratory quantities are non-negative, so every value below x is inside the
+       range, e.g. CRP "<5" with range 0-5); otherwise missing (undetermined);
+    3. a result ">x" (or ">=x"): HIGH when x >= the high limit; otherwise missing;
+    4. character results without a number get no indicator.
+    """
+    v = pd.to_numeric(result, errors="coerce").astype("float64")
+    lo = pd.to_numeric(low, errors="coerce").astype("float64")
+    hi = pd.to_numeric(high, errors="coerce").astype("float64")
+    has_range = lo.notna() | hi.notna()
+    out = pd.Series(np.nan, index=v.index, dtype="object")
+    num = v.notna() & has_range
+    out[num & (v < lo)] = "LOW"
+    out[num & (v > hi)] = "HIGH"
+    out[num & ~(v < lo) & ~(v > hi)] = "NORMAL"
+    if text is not None:
+        q = text.astype("str").where(text.notna(), "").str.extract(_QUALIFIED)
+        x = pd.to_numeric(q["num"], errors="coerce")
+        qual = v.isna() & x.notna() & has_range
+        below = qual & q["op"].isin(["<", "<="])
+        above = qual & q["op"].isin([">", ">="])
+        out[below & (x <= lo)] = "LOW"
+        out[below & ~(x <= lo) & (x <= hi) & (lo.isna() | (lo <= 0))] = "NORMAL"
+        out[above & (x >= hi)] = "HIGH"
+    return out
+
+
+def baseline_flag(by: pd.DataFrame, dtc: pd.Series, result: pd.Series, reference: pd.Series) -> pd.Series:
+    """--LOBXFL: "Y" on the last record with a result on or before the reference (SDTMIG 3.4 --LOBXFL, Findings class).
+
+    Arguments: ``by`` the grouping columns (subject, test, specimen...), ``dtc`` the record
+    date (--DTC), ``result`` the original result (a record without one cannot be baseline),
+    ``reference`` the subject's reference start (e.g. DM.RFXSTDTC), aligned to the records.
+
+    Steps:
+    1. candidates have a non-blank result and a complete date;
+    2. "on or before" compares date and time when both the record and the reference have a
+       time (a Day 1 pre-dose sample drawn before the infusion start qualifies, one drawn
+       after it does not), else the dates only;
+    3. per group, the candidate with the latest date/time is flagged (ties: the last in
+       record order); every other record is missing (never "N", per the IG).
+    """
+    rec, rec_t = dtc_to_datetime(dtc)
+    ref, ref_t = dtc_to_datetime(reference)
+    both = rec_t & ref_t
+    before = ((both & (rec <= ref)) | (~both & (rec.dt.normalize() <= ref.dt.normalize()))).fillna(False)
+    cand = ~blank(result) & rec.notna() & ref.notna() & before
+    out = pd.Series(np.nan, index=dtc.index, dtype="object")
+    if not cand.any():
+        return out
+    keys = by.loc[cand].astype("str")
+    frame = keys.assign(__t=rec[cand], __pos=np.arange(int(cand.sum())))
+    last = frame.sort_values(["__t", "__pos"], kind="stable").drop_duplicates(list(keys.columns), keep="last")
+    out[last.index] = "Y"
+    return out
+
+
+def cases(conditions: list[pd.Series], values: list, index: pd.Index) -> pd.Series:
+    """The value of the first condition that holds per record (missing when none holds).
+
+    For derived qualifiers with more than one outcome, e.g. SDTMIG 3.4 SV SVOCCUR (N for a
+    planned visit marked not done, Y for another planned visit, null for unscheduled ones).
+    Steps: 1. evaluate the conditions (already boolean columns); 2. ``np.select`` picks, per
+    record, the value of the first true one.
+    """
+    if not conditions:
+        return pd.Series(np.nan, index=index, dtype="object")
+    res = np.select([c.to_numpy(dtype=bool) for c in conditions], values, default=None)
+    out = pd.Series(res, index=index, dtype="object")
+    return out.where(out.notna())
+
+
+def number_text(values: pd.Series, decimals: pd.Series | None = None) -> pd.Series:
+    """Numbers as result text: a fixed number of decimals where given, else the shortest
+    form (12 significant digits, no trailing zeros: 89.0 -> "89", 106.104 -> "106.104")."""
+    v = pd.to_numeric(values, errors="coerce").astype("float64")
+    arr = v.to_numpy()
+    ok = ~np.isnan(arr)
+    short = np.full(arr.shape, "", dtype=object)
+    if ok.any():
+        short[ok] = np.char.mod("%.12g", arr[ok]).astype(object)
+    out = pd.Series(short, index=v.index, dtype="object")
+    if decimals is not None:
+        d = pd.to_numeric(decimals, errors="coerce")
+        for n in sorted(set(d.dropna().astype(int).tolist())):      # a loop over precisions, not records
+            m = ok & (d == n).to_numpy()
+            if m.any():
+                out[m] = np.char.mod(f"%.{n}f", np.round(arr[m], n)).astype(object)
+    return out.where(ok)

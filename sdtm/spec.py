@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType
 
-RULE_KEYS = ("assign", "value", "study", "template", "map", "lookup", "number", "iso8601", "study_day",
-             "sequence", "epoch", "aggregate", "visit", "result")
+RULE_KEYS = ("assign", "value", "study", "template", "map", "decode", "lookup", "number", "iso8601",
+             "study_day", "sequence", "epoch", "aggregate", "visit", "result", "nrind", "baseline_flag",
+             "cases", "dm")
 
 
 class _Strict(BaseModel):
@@ -28,11 +29,21 @@ class Exclude(_Strict):
 
 
 class Melt(_Strict):
-    """One raw column that becomes its own record (a findings test collected as a CRF field)."""
+    """One raw column that becomes its own record (a findings test collected as a CRF field).
+
+    The melted record holds the value in column ``RESULT`` (and the unit column's value in
+    ``UNIT`` when ``unit`` names one); ``set`` adds constants for this test, e.g.
+    ``{TESTCD: OVRLRESP}``. These names override raw columns of the same name for the
+    melted records. Messages about ``RESULT``/``UNIT`` name the raw column they came from.
+    """
 
     column: str                            # raw column holding the result
-    set: dict[str, Any]                    # constants for this test, e.g. {RSTESTCD: OVRLRESP}
+    set: dict[str, Any] = Field(default_factory=dict)   # constants for this test
     unit: str | None = None                # raw column with its unit, if any
+    # A blank result makes no record (SDTMIG 3.4 Findings: no record for a test not
+    # collected); the reconciliation counts the rows under this reason (default: the
+    # source's melt_drop_blank_reason).
+    blank_reason: str | None = None
 
 
 class Source(_Strict):
@@ -77,6 +88,24 @@ class Aggregate(_Strict):
 class MapRule(_Strict):
     from_: str = Field(alias="from")
     codelist: str | None = None            # defaults to the variable's codelist
+    # Value-level codelists (define.xml VLM): the codelist depends on another variable,
+    # e.g. by: RSTESTCD, codelists: {OVRLRESP: ONCRSR, EMDIND: NY}; values of ``by`` not
+    # listed use ``codelist`` (or the variable's).
+    by: str | None = None
+    codelists: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _by(self) -> "MapRule":
+        if bool(self.by) != bool(self.codelists):
+            raise ValueError("'by' and 'codelists' go together")
+        return self
+
+
+class DecodeRule(_Strict):
+    """The decode of a CT submission value, e.g. --TEST from --TESTCD (CT pairs them)."""
+
+    from_: str = Field(alias="from")
+    codelist: str
 
 
 class Result(_Strict):
@@ -86,6 +115,42 @@ class Result(_Strict):
     orresu: str | None = None              # variable with the original unit (CT value)
     testcd: str | None = None              # variable with the test code (for unit conversions)
     part: Literal["stresc", "stresn", "stresu"]
+    lloq: str | None = None                # variable with the LLOQ (original unit): numbers below it -> "<LLOQ"
+    below_lloq: list[str] = Field(default_factory=list)   # spellings meaning "below LLOQ", e.g. [BLQ, <LLOQ]
+    blq: str = "BLQ"                       # --STRESC of those
+    codelist: str | None = None            # character (non-numeric) results are mapped through it
+
+
+class NrInd(_Strict):
+    """--NRIND from the standardised result and range (SDTMIG 3.4 LB: LOW, NORMAL, HIGH)."""
+
+    result: str                            # --STRESN
+    low: str                               # --STNRLO
+    high: str                              # --STNRHI
+    text: str | None = None                # --STRESC, for results such as "<5"
+
+
+class BaselineFlag(_Strict):
+    """--LOBXFL: last non-missing result on or before the reference start (SDTMIG 3.4 --LOBXFL, Findings class)."""
+
+    by: list[str]                          # e.g. [USUBJID, LBTESTCD, LBSPEC]
+    date: str                              # --DTC
+    result: str                            # --ORRES: a record counts only with a result
+    reference: str = "RFXSTDTC"            # DM variable: first study treatment
+
+
+class Case(_Strict):
+    when: str | None = None                # no condition: the default
+    value: str | int | float
+
+
+class Duplicates(_Strict):
+    """The same measurement collected on two forms: keep one record, check the other agrees."""
+
+    by: list[str]                          # variables identifying the measurement
+    keep: str                              # form whose record is kept
+    compare: list[str] = Field(default_factory=list)   # variables that must agree, else a data error
+    reason: str                            # counted in the reconciliation of the dropped form
 
 
 class VisitRule(_Strict):
@@ -116,6 +181,7 @@ class Variable(_Strict):
     study: Literal["studyid", "sponsor", "title", "protocol"] | None = None
     template: str | None = None
     map: MapRule | str | None = None
+    decode: DecodeRule | None = None
     lookup: Lookup | None = None
     number: str | None = None
     iso8601: IsoDate | None = None
@@ -125,6 +191,10 @@ class Variable(_Strict):
     aggregate: Aggregate | None = None
     visit: VisitRule | Literal["visitnum", "visit", "visitdy"] | None = None
     result: Result | None = None
+    nrind: NrInd | None = None
+    baseline_flag: BaselineFlag | None = None
+    cases: list[Case] | None = None
+    dm: str | None = None                  # a DM variable of the record's subject
 
     @model_validator(mode="after")
     def _one_rule(self) -> "Variable":
@@ -174,6 +244,11 @@ class DomainSpec(_Strict):
     sources: list[Source]
     variables: list[Variable]
     supplemental: list[Supplemental] = Field(default_factory=list)
+    duplicates: list[Duplicates] = Field(default_factory=list)
+    # Integrity: every --DTC of the domain is on or after DM.RFICDTC unless allowed here
+    # (e.g. medical history, prior medication), with the reason.
+    dates_before_consent_allowed: bool = False
+    dates_before_consent_reason: str | None = None
 
     @field_validator("domain")
     @classmethod
@@ -191,6 +266,8 @@ class DomainSpec(_Strict):
         for k in self.keys + (self.sort or []):
             if k not in names:
                 raise ValueError(f"key/sort variable {k} is not a variable of the domain")
+        if self.dates_before_consent_allowed and not (self.dates_before_consent_reason or "").strip():
+            raise ValueError("dates_before_consent_allowed needs dates_before_consent_reason")
         qn = [s.name for s in self.supplemental]
         clash = sorted(set(qn) & set(names))
         if clash:
@@ -207,4 +284,5 @@ class DomainSpec(_Strict):
 
 def _default_origin(rule: str) -> str:
     return {"assign": "Collected", "map": "Collected", "number": "Collected", "iso8601": "Collected",
-            "value": "Assigned", "study": "Assigned", "lookup": "Assigned", "visit": "Assigned"}.get(rule, "Derived")
+            "value": "Assigned", "study": "Assigned", "lookup": "Assigned", "visit": "Assigned",
+            "decode": "Assigned"}.get(rule, "Derived")

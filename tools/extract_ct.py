@@ -155,10 +155,10 @@ sdtm:
       plus: [DETECTED, NOT DETECTED]
       decodes: {DETECTED: Detected Finding, NOT DETECTED: Not Detected}
     LBTESTCD:
-      use: LB.LBTESTCD (haematology, chemistry, coagulation, CRS/HLH markers, leukaemic cells)
+      use: LB.LBTESTCD (haematology, chemistry, coagulation, CRS/HLH markers incl. IL-6 and IFN-gamma, leukaemic cells)
       names: LBTEST
       terms: [ALT, APTT, AST, BILI, BLAST, BLASTLE, BLSTLY, BLSTLYLE, CREAT, CRP, DDIMER,
-              FERRITIN, FIBRINO, HGB, INR, INTLK6, LDH, LEUKCE, LYM, LYMLE, NEUT, NEUTLE,
+              FERRITIN, FIBRINO, HGB, IFNG, INR, INTLK6, LDH, LEUKCE, LYM, LYMLE, NEUT, NEUTLE,
               NKCE, PLAT, PT, TRIG, WBC]
     LBTEST:
       use: LB.LBTEST
