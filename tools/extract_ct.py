@@ -96,8 +96,11 @@ sdtm:
         UNPLANNED TREATMENT: Subject Received Unplanned Treatment
     DICTNAM:
       use: TS.TSVCDREF / define.xml external dictionaries (MedDRA, WHODrug, CTCAE)
-      terms: [CTCAE, LOINC, MedDRA, WHODD]
-      decodes: {CTCAE: Common Terminology Criteria for Adverse Events}
+      terms: [CDISC CT, CTCAE, D-U-N-S NUMBER, LOINC, MED-RT, MedDRA, SNOMED, UNII, WHODD]
+      decodes: {CTCAE: Common Terminology Criteria for Adverse Events,
+                "CDISC CT": Clinical Data Interchange Standards Consortium Controlled Terminology,
+                D-U-N-S NUMBER: Data Universal Numbering System, MED-RT: Medication Reference Terminology,
+                UNII: Substance Registration System-Unique Ingredient Identifier}
     DOMAIN:
       use: --DOMAIN, RDOMAIN (SUPP--, CO, RELREC)
       terms: [AE, CM, CO, CP, DD, DM, DS, EC, EX, FA, IE, IS, LB, MH, PC, PP, PR, RS, SE, SV,
