@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType
+from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType, check_variable_list
 
 BUILTIN_STEPS = ("filter", "assign", "case", "map_values", "nca", "stack", "merge_supp", "row_max", "row_min", "drop")
 DATASET_ARGS = ("dataset_add", "dataset_ref", "dataset_adsl")
@@ -90,13 +90,7 @@ class AdamSpec(_Strict):
 
     @model_validator(mode="after")
     def _keys(self) -> "AdamSpec":
-        names = [v.name for v in self.variables]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"variables listed twice: {dup}")
-        for k in self.keys + (self.sort or []):
-            if k not in names:
-                raise ValueError(f"key/sort variable {k} is not a variable of the dataset")
+        check_variable_list([v.name for v in self.variables], self.keys, self.sort, "dataset")
         return self
 
     def meta(self) -> DatasetMeta:

@@ -261,7 +261,7 @@ def write_outputs(result: BuildResult, out_dir: Path, *, specs_dir: Path, raw_di
                     for name, ds in sorted(result.datasets.items())}
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        _swap(tmp, out_dir)
+        replace_folder(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -300,7 +300,8 @@ def _inputs(specs_dir: Path, raw_dir: Path) -> list[dict]:
     return items
 
 
-def _swap(tmp: Path, out_dir: Path) -> None:
+def replace_folder(tmp: Path, out_dir: Path) -> None:
+    """Put a freshly written folder in place of ``out_dir``; the old one goes only once the new one is there."""
     old = None
     if out_dir.exists():
         old = out_dir.with_name(f".{out_dir.name}.old")

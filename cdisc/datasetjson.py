@@ -48,7 +48,6 @@ returns what pyreadstat's default read gives instead (``datetime.date``, ``datet
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
@@ -60,6 +59,7 @@ import pandas as pd
 
 from cdisc.errors import DataError, InputError, Problem, SpecError
 from cdisc.metadata import DatasetMeta, VariableMeta
+from cdisc.sasformats import format_kind
 
 DATASET_JSON_VERSION = "1.1.0"
 SAS_EPOCH_DAY = np.datetime64("1960-01-01", "D")
@@ -69,51 +69,10 @@ _MAX_EXACT_INT = 2.0**53
 # --------------------------------------------------------------------------------------
 # SAS display formats: which ones mark a numeric variable as a date, datetime or time
 # --------------------------------------------------------------------------------------
-_DATE_SEPARATED = ("DDMMYY", "MMDDYY", "YYMMDD", "YYMM", "MMYY", "YYQ")
-_DATE_FORMATS = {
-    "DATE", "DAY", "DOWNAME", "E8601DA", "B8601DA", "IS8601DA", "JULDAY", "JULIAN",
-    "MONNAME", "MONTH", "MONYY", "NENGO", "QTR", "WEEKDATE", "WEEKDATX", "WEEKDAY",
-    "WORDDATE", "WORDDATX", "YEAR", "YYMON", "NLDATE", "MINGUO", "EURDFDE", "EURDFDD",
-} | {f + sep for f in _DATE_SEPARATED for sep in ("", "B", "C", "D", "N", "P", "S", "X")}
-_DATETIME_FORMATS = {
-    "DATETIME", "DATEAMPM", "DTDATE", "DTMONYY", "DTWKDATX", "DTYEAR", "DTYYQC", "E8601DT",
-    "B8601DT", "IS8601DT", "E8601DN", "B8601DN", "E8601DZ", "B8601DZ", "IS8601DZ",
-    "MDYAMPM", "NLDATM",
-}
-_TIME_FORMATS = {
-    "TIME", "TIMEAMPM", "TOD", "HHMM", "HOUR", "MMSS", "E8601TM", "B8601TM", "IS8601TM",
-    "E8601TZ", "B8601TZ", "IS8601TZ", "E8601LZ", "NLTIME",
-}
-_FORMAT_RE = re.compile(r"^\$?([A-Z_]+(?:[0-9]+[A-Z_]+)?)(\d*)\.(\d*)$")
-
-
 def sas_format_kind(fmt: str | None) -> str | None:
-    """Classify a SAS display format as ``"date"``, ``"datetime"``, ``"time"`` or None.
-
-    Args:
-        fmt: a SAS format such as ``DATE9.``, ``E8601DT19.``, ``TIME8.``, ``8.2``; None
-            or an unknown name gives None.
-
-    Steps: 1. upper-case and strip the width/decimals (``E8601DA10.`` -> ``E8601DA``);
-    2. look the name up in the SAS families of date, datetime and time formats
-    (``YYMMDD`` and friends with any separator letter B/C/D/N/P/S/X count as dates).
-    """
-    if not fmt:
-        return None
-    text = fmt.strip().upper()
-    if not text.endswith(".") and "." not in text:
-        text += "."
-    m = _FORMAT_RE.match(text)
-    if not m:
-        return None
-    name = m.group(1)
-    if name in _DATE_FORMATS:
-        return "date"
-    if name in _DATETIME_FORMATS:
-        return "datetime"
-    if name in _TIME_FORMATS:
-        return "time"
-    return None
+    """Classify a SAS display format as ``"date"``, ``"datetime"``, ``"time"`` or None
+    (see :mod:`cdisc.sasformats`)."""
+    return format_kind(fmt)
 
 
 # --------------------------------------------------------------------------------------

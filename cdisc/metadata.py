@@ -56,3 +56,13 @@ class DatasetMeta(BaseModel):
     @property
     def names(self) -> list[str]:
         return [v.name for v in self.variables]
+
+
+def check_variable_list(names: list[str], keys: list[str], sort: list[str] | None, what: str) -> None:
+    """Spec sanity shared by SDTM and ADaM specs: no variable twice, keys and sort among them."""
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"variables listed twice: {dup}")
+    for k in keys + (sort or []):
+        if k not in names:
+            raise ValueError(f"key/sort variable {k} is not a variable of the {what}")

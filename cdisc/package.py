@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cdisc.build import replace_folder
 from cdisc.define.from_build import (
     DOCUMENTS, BuildDataset, metadata_version_oid, read_build, study_oid, write_defines,
 )
@@ -330,18 +331,6 @@ def _file_entries(root: Path) -> list[dict]:
     return sorted(entries, key=lambda e: e["path"])
 
 
-def _swap(tmp: Path, out_dir: Path) -> None:
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bool = False,
             split_limit_bytes: int = DEFAULT_SPLIT_LIMIT,
             split_by: dict[str, str] | None = None) -> dict:
@@ -454,7 +443,7 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
                                     encoding="utf-8")
-        _swap(tmp, o)
+        replace_folder(tmp, o)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -73,6 +73,7 @@ import pandas as pd
 
 from cdisc.errors import ConformanceError, Problem
 from cdisc.metadata import DatasetMeta, VariableMeta
+from cdisc.sasformats import format_kind
 
 __all__ = [
     "check_xpt",
@@ -105,13 +106,6 @@ IBM_MISSING = np.uint64(0x2E << 56)  # SAS '.' missing: 0x2E then seven zero byt
 
 _NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
 _FORMAT_RE = re.compile(r"^(\$?(?:[A-Z_](?:[A-Z0-9_]*[A-Z_])?)?)(\d*)\.(\d*)$")
-
-_DATE_FORMATS = {"DATE", "YYMMDD", "E8601DA", "IS8601DA", "MMDDYY", "DDMMYY", "YYMMDDN",
-                 "B8601DA", "WORDDATE", "WEEKDATE", "MONYY", "YEAR", "NLDATE"}
-_DATETIME_FORMATS = {"DATETIME", "E8601DT", "IS8601DT", "B8601DT", "DATEAMPM", "E8601DZ",
-                     "IS8601DZ", "NLDATM"}
-_TIME_FORMATS = {"TIME", "E8601TM", "IS8601TM", "B8601TM", "TOD", "HHMM", "TIMEAMPM",
-                 "HOUR", "MMSS"}
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN",
            "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
@@ -190,13 +184,7 @@ def parse_format(fmt: str | None) -> tuple[str, int, int] | None:
 
 def _format_kind(name: str) -> str | None:
     """'date', 'datetime', 'time' or None for a format name (decides the SAS unit)."""
-    if name in _DATE_FORMATS:
-        return "date"
-    if name in _DATETIME_FORMATS:
-        return "datetime"
-    if name in _TIME_FORMATS:
-        return "time"
-    return None
+    return format_kind(name)
 
 
 # --------------------------------------------------------------------------- checks

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType
+from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType, check_variable_list
 
 RULE_KEYS = ("assign", "value", "study", "template", "map", "decode", "lookup", "number", "iso8601",
              "study_day", "sequence", "epoch", "aggregate", "visit", "result", "nrind", "baseline_flag",
@@ -260,12 +260,7 @@ class DomainSpec(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> "DomainSpec":
         names = [v.name for v in self.variables]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"variables listed twice: {dup}")
-        for k in self.keys + (self.sort or []):
-            if k not in names:
-                raise ValueError(f"key/sort variable {k} is not a variable of the domain")
+        check_variable_list(names, self.keys, self.sort, "domain")
         if self.dates_before_consent_allowed and not (self.dates_before_consent_reason or "").strip():
             raise ValueError("dates_before_consent_allowed needs dates_before_consent_reason")
         qn = [s.name for s in self.supplemental]

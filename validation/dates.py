@@ -13,6 +13,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from cdisc.sasformats import format_kind
+
 # One date/time component that may be unknown ("-") in the middle of a value.
 _Y = r"(?:\d{4}|-)"
 _M = r"(?:0[1-9]|1[0-2]|-)"
@@ -113,20 +115,10 @@ def compare_iso(a: pd.Series, b: pd.Series) -> pd.Series:
 
 
 _SAS_EPOCH = pd.Timestamp("1960-01-01")
-_DATE_FORMATS = ("DATE", "YYMMDD", "E8601DA", "IS8601DA", "MMDDYY", "DDMMYY", "B8601DA", "YYMMDDN")
-_DATETIME_FORMATS = ("DATETIME", "E8601DT", "IS8601DT", "B8601DT")
-
-
 def sas_kind(fmt: str | None) -> str | None:
-    """'date', 'datetime' or None from a SAS display format such as ``DATE9.``."""
-    if not fmt:
-        return None
-    name = re.sub(r"[\d.]+$", "", fmt.strip().upper())
-    if name.startswith(_DATETIME_FORMATS):
-        return "datetime"
-    if name.startswith(_DATE_FORMATS):
-        return "date"
-    return None
+    """'date', 'datetime' or None from a SAS display format such as ``DATE9.`` (cdisc.sasformats)."""
+    kind = format_kind(fmt)
+    return kind if kind in ("date", "datetime") else None
 
 
 def sas_to_datetime(s: pd.Series, fmt: str | None) -> pd.Series:

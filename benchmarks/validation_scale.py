@@ -1,4 +1,4 @@
-"""Measure the conformance layer's runtime: ``python -m validation.benchmark [N_ROWS]``.
+"""Measure the conformance layer's runtime: ``python benchmarks/validation_scale.py [N_ROWS]``.
 
 Two measurements, printed as a small table (seconds):
     1. ~15 small datasets: the 9 of ``validation.sample`` plus 6 LB-like findings
@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import pandas as pd
 
 from cdisc.metadata import DatasetMeta, VariableMeta
 
-from .engine import validate_datasets
-from .sample import S1, S2, S3, STUDY, sample_build
+from validation.engine import validate_datasets
+from validation.sample import S1, S2, S3, STUDY, sample_build
 
 TESTS = [f"T{i:02d}" for i in range(20)]
 
