@@ -46,6 +46,12 @@ def _run(debug: bool, func, *args, **kwargs):
         raise _Abort(2) from None
 
 
+debug_option = click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+fail_on_option = click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error",
+                              show_default=True,
+                              help="Validation findings of this severity (or worse) make the exit code 1.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cdisc")
 def main() -> None:
@@ -69,10 +75,9 @@ def main() -> None:
               show_default=True, help="Output folder: sdtm/*.xpt, adam/*.xpt, manifest.json, validation/.")
 @click.option("--format", "formats", default="xpt", show_default=True,
               help="Comma-separated output formats: xpt, and json (CDISC Dataset-JSON v1.1 next to each XPT).")
-@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
-              help="Validation findings of this severity (or worse) make the exit code 1.")
+@fail_on_option
 @click.option("--no-validate", is_flag=True, help="Skip the validation step (not for a data cut or lock).")
-@click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+@debug_option
 def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, formats: str, fail_on: str,
           no_validate: bool, debug: bool) -> None:
     """Build SDTM and ADaM datasets from the raw exports, write them as XPT v5, validate them.
@@ -121,9 +126,8 @@ def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, formats: 
               show_default=True, help="The build folder to validate (as written by `cdisc build --out`).")
 @click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Study spec folder (for CT and specs/waivers.yaml). Default: the shipped study's specs/.")
-@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
-              help="Findings of this severity (or worse) make the exit code 1.")
-@click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+@fail_on_option
+@debug_option
 def validate(out_dir: Path, specs_dir: Path | None, fail_on: str, debug: bool) -> None:
     """Validate a build folder as it is on disk: GE suites, cross-dataset rules, report.
 
@@ -158,7 +162,7 @@ def validate(out_dir: Path, specs_dir: Path | None, fail_on: str, debug: bool) -
               help="Package even when validation found errors (recorded in manifest.json).")
 @click.option("--split-limit", type=int, default=5 * 1024 ** 3, show_default=True,
               help="Bytes above which a dataset is split (FDA TCG file-size rule).")
-@click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+@debug_option
 def package(build_dir: Path, out_dir: Path, specs_dir: Path | None, raw_dir: Path | None, allow_errors: bool,
             split_limit: int, debug: bool) -> None:
     """Package a build as the datasets folder of an eCTD module 5 submission.
@@ -193,7 +197,7 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path | None, raw_dir: Pat
 @main.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A package folder written by `cdisc package`.")
-@click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+@debug_option
 def verify(out_dir: Path, debug: bool) -> None:
     """Re-hash every file of a package against its manifest.json (changed, missing or extra files)."""
     try:

@@ -30,7 +30,11 @@ def load_yaml(path: Path, *, display: str | None = None) -> object:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read spec file: {exc}", file=file) from None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        loader = _Loader(text)          # a safe loader: plain data only, no Python objects
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         row = mark.line + 1 if mark is not None else None
