@@ -29,6 +29,29 @@ _blank = blank
 
 def iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
                 unknown_tokens: list[str] = ("UN", "UNK", "UK", "XX", "UNKN")) -> tuple[pd.Series, pd.Series]:
+    """See ``_iso8601_dtc``; parses each distinct (date, time) pair once.
+
+    Findings forms repeat the same collection date on every test of a visit, so parsing
+    the distinct pairs and taking the results back by position is ~10x less work.
+    """
+    d = date.astype("str").where(date.notna(), "")
+    t = time.astype("str").where(time.notna(), "") if time is not None else None
+    pair = d if t is None else d + "\x1f" + t
+    codes, uniques = pd.factorize(pair, sort=False)
+    first = pd.Series(np.arange(len(pair)), index=pair.index).groupby(codes).first().to_numpy() \
+        if len(pair) else np.array([], dtype=int)
+    ud = d.iloc[first].reset_index(drop=True)
+    ut = t.iloc[first].reset_index(drop=True) if t is not None else None
+    dtc_u, bad_u = _iso8601_dtc(ud, ut, unknown_tokens=unknown_tokens)
+    dtc = pd.Series(dtc_u.to_numpy()[codes], index=date.index, dtype="str") if len(pair) else \
+        pd.Series([], index=date.index, dtype="str")
+    bad = pd.Series(bad_u.to_numpy()[codes], index=date.index, dtype=bool) if len(pair) else \
+        pd.Series([], index=date.index, dtype=bool)
+    return dtc.where(dtc.notna()), bad
+
+
+def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
+                 unknown_tokens: list[str] = ("UN", "UNK", "UK", "XX", "UNKN")) -> tuple[pd.Series, pd.Series]:
     """Convert dates (and times) as typed on the CRF to ISO 8601 text, keeping partial dates partial.
 
     Accepted date spellings: ``DD-MON-YYYY`` (``12-MAR-2025``, case-insensitive, with ``-``,
