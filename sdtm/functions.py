@@ -226,18 +226,25 @@ def lookup(values: pd.Series, table: list[dict], *, key: str, field: str) -> tup
 def epoch(dtc: pd.Series, usubjid: pd.Series, se: pd.DataFrame) -> pd.Series:
     """EPOCH of a record from the subject's SE (SDTMIG 3.4 §5.3, §7.2.2).
 
-    1. take the record's date (complete dates only; a partial date gets no EPOCH since its
-       element is ambiguous);
-    2. find, for the same subject, the element with the latest SESTDTC on or before that
-       date (compared at date precision: a record on the day an element starts belongs to
-       that element);
-    3. a date after the subject's last element end (SEENDTC) or before the first start gets
-       no EPOCH.
+    1. take the record's date/time (complete dates only; a partial date gets no EPOCH since
+       its element is ambiguous);
+    2. find, for the same subject, the element with the latest SESTDTC on or before it.
+       Times are used where both sides have them, so a pre-dose sample at 08:25 on the day
+       of a 09:10 infusion belongs to the element before treatment. A record without a time
+       on the day an element starts belongs to that element (it is placed at the end of
+       its day), and an element start without a time is placed at the start of its day;
+    3. a record after the subject's last element end (SEENDTC, compared the same way) or
+       before the first start gets no EPOCH.
     """
-    d = dtc_to_date(dtc)
-    left = pd.DataFrame({"USUBJID": usubjid.astype("str"), "__d": d, "__i": np.arange(len(d))})
+    when, has_time = dtc_to_datetime(dtc)
+    when = when.where(has_time, when + pd.Timedelta(hours=23, minutes=59, seconds=59))
+    left = pd.DataFrame({"USUBJID": usubjid.astype("str"), "__d": when.astype("datetime64[s]"),
+                         "__i": np.arange(len(when))})
     have = left[left["__d"].notna()].sort_values("__d", kind="stable")
-    right = se.assign(__s=dtc_to_date(se["SESTDTC"]), __e=dtc_to_date(se["SEENDTC"]))
+    start, _ = dtc_to_datetime(se["SESTDTC"])
+    end, end_time = dtc_to_datetime(se["SEENDTC"])
+    end = end.where(end_time, end + pd.Timedelta(hours=23, minutes=59, seconds=59))
+    right = se.assign(__s=start.astype("datetime64[s]"), __e=end.astype("datetime64[s]"))
     right = right[right["__s"].notna()].sort_values("__s", kind="stable")
     right = right.assign(USUBJID=right["USUBJID"].astype("str"))
     out = pd.Series(None, index=dtc.index, dtype="str")

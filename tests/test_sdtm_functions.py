@@ -87,4 +87,7 @@ def test_epoch_from_subject_elements():
                   S(*["A"] * 7), se)
     got = [x if isinstance(x, str) else None for x in ep.tolist()]
     assert got[:6] == [None, "SCREENING", "TREATMENT", "TREATMENT", "FOLLOW-UP", None]
+    # with times: a sample at 08:30 before the 09:00 infusion is still screening; 09:30 is treatment
+    timed = fn.epoch(S("2025-01-10T08:30", "2025-01-10T09:30"), S("A", "A"), se)
+    assert timed.tolist() == ["SCREENING", "TREATMENT"]
     assert pd.isna(ep.iloc[6])                        # partial date: ambiguous, no EPOCH
