@@ -10,7 +10,7 @@ the spec's own names.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +90,13 @@ class _Mapper:
         self.provenance: dict[str, str] = {}          # variable -> raw column it was read from
         self.recon_index: dict[tuple[int, int], Reconciliation] = {}
 
+    def condition(self, text: str, frame: pd.DataFrame, key: str) -> pd.Series:
+        """A spec condition as a mask; its errors name this spec file and the key path."""
+        try:
+            return evaluate_filter(text, frame, where=key)
+        except SpecError as exc:
+            raise SpecError([replace(p, file=p.file or self.file) for p in exc.problems]) from None
+
     # -- sources -------------------------------------------------------------------
     def stacked_sources(self) -> tuple[pd.DataFrame, list[Reconciliation]]:
         """Read, exclude, rename, set and melt every source form, then stack them.
@@ -112,7 +119,7 @@ class _Mapper:
             excluded: dict[str, int] = {}
             for j, rule in enumerate(src.exclude):
                 where = f"sources[{i}].exclude[{j}].where"
-                hit = evaluate_filter(rule.where, raw, where=f"{self.file}: {where}") & keep
+                hit = self.condition(rule.where, raw, where) & keep
                 excluded[rule.reason] = excluded.get(rule.reason, 0) + int(hit.sum())
                 keep &= ~hit
             taken = raw[keep]
@@ -215,7 +222,7 @@ class _Mapper:
         records whose result was evaluated).
         """
         if var.when is not None:
-            cond = evaluate_filter(var.when, self.expr_frame(raw, out), where=f"{self.file}: {key}.when")
+            cond = self.condition(var.when, self.expr_frame(raw, out), f"{key}.when")
             if bool(cond.all()):
                 res = self.rule(var, raw, out, key)
             else:
@@ -298,7 +305,7 @@ class _Mapper:
                 if case.when is None:
                     conds.append(pd.Series(True, index=raw.index))
                 else:
-                    conds.append(evaluate_filter(case.when, frame, where=f"{self.file}: {key}.cases[{j}].when"))
+                    conds.append(self.condition(case.when, frame, f"{key}.cases[{j}].when"))
                 values.append(case.value)
             res = fn.cases(conds, values, raw.index)
         elif rule == "dm":
