@@ -53,6 +53,7 @@ class AdamVariable(_Strict):
     method: str | None = None            # derivation text for define.xml
     comment: str | None = None
     significant_digits: int | None = None
+    range: tuple[float | None, float | None] | None = None   # plausible values of a Num variable
 
     @field_validator("name")
     @classmethod
@@ -102,7 +103,7 @@ class AdamSpec(_Strict):
                                     format=v.format, origin=v.origin, source=v.source,
                                     codelist=v.codelist, core=v.core, key_sequence=keyseq.get(v.name),
                                     significant_digits=v.significant_digits, method=v.method,
-                                    comment=v.comment)
+                                    comment=v.comment, range=v.range)
                        for v in self.variables])
 
     def dependencies(self) -> set[str]:

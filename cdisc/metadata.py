@@ -29,6 +29,9 @@ class VariableMeta(BaseModel):
     core: Core | None = None
     key_sequence: int | None = None      # position in the dataset's natural keys
     significant_digits: int | None = None
+    # Plausible values of a numeric variable given by the spec ([min, max], either may be
+    # None); validation checks them (rule CDISC-DS-012).
+    range: tuple[float | None, float | None] | None = None
     method: str | None = None            # derivation text for define.xml MethodDef
     comment: str | None = None
 

@@ -173,6 +173,7 @@ class Variable(_Strict):
     method: str | None = None
     comment: str | None = None
     significant_digits: int | None = None
+    range: tuple[float | None, float | None] | None = None   # plausible values of a Num variable
     when: str | None = None                # the rule applies where this holds, else missing
     case: Literal["upper", "lower", "asis"] = "asis"
 
@@ -221,7 +222,7 @@ class Variable(_Strict):
                             format=self.format, origin=origin, source=self.source,
                             codelist=self.codelist, core=self.core, key_sequence=key_sequence,
                             significant_digits=self.significant_digits, method=self.method,
-                            comment=self.comment)
+                            comment=self.comment, range=self.range)
 
 
 class Supplemental(Variable):

@@ -202,3 +202,21 @@ def test_ge_rule_scope_limits_generated_expectations():
     specs = suite_specs("TS", data["TS"], metas["TS"], ct, rules)
     assert not any(s.rule == "CDISC-DS-008" for s in specs)
     assert any(s.rule == "CDISC-DS-008" for s in suite_specs("DM", data["DM"], metas["DM"], ct, rules))
+
+
+def test_numeric_range_from_the_spec_becomes_an_expectation():
+    """A Num variable with `range: [2, 17]` gets ExpectColumnValuesToBeBetween (CDISC-DS-012);
+    without a range it gets none."""
+    import pandas as pd
+
+    from cdisc.metadata import DatasetMeta, VariableMeta
+
+    meta = DatasetMeta(name="DM", label="Demographics", keys=["USUBJID"], **{"class": "SPECIAL PURPOSE"},
+                       variables=[VariableMeta(name="USUBJID", label="Unique Subject Identifier"),
+                                  VariableMeta(name="AGE", label="Age", type="Num", range=(2, 17)),
+                                  VariableMeta(name="WEIGHT", label="Weight", type="Num")])
+    df = pd.DataFrame({"USUBJID": ["A", "B"], "AGE": [1.0, 17.0], "WEIGHT": [20.0, 30.0]})
+    rules = {r.check: r for r in load_rules() if r.engine == "ge"}
+    between = [s for s in suite_specs("DM", df, meta, {}, rules) if s.kind == "ExpectColumnValuesToBeBetween"]
+    assert [(s.rule, s.variable, s.kwargs["min_value"], s.kwargs["max_value"]) for s in between] == [
+        ("CDISC-DS-012", "AGE", 2, 17)]

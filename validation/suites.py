@@ -138,6 +138,9 @@ def suite_specs(name: str, df: pd.DataFrame, meta: DatasetMeta, ct: dict,
             add("variable_type", "ExpectColumnValuesToBeInTypeList", v.name, column=v.name, type_list=NUM_TYPES)
             if v.name in all_seq:
                 add("seq_positive_integer", "ExpectColumnValuesToBePositiveIntegers", v.name, column=v.name)
+            if v.range is not None and any(b is not None for b in v.range):
+                add("numeric_range", "ExpectColumnValuesToBeBetween", v.name, column=v.name,
+                    min_value=v.range[0], max_value=v.range[1])
     keys = [k for k in meta.keys]
     if keys and all(k in cols for k in keys):
         if len(keys) == 1:
