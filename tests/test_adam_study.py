@@ -86,7 +86,7 @@ def test_adae_treatment_emergence_and_cell_therapy_flags(built, truth):
     pre = ae[ae["ASTDY"] < 1]
     assert (pre["TRTEMFL"] == "").all() and len(pre) > 0          # lymphodepletion cytopenias
     assert (ae.loc[ae["ASTDY"] >= 1, "TRTEMFL"] == "Y").all()
-    assert ae.loc[ae["DLTFL"] == "Y", "USUBJID"].tolist() == ["VGO-Cs01p-103-003"]
+    assert ae.loc[ae["AEDLTFL"] == "Y", "USUBJID"].tolist() == ["VGO-Cs01p-103-003"]
     worst_crs = ae[ae["CRSFL"] == "Y"].groupby("USUBJID")["CRSGRN"].max()
     expected = truth["MAX_CRS_GRADE"].astype(float)
     assert (worst_crs == expected.reindex(worst_crs.index)).all()
