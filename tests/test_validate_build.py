@@ -63,6 +63,8 @@ def tampered(built, tmp_path_factory):
     _rewrite(folder, "TS", lambda d: d[d["TSPARMCD"] != "SSTDTC"].reset_index(drop=True))
     # ADTTE record 3 gets CNSR = 2
     _rewrite(folder, "ADTTE", lambda d: d.assign(CNSR=np.where(np.arange(len(d)) == 2, 2.0, d["CNSR"])))
+    # ADSL record 5: an age outside the protocol's 2-17 years (range in specs/adam/adsl.yaml)
+    _rewrite(folder, "ADSL", lambda d: d.assign(AGE=np.where(np.arange(len(d)) == 4, 1.0, d["AGE"])))
     # a value outside a non-extensible codelist: DM record 4 SEX = "X"
     _rewrite(folder, "DM", lambda d: d.assign(SEX=np.where(np.arange(len(d)) == 3, "X", d["SEX"])))
     res = run_cli("validate", "--out", folder)
@@ -102,6 +104,11 @@ def test_cnsr_outside_0_1_is_reported(tampered):
 def test_value_outside_nonextensible_codelist_is_reported(tampered):
     hits = [h for h in _hits(tampered[2], "CDISC-DS-004") if h["dataset"] == "DM"]
     assert [(h["variable"], h["row"], h["value"]) for h in hits] == [("SEX", 4, "X")]
+
+
+def test_value_outside_the_spec_range_is_reported(tampered):
+    hits = _hits(tampered[2], "CDISC-DS-012")
+    assert [(h["dataset"], h["variable"], h["row"]) for h in hits] == [("ADSL", "AGE", 5)]
 
 
 def test_waiver_moves_a_finding_to_waived(tampered, tmp_path):
