@@ -412,10 +412,11 @@ class _Mapper:
         """VISITNUM/VISIT/VISITDY from the EDC folder through the schedule in study.yaml.
 
         Unscheduled folders (OID starting with the study's unscheduled prefix, e.g. UNS2)
-        get VISIT 'UNSCHEDULED 2' and VISITNUM = the VISITNUM of the last scheduled visit
-        whose planned day is on or before the record's study day, plus 0.01 x the ordinal
-        (SDTMIG 3.4 §4.4.5 leaves unscheduled numbering to the sponsor; this keeps
-        VISITNUM in time order). VISITDY stays missing for unscheduled visits.
+        get VISITNUM = the VISITNUM of the last scheduled visit whose planned day is on or
+        before the record's study day, plus 0.01 x the ordinal (SDTMIG 3.4 §4.4.5 leaves
+        unscheduled numbering to the sponsor; this keeps VISITNUM in time order), and VISIT
+        'UNSCHEDULED 6.02' named by that number, so a VISIT value always has one VISITNUM.
+        VISITDY stays missing for unscheduled visits.
         """
         rule = var.visit if not isinstance(var.visit, str) else None
         part = var.visit if isinstance(var.visit, str) else var.visit.part
@@ -430,28 +431,32 @@ class _Mapper:
         bad = ~known & ~unsched & folder.ne("")
         self.report(raw, bad, folder, fcol, "folder {value!r} is not in the visit schedule (study.yaml visits)",
                     "add the folder to visits in specs/study.yaml or correct the export")
-        if part == "visit":
-            vals = f_norm.map({k: v.visit for k, v in sched.items()})
-            return vals.where(~unsched, "UNSCHEDULED " + folder.str.upper().str.slice(len(prefix)))
         if part == "visitdy":
             return f_norm.map({k: v.day for k, v in sched.items()}).astype("float64")
-        vals = f_norm.map({k: v.visitnum for k, v in sched.items()}).astype("float64")
+        nums = f_norm.map({k: v.visitnum for k, v in sched.items()}).astype("float64")
         if unsched.any():
             if rule is None or rule.date is None:
-                raise SpecError("VISITNUM of unscheduled visits needs the record date: "
-                                "write visit: {part: visitnum, date: --DTC}", file=self.file, key=key)
+                raise SpecError(f"{part.upper()} of unscheduled visits needs the record date: "
+                                f"write visit: {{part: {part}, date: --DTC}}", file=self.file, key=key)
             dy = fn.study_day(resolve(rule.date), self._dm_column("RFSTDTC", resolve("USUBJID"), key))
             planned = sorted((v.day, v.visitnum) for v in study.visits if v.day is not None)
             days = np.array([d for d, _ in planned], dtype="float64")
-            nums = np.array([n for _, n in planned], dtype="float64")
+            plan_nums = np.array([n for _, n in planned], dtype="float64")
             pos = np.searchsorted(days, dy.to_numpy(), side="right") - 1
-            prev = np.where((pos >= 0) & ~np.isnan(dy.to_numpy()), nums[np.clip(pos, 0, None)], np.nan)
+            prev = np.where((pos >= 0) & ~np.isnan(dy.to_numpy()), plan_nums[np.clip(pos, 0, None)], np.nan)
             ordinal = pd.to_numeric(folder.str.upper().str.slice(len(prefix)), errors="coerce").fillna(1)
-            vals = vals.where(~unsched, pd.Series(prev, index=vals.index) + ordinal / 100.0)
-            undated = unsched & vals.isna()
-            self.report(raw, undated, folder, fcol,
-                        "unscheduled visit {value!r} has no complete date, so it cannot be numbered")
-        return vals
+            nums = nums.where(~unsched, pd.Series(prev, index=nums.index) + ordinal / 100.0)
+            undated = unsched & nums.isna()
+            if part == "visitnum":
+                self.report(raw, undated, folder, fcol,
+                            "unscheduled visit {value!r} has no complete date, so it cannot be numbered")
+        if part == "visitnum":
+            return nums
+        # VISIT of an unscheduled visit carries its number, so one VISIT has one VISITNUM
+        # across the study (FDA validator SD0052).
+        names = f_norm.map({k: v.visit for k, v in sched.items()})
+        unsched_name = "UNSCHEDULED " + nums.map(lambda x: "" if np.isnan(x) else f"{x:.2f}")
+        return names.where(~unsched, unsched_name.where(nums.notna()))
 
     def result(self, var: Variable, raw: pd.DataFrame, resolve, key: str) -> pd.Series:
         from .results import standardise

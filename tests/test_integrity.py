@@ -85,7 +85,7 @@ def test_date_before_consent_and_the_spec_exemption(built):
 
 def test_study_day_inconsistent(built):
     data, trace = frames(built)
-    i = row_of(data["RS"], USUBJID="VGO-Cs01p-103-002", RSTESTCD="OVRLRESP", VISIT="UNSCHEDULED 2")
+    i = row_of(data["RS"], USUBJID="VGO-Cs01p-103-002", RSTESTCD="OVRLRESP", VISIT="UNSCHEDULED 8.02")
     data["RS"].loc[i, "RSDY"] = 149.0                     # 2025-02-27 - 2024-10-01 + 1 = 150
     probs = run(data, trace)
     assert [(p.file, p.column) for p in probs] == [("rs.csv", "RSDY")]

@@ -292,13 +292,16 @@ def test_lb_baseline_flag_hand_checked(ds):
 def test_unscheduled_visitnum(ds):
     lb, rs, sv = ds("LB"), ds("RS"), ds("SV")
     # 102-003 UNS2 on Day 45: last planned visit on or before is Day 28 (VISITNUM 6) -> 6.02
-    assert set(rs[(rs.USUBJID == uid("102-003")) & (rs.VISIT == "UNSCHEDULED 2")].VISITNUM) == {6.02}
+    assert set(rs[(rs.USUBJID == uid("102-003")) & (rs.VISIT == "UNSCHEDULED 6.02")].VISITNUM) == {6.02}
     # 103-002 UNS2 (Day 150, relapse) after Month 3 (8) -> 8.02; 103-003 UNS2 (Day 17) after Day 15 -> 5.02
-    assert rec(sv, USUBJID=uid("103-002"), VISIT="UNSCHEDULED 2").VISITNUM == 8.02
-    assert set(lb[(lb.USUBJID == uid("103-003")) & (lb.VISIT == "UNSCHEDULED 2")].VISITNUM) == {5.02}
+    assert rec(sv, USUBJID=uid("103-002"), VISIT="UNSCHEDULED 8.02").VISITNUM == 8.02
+    assert set(lb[(lb.USUBJID == uid("103-003")) & (lb.VISIT == "UNSCHEDULED 5.02")].VISITNUM) == {5.02}
     # every UNS1 (CRS work-up, Day 3-4) follows Day 1 (3) -> 3.01
-    assert set(sv[sv.VISIT == "UNSCHEDULED 1"].VISITNUM) == {3.01}
-    r = rec(sv, USUBJID=uid("103-002"), VISIT="UNSCHEDULED 2")
+    assert set(sv[sv.VISIT == "UNSCHEDULED 3.01"].VISITNUM) == {3.01}
+    # one VISIT value, one VISITNUM, across the study (FDA validator SD0052)
+    for d in (lb, rs, sv):
+        assert d.groupby("VISIT")["VISITNUM"].nunique().max() == 1
+    r = rec(sv, USUBJID=uid("103-002"), VISIT="UNSCHEDULED 8.02")
     assert (r.SVUPDES, r.SVPRESP, r.SVOCCUR, r.VISITDY) == ("Rising peripheral blasts", "", "", r.VISITDY)
 
 
@@ -320,7 +323,7 @@ def test_rs_crh_relapse_emd_and_supp(ds):
     assert (r.RSORRES, r.RSSTRESC, r.RSTEST) == ("CRh", "CRh", "Overall Response")   # sponsor ONCRSR extension
     r = rec(rs, USUBJID=uid("101-002"), RSTESTCD="OVRLRESP", VISIT="MONTH 9")
     assert (r.RSORRES, r.RSSTRESC) == ("cr", "CR")
-    r = rec(rs, USUBJID=uid("103-002"), RSTESTCD="OVRLRESP", VISIT="UNSCHEDULED 2")
+    r = rec(rs, USUBJID=uid("103-002"), RSTESTCD="OVRLRESP", VISIT="UNSCHEDULED 8.02")
     assert (r.RSORRES, r.RSSTRESC, r.RSDTC, r.RSDY, r.EPOCH) == \
         ("Relapse", "RELAPSED DISEASE", "2025-02-27", 150.0, "FOLLOW-UP")
     # EMD "Not evaluated" (101-001 Day 28): no result, RSSTAT NOT DONE
