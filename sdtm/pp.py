@@ -91,6 +91,8 @@ def build_pp(pc: pd.DataFrame, settings: PPSettings, ct: Terminology) -> pd.Data
     conc = pc[pc["PCTESTCD"] == settings.analyte].copy()
     if conc.empty:
         return pd.DataFrame(columns=[v[0] for v in PP_VARIABLES])
+    # PPCAT is the analyte's name (PCTEST), the category the parameters belong to (SDTMIG 3.4 PP)
+    analyte_name = str(conc["PCTEST"].iloc[0]) if "PCTEST" in conc else settings.analyte
     conc["__T"] = _hours(conc["PCDTC"], conc["PCRFTDTC"])
     bad = conc["__T"].isna()
     if bad.any():
@@ -105,13 +107,15 @@ def build_pp(pc: pd.DataFrame, settings: PPSettings, ct: Terminology) -> pd.Data
                          blq_rule=BLQRule(**settings.blq_rule), conc_unit=conc_unit)
     decode = ct["PKPARMCD"].decode_of() if "PKPARMCD" in ct else {}
     done = res["AVAL"].notna()
-    num = res["AVAL"].astype("float64")
-    text = num.map(lambda x: "" if np.isnan(x) else format(float(x), ".6g"))
+    # The reported result: 6 significant digits; PPSTRESN is that same number, so the
+    # character and numeric results agree (SDTMIG 3.4 §4.5.1 --STRESC/--STRESN).
+    text = res["AVAL"].astype("float64").map(lambda x: "" if np.isnan(x) else format(float(x), ".6g"))
+    num = pd.to_numeric(text.where(text.ne("")), errors="coerce").astype("float64")
     spec = settings.specimen or (conc["PCSPEC"].iloc[0] if "PCSPEC" in conc else "")
     pp = pd.DataFrame({
         "STUDYID": res["STUDYID"], "DOMAIN": "PP", "USUBJID": res["USUBJID"], "PPSEQ": np.nan,
         "PPGRPID": settings.analyte, "PPTESTCD": res["PARAMCD"],
-        "PPTEST": res["PARAMCD"].map(decode).fillna(res["PARAM"]), "PPCAT": settings.analyte,
+        "PPTEST": res["PARAMCD"].map(decode).fillna(res["PARAM"]), "PPCAT": analyte_name,
         "PPORRES": text, "PPORRESU": res["AVALU"].where(done, ""), "PPSTRESC": text,
         "PPSTRESN": num, "PPSTRESU": res["AVALU"].where(done, ""),
         "PPSTAT": np.where(done, "", "NOT DONE"), "PPREASND": res["REASON"].fillna("").where(~done, ""),
