@@ -50,7 +50,8 @@ PP_KEYS = ["STUDYID", "USUBJID", "PPCAT", "PPTESTCD", "PPRFTDTC"]
 
 
 def pp_meta() -> DatasetMeta:
-    codelists = {"PPTESTCD": "PKPARMCD", "PPTEST": "PKPARM", "PPSTAT": "ND", "PPSPEC": "SPECTYPE"}
+    codelists = {"PPTESTCD": "PKPARMCD", "PPTEST": "PKPARM", "PPSTAT": "ND", "PPSPEC": "SPECTYPE",
+                 "PPORRESU": "PKUNIT", "PPSTRESU": "PKUNIT"}
     return DatasetMeta(
         name="PP", label="Pharmacokinetics Parameters", keys=PP_KEYS, standard="SDTM",
         structure="One record per PK parameter per time-concentration profile per subject",
