@@ -63,10 +63,13 @@ def test_dm_has_nine_subjects_three_per_dose_level(dm):
 
 
 def test_dm_reference_dates_match_truth(dm, truth):
-    """SDTMIG 3.4 §5.2: RFSTDTC/RFXSTDTC = first study-drug exposure, RFICDTC = consent."""
+    """SDTMIG 3.4 §5.2: RFSTDTC = first VGO-Cs01p infusion (study day 1); RFXSTDTC = first
+    protocol-specified treatment (the lymphodepletion start, earliest EXSTDTC); RFICDTC = consent."""
     t = truth.loc[dm.index]
     assert (dm["RFSTDTC"].str[:10] == t["FIRST_INF_DATE"]).all()
-    assert (dm["RFXSTDTC"] == dm["RFSTDTC"]).all()
+    assert (dm["RFXSTDTC"] < dm["RFSTDTC"]).all()
+    # 101-001: ld.csv LDSTDAT 22-MAR-2024 LDSTTIM 08:35 (fludarabine, day -5)
+    assert dm.loc["101-001", "RFXSTDTC"] == "2024-03-22T08:35"
     assert (dm["RFXENDTC"].str[:10] == t["LAST_INF_DATE"]).all()
     assert (dm["RFICDTC"].str[:10] == t["CONSENT_DATE"]).all()
     assert (dm["RFPENDTC"] == t["EOS_DATE"]).all()       # latest of EOS, last contact, death
@@ -250,7 +253,7 @@ def test_se_four_elements_per_subject_ending_at_rfpendtc(built, dm):
         assert g["EPOCH"].tolist() == ["SCREENING", "LYMPHODEPLETION", "TREATMENT", "FOLLOW-UP"]
         assert g["SEENDTC"].iloc[-1] == d["RFPENDTC"]
         assert g["SESTDTC"].iloc[0] == d["RFICDTC"]
-        assert g["SESTDTC"].iloc[2] == d["RFXSTDTC"]
+        assert g["SESTDTC"].iloc[2] == d["RFSTDTC"]
         assert g["SESTDTC"].tolist()[1:] == g["SEENDTC"].tolist()[:-1]     # no gaps
     # 101-001: LD starts 22-MAR-2024 08:35 (ld.csv); FU starts day 29 = 27-MAR + 28 days = 24-APR
     g = se[se["USUBJID"] == usubjid("101-001")]

@@ -276,9 +276,12 @@ def test_lb_conversion_and_nrind_hand_checked(ds):
 
 def test_lb_baseline_flag_hand_checked(ds):
     lb = ds("LB")
-    s = uid("103-001")   # first infusion 2024-06-04T09:50 (ex.csv); Day 1 labs drawn at 07:44
+    # --LOBXFL is anchored at RFXSTDTC, the first protocol-specified treatment (SDTMIG 3.4):
+    # 103-001's lymphodepletion started 2024-05-30T08:50 (ld.csv), so the Day 1 labs drawn on
+    # 2024-06-04 at 07:44 (before the 09:50 infusion) are after it; Screening is the baseline.
+    s = uid("103-001")
     hgb = lb[(lb.USUBJID == s) & (lb.LBTESTCD == "HGB")].set_index("VISIT").LBLOBXFL
-    assert hgb["DAY 1"] == "Y" and hgb["SCREENING"] == "" and (hgb == "Y").sum() == 1
+    assert hgb["SCREENING"] == "Y" and hgb["DAY 1"] == "" and (hgb == "Y").sum() == 1
     # bone-marrow blasts (response CRF): only the Screening marrow precedes the infusion
     bm = lb[(lb.USUBJID == s) & (lb.LBTESTCD == "BLASTLE") & (lb.LBSPEC == "BONE MARROW")].set_index("VISIT")
     assert bm.loc["SCREENING", "LBLOBXFL"] == "Y" and (bm.LBLOBXFL == "Y").sum() == 1
@@ -286,7 +289,10 @@ def test_lb_baseline_flag_hand_checked(ds):
     assert (lb[lb.LBTESTCD == "LEUKCE"].LBLOBXFL == "").all()
     # exactly one flag per subject, test and specimen that has a pre-dose result
     flags = lb.groupby(["USUBJID", "LBTESTCD", "LBSPEC"]).LBLOBXFL.agg(lambda x: (x == "Y").sum())
-    assert set(flags) == {0, 1} and flags.sum() == 135
+    # 9 subjects x 13 test/specimen pairs measured at Screening: blood HGB, NEUT, PLAT, WBC,
+    # BLASTLE, CD7, CD7LY; serum ALT, AST, CREAT, CRP, FERRITIN; bone-marrow BLASTLE (cytokines
+    # and MRD are only measured after dosing)
+    assert set(flags) == {0, 1} and flags.sum() == 117
 
 
 def test_unscheduled_visitnum(ds):
@@ -349,9 +355,11 @@ def test_is_tiers_and_titre(ds):
     r = rec(i, USUBJID=uid("101-002"), ISSCAT="TITER", VISIT="MONTH 3")
     assert (r.ISORRES, r.ISSTRESC, r.ISSTRESN) == ("1:160", "160", 160.0)        # truth ADA_MAX_TITER 160
     assert set(i.ISTESTCD) == {"ADA_BAB"} and set(i.ISTEST) == {"Binding Antidrug Antibody"}
-    # baseline = the pre-dose Day 1 sample, one flag per subject and tier run before dosing
-    base = i[i.ISLOBXFL == "Y"]
-    assert set(base.VISIT) == {"DAY 1"} and len(base) == 9 + 2 + 2      # 9 screens, 2 confirm+titre (101-002, 102-002)
+    # ADA is first sampled on Day 1 before the infusion, which is after lymphodepletion began
+    # (RFXSTDTC): no IS record precedes RFXSTDTC, so no ISLOBXFL (ADaM sets the ADA baseline
+    # relative to the first VGO-Cs01p infusion instead).
+    assert (i.ISLOBXFL == "Y").sum() == 0
+    assert set(i[i.VISIT == "DAY 1"].ISDY) == {1.0}
 
 
 # ---------------------------------------------------------------------------------------
