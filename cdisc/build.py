@@ -66,9 +66,8 @@ SE_VARIABLES = [
 ]
 
 
-def supp_meta(domain: str, spec_supp) -> DatasetMeta:
-    qorig = {s.name: s for s in spec_supp}
-    del qorig
+def supp_meta(domain: str) -> DatasetMeta:
+    """SUPP-- metadata (SDTMIG 3.4 §8.4); QVAL's per-QNAM metadata is value level (define.xml)."""
     return DatasetMeta(
         name=f"SUPP{domain}", label=f"Supplemental Qualifiers for {domain}",
         variables=[VariableMeta(name=n, label=lab, type="Char", core=core,
@@ -131,7 +130,7 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
         result.datasets[dom] = BuiltDataset(meta, res.data[meta.names].reset_index(drop=True), "SDTM",
                                             res.data[[FILE_COL, ROW_COL]].reset_index(drop=True))
         if res.supp is not None:
-            sm = supp_meta(dom, spec.supplemental)
+            sm = supp_meta(dom)
             result.datasets[sm.name] = BuiltDataset(sm, res.supp[sm.names].reset_index(drop=True), "SDTM",
                                                     res.supp[[FILE_COL, ROW_COL]].reset_index(drop=True))
         result.reconciliation.extend(vars(r) for r in res.reconciliation)
