@@ -231,8 +231,11 @@ class _Mapper:
             res = self.rule(var, raw, out, key)
         if var.type == "Num":
             res = pd.to_numeric(res, errors="coerce").astype("float64")
-        elif var.case != "asis":
-            res = res.str.upper() if var.case == "upper" else res.str.lower()
+        else:
+            if var.ascii == "transliterate":
+                res = fn.ascii_transliterate(res)
+            if var.case != "asis":
+                res = res.str.upper() if var.case == "upper" else res.str.lower()
         return res
 
     def rule(self, var: Variable, raw: pd.DataFrame, out: pd.DataFrame, key: str) -> pd.Series:

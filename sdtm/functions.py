@@ -386,3 +386,23 @@ def number_text(values: pd.Series, decimals: pd.Series | None = None) -> pd.Seri
             if m.any():
                 out[m] = np.char.mod(f"%.{n}f", np.round(arr[m], n)).astype(object)
     return out.where(ok)
+
+
+# Symbols with a conventional ASCII spelling; letters with accents lose the accent (NFKD).
+_ASCII_SPELLING = str.maketrans({"°": " deg ", "×": "x", "µ": "u", "μ": "u", "–": "-", "—": "-",
+                                 "‘": "'", "’": "'", "“": '"', "”": '"', "±": "+/-", "≤": "<=",
+                                 "≥": ">=", "\u00a0": " "})
+
+
+def ascii_transliterate(text: pd.Series) -> pd.Series:
+    """Plain-ASCII spelling of free text for XPT v5 (FDA TCG: ASCII only).
+
+    1. symbols with a conventional spelling are replaced (° -> deg, × -> x, µ -> u, dashes,
+       quotes, ±, <=, >=);
+    2. accented letters are decomposed (NFKD) and the accents dropped (é -> e);
+    3. runs of blanks are collapsed. Characters with no spelling stay, so the XPT check
+       still reports them (never a silent drop).
+    """
+    out = text.str.translate(_ASCII_SPELLING).str.normalize("NFKD")
+    out = out.str.replace(r"[\u0300-\u036f]", "", regex=True)
+    return out.str.replace(r"\s+", " ", regex=True).str.strip()

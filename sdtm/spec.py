@@ -176,6 +176,10 @@ class Variable(_Strict):
     range: tuple[float | None, float | None] | None = None   # plausible values of a Num variable
     when: str | None = None                # the rule applies where this holds, else missing
     case: Literal["upper", "lower", "asis"] = "asis"
+    # Free text with accents or symbols (°, ×, é) cannot go into XPT v5 (ASCII only, FDA TCG
+    # §4.1.5.2): `transliterate` writes their plain-ASCII spelling; anything it cannot spell
+    # is still reported by the XPT check. Default: keep the text as collected.
+    ascii: Literal["keep", "transliterate"] = "keep"
 
     assign: str | None = None
     value: str | int | float | None = None

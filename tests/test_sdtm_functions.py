@@ -91,3 +91,25 @@ def test_epoch_from_subject_elements():
     timed = fn.epoch(S("2025-01-10T08:30", "2025-01-10T09:30"), S("A", "A"), se)
     assert timed.tolist() == ["SCREENING", "TREATMENT"]
     assert pd.isna(ep.iloc[6])                        # partial date: ambiguous, no EPOCH
+
+
+def test_ascii_transliteration_for_free_text():
+    out = fn.ascii_transliterate(S("Fever 38.6 °C", "Résolu après tocilizumab", "8 mg/kg ×1", "漢", ""))
+    assert out.tolist()[:3] == ["Fever 38.6 deg C", "Resolu apres tocilizumab", "8 mg/kg x1"]
+    assert out.iloc[3] == "漢"          # no spelling: left for the XPT check to report, never dropped
+    assert out.iloc[4] == ""
+
+
+def test_ae_comments_reach_co_in_ascii():
+    from pathlib import Path
+
+    from cdisc.build import build_sdtm
+
+    root = Path(__file__).resolve().parent.parent
+    co = build_sdtm(root / "specs", root / "raw").datasets["CO"].data
+    # ae.csv has 14 non-blank AECOMM; 1 ("Duplicate of line 5 - entered in error") is on the
+    # deleted record -> 13 comments
+    assert len(co) == 13 and set(co["RDOMAIN"]) == {"AE"} and set(co["IDVAR"]) == {"AESPID"}
+    r = co[(co["USUBJID"] == "VGO-Cs01p-102-002") & (co["IDVARVAL"] == "1")].iloc[0]
+    assert r["COVAL"] == "Fievre 38,9 deg C"          # raw "Fièvre 38,9 °C"
+    assert co["COVAL"].map(str.isascii).all()
