@@ -14,22 +14,13 @@ import pandas as pd
 
 from cdisc.errors import CdiscError, Problem, SpecError
 from cdisc.expr import evaluate_filter, parse
-from cdisc.specio import load_model
+from cdisc.specio import load_spec_folder
 
 from .spec import DATASET_ARGS, AdamSpec, Step
 
 
 def load_adam_specs(specs_dir: Path) -> dict[str, tuple[AdamSpec, str]]:
-    folder = Path(specs_dir) / "adam"
-    specs = {}
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        display = f"specs/adam/{path.name}"
-        spec = load_model(AdamSpec, path, display=display)
-        if path.stem.upper() != spec.dataset:
-            raise SpecError(f"file name must be the dataset in lower case ({spec.dataset.lower()}.yaml)",
-                            file=display, key="dataset")
-        specs[spec.dataset] = (spec, display)
-    return specs
+    return load_spec_folder(specs_dir, "adam", AdamSpec, "dataset")
 
 
 def build_order(specs: dict[str, tuple[AdamSpec, str]], available: set[str]) -> list[str]:

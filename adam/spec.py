@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType, check_variable_list
+from cdisc.metadata import DatasetMeta, VariableSpec, check_variable_list
 
 BUILTIN_STEPS = ("filter", "assign", "case", "map_values", "nca", "stack", "merge_supp", "row_max", "row_min", "drop")
 DATASET_ARGS = ("dataset_add", "dataset_ref", "dataset_adsl")
@@ -40,20 +40,8 @@ class Step(_Strict):
     comment: str | None = None
 
 
-class AdamVariable(_Strict):
-    name: str
-    label: str
-    type: VarType = "Char"
-    length: int | None = None
-    format: str | None = None
-    core: Core | None = None
-    codelist: str | None = None
+class AdamVariable(VariableSpec):
     origin: Literal["Predecessor", "Derived", "Assigned", "Collected", "Protocol"] = "Derived"
-    source: str | None = None            # e.g. DM.AGE for Predecessor
-    method: str | None = None            # derivation text for define.xml
-    comment: str | None = None
-    significant_digits: int | None = None
-    range: tuple[float | None, float | None] | None = None   # plausible values of a Num variable
 
     @field_validator("name")
     @classmethod
@@ -99,12 +87,7 @@ class AdamSpec(_Strict):
         return DatasetMeta(
             name=self.dataset, label=self.label, keys=self.keys, structure=self.structure,
             standard="ADaM", **{"class": self.class_},
-            variables=[VariableMeta(name=v.name, label=v.label, type=v.type, length=v.length,
-                                    format=v.format, origin=v.origin, source=v.source,
-                                    codelist=v.codelist, core=v.core, key_sequence=keyseq.get(v.name),
-                                    significant_digits=v.significant_digits, method=v.method,
-                                    comment=v.comment, range=v.range)
-                       for v in self.variables])
+            variables=[v.to_meta(origin=v.origin, key_sequence=keyseq.get(v.name)) for v in self.variables])
 
     def dependencies(self) -> set[str]:
         """Datasets this spec reads (for build order)."""

@@ -22,7 +22,7 @@ from .ct import Terminology, load_terminology
 from .errors import DataError, Problem, ProblemLog, SpecError
 from .metadata import DatasetMeta, VariableMeta
 from .rawio import EXTENSIONS, FILE_COL, ROW_COL
-from .specio import load_model
+from .specio import load_spec_folder
 from .study import Study, load_study
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -93,15 +93,7 @@ def se_meta() -> DatasetMeta:
 def load_domain_specs(specs_dir: Path):
     from sdtm.spec import DomainSpec
 
-    folder = Path(specs_dir) / "sdtm"
-    specs = {}
-    for path in sorted(folder.glob("*.yaml")):
-        display = f"specs/sdtm/{path.name}"
-        spec = load_model(DomainSpec, path, display=display)
-        if path.stem.upper() != spec.domain:
-            raise SpecError(f"file name must be the domain in lower case ({spec.domain.lower()}.yaml)",
-                            file=display, key="domain")
-        specs[spec.domain] = (spec, display)
+    specs = load_spec_folder(specs_dir, "sdtm", DomainSpec, "domain")
     if "DM" not in specs:
         raise SpecError("no DM spec: specs/sdtm/dm.yaml is required (every domain needs its subjects)",
                         file="specs/sdtm")

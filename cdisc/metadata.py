@@ -69,3 +69,29 @@ def check_variable_list(names: list[str], keys: list[str], sort: list[str] | Non
     for k in keys + (sort or []):
         if k not in names:
             raise ValueError(f"key/sort variable {k} is not a variable of the {what}")
+
+
+class VariableSpec(BaseModel):
+    """Metadata fields a spec gives every variable, SDTM and ADaM alike (one list for both)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str
+    label: str
+    type: VarType = "Char"
+    length: int | None = None
+    format: str | None = None
+    core: Core | None = None
+    codelist: str | None = None
+    source: str | None = None            # origin source / predecessor, e.g. DM.AGE
+    method: str | None = None            # derivation text for define.xml
+    comment: str | None = None
+    significant_digits: int | None = None
+    range: tuple[float | None, float | None] | None = None   # plausible values of a Num variable
+
+    def to_meta(self, *, origin: str | None, key_sequence: int | None = None) -> VariableMeta:
+        return VariableMeta(name=self.name, label=self.label, type=self.type, length=self.length,
+                            format=self.format, origin=origin, source=self.source,
+                            codelist=self.codelist, core=self.core, key_sequence=key_sequence,
+                            significant_digits=self.significant_digits, method=self.method,
+                            comment=self.comment, range=self.range)

@@ -71,6 +71,25 @@ def load_model(model: type[M], path: Path, *, display: str | None = None) -> M:
     return validate_model(model, load_yaml(path, display=display), file=display or str(path))
 
 
+def load_spec_folder(specs_dir: Path, subfolder: str, model: type[M], name_key: str) -> dict[str, tuple[M, str]]:
+    """Every ``specs/<subfolder>/*.yaml``, keyed by the name the spec declares (DM, ADSL, ...).
+
+    The file name must be that name in lower case, so a reader finds a dataset's spec by
+    its name. Returns {name: (spec, display path for messages)}.
+    """
+    folder = Path(specs_dir) / subfolder
+    specs: dict[str, tuple[M, str]] = {}
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        display = f"specs/{subfolder}/{path.name}"
+        spec = load_model(model, path, display=display)
+        name = getattr(spec, name_key)
+        if path.stem.upper() != name:
+            raise SpecError(f"file name must be the {name_key} in lower case ({name.lower()}.yaml)",
+                            file=display, key=name_key)
+        specs[name] = (spec, display)
+    return specs
+
+
 def inside(base: Path, name: str, *, file: str, key: str) -> Path:
     """Resolve a path a spec names, refusing anything that escapes ``base``.
 

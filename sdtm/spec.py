@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cdisc.metadata import Core, DatasetMeta, VariableMeta, VarType, check_variable_list
+from cdisc.metadata import DatasetMeta, VariableMeta, VariableSpec, check_variable_list
 
 RULE_KEYS = ("assign", "value", "study", "template", "map", "decode", "lookup", "number", "iso8601",
              "study_day", "sequence", "epoch", "aggregate", "visit", "result", "nrind", "baseline_flag",
@@ -160,20 +160,8 @@ class VisitRule(_Strict):
     date: str | None = None                # --DTC variable; needed to number unscheduled visits
 
 
-class Variable(_Strict):
-    name: str
-    label: str
-    type: VarType = "Char"
-    length: int | None = None
-    format: str | None = None
-    core: Core | None = None
-    codelist: str | None = None
-    origin: str | None = None
-    source: str | None = None
-    method: str | None = None
-    comment: str | None = None
-    significant_digits: int | None = None
-    range: tuple[float | None, float | None] | None = None   # plausible values of a Num variable
+class Variable(VariableSpec):
+    origin: str | None = None              # default from the rule (Collected, Assigned, Derived)
     when: str | None = None                # the rule applies where this holds, else missing
     case: Literal["upper", "lower", "asis"] = "asis"
     # Free text with accents or symbols (°, ×, é) cannot go into XPT v5 (ASCII only, FDA TCG
@@ -221,12 +209,7 @@ class Variable(_Strict):
         return next(k for k in RULE_KEYS if getattr(self, k) is not None)
 
     def meta(self, key_sequence: int | None = None) -> VariableMeta:
-        origin = self.origin or _default_origin(self.rule)
-        return VariableMeta(name=self.name, label=self.label, type=self.type, length=self.length,
-                            format=self.format, origin=origin, source=self.source,
-                            codelist=self.codelist, core=self.core, key_sequence=key_sequence,
-                            significant_digits=self.significant_digits, method=self.method,
-                            comment=self.comment, range=self.range)
+        return self.to_meta(origin=self.origin or _default_origin(self.rule), key_sequence=key_sequence)
 
 
 class Supplemental(Variable):
