@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,48 +212,45 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_outputs(result: BuildResult, out_dir: Path, *, specs_dir: Path, raw_dir: Path,
-                  formats: tuple[str, ...] = ("xpt",)) -> dict:
-    """Write every dataset into a fresh folder, then swap it in for OUT (atomic for the user)."""
+def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir: Path) -> dict:
+    """Write every dataset, metadata.json and manifest.json into ``folder`` (a fresh staging folder).
+
+    The caller decides where the folder ends up (``cdisc.outdir.OutputFolder``): nothing
+    here touches an earlier build. Every XPT limit is checked before the first byte is
+    written, so a dataset that breaks one never leaves a partial folder behind.
+    """
     from .xpt import check_xpt, write_xpt
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)
     problems: list[Problem] = []
     for ds in result.datasets.values():
         problems.extend(_with_trace(check_xpt(ds.data, ds.meta), ds))
     if problems:
         raise DataError(problems)
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        outputs = []
-        for name in sorted(result.datasets, key=lambda n: (result.datasets[n].standard != "SDTM", n)):
-            ds = result.datasets[name]
-            sub = "sdtm" if ds.standard == "SDTM" else "adam"
-            (tmp / sub).mkdir(exist_ok=True)
-            path = tmp / sub / f"{name.lower()}.xpt"
-            info = write_xpt(path, ds.data, ds.meta, result.study.created)
-            outputs.append({"dataset": name, "standard": ds.standard, "file": f"{sub}/{path.name}",
-                            "records": int(len(ds.data)), "variables": len(ds.meta.variables),
-                            "bytes": path.stat().st_size, "sha256": sha256(path),
-                            "lengths": info.get("lengths", {})})
-        manifest = {
-            "tool": "cdisc", "studyid": result.study.studyid, "data_cut": result.study.data_cut.isoformat(),
-            "ct_package": result.ct.package,
-            "inputs": _inputs(specs_dir, raw_dir),
-            "outputs": outputs,
-            "reconciliation": result.reconciliation,
-            "unmapped_forms": result.unmapped_forms,
-        }
-        metadata = {name: ds.meta.model_dump(mode="json", by_alias=True, exclude_none=True)
-                    for name, ds in sorted(result.datasets.items())}
-        (tmp / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-        replace_folder(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    outputs = []
+    for name in sorted(result.datasets, key=lambda n: (result.datasets[n].standard != "SDTM", n)):
+        ds = result.datasets[name]
+        sub = "sdtm" if ds.standard == "SDTM" else "adam"
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        path = folder / sub / f"{name.lower()}.xpt"
+        info = write_xpt(path, ds.data, ds.meta, result.study.created)
+        outputs.append({"dataset": name, "standard": ds.standard, "file": f"{sub}/{path.name}",
+                        "records": int(len(ds.data)), "variables": len(ds.meta.variables),
+                        "bytes": path.stat().st_size, "sha256": sha256(path),
+                        "lengths": info.get("lengths", {})})
+    manifest = {
+        "tool": "cdisc", "studyid": result.study.studyid, "data_cut": result.study.data_cut.isoformat(),
+        "ct_package": result.ct.package,
+        "inputs": _inputs(specs_dir, raw_dir),
+        "outputs": outputs,
+        "reconciliation": result.reconciliation,
+        "unmapped_forms": result.unmapped_forms,
+    }
+    metadata = {name: ds.meta.model_dump(mode="json", by_alias=True, exclude_none=True)
+                for name, ds in sorted(result.datasets.items())}
+    (folder / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return manifest
 
 
@@ -289,16 +284,3 @@ def _inputs(specs_dir: Path, raw_dir: Path) -> list[dict]:
             if p.is_file() and "__pycache__" not in p.parts:
                 items.append({"file": f"{label}/{p.relative_to(base).as_posix()}", "sha256": sha256(p)})
     return items
-
-
-def replace_folder(tmp: Path, out_dir: Path) -> None:
-    """Put a freshly written folder in place of ``out_dir``; the old one goes only once the new one is there."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        out_dir.rename(old)
-    tmp.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

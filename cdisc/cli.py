@@ -99,26 +99,71 @@ def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, formats: 
             if not Path(p).is_dir():
                 click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
                 raise _Abort(2)
-        t0 = time.perf_counter()
-        from adam.build import add_adam
+        code = _run(debug, _build, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate)
+        if code:
+            raise _Abort(code)
+    except _Abort as a:
+        sys.exit(a.code)
 
-        from .build import build_sdtm, write_outputs
 
-        result = _run(debug, build_sdtm, specs_dir, raw_dir)
-        _run(debug, add_adam, result, specs_dir)
-        manifest = _run(debug, write_outputs, result, out_dir, specs_dir=specs_dir, raw_dir=raw_dir)
+def _protected(specs_dir: Path, raw_dir: Path | None, build_dir: Path | None = None) -> dict[str, Path]:
+    """Folders an output must stay out of: the study's specs, raw exports, their study folder."""
+    import os
+
+    folders = {"specs folder": Path(specs_dir)}
+    if raw_dir is not None:
+        folders["raw folder"] = Path(raw_dir)
+    if build_dir is not None:
+        folders["build folder"] = Path(build_dir)
+    parts = [os.path.realpath(p) for p in folders.values()]
+    study = Path(os.path.commonpath(parts)) if len(parts) > 1 else Path(parts[0]).parent
+    return {"study folder": study, **folders}
+
+
+def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
+           no_validate: bool) -> int:
+    """Build, write into a staging folder beside --out, validate there, then decide where it goes.
+
+    1. the output folder is checked first (cdisc.outdir): never raw/, specs/, the study
+       folder or a folder with files cdisc did not write;
+    2. mapping and derivation errors stop here: nothing is written, --out is untouched;
+    3. datasets (and Dataset-JSON) are written and validated in the staging folder;
+    4. validation passed (or --no-validate): the staging folder replaces --out; it failed:
+       it goes to OUT.failed and the earlier build in --out stays as it was.
+    """
+    from adam.build import add_adam
+
+    from .build import build_sdtm, write_outputs
+    from .outdir import OutputFolder
+
+    t0 = time.perf_counter()
+    staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir))
+    result = build_sdtm(specs_dir, raw_dir)
+    add_adam(result, specs_dir)
+    with staged:
+        manifest = write_outputs(result, staged.path, specs_dir=specs_dir, raw_dir=raw_dir)
         _print_summary(manifest, out_dir, time.perf_counter() - t0)
         if "json" in fmts:
             from .package import write_json_datasets
 
-            written = _run(debug, write_json_datasets, out_dir, specs_dir)
+            written = write_json_datasets(staged.path, specs_dir)
             click.echo(f"Wrote {len(written)} Dataset-JSON v1.1 files next to the XPT files")
+        code = 0
         if not no_validate:
-            code = _run(debug, _validate, out_dir, specs_dir, fail_on)
-            if code:
-                raise _Abort(code)
-    except _Abort as a:
-        sys.exit(a.code)
+            code = _validate(staged.path, specs_dir, fail_on, staged=True)
+        if code == 0:
+            staged.commit()
+            if not no_validate:
+                click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
+            if staged.removed_failed is not None:
+                click.echo(f"Removed the failed build of an earlier run ({staged.removed_failed})")
+        else:
+            earlier = Path(out_dir).exists()
+            failed = staged.commit_failed()
+            click.echo(f"Report: {failed / 'validation' / 'report.html'}")
+            click.echo(f"cdisc: the build failed validation, so it was written to {failed}; {out_dir} "
+                       f"{'still holds the earlier build' if earlier else 'was not created'}", err=True)
+        return code
 
 
 @main.command()
@@ -175,6 +220,10 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path | None, raw_dir: Pat
     """
     specs_dir = specs_dir or _default("specs")
     try:
+        from .outdir import check_output
+
+        protected = _protected(specs_dir, raw_dir or _default("raw"), build_dir)
+        _run(debug, check_output, out_dir, kind="package", protected=protected)
         if not Path(build_dir).is_dir():
             click.echo(f"Build folder {build_dir} is missing: building it first")
             ctx = click.get_current_context()
@@ -184,10 +233,13 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path | None, raw_dir: Pat
             except SystemExit as exc:
                 if exc.code and not allow_errors:
                     raise _Abort(int(exc.code)) from None
+                failed = Path(str(build_dir) + ".failed")
+                if exc.code and not Path(build_dir).is_dir() and failed.is_dir():
+                    build_dir = failed
         from .package import package as make_package
 
         manifest = _run(debug, make_package, build_dir, out_dir, specs_dir, allow_errors=allow_errors,
-                        split_limit_bytes=split_limit)
+                        split_limit_bytes=split_limit, protected=protected)
         files = manifest.get("files", [])
         click.echo(f"Packaged {len(files)} files into {out_dir} (manifest: {Path(out_dir) / 'manifest.json'})")
     except _Abort as a:
@@ -239,7 +291,8 @@ def _study_rules(rules: list, path: Path) -> list:
     return [by_id[r.id] for r in rules]
 
 
-def _validate(out_dir: Path, specs_dir: Path, fail_on: str) -> int:
+def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False) -> int:
+    """Validate the build in ``out_dir``; ``staged``: a staging folder, whose report path the caller prints."""
     from validation import load_rules, load_waivers, read_xpt_dir, validate_datasets
 
     from .build import load_build_metadata
@@ -263,7 +316,11 @@ def _validate(out_dir: Path, specs_dir: Path, fail_on: str) -> int:
     for (sev, rule), n in sorted(by_rule.items()):
         click.echo(f"  {sev:<8} {rule:<14} {n:>6}")
     click.echo(f"{result.verdict}")
-    click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
+    from .outdir import add_to_marker
+
+    add_to_marker(out_dir, "validation/")
+    if not staged:
+        click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
     return result.exit_code(fail_on)
 
 

@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cdisc.build import replace_folder
 from cdisc.define.from_build import (
     DOCUMENTS, BuildDataset, metadata_version_oid, read_build, study_oid, write_defines,
 )
@@ -44,6 +42,7 @@ from cdisc.errors import ConformanceError, DataError, InputError, Problem
 
 DEFAULT_SPLIT_LIMIT = 5 * 1024**3          # FDA TCG §3.3.2: 5 GB
 MANIFEST = "manifest.json"
+MANIFEST_HASH = "manifest.json.sha256"     # sidecar: the manifest itself is checked too
 RECORD = 80                                # XPT v5 records are 80 bytes
 
 
@@ -322,10 +321,18 @@ def _check_build_files(build_dir: Path, datasets: dict[str, BuildDataset]) -> No
         raise DataError(problems)
 
 
+def _bookkeeping() -> set[str]:
+    """Files of a package folder that are not submission content (never listed, never extra)."""
+    from cdisc.outdir import LOCK, MARKER
+
+    return {MANIFEST, MANIFEST_HASH, MARKER, LOCK}
+
+
 def _file_entries(root: Path) -> list[dict]:
     entries = []
+    skip = _bookkeeping()
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.relative_to(root).as_posix() != MANIFEST:
+        if p.is_file() and p.relative_to(root).as_posix() not in skip:
             entries.append({"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size,
                             "sha256": _sha256(p)})
     return sorted(entries, key=lambda e: e["path"])
@@ -333,7 +340,7 @@ def _file_entries(root: Path) -> list[dict]:
 
 def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bool = False,
             split_limit_bytes: int = DEFAULT_SPLIT_LIMIT,
-            split_by: dict[str, str] | None = None) -> dict:
+            split_by: dict[str, str] | None = None, protected: dict[str, Path] | None = None) -> dict:
     """Make the submission package of a build (FDA TCG §7.2 folders) and its manifest.
 
     Args:
@@ -347,6 +354,8 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
         split_limit_bytes: a transport file larger than this is also split (TCG §3.3.2,
             5 GB); tests use a tiny limit.
         split_by: dataset -> split variable, overriding :func:`split_candidates`.
+        protected: folders the package may not be, be inside of or contain (the CLI passes
+            the study's specs, raw and build folders); default: the build and specs folders.
 
     Returns:
         The manifest (also written as ``out/manifest.json``).
@@ -370,16 +379,17 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
         5. manifest.json: every file's path, size and SHA-256 (sorted), the splits, the
            validation verdict, the documents define.xml names but the package lacks;
            timestamps are the data cut, never the clock; JSON with sorted keys;
-        6. swap the finished folder in for ``out_dir``.
+        6. swap the finished folder in for ``out_dir`` (:class:`cdisc.outdir.OutputFolder`:
+           only a missing, empty or earlier package folder is replaced).
     """
     from cdisc import __version__
     from cdisc.study import load_study
 
+    from cdisc.outdir import OutputFolder
+
     build_dir, out_dir, specs_dir = Path(build_dir), Path(out_dir), Path(specs_dir)
-    b, o = build_dir.resolve(), out_dir.resolve()
-    if o == b or o in b.parents:
-        raise InputError(f"the package folder {out_dir} must not be the build folder or contain it",
-                         hint="choose another --out")
+    staged = OutputFolder(out_dir, kind="package", protected=protected or {
+        "build folder": build_dir, "specs folder": specs_dir})
     validation = _validation_state(build_dir, allow_errors)
     datasets = read_build(build_dir)
     _check_build_files(build_dir, datasets)
@@ -388,9 +398,8 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
     rel_dirs = {"SDTM": f"m5/datasets/{sid}/tabulations/sdtm",
                 "ADaM": f"m5/datasets/{sid}/analysis/adam/datasets"}
 
-    o.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{o.name}.", dir=o.parent))
-    try:
+    with staged:
+        tmp = staged.path
         dirs = {std: tmp / rel for std, rel in rel_dirs.items()
                 if any(d.standard == std for d in datasets.values())}
         splits, notes, listing = [], {}, []
@@ -443,10 +452,8 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
                                     encoding="utf-8")
-        replace_folder(tmp, o)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / MANIFEST_HASH).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n", encoding="utf-8")
+        staged.commit()
     return manifest
 
 
@@ -454,12 +461,23 @@ def verify_package(out_dir: Path) -> list[Problem]:
     """Re-hash every file of a package against its manifest.json.
 
     Returns one Problem per file that is missing, changed (size or SHA-256) or not in
-    the manifest (an extra file); empty list: the package is intact.
+    the manifest (an extra file), and one when manifest.json itself changed (its SHA-256
+    is kept in manifest.json.sha256 beside it, so an edited record count or data-cut date
+    is caught too); empty list: the package is intact.
     """
     out_dir = Path(out_dir)
     path = out_dir / MANIFEST
     if not path.is_file():
         return [Problem("manifest.json not found: not a cdisc package", file=str(path))]
+    sidecar = out_dir / MANIFEST_HASH
+    if not sidecar.is_file():
+        return [Problem(f"{MANIFEST_HASH} not found: the manifest itself cannot be checked", file=str(sidecar),
+                        hint="re-make the package with `cdisc package`")]
+    recorded = sidecar.read_text(encoding="utf-8", errors="replace").split()[:1]
+    if recorded != [_sha256(path)]:
+        return [Problem(f"manifest.json changed after packaging: its SHA-256 is {_sha256(path)[:16]}..., "
+                        f"{MANIFEST_HASH} has {(recorded or ['nothing'])[0][:16]}...", file=MANIFEST,
+                        hint="re-make the package with `cdisc package`; never edit manifest.json")]
     try:
         listed = {f["path"]: f for f in json.loads(path.read_text(encoding="utf-8"))["files"]}
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -479,6 +497,6 @@ def verify_package(out_dir: Path) -> list[Problem]:
                 file=rel))
     for p in sorted(out_dir.rglob("*")):
         rel = p.relative_to(out_dir).as_posix()
-        if p.is_file() and rel != MANIFEST and rel not in listed:
+        if p.is_file() and rel not in _bookkeeping() and rel not in listed:
             problems.append(Problem("file is not in manifest.json (extra file)", file=rel))
     return problems

@@ -21,6 +21,7 @@ from cdisc.datasetjson import validate_dataset_json
 from cdisc.define import validate_define
 from cdisc.define.from_build import BuildDataset, read_build, read_xpt_values
 from cdisc.errors import DataError, InputError
+from cdisc.outdir import OutputError
 from cdisc.metadata import DatasetMeta, VariableMeta
 from cdisc.package import (
     compare_json_to_xpt, package, plan_split, split_dataset, verify_package,
@@ -158,7 +159,7 @@ def test_manifest_checksums(pkg):
     on_disk = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     listed = [f["path"] for f in manifest["files"]]
     assert listed == sorted(listed)
-    assert listed == [p for p in on_disk if p != "manifest.json"]
+    assert listed == [p for p in on_disk if p not in ("manifest.json", "manifest.json.sha256", ".cdisc-output.json")]
     for f in manifest["files"]:
         data = (out / f["path"]).read_bytes()
         assert (len(data), hashlib.sha256(data).hexdigest()) == (f["bytes"], f["sha256"])
@@ -171,10 +172,18 @@ def test_packaging_twice_gives_identical_bytes(pkg, build, tmp_path):
     again = tmp_path / "again"
     package(build, again, SPECS)
     assert tree_bytes(again) == tree_bytes(out)
-    # Packaging over an existing package replaces it whole (no stale files).
-    (again / "stale.txt").write_text("old", encoding="utf-8")
+    # Packaging over an earlier package replaces it whole: files of the earlier package
+    # that the new one does not have (here its split parts) go.
+    package(build, again, SPECS, split_limit_bytes=200_000)
+    assert any("/split/" in p for p in tree_bytes(again))
     package(build, again, SPECS)
     assert tree_bytes(again) == tree_bytes(out)
+    # A file cdisc did not write is never removed: the package folder is refused instead.
+    (again / "notes.txt").write_text("mine", encoding="utf-8")
+    before = tree_bytes(again)
+    with pytest.raises(OutputError, match="holds files cdisc did not write: notes.txt"):
+        package(build, again, SPECS)
+    assert tree_bytes(again) == before
 
 
 def test_verify_package_detects_tampering(pkg, tmp_path):
@@ -221,8 +230,12 @@ def test_refuses_unvalidated_or_changed_build(built, tmp_path):
     dm.write_bytes(dm.read_bytes()[:-80] + b" " * 80)
     with pytest.raises(DataError, match="differs from the one the build wrote"):
         package(changed, tmp_path / "out", SPECS)
-    with pytest.raises(InputError, match="must not be the build folder"):
+    with pytest.raises(OutputError, match="is the build folder or contains it"):
         package(changed, changed, SPECS)
+    with pytest.raises(OutputError, match="is the build folder or contains it"):
+        package(changed, changed.parent, SPECS)
+    with pytest.raises(OutputError, match="is inside the build folder"):
+        package(changed, changed / "pkg", SPECS)
 
 
 # --------------------------------------------------------------------------------------
