@@ -181,7 +181,11 @@ def _add_trial_design(result: BuildResult, specs_dir: Path) -> None:
     """
     if not (specs_dir / "trial_design.yaml").is_file() or "DM" not in result.datasets:
         return
-    from sdtm.trial_design import build_trial_design, load_trial_design, ts_values_from_dm
+    from sdtm.trial_design import (
+        build_trial_design,
+        load_trial_design,
+        ts_values_from_dm,
+    )
 
     design = load_trial_design(specs_dir)
     built = build_trial_design(result.study, design, result.ct,

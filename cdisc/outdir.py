@@ -26,7 +26,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from .errors import CdiscError, Problem
+from .errors import CdiscError
 
 MARKER = ".cdisc-output.json"
 TMP_TAG = "cdisc-tmp"

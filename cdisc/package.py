@@ -36,7 +36,12 @@ import numpy as np
 import pandas as pd
 
 from cdisc.define.from_build import (
-    DOCUMENTS, BuildDataset, metadata_version_oid, read_build, study_oid, write_defines,
+    DOCUMENTS,
+    BuildDataset,
+    metadata_version_oid,
+    read_build,
+    study_oid,
+    write_defines,
 )
 from cdisc.errors import ConformanceError, DataError, InputError, Problem
 
@@ -383,9 +388,8 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
            only a missing, empty or earlier package folder is replaced).
     """
     from cdisc import __version__
-    from cdisc.study import load_study
-
     from cdisc.outdir import OutputFolder
+    from cdisc.study import load_study
 
     build_dir, out_dir, specs_dir = Path(build_dir), Path(out_dir), Path(specs_dir)
     staged = OutputFolder(out_dir, kind="package", protected=protected or {

@@ -16,14 +16,22 @@ from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import ValidationError
 
 from cdisc.errors import Problem, SpecError
 from cdisc.metadata import DatasetMeta
+from cdisc.specio import parse_yaml
 
-from .dates import (TRUNCATED, blank, compare_iso, iso8601_valid, iso_date, sas_days, sas_kind,
-                    sas_to_datetime)
+from .dates import (
+    TRUNCATED,
+    blank,
+    compare_iso,
+    iso8601_valid,
+    iso_date,
+    sas_days,
+    sas_kind,
+    sas_to_datetime,
+)
 from .model import Rule, RuleScope
 
 RAW_COLUMNS = ["dataset", "variable", "row", "usubjid", "value", "detail"]
@@ -47,10 +55,7 @@ def load_rules(path: Path | str | None = None) -> list[Rule]:
     else:
         text = Path(path).read_text(encoding="utf-8")
         where = str(path)
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError(f"not valid YAML: {exc}", file=where) from exc
+    data = parse_yaml(text, file=where) or {}
     entries = data.get("rules", []) if isinstance(data, dict) else data
     rules, problems, seen = [], [], set()
     for i, entry in enumerate(entries or []):

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from cdisc.errors import Problem, SpecError
+from cdisc.specio import load_yaml
 
 from .model import Finding
 
@@ -66,10 +66,7 @@ def load_waivers(path: Path | str | None) -> list[Waiver]:
     path = Path(path)
     if not path.exists():
         return []
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError(f"not valid YAML: {exc}", file=str(path)) from exc
+    data = load_yaml(path, display=str(path))
     if data is None:
         return []
     if isinstance(data, dict):
