@@ -120,6 +120,18 @@ def _protected(specs_dir: Path, raw_dir: Path | None, build_dir: Path | None = N
     return {"study folder": study, **folders}
 
 
+def _check_links(specs_dir: Path, raw_dir: Path | None = None) -> None:
+    """Every file the build reads stays inside the study's specs and raw folders (no link out)."""
+    from .errors import InputError
+    from .specio import links_outside
+
+    problems = links_outside(specs_dir, what="specs")
+    if raw_dir is not None:
+        problems += links_outside(raw_dir, what="raw")
+    if problems:
+        raise InputError(problems)
+
+
 def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
            no_validate: bool) -> int:
     """Build, write into a staging folder beside --out, validate there, then decide where it goes.
@@ -138,6 +150,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
 
     t0 = time.perf_counter()
     staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir))
+    _check_links(specs_dir, raw_dir)
     result = build_sdtm(specs_dir, raw_dir)
     add_adam(result, specs_dir)
     with staged:
@@ -224,6 +237,7 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path | None, raw_dir: Pat
 
         protected = _protected(specs_dir, raw_dir or _default("raw"), build_dir)
         _run(debug, check_output, out_dir, kind="package", protected=protected)
+        _run(debug, _check_links, specs_dir)
         if not Path(build_dir).is_dir():
             click.echo(f"Build folder {build_dir} is missing: building it first")
             ctx = click.get_current_context()

@@ -158,3 +158,32 @@ def inside(base: Path, name: str, *, file: str, key: str) -> Path:
     if resolved != base_r and base_r not in resolved.parents:
         raise SpecError(f"path {name!r} points outside the study folder {base_r}", file=file, key=key)
     return resolved
+
+
+def links_outside(folder: Path, *, what: str) -> list[Problem]:
+    """Symbolic links under ``folder`` that lead outside it (or nowhere), one Problem each.
+
+    A study folder is data from users: a link in raw/ or specs/ must not make the build read
+    a file elsewhere on the machine (``raw/ae.csv -> /home/someone/other-study/ae.csv``).
+    The folder itself may be a link (a raw export on a mounted share); what is inside it
+    must resolve inside it.
+    """
+    import os
+
+    base = Path(os.path.realpath(folder))
+    problems = []
+    for root, dirs, files in os.walk(folder):
+        for name in sorted(dirs + files):
+            p = Path(root) / name
+            if not p.is_symlink():
+                continue
+            target = Path(os.path.realpath(p))
+            rel = p.relative_to(folder).as_posix()
+            if not target.exists():
+                problems.append(Problem(f"symbolic link to {target}, which does not exist", file=f"{what}/{rel}",
+                                        hint="replace the link by the file itself"))
+            elif target != base and base not in target.parents:
+                problems.append(Problem(f"symbolic link to {target}, outside the {what} folder {base}",
+                                        file=f"{what}/{rel}",
+                                        hint=f"copy the file into the {what} folder instead of linking to it"))
+    return problems

@@ -203,11 +203,28 @@ def template(fmt: str, resolve) -> pd.Series:
     return out.where(~any_blank)
 
 
+#: A number as a CRF holds one: optional sign, digits with at most one decimal point, optional
+#: exponent. Not accepted (each reported, never guessed): a decimal comma (``5,3``), a thousands
+#: separator (``1,200`` or ``1 200``), ``NaN``, ``inf``, ``n/a``, hex, ``1_000``.
+NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+
+
+def parse_numbers(text: pd.Series) -> pd.Series:
+    """Text that is a plain finite number (``NUMBER``, surrounding blanks allowed) -> float; else NaN."""
+    t = text.astype("str").where(text.notna(), "").str.strip()
+    ok = t.str.match(NUMBER)
+    num = pd.to_numeric(t.where(ok), errors="coerce").astype("float64")
+    return num.where(np.isfinite(num.to_numpy(dtype="float64", na_value=np.nan)))
+
+
 def to_number(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Numbers as typed -> float; blank -> missing; anything else flagged (never coerced silently)."""
+    """Numbers as typed -> float; blank -> missing; anything else flagged (never coerced silently).
+
+    Only plain finite numbers count (``NUMBER``): ``5,3``, ``1,200``, ``NaN``, ``inf`` and
+    ``1e400`` are flagged, not read as a number, a missing value or infinity."""
     blank = _blank(raw)
-    num = pd.to_numeric(raw.where(~blank), errors="coerce")
-    return num.astype("float64"), num.isna() & ~blank
+    num = parse_numbers(raw.where(~blank, ""))
+    return num, num.isna() & ~blank
 
 
 def lookup(values: pd.Series, table: list[dict], *, key: str, field: str) -> tuple[pd.Series, pd.Series]:

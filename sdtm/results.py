@@ -20,7 +20,7 @@ from cdisc.ct import Codelist, normalise
 from cdisc.errors import Problem, SpecError
 from cdisc.rawio import FILE_COL, ROW_COL
 
-from .functions import _QUALIFIED, blank, number_text
+from .functions import _QUALIFIED, blank, number_text, parse_numbers
 
 TABLE = "lookups.unit_conversions"
 TABLE_FILE = "specs/study.yaml"
@@ -114,7 +114,7 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
     is_qual = ~empty & ~is_blq & q["num"].notna()
     t = text.str.extract(_TITER)
     is_titer = ~empty & ~is_blq & t["num"].notna()
-    num = pd.to_numeric(text.where(~empty & ~is_blq & ~is_qual & ~is_titer), errors="coerce")
+    num = parse_numbers(text.where(~empty & ~is_blq & ~is_qual & ~is_titer, ""))
     is_num = num.notna()
     is_char = ~empty & ~is_blq & ~is_qual & ~is_titer & ~is_num
 
@@ -137,6 +137,20 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
         for f, r, c, m in zip(raw.loc[mask, FILE_COL].tolist(), raw.loc[mask, ROW_COL].tolist(),
                               column[mask].tolist(), message[mask].tolist()):
             problems.append(Problem(m, file=f, row=int(r), column=c, hint=hint))
+
+    # A result that is not a number, of a test the table converts (a numeric test) or given
+    # with a unit, is a typing error ("5,3", "1,200", "NaN", "n/a"), not a character result:
+    # reported with its value, never kept as text without --STRESN and --STRESU.
+    numeric_tests = set(table["testcd"])
+    not_number = is_char & known_test & (tc.isin(numeric_tests) | unit.ne(""))
+    if codelist is not None:                 # a coded text result of a numeric test (NEGATIVE) is fine
+        not_number &= normalise(text.where(is_char, "")).map(codelist.lookup).isna()
+    add(not_number, col_of("orres"),
+        "result " + text.map(repr) + " of test " + tc + " is not a number" +
+        unit.map(lambda u: f" (unit {u!r})" if u else ""),
+        "enter the number with a decimal point and no thousands separator (5.3, 1200); "
+        "leave it blank if the test was not done")
+    is_char &= ~not_number
 
     no_unit = numeric & known_test & unit.eq("") & ~tc.isin(unitless)
     add(no_unit, col_of("orresu"),
