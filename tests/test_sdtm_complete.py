@@ -444,10 +444,11 @@ def _std(orres, orresu, testcd, part, **kw):
 def test_standardise_parts():
     orres = ["8.9", "<5", "7.4", "1:80", "Positive", "", "BLQ", "0.3"]
     unit = ["g/dL", "mg/L", "", "titer", "", "mg/L", "mg/L", "mg/L"]
-    tc = ["HGB", "CRP", "PH", "ADA", "ADA", "CRP", "CRP", "CRP"]
+    tc = ["HGB", "CRP", "PH", "ADA", "HIVAB", "CRP", "CRP", "CRP"]
     lloq = pd.Series([None, None, None, None, None, None, 0.5, 0.5])
     c, p = _std(orres, unit, tc, "stresc", lloq=lloq, below_lloq=["BLQ"])
-    # 8.9 g/dL x 10 = 89 g/L (0 decimals); "<5" kept; unitless pH kept; 1:80 -> 80; 0.3 < LLOQ 0.5 -> "<0.5"
+    # 8.9 g/dL x 10 = 89 g/L (0 decimals); "<5" kept; unitless pH kept; 1:80 -> 80; 0.3 < LLOQ 0.5 -> "<0.5";
+    # a text result of a test without unit conversions (a character test) is kept as collected
     assert c.tolist()[:5] == ["89", "<5", "7.4", "80", "Positive"] and pd.isna(c[5])
     assert c.tolist()[6:] == ["BLQ", "<0.5"] and p == []
     n, _ = _std(orres, unit, tc, "stresn", lloq=lloq, below_lloq=["BLQ"])
@@ -455,6 +456,21 @@ def test_standardise_parts():
     assert n.isna().tolist() == [False, True, False, False, True, True, True, True]
     u, _ = _std(orres, unit, tc, "stresu", below_lloq=["BLQ"])
     assert u.tolist()[:4] == ["g/L", "mg/L", None, "titer"] or (u.tolist()[:2] == ["g/L", "mg/L"] and pd.isna(u[2]))
+
+
+@pytest.mark.parametrize("typed", ["5,3", "1,200", "1 200", "NaN", "n/a", "inf", "1e400", "ND", "5.3.1"])
+def test_standardise_reports_a_numeric_result_that_does_not_parse(typed):
+    """A result of a numeric test (one with unit conversions), or one given with a unit, that is
+    not a plain number is reported with its value, never kept as a character result without
+    --STRESN and --STRESU."""
+    for part in ("stresc", "stresn", "stresu"):
+        _, p = _std(["8.9", typed], ["g/dL", "g/dL"], ["HGB", "HGB"], part,
+                    names={"orres": pd.Series(["LBORRES", "LBORRES"])})
+        assert [(x.file, x.row, x.column) for x in p] == [("x.csv", 3, "LBORRES")], part
+        assert f"result {typed!r} of test HGB is not a number (unit 'g/dL')" in p[0].message
+    # without a unit, for a test the table converts
+    _, p = _std([typed], [""], ["CRP"], "stresc")
+    assert len(p) == 1 and f"result {typed!r} of test CRP is not a number" in p[0].message
 
 
 def test_standardise_reports_missing_unit_and_unknown_conversion():
