@@ -42,6 +42,7 @@ class BuildResult:
     ct: Terminology
     datasets: dict[str, BuiltDataset] = field(default_factory=dict)
     reconciliation: list[dict] = field(default_factory=list)
+    columns: list[dict] = field(default_factory=list)          # per raw form: columns read / not mapped
     unmapped_forms: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -156,9 +157,50 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
         else:
             log.add("raw file is not mapped by any spec and not listed in forms_not_mapped", file=p.name,
                     hint="map it in specs/sdtm/ or list it under forms_not_mapped in specs/study.yaml with a reason")
+    result.columns = reconcile_columns(ctx, study, log)
     result.timings["sdtm_total"] = time.perf_counter() - t0
     log.raise_if_any(DataError)
     return result
+
+
+def reconcile_columns(ctx, study: Study, log: ProblemLog) -> list[dict]:
+    """Every column of every raw form read is read by a rule or listed in study.yaml with a reason.
+
+    A column no rule reads (a rename, melt, condition, aggregate or variable rule) and that
+    ``columns_not_mapped`` does not list is an error naming the file and column: a field the
+    EDC added (``AEOUT2``) must not disappear from the submission unnoticed. A listed column
+    that a rule does read is an error too (the list must say what is true). Returns one
+    entry per form for manifest.json: columns in, read, not mapped (with reasons).
+    """
+    entries = []
+    for form in sorted(ctx.forms_read):
+        fname = ctx.forms_read[form]
+        cols = ctx.raw_columns(form)
+        read = ctx.columns_read.get(form, set())
+        not_mapped, unaccounted = {}, []
+        for c in cols:
+            reason = study.column_not_mapped(form, c)
+            if c in read:
+                if reason is not None and c in {str(k).upper() for k in (study.columns_not_mapped.get(form) or {})}:
+                    log.add(f"column {c} is listed under columns_not_mapped.{form} in study.yaml but a spec reads it",
+                            file=fname, column=c, hint=f"remove {c} from columns_not_mapped.{form}")
+                continue
+            if reason is not None:
+                not_mapped[c] = reason
+            else:
+                unaccounted.append(c)
+        for c in unaccounted:
+            log.add(f"raw column {c} is not read by any spec and not listed in study.yaml columns_not_mapped",
+                    file=fname, column=c,
+                    hint=f"map it in a spec, or list it under columns_not_mapped.{form} in specs/study.yaml "
+                         "with the reason it is not needed")
+        entries.append({"form": form, "file": fname, "columns": len(cols),
+                        "read": sorted(c for c in cols if c in read), "not_mapped": not_mapped})
+    for key in sorted(study.columns_not_mapped):
+        if key != "*" and key not in ctx.forms_read and key not in study.forms_not_mapped:
+            log.add(f"columns_not_mapped names form {key!r}, which no spec reads", file="specs/study.yaml",
+                    key=f"columns_not_mapped.{key}")
+    return entries
 
 
 def _add_pp(result: BuildResult, specs_dir: Path) -> None:
@@ -249,6 +291,7 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
         "inputs": _inputs(specs_dir, raw_dir),
         "outputs": outputs,
         "reconciliation": result.reconciliation,
+        "columns": result.columns,
         "unmapped_forms": result.unmapped_forms,
     }
     metadata = {name: ds.meta.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -352,6 +352,12 @@ def _print_summary(manifest: dict, out_dir: Path, seconds: float) -> None:
         click.echo(f"{r['domain']:<8}{r['file']:<14}{r['rows_read']:>6}{r['rows_mapped']:>8}{r['records']:>9}  {excl}")
     for f, reason in manifest["unmapped_forms"].items():
         click.echo(f"not mapped: {f} ({reason})")
+    if manifest.get("columns"):
+        click.echo("")
+        click.echo("Reconciliation of raw columns (columns = read + not mapped, reasons in study.yaml):")
+        click.echo(f"{'file':<14}{'columns':>8}{'read':>6}{'not mapped':>12}")
+        for c in manifest["columns"]:
+            click.echo(f"{c['file']:<14}{c['columns']:>8}{len(c['read']):>6}{len(c['not_mapped']):>12}")
     click.echo("")
     click.echo(f"Wrote {len(manifest['outputs'])} datasets to {out_dir} in {seconds:.1f} s")
 

@@ -81,8 +81,30 @@ class Study(_Strict):
     elements: list[Element] = Field(default_factory=list)
     lookups: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     forms_not_mapped: dict[str, str] = Field(default_factory=dict)  # form -> reason
+    # Raw columns no rule reads, each with the reason it is not needed: form -> {COLUMN: reason};
+    # the form "*" lists columns of every form (the EDC's own bookkeeping columns).
+    columns_not_mapped: dict[str, dict[str, str]] = Field(default_factory=dict)
     trial_summary: list[dict[str, Any]] = Field(default_factory=list)
     inclusion_exclusion: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _reasons(self) -> "Study":
+        for form, cols in self.columns_not_mapped.items():
+            for col, reason in (cols or {}).items():
+                if not str(reason or "").strip():
+                    raise ValueError(f"columns_not_mapped.{form}.{col}: give the reason the column is not mapped")
+        for form, reason in self.forms_not_mapped.items():
+            if not str(reason or "").strip():
+                raise ValueError(f"forms_not_mapped.{form}: give the reason the form is not mapped")
+        return self
+
+    def column_not_mapped(self, form: str, column: str) -> str | None:
+        """The reason study.yaml gives for not mapping a raw column of a form, if any."""
+        for key in (form, "*"):
+            cols = {str(c).upper(): r for c, r in (self.columns_not_mapped.get(key) or {}).items()}
+            if column.upper() in cols:
+                return cols[column.upper()]
+        return None
 
     @model_validator(mode="after")
     def _unique(self) -> "Study":

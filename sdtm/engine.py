@@ -44,6 +44,7 @@ class Context:
     se: pd.DataFrame | None = None          # built SE (for EPOCH)
     _raw: dict[str, pd.DataFrame] = field(default_factory=dict)
     forms_read: dict[str, str] = field(default_factory=dict)   # form -> file name
+    columns_read: dict[str, set[str]] = field(default_factory=dict)   # form -> raw columns a rule read
 
     def form(self, name: str) -> pd.DataFrame:
         if name not in self._raw:
@@ -51,6 +52,15 @@ class Context:
             self._raw[name] = read_raw(path)
             self.forms_read[name] = path.name
         return self._raw[name]
+
+    def note_read(self, form: str, columns) -> None:
+        """Raw columns of ``form`` that a rule, condition, rename or melt read (column reconciliation)."""
+        have = self._raw[form].columns if form in self._raw else ()
+        self.columns_read.setdefault(form, set()).update(c for c in columns if c in have)
+
+    def raw_columns(self, form: str) -> list[str]:
+        """The data columns of a form as read (without the bookkeeping columns)."""
+        return [c for c in self._raw[form].columns if not str(c).startswith("__")]
 
 
 @dataclass
@@ -89,10 +99,38 @@ class _Mapper:
         self.problems: list[Problem] = []
         self.provenance: dict[str, str] = {}          # variable -> raw column it was read from
         self.recon_index: dict[tuple[int, int], Reconciliation] = {}
+        # spec name -> (form, raw column) it holds, for renamed (columns:) and melted fields
+        self.renamed: dict[str, set[tuple[str, str]]] = {}
+        self.domain_forms = [src.form for src in spec.sources]
 
-    def condition(self, text: str, frame: pd.DataFrame, key: str) -> pd.Series:
-        """A spec condition as a mask; its errors name this spec file and the key path."""
+    def note_raw(self, names) -> None:
+        """The domain read raw names (a rule or condition used them): record the raw columns.
+
+        A spec name is the raw column itself in every source form that has it, and the raw
+        column it was renamed or melted from (``columns:``, ``melt:``)."""
+        for name in names:
+            for form, col in self.renamed.get(name, ()):
+                self.ctx.note_read(form, [col])
+            for form in self.domain_forms:
+                self.ctx.note_read(form, [name])
+
+    def note_condition(self, text: str, out_columns, where: str) -> None:
+        from cdisc.expr import parse
+
+        self.note_raw(n for n in parse(text, where=where).names if n not in out_columns)
+
+    def condition(self, text: str, frame: pd.DataFrame, key: str, out_columns=(), form: str | None = None) -> pd.Series:
+        """A spec condition as a mask; its errors name this spec file and the key path.
+
+        The raw columns it names count as read: of ``form`` only when given (an exclude rule
+        belongs to one source form), else of every source form of the domain."""
         try:
+            if form is not None:
+                from cdisc.expr import parse
+
+                self.ctx.note_read(form, parse(text, where=key).names)
+            else:
+                self.note_condition(text, out_columns, key)
             return evaluate_filter(text, frame, where=key)
         except SpecError as exc:
             raise SpecError([replace(p, file=p.file or self.file) for p in exc.problems]) from None
@@ -115,11 +153,20 @@ class _Mapper:
             raw = read_form(self.ctx, src.form, where=f"{self.file}: sources[{i}].form", file=self.file,
                             key=f"sources[{i}].form")
             fname = self.ctx.forms_read[src.form]
+            self.ctx.note_read(src.form, src.columns.values() if src.columns else ())
+            for m in src.melt or ():
+                self.ctx.note_read(src.form, [m.column] + ([m.unit] if m.unit else []))
+            for new, old in (src.columns or {}).items():
+                self.renamed.setdefault(new, set()).add((src.form, old))
+            for m in src.melt or ():
+                self.renamed.setdefault("RESULT", set()).add((src.form, m.column))
+                if m.unit:
+                    self.renamed.setdefault("UNIT", set()).add((src.form, m.unit))
             keep = pd.Series(True, index=raw.index)
             excluded: dict[str, int] = {}
             for j, rule in enumerate(src.exclude):
                 where = f"sources[{i}].exclude[{j}].where"
-                hit = self.condition(rule.where, raw, where) & keep
+                hit = self.condition(rule.where, raw, where, form=src.form) & keep
                 excluded[rule.reason] = excluded.get(rule.reason, 0) + int(hit.sum())
                 keep &= ~hit
             taken = raw[keep]
@@ -170,6 +217,7 @@ class _Mapper:
             if name in out.columns:
                 return out[name]
             if name in raw.columns:
+                self.note_raw([name])
                 return raw[name]
             have = [c for c in list(out.columns) + list(raw.columns) if not c.startswith("__")]
             close = difflib.get_close_matches(name, have, n=3)
@@ -222,7 +270,7 @@ class _Mapper:
         records whose result was evaluated).
         """
         if var.when is not None:
-            cond = self.condition(var.when, self.expr_frame(raw, out), f"{key}.when")
+            cond = self.condition(var.when, self.expr_frame(raw, out), f"{key}.when", out.columns)
             if bool(cond.all()):
                 res = self.rule(var, raw, out, key)
             else:
@@ -308,7 +356,7 @@ class _Mapper:
                 if case.when is None:
                     conds.append(pd.Series(True, index=raw.index))
                 else:
-                    conds.append(self.condition(case.when, frame, f"{key}.cases[{j}].when"))
+                    conds.append(self.condition(case.when, frame, f"{key}.cases[{j}].when", out.columns))
                 values.append(case.value)
             res = fn.cases(conds, values, raw.index)
         elif rule == "dm":
@@ -664,7 +712,11 @@ def aggregate_by_subject(ctx: Context, agg, *, where: str, problems: list[Proble
         if agg.order:
             cols.add(agg.order)
         require_columns(form, cols, file=fname, key=f"{where}.sources[{i}]")
+        ctx.note_read(src.form, cols)
         if src.where:
+            from cdisc.expr import parse
+
+            ctx.note_read(src.form, parse(src.where, where=f"{where}.sources[{i}].where").names)
             form = form[evaluate_filter(src.where, form, where=f"{where}.sources[{i}].where")]
         if isinstance(src.value, str):
             val = form[src.value].astype("str").str.strip()

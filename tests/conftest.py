@@ -138,6 +138,14 @@ def copy_study(tmp_path: Path, domains: tuple[str, ...] | None = None) -> Study:
             if f.suffix in (".csv", ".xlsx", ".sas7bdat", ".xpt") and f.stem not in read and f.stem not in listed:
                 listed[f.stem] = "not mapped in this slimmed test copy of the study"
         doc["forms_not_mapped"] = listed
+        # columns the removed specs read are not read any more: list every raw column
+        columns = doc.setdefault("columns_not_mapped", {}) or {}
+        every = columns.setdefault("*", {}) or {}
+        for f in sorted(study.raw.glob("*.csv")):
+            for col in pd.read_csv(f, dtype=str, nrows=0).columns:
+                every.setdefault(str(col).strip().upper(), "not mapped in this slimmed test copy of the study")
+        columns["*"] = every
+        doc["columns_not_mapped"] = columns
         study.write_spec("study.yaml", doc)
     return study
 
