@@ -157,6 +157,7 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
         else:
             log.add("raw file is not mapped by any spec and not listed in forms_not_mapped", file=p.name,
                     hint="map it in specs/sdtm/ or list it under forms_not_mapped in specs/study.yaml with a reason")
+    log.extend(ctx.problems)
     result.columns = reconcile_columns(ctx, study, log)
     result.timings["sdtm_total"] = time.perf_counter() - t0
     log.raise_if_any(DataError)

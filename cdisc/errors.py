@@ -94,5 +94,12 @@ class ProblemLog:
         self.problems.extend(problems)
 
     def raise_if_any(self, cls: type[CdiscError] = DataError) -> None:
+        """Raise every problem collected, each once (two domains reading one raw form may both see it)."""
         if self.problems:
-            raise cls(self.problems)
+            seen, unique = set(), []
+            for p in self.problems:
+                k = (p.message, p.file, p.row, p.column, p.key)
+                if k not in seen:
+                    seen.add(k)
+                    unique.append(p)
+            raise cls(unique)

@@ -1039,3 +1039,52 @@ def evaluate_filter(text_or_expr: str | Expr, frame: pd.DataFrame, *, where: str
     if data.dtype == bool:
         return data
     return pd.Series(data.to_numpy(dtype=bool, na_value=False), index=frame.index)
+
+
+def text_comparisons(expr: Expr) -> list[tuple[str, list[str]]]:
+    """``COLUMN == 'text'``, ``!=``, ``in (...)``, ``not in (...)`` comparisons of a column with text.
+
+    Returns (column, literals) pairs, for the near-miss check of spec conditions
+    (:func:`near_misses`)."""
+    found = []
+    for node in ast.walk(expr._tree):
+        if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+            continue
+        left, op, right = node.left, node.ops[0], node.comparators[0]
+        if isinstance(right, ast.Name) and isinstance(left, ast.Constant):
+            left, right = right, left
+        if not isinstance(left, ast.Name):
+            continue
+        if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant) and isinstance(right.value, str):
+            found.append((left.id, [right.value]))
+        elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
+            lits = [e.value for e in right.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+            if lits:
+                found.append((left.id, lits))
+    return found
+
+
+def near_misses(expr: Expr, frame: pd.DataFrame) -> list[tuple[str, pd.Series, str]]:
+    """Values that differ from a text literal of a condition only in letter case or blanks.
+
+    ``RECSTATUS == 'Deleted'`` does not hold for ``deleted`` or ``Deleted `` (the comparison is
+    exact, as it must be), so such a record would silently be treated as live. Returns
+    (column, mask of the records, the literal it resembles) for each column compared with
+    text whose values include such a near miss; the caller reports them.
+    """
+    out = []
+    for col, lits in text_comparisons(expr):
+        if col not in frame.columns:
+            continue
+        values = frame[col]
+        if values.dtype.kind in "fiub":
+            continue
+        uniq = pd.Series(values.dropna().unique()).astype("str")
+        if uniq.empty:
+            continue
+        norm = {lit.strip().casefold(): lit for lit in lits}
+        key = uniq.str.strip().str.casefold()
+        close = uniq[key.isin(list(norm)) & ~uniq.isin(lits)]
+        for v in close.tolist():
+            out.append((col, values.astype("str").eq(v), norm[v.strip().casefold()]))
+    return out

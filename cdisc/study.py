@@ -29,6 +29,10 @@ class RawConventions(_Strict):
     date_formats: list[str] = Field(default_factory=lambda: ["DD-MON-YYYY", "YYYY-MM-DD"])
     unknown_tokens: list[str] = Field(default_factory=lambda: ["UN", "UNK", "UK", "XX", "UNKN"])
     unscheduled_prefix: str = "UNS"   # folders not in the schedule whose OID starts so are unscheduled
+    # Columns whose values the EDC controls (a record status, a yes/no flag): every value in
+    # any form must be one of these, exactly; anything else is an error naming file/row/column.
+    # E.g. {RECSTATUS: ["", "Deleted"]}: a "deleted" or "Removed" status is never mapped as live.
+    allowed_values: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class Arm(_Strict):

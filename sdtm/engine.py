@@ -45,12 +45,14 @@ class Context:
     _raw: dict[str, pd.DataFrame] = field(default_factory=dict)
     forms_read: dict[str, str] = field(default_factory=dict)   # form -> file name
     columns_read: dict[str, set[str]] = field(default_factory=dict)   # form -> raw columns a rule read
+    problems: list[Problem] = field(default_factory=list)              # found while reading forms
 
     def form(self, name: str) -> pd.DataFrame:
         if name not in self._raw:
             path = find_form(self.raw_dir, name)
             self._raw[name] = read_raw(path)
             self.forms_read[name] = path.name
+            self.problems.extend(disallowed_values(self._raw[name], self.study.raw.allowed_values))
         return self._raw[name]
 
     def note_read(self, form: str, columns) -> None:
@@ -61,6 +63,21 @@ class Context:
     def raw_columns(self, form: str) -> list[str]:
         """The data columns of a form as read (without the bookkeeping columns)."""
         return [c for c in self._raw[form].columns if not str(c).startswith("__")]
+
+
+def disallowed_values(raw: pd.DataFrame, allowed: dict[str, list[str]]) -> list[Problem]:
+    """Values of EDC-controlled columns (study.yaml ``raw.allowed_values``) outside their list."""
+    problems = []
+    for col, values in allowed.items():
+        col = col.strip().upper()
+        if col not in raw.columns:
+            continue
+        bad = ~raw[col].isin([str(v) for v in values])
+        for v, f, r in zip(raw.loc[bad, col].tolist(), raw.loc[bad, FILE_COL].tolist(), raw.loc[bad, ROW_COL].tolist()):
+            problems.append(Problem(f"value {v!r} is not one of the values study.yaml allows for {col} "
+                                    f"({', '.join(repr(str(x)) for x in values)})", file=f, row=int(r), column=col,
+                                    hint=f"correct it in the EDC, or add it to raw.allowed_values.{col} in specs/study.yaml"))
+    return problems
 
 
 @dataclass
@@ -125,13 +142,19 @@ class _Mapper:
         The raw columns it names count as read: of ``form`` only when given (an exclude rule
         belongs to one source form), else of every source form of the domain."""
         try:
-            if form is not None:
-                from cdisc.expr import parse
+            from cdisc.expr import near_misses, parse
 
-                self.ctx.note_read(form, parse(text, where=key).names)
+            expr = parse(text, where=key)
+            if form is not None:
+                self.ctx.note_read(form, expr.names)
             else:
                 self.note_condition(text, out_columns, key)
-            return evaluate_filter(text, frame, where=key)
+            for col, mask, lit in near_misses(expr, frame):
+                self.report(frame, mask, frame[col], col,
+                            f"value {{value!r}} differs from {lit!r} in the condition [{text}] ({self.file} {key}) only in "
+                            "letter case or blanks, so the condition does not hold for it",
+                            f"correct the value to {lit!r} in the EDC, or write the condition for both spellings")
+            return evaluate_filter(expr, frame, where=key)
         except SpecError as exc:
             raise SpecError([replace(p, file=p.file or self.file) for p in exc.problems]) from None
 
