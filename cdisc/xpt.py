@@ -355,10 +355,11 @@ def _ascii_block(obj: np.ndarray, guess: int
                  ) -> tuple[np.ndarray, np.ndarray] | None:
     """Bytes and used length of each value of a block of text; None if not all ASCII.
 
-    Returns (codes, used): codes is the (records, width) uint8 array, blank-padded, with
-    missing values blank, at most 16 bytes wider than the longest value (so a generous
+    Returns (codes, used, control): codes is the (records, width) uint8 array, blank-padded,
+    with missing values blank, at most 16 bytes wider than the longest value (so a generous
     declared length does not cost memory); used is each record's length without
-    trailing blanks.
+    trailing blanks; control the records holding a control character (U+0000-U+001F,
+    U+007F: tab, line break, NUL, ...).
     1. Encode (``_encode_ascii``); missing values appear as 3-4 byte b'nan'/b'None'/
        b'<NA>'/b'NaT', so only those are tested with ``pd.isna`` (a literal "None"
        text stays text) and blanked.
@@ -381,6 +382,9 @@ def _ascii_block(obj: np.ndarray, guess: int
         used[missing] = 0
         codes[missing] = 0
     if m:
+        # control characters (C0, DEL; a NUL inside the value) never reach a transport file
+        inside = np.arange(width, dtype=np.int64)[None, :] < used[:, None]
+        ctrl = (((codes < 32) & (codes != 0)) | (codes == 127) | ((codes == 0) & inside)).any(axis=1)
         last = codes.ravel()[np.arange(m, dtype=np.int64) * width + np.maximum(used - 1, 0)]
         trail = np.flatnonzero((last == 32) & (used > 0))
         if len(trail):
@@ -390,7 +394,7 @@ def _ascii_block(obj: np.ndarray, guess: int
     longest = int(used.max()) if m else 0
     if width > longest + 16:            # a generous declared length: keep what is used
         codes = np.ascontiguousarray(codes[:, :max(longest, 1)])
-    return codes, used
+    return codes, used, (np.flatnonzero(ctrl) if m else np.zeros(0, dtype=np.int64))
 
 
 def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
@@ -408,7 +412,8 @@ def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
         3. Slow path (some value is not ASCII): the column becomes a UCS-4 array whose
            uint32 code points locate every non-ASCII character (the first one of each
            record is reported) and give UTF-8 byte lengths for the checks.
-        4. Length = max used, at least 1. Values over 200 bytes are errors; a declared
+        4. Control characters (tab, line break, NUL, ...) are errors: printable text only.
+        5. Length = max used, at least 1. Values over 200 bytes are errors; a declared
            length smaller than a value is an error (never truncated); a larger
            declared length is reduced to the max used (TCG §4.1).
     """
@@ -446,15 +451,25 @@ def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
             obj[rows] = ""
 
     guess = _width_guess(obj, v.length) if n else 0
-    chunks, used_parts = [], []
+    chunks, used_parts, control = [], [], []
     for start in range(0, n, CHECK_BLOCK):
         r = _ascii_block(obj[start:start + CHECK_BLOCK], guess)
         if r is None:
             break
         chunks.append(r[0])
         used_parts.append(r[1])
+        control.append(r[2] + start)
     else:
         r = ()
+    ctrl_rows = np.concatenate(control) if control else np.zeros(0, dtype=np.int64)
+    if r is not None and len(ctrl_rows):
+        def _ctrl(k, i):
+            ch = next(c for c in str(obj[i]) if ord(c) < 32 or ord(c) == 127)
+            return (f"control character {ch!r} (U+{ord(ch):04X}) in value {_preview(obj[i])}")
+        _report_rows(problems, ds, v.name, ctrl_rows, _ctrl,
+                     "remove tabs, line breaks and other control characters (a transport file holds "
+                     "printable ASCII); for free text use `ascii: transliterate`, which turns them into blanks",
+                     "control characters")
     if r is None:                                    # slow path: some value not ASCII
         missing = pd.isna(obj)
         text = obj.copy()
