@@ -281,9 +281,17 @@ def verify(out_dir: Path, debug: bool) -> None:
 
 
 def _study_rules(rules: list, path: Path) -> list:
-    """Apply specs/validation.yaml: study values for rule parameters (e.g. the study drug's EXTRT)."""
+    """Apply specs/validation.yaml: study values for rule parameters (e.g. the study drug's EXTRT).
+
+    Parameters that study.yaml already states are filled from it: ``data_cut``."""
     from .errors import SpecError
     from .specio import load_yaml
+    from .study import load_study
+
+    if (path.parent / "study.yaml").is_file():
+        cut = load_study(path.parent).data_cut.isoformat()
+        rules = [r.model_copy(update={"params": {**r.params, "data_cut": cut}})
+                 if "data_cut" in r.params and not r.params["data_cut"] else r for r in rules]
 
     if not path.is_file():
         return rules

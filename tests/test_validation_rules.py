@@ -18,7 +18,9 @@ from validation import load_rules, validate_datasets
 from validation.dates import compare_iso, iso8601_valid
 from validation.sample import S1, S2, S3, sample_build, sas_date
 
-RULES = load_rules()
+# the data cut study.yaml would give (cdisc.cli._study_rules fills it in a real build)
+RULES = [r.model_copy(update={"params": {**r.params, "data_cut": "2024-06-30"}}) if "data_cut" in r.params else r
+         for r in load_rules()]
 
 
 def run(data, metas, ct, rules=RULES):
@@ -35,7 +37,7 @@ def test_clean_build_has_no_findings_and_every_python_rule_applies():
     assert result.findings == []
     status = {r.id: r.status for r in result.rules}
     python_ids = [r.id for r in RULES if r.engine == "python"]
-    assert len(python_ids) == 20
+    assert len(python_ids) == 23
     assert all(status[i] == "passed" for i in python_ids), status
     assert result.exit_code() == 0 and result.verdict == "Ready for lock: no errors"
 
@@ -140,6 +142,31 @@ def _before_consent(d, m):
     _set(d["ADAE"], 2, AESTDTC="2023-01-03", ASTDT=sas_date("2023-01-03"))
 
 
+def _after_cut(d, m):
+    # 003's last AE-free day: EX 4 (2023-03-10, day 1) ends 2024-07-02, after the 2024-06-30 cut
+    # (day 2024-07-02 - 2023-03-10 + 1 = 481; 2024 is a leap year: 296 + 184 = 480 days later)
+    _set(d["EX"], 4, EXENDTC="2024-07-02", EXENDY=481.0)
+
+
+def _partial_after_cut(d, m):
+    # 2024-07 is after 2024-06-30 at month precision; 2024-06 would not be
+    _set(d["EX"], 4, EXENDTC="2024-07", EXENDY=float("nan"))
+
+
+def _before_birth(d, m):
+    # 002 born 2008-09 (month precision): consent moved to 2008-08-31 is before birth (and
+    # every later 002 date is still after consent)
+    _set(d["DM"], 2, RFICDTC="2008-08-31")
+
+
+def _zero_dose(d, m):
+    _set(d["EX"], 2, EXDOSE=0.0)
+
+
+def _negative_dose(d, m):
+    _set(d["EX"], 3, EXDOSE=-3e7)
+
+
 def _codelist_unknown(d, m):
     m["AE"].variable("AESEV").codelist = "SEVX"
 
@@ -172,6 +199,11 @@ CASES = {
     "death date without DTHFL": (_death_flag_missing, {("CDISC-XD-015", "DM", 1, S1, "DTHFL"),
                                                        ("CDISC-XD-015", "ADSL", 1, S1, "DTHFL")}),
     "date before consent": (_before_consent, {("CDISC-XD-016", "AE", 2, S1, "AESTDTC")}),
+    "date after the data cut": (_after_cut, {("CDISC-XD-018", "EX", 4, S3, "EXENDTC")}),
+    "partial date after the data cut": (_partial_after_cut, {("CDISC-XD-018", "EX", 4, S3, "EXENDTC")}),
+    "date before birth": (_before_birth, {("CDISC-XD-019", "DM", 2, S2, "RFICDTC")}),
+    "zero dose": (_zero_dose, {("CDISC-XD-020", "EX", 2, S1, "EXDOSE")}),
+    "negative dose": (_negative_dose, {("CDISC-XD-020", "EX", 3, S2, "EXDOSE")}),
     "codelist not in CT": (_codelist_unknown, {("CDISC-MD-001", "AE", None, None, "AESEV")}),
 }
 
@@ -183,6 +215,15 @@ def test_one_defect_fires_exactly_its_rule(case):
     mutate(data, metas)
     result = run(data, metas, ct)
     assert keyset(result) == expected
+
+
+def test_zero_dose_of_a_placebo_is_allowed_when_the_study_says_so():
+    data, metas, ct = sample_build()
+    _zero_dose(data, metas)
+    data["EX"]["EXTRT"] = "PLACEBO"
+    rules = [r.model_copy(update={"params": {**r.params, "zero_dose_treatments": ["placebo"]}})
+             if r.id == "CDISC-XD-020" else r for r in RULES]
+    assert keyset(run(data, metas, ct, rules)) == set()
 
 
 def test_finding_fields_carry_seq_value_and_message():
@@ -260,7 +301,7 @@ def test_crashing_check_is_reported_not_raised(monkeypatch):
 
 def test_catalogue_entries_are_complete_and_unique():
     ids = [r.id for r in RULES]
-    assert len(ids) == len(set(ids)) == 33
+    assert len(ids) == len(set(ids)) == 36
     assert all(r.message and r.standard for r in RULES)
     # Verified FDA IDs (FDA Validator Rules v1.3 rule text).
     fda = {r.id: r.fda_id for r in RULES}

@@ -506,6 +506,72 @@ def after_informed_consent(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
     return concat(out)
 
 
+def _subject_dates(ctx: RuleContext, rule: Rule, *, ends: bool = True):
+    """(dataset, frame, --DTC column) of every subject-level date in scope (SUPP-- and DM's
+    own reference variables excluded by the rules' scope)."""
+    for name in ctx.select(rule.scope, need=["USUBJID"]):
+        if name.startswith("SUPP"):
+            continue
+        df = ctx.datasets[name]
+        for c in sorted(c for c in df.columns if c.endswith("DTC") and df[c].dtype.kind not in "fiu"):
+            if ends or not c.endswith("ENDTC"):
+                yield name, df, c
+
+
+@check("after_data_cut")
+def after_data_cut(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
+    """Dates after the data cut-off (study.yaml ``data_cut``): no event of a data cut can be later.
+
+    Algorithm: every *DTC of every dataset in scope is compared with ``params.data_cut`` at
+    the precision both share (a partial date is after the cut only when even its earliest
+    reading is: 2026-03 is after 2026-02-28, 2026-02 is not)."""
+    cut = rule.params.get("data_cut")
+    if not cut:
+        raise NotApplicable("no data cut given")
+    out = []
+    for name, df, c in _subject_dates(ctx, rule):
+        cmp = compare_iso(df[c], pd.Series(str(cut), index=df.index, dtype=object))
+        out.append(found(name, df, cmp > 0, c, detail=f"the data cut is {cut}"))
+    return concat(out)
+
+
+@check("before_birth")
+def before_birth(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
+    """Subject dates before the subject's birth (DM.BRTHDTC), compared at the shared precision."""
+    birth = ctx.subject_map("DM", "BRTHDTC")
+    out = []
+    for name, df, c in _subject_dates(ctx, rule):
+        if name == "DM" and c == "BRTHDTC":
+            continue
+        b = df["USUBJID"].map(birth).astype(object)
+        cmp = compare_iso(df[c], b)
+        out.append(found(name, df, cmp < 0, c, detail="BRTHDTC is " + b.astype("string").fillna("")))
+    return concat(out)
+
+
+@check("dose_positive")
+def dose_positive(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
+    """A dose that is zero or negative (EX/EC --DOSE, --DOSTOT).
+
+    Algorithm: for every dataset in scope and every dose variable it has, flag values below
+    zero, and zero unless the record's --TRT is one of ``params.zero_dose_treatments`` (a
+    placebo given as dose 0, SDTMIG 3.4 EX assumption)."""
+    allowed = {str(t).upper() for t in rule.params.get("zero_dose_treatments") or []}
+    out = []
+    for name in ctx.select(rule.scope):
+        df = ctx.datasets[name]
+        dom = name[:2]
+        trt = df[f"{dom}TRT"].astype("string").str.upper() if f"{dom}TRT" in df.columns else None
+        for c in (f"{dom}DOSE", f"{dom}DOSTOT"):
+            if c not in df.columns or df[c].dtype.kind not in "fiu":
+                continue
+            v = pd.to_numeric(df[c], errors="coerce")
+            zero_ok = trt.isin(allowed).fillna(False).astype(bool) if trt is not None else False
+            out.append(found(name, df, (v < 0) | ((v == 0) & ~zero_ok), c,
+                             detail="a dose is more than zero (placebo: list it under zero_dose_treatments)"))
+    return concat(out)
+
+
 @check("required_datasets")
 def required_datasets(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
     """Datasets a submission must have, per standard present in the build."""

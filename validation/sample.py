@@ -93,6 +93,7 @@ def sample_build() -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMeta], dic
             _v("DTHDTC", "Date/Time of Death", core="Exp"),
             _v("DTHFL", "Subject Death Flag", core="Exp", codelist="NY"),
             _v("SITEID", "Study Site Identifier", core="Req"),
+            _v("BRTHDTC", "Date/Time of Birth", core="Perm"),
             _v("AGE", "Age", type="Num", core="Exp"),
             _v("AGEU", "Age Units", core="Exp", codelist="AGEU"),
             _v("SEX", "Sex", core="Req", codelist="SEX"),
@@ -105,13 +106,13 @@ def sample_build() -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMeta], dic
     )
     dm_rows = [
         dict(USUBJID=S1, SUBJID="001", RFSTDTC="2023-01-20", RFENDTC="2023-12-20", RFXSTDTC="2023-01-20",
-             RFXENDTC="2023-02-03", RFICDTC="2023-01-05", DTHDTC="", DTHFL="", AGE=10, SEX="M", ARMCD="DL1",
+             RFXENDTC="2023-02-03", RFICDTC="2023-01-05", DTHDTC="", DTHFL="", BRTHDTC="2012-06-15", AGE=10, SEX="M", ARMCD="DL1",
              ARM="Dose Level 1"),
         dict(USUBJID=S2, SUBJID="002", RFSTDTC="2023-02-15T10:30", RFENDTC="2023-08-01",
              RFXSTDTC="2023-02-15T10:30", RFXENDTC="2023-02-15T11:00", RFICDTC="2023-02-01",
-             DTHDTC="2023-08-01", DTHFL="Y", AGE=14, SEX="F", ARMCD="DL2", ARM="Dose Level 2"),
+             DTHDTC="2023-08-01", DTHFL="Y", BRTHDTC="2008-09", AGE=14, SEX="F", ARMCD="DL2", ARM="Dose Level 2"),
         dict(USUBJID=S3, SUBJID="003", RFSTDTC="2023-03-10", RFENDTC="2024-03-01", RFXSTDTC="2023-03-10",
-             RFXENDTC="2023-03-10", RFICDTC="2023-03-01", DTHDTC="", DTHFL="", AGE=7, SEX="F", ARMCD="DL3",
+             RFXENDTC="2023-03-10", RFICDTC="2023-03-01", DTHDTC="", DTHFL="", BRTHDTC="2015-11-02", AGE=7, SEX="F", ARMCD="DL3",
              ARM="Dose Level 3"),
     ]
     for r in dm_rows:
