@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
                       field_validator, model_validator)
 
+from cdisc.iso8601 import is_iso8601
 from cdisc.ct import Terminology
 from cdisc.errors import Problem, SpecError
 from cdisc.metadata import DatasetMeta, VariableMeta
@@ -582,7 +583,7 @@ def _check_value(parmcd: str, value: str, ct: Terminology, key: str,
         # A term without a C-code in our CT file (2024-only term) keeps TSVALCD blank: never invented.
         coded = {"TSVALCD": term.code, "TSVCDREF": CDISC_CT_REF, "TSVCDVER": _ct_version(ct)}
     elif parmcd in ISO_DATE_PARAMS:
-        if not _ISO_DATE.match(value):
+        if not _ISO_DATE.match(value) or not is_iso8601(value):     # the format, and a real calendar day
             problems.append(Problem(f"{parmcd} {value!r} is not an ISO 8601 date (YYYY-MM-DD)",
                                     file=file, key=key))
         coded = {"TSVCDREF": ISO8601_REF}
@@ -662,6 +663,10 @@ def build_ts(study: Study, design: TrialDesign, ct: Terminology,
     problems: list[Problem] = []
     decode = ct["TSPARMCD"].decode_of() if "TSPARMCD" in ct else {}
     records: list[dict] = []
+    for i in sorted(replaced):                 # a value the build replaces must still be a valid one
+        orig = design.trial_summary[i]
+        if orig.value:
+            problems += _check_value(orig.parmcd, orig.value, ct, f"trial_summary[{i}].value", file)[1]
     for i, p in enumerate(params):             # loop over spec entries, not data records
         key = f"trial_summary[{i}]"
         if p.parmcd not in decode:

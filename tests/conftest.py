@@ -37,6 +37,8 @@ class CliResult:
     stdout: str
     stderr: str
     exception: BaseException | None = None
+    changed: list[str] = field(default_factory=list)   # files of inputs/earlier output a command changed
+    study: object = None                               # the Study copy a build ran on
 
     @property
     def output(self) -> str:
@@ -78,8 +80,15 @@ class Study:
     raw: Path
 
     def build(self, out: Path | None = None, *extra: str) -> CliResult:
+        """`cdisc build` of this copy; ``res.changed`` lists every file of specs/, raw/ and an
+        earlier build in ``out`` that the command changed, added or removed."""
         out = out if out is not None else self.root / "out"
-        return run_cli("build", "--specs", self.specs, "--raw", self.raw, "--out", out, *BUILD_FLAGS, *extra)
+        before = {name: tree_bytes(folder) for name, folder in (("specs", self.specs), ("raw", self.raw))}
+        res = run_cli("build", "--specs", self.specs, "--raw", self.raw, "--out", out, *BUILD_FLAGS, *extra)
+        for name, folder in (("specs", self.specs), ("raw", self.raw)):
+            res.changed += changed_files(before[name], tree_bytes(folder), prefix=f"{name}/")
+        res.study = self
+        return res
 
     # -- editing helpers ------------------------------------------------------------------
     def read_csv(self, form: str) -> pd.DataFrame:
@@ -209,6 +218,11 @@ def full_study(tmp_path) -> Study:
 def truth() -> pd.DataFrame:
     """raw/truth.csv, one row per subject, indexed by SUBJECT."""
     return pd.read_csv(RAW / "truth.csv", dtype=str, keep_default_na=False).set_index("SUBJECT")
+
+
+def changed_files(before: dict[str, bytes], after: dict[str, bytes], prefix: str = "") -> list[str]:
+    """Files added, removed or changed between two ``tree_bytes`` snapshots."""
+    return sorted(prefix + k for k in set(before) | set(after) if before.get(k) != after.get(k))
 
 
 def tree_bytes(folder: Path) -> dict[str, bytes]:

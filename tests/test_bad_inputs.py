@@ -8,16 +8,38 @@ number, header = 1) and ``<spec file>, key <path>: ...`` for specs.
 """
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 import pytest
 
-from conftest import Study, tree_bytes
+from conftest import Study, copy_study, tree_bytes
 
 DATA, USAGE = 1, 2
 
 
+@pytest.fixture
+def study(tmp_path, built) -> Study:
+    """The study slimmed to DM, AE and EX, with an earlier good build in ``root/out`` that
+    every failing build must leave as it was (``assert_error`` checks it byte for byte)."""
+    s = copy_study(tmp_path, domains=("DM", "AE", "EX"))
+    shutil.copytree(built.out, s.root / "out")
+    s.earlier = tree_bytes(s.root / "out")
+    return s
+
+
+@pytest.fixture
+def full_study(tmp_path, built) -> Study:
+    s = copy_study(tmp_path)
+    shutil.copytree(built.out, s.root / "out")
+    s.earlier = tree_bytes(s.root / "out")
+    return s
+
+
 def assert_error(res, code: int, *fragments: str) -> None:
-    """Exit code, every fragment in stderr, no traceback, no internal error, nothing written."""
+    """Exit code, every fragment in stderr, no traceback, no internal error, nothing written:
+    the study's specs/ and raw/ and an earlier build in its out/ are unchanged byte for byte,
+    and no temporary folder is left beside out/."""
     assert res.code == code, f"exit {res.code}, expected {code}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
     assert res.exception is None, repr(res.exception)
     assert "Traceback" not in res.output and "internal error" not in res.stderr, res.stderr
@@ -25,6 +47,12 @@ def assert_error(res, code: int, *fragments: str) -> None:
     assert "Wrote" not in res.stdout
     for f in fragments:
         assert f in res.stderr, f"{f!r} not in:\n{res.stderr}"
+    assert res.changed == [], f"inputs changed: {res.changed}"
+    study = res.study
+    if study is not None and getattr(study, "earlier", None) is not None:
+        assert tree_bytes(study.root / "out") == study.earlier, "the earlier build changed"
+        left = [p.name for p in study.root.iterdir() if p.name.startswith(".") or p.name.endswith(".failed")]
+        assert left == [], f"left beside out/: {left}"
 
 
 def var_index(study: Study, domain: str, name: str) -> int:
@@ -272,17 +300,10 @@ def _bad_spec(s: Study):
 
 
 @pytest.mark.parametrize("breaker", [_bad_date, _too_long, _bad_spec], ids=lambda f: f.__name__.strip("_"))
-def test_failed_build_leaves_earlier_build_intact(built, study, breaker):
-    import shutil
-
-    out = study.root / "out"
-    shutil.copytree(built.out, out)
-    before = tree_bytes(out)
+def test_failed_build_leaves_earlier_build_intact(study, breaker):
+    """assert_error checks out/ byte for byte and that no temporary folder is left beside it."""
     code = breaker(study)
-    assert_error(study.build(out), code)
-    assert tree_bytes(out) == before
-    # no half-written temporary folder (.out.*) left next to it
-    assert sorted(p.name for p in study.root.iterdir()) == ["out", "raw", "specs"]
+    assert_error(study.build(), code)
 
 
 # ---------------------------------------------------------- located messages, one each
@@ -329,3 +350,179 @@ def test_variables_depending_on_each_other_is_a_spec_error(study):
     _make_cycle(study)
     assert_error(study.build(), USAGE, "specs/sdtm/ae.yaml", "variables depend on each other in a cycle",
                  "AEDECOD -> AETERM -> AEDECOD")
+
+
+# ====================================================================== catalogue (issue 10)
+# Each case is one small mutation of the shipped study. The build must exit with the stated
+# code, name the file / row / column (or spec key) in its message, print no traceback, and
+# leave specs/, raw/ and the earlier build in out/ byte for byte as they were (assert_error).
+
+def _add_column(form: str, column: str, value: str):
+    def breaker(s: Study):
+        df = s.read_csv(form)
+        df[column] = value
+        s.write_csv(form, df)
+    return breaker
+
+
+def _set_status(value: str):
+    def breaker(s: Study):
+        s.set_raw("ae", 13, "RECSTATUS", value)      # line 13: the deleted duplicate Headache
+    return breaker
+
+
+def _edit_study(**top):
+    def breaker(s: Study):
+        d = s.read_spec("study.yaml")
+        for k, v in top.items():
+            if isinstance(v, dict) and isinstance(d.get(k), dict):
+                d[k].update(v)
+            else:
+                d[k] = v
+        s.write_spec("study.yaml", d)
+    return breaker
+
+
+def _replace_in(rel: str, old: str, new: str, count: int = 1):
+    def breaker(s: Study):
+        p = s.root / rel
+        text = p.read_text(encoding="utf-8")
+        assert old in text, (rel, old)
+        p.write_text(text.replace(old, new, count), encoding="utf-8")
+    return breaker
+
+
+def _line_of(s: Study, rel: str, startswith: str) -> int:
+    lines = (s.root / rel).read_text(encoding="utf-8").split("\n")
+    return next(i for i, line in enumerate(lines, 1) if line.startswith(startswith))
+
+
+def _link(rel: str, target):
+    def breaker(s: Study):
+        p = s.root / rel
+        if p.exists() or p.is_symlink():
+            p.unlink()
+        p.symlink_to(target(s) if callable(target) else target)
+    return breaker
+
+
+CATALOGUE = {
+    # -- every raw column is read or listed with a reason
+    "EDC adds a column no spec reads": (
+        _add_column("ae", "AEOUT2", "Recovered"), DATA,
+        ["ae.csv, column AEOUT2:", "not read by any spec", "columns_not_mapped.ae"]),
+    "a new column on the DM form": (
+        _add_column("dm", "ETHNICOTH", ""), DATA, ["dm.csv, column ETHNICOTH:", "not read by any spec"]),
+    "columns_not_mapped lists a column a spec reads": (
+        _edit_study(columns_not_mapped={"ae": {"AETERM": "not needed"}}), DATA,
+        ["ae.csv, column AETERM:", "listed under columns_not_mapped.ae", "but a spec reads it"]),
+    "columns_not_mapped names a form no spec reads": (
+        _edit_study(columns_not_mapped={"aex": {"X": "typo"}}), DATA,
+        ["specs/study.yaml, key columns_not_mapped.aex:", "no spec reads"]),
+    "columns_not_mapped without a reason": (
+        _edit_study(columns_not_mapped={"ae": {"AEOUT": ""}}), USAGE,
+        ["specs/study.yaml", "columns_not_mapped.ae.AEOUT: give the reason"]),
+    "forms_not_mapped without a reason": (
+        _edit_study(forms_not_mapped={"truth": " "}), USAGE, ["specs/study.yaml", "forms_not_mapped.truth: give the reason"]),
+    # -- deleted records must never be mapped as live
+    "record status in lower case": (
+        _set_status("deleted"), DATA,
+        ["ae.csv, row 13, column RECSTATUS:", "'deleted' differs from 'Deleted'", "only in letter case or blanks"]),
+    "record status with a trailing blank": (
+        _set_status("Deleted "), DATA, ["ae.csv, row 13, column RECSTATUS:", "'Deleted '"]),
+    "record status in capitals": (
+        _set_status("DELETED"), DATA, ["ae.csv, row 13, column RECSTATUS:", "'DELETED' differs from 'Deleted'"]),
+    "record status the rules do not know": (
+        _set_status("Removed"), DATA,
+        ["ae.csv, row 13, column RECSTATUS:", "'Removed' is not one of the values study.yaml allows for RECSTATUS"]),
+    "record status blank": (
+        _set_status(""), DATA, ["ae.csv, row 13, column RECSTATUS:", "'' is not one of the values"]),
+    # -- numbers as typed
+    "age with a decimal comma": (
+        lambda s: s.set_raw("dm", 3, "AGE", "7,5"), DATA, ["dm.csv, row 3, column AGE:", "'7,5' is not a number"]),
+    "dose as NaN": (
+        lambda s: s.set_raw("ex", 2, "EXDOSE", "NaN"), DATA, ["ex.csv, row 2, column EXDOSE:", "'NaN' is not a number"]),
+    "dose as infinity": (
+        lambda s: s.set_raw("ex", 2, "EXDOSE", "inf"), DATA, ["ex.csv, row 2, column EXDOSE:", "'inf' is not a number"]),
+    "dose overflowing a double": (
+        lambda s: s.set_raw("ex", 2, "EXDOSE", "1e400"), DATA, ["ex.csv, row 2, column EXDOSE:", "'1e400' is not a number"]),
+    "dose with a thousands separator": (
+        lambda s: s.set_raw("ex", 2, "EXDOSE", "1,000"), DATA, ["ex.csv, row 2, column EXDOSE:", "'1,000' is not a number"]),
+    # -- control characters never reach a transport file
+    "tab inside an AE term": (
+        lambda s: s.set_raw("ae", 5, "AETERM", "Anaemia\tgrade 2"), DATA,
+        ["ae.csv, row 5, column AETERM:", "control character '\\t' (U+0009)"]),
+    "line break inside an AE term": (
+        lambda s: s.set_raw("ae", 5, "AETERM", "Anaemia\ngrade 2"), DATA,
+        ["ae.csv, row 5, column AETERM:", "control character '\\n' (U+000A)"]),
+    "DEL character inside an AE term": (
+        lambda s: s.set_raw("ae", 5, "AETERM", "Anaemia\x7f"), DATA,
+        ["ae.csv, row 5, column AETERM:", "control character '\\x7f' (U+007F)"]),
+    "escape character inside a subject id": (
+        lambda s: s.set_raw("ae", 5, "AEDECOD", "Ana\x1bemia"), DATA,
+        ["ae.csv, row 5, column AEDECOD:", "control character '\\x1b' (U+001B)"]),
+    # -- specs: duplicate keys, impossible dates, paths
+    "a variable's key given twice (flow mapping)": (
+        _replace_in("specs/sdtm/ae.yaml", "{name: AETERM,", "{name: AETERM, name: AETERM2,"), USAGE,
+        ["specs/sdtm/ae.yaml, row", "duplicate key 'name'"]),
+    "a top-level key given twice": (
+        _replace_in("specs/sdtm/ae.yaml", "label: Adverse Events\n", "label: Adverse Events\nlabel: AE\n"), USAGE,
+        ["specs/sdtm/ae.yaml, row", "duplicate key 'label' (first given on line"]),
+    "study.yaml key given twice": (
+        _replace_in("specs/study.yaml", "sponsor:", "protocol: X\nsponsor:"), USAGE,
+        ["specs/study.yaml, row", "duplicate key 'protocol'"]),
+    "codelist defined twice in the study CT": (
+        _replace_in("specs/ct/study-ct.yaml", "synonyms:", "synonyms: {}\nsynonyms:"), USAGE,
+        ["specs/ct/study-ct.yaml, row", "duplicate key 'synonyms'"]),
+    "data cut that does not exist": (
+        _replace_in("specs/study.yaml", "data_cut: 2026-02-28", "data_cut: 2026-02-30"), USAGE,
+        lambda s: [f"specs/study.yaml, row {_line_of(s, 'specs/study.yaml', 'data_cut:')}:",
+                   "'2026-02-30' is not a valid date"]),
+    "data cut quoted and impossible": (
+        _replace_in("specs/study.yaml", "data_cut: 2026-02-28", "data_cut: '2025-13-01'"), USAGE,
+        ["specs/study.yaml, key data_cut:"]),
+    "data cut as words": (
+        _replace_in("specs/study.yaml", "data_cut: 2026-02-28", "data_cut: end of February"), USAGE,
+        ["specs/study.yaml, key data_cut:"]),
+    "TS start date that does not exist": (
+        _replace_in("specs/trial_design.yaml", '{parmcd: SSTDTC, value: "2024-03-06"}', '{parmcd: SSTDTC, value: "2024-02-30"}'),
+        USAGE, ["specs/trial_design.yaml", "SSTDTC"]),
+    "raw form linked to a file outside the study": (
+        _link("raw/ae.csv", lambda s: s.root.parent / "elsewhere.csv"), USAGE,
+        ["raw/ae.csv: symbolic link to", "outside the raw folder"]),
+    "spec linked to a file outside the study": (
+        _link("specs/sdtm/ex.yaml", lambda s: s.root.parent / "ex.yaml"), USAGE,
+        ["specs/sdtm/ex.yaml: symbolic link to", "outside the specs folder"]),
+    "dangling link in raw": (
+        _link("raw/cm.csv", "/nonexistent/cm.csv"), USAGE, ["raw/cm.csv: symbolic link to", "which does not exist"]),
+    "link to a whole folder outside specs": (
+        _link("specs/docs", "/etc"), USAGE, ["specs/docs: symbolic link to /etc", "outside the specs folder"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CATALOGUE))
+def test_catalogue(study, case):
+    breaker, code, fragments = CATALOGUE[case]
+    for target in ("elsewhere.csv", "ex.yaml"):      # link targets that exist outside the study
+        (study.root.parent / target).write_text("x\n", encoding="utf-8")
+    breaker(study)
+    if callable(fragments):
+        fragments = fragments(study)
+    assert_error(study.build(), code, *fragments)
+
+
+@pytest.fixture
+def lb_study(tmp_path, built) -> Study:
+    """The study slimmed to DM and LB (lb.csv, fc.csv, mrd.csv, rs.csv), with an earlier build."""
+    s = copy_study(tmp_path, domains=("DM", "LB"))
+    shutil.copytree(built.out, s.root / "out")
+    s.earlier = tree_bytes(s.root / "out")
+    return s
+
+
+@pytest.mark.parametrize("typed", ["3,37", "3.370,5", "1,200", "NaN", "n/a", "inf", "3.37.1", "- 3"])
+def test_lab_result_that_does_not_parse(lb_study, typed):
+    """lb.csv line 2: WBC 3.37 10^9/L. Never a character result without --STRESN/--STRESU."""
+    lb_study.set_raw("lb", 2, "LBORRES", typed)
+    assert_error(lb_study.build(), DATA, "lb.csv, row 2, column LBORRES:",
+                 f"result {typed!r} of test WBC is not a number (unit '10^9/L')")
