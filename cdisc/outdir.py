@@ -158,10 +158,14 @@ def check_output(out: Path, *, kind: str, protected: dict[str, Path], option: st
     probe = parent
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    if not os.access(probe, os.W_OK | os.X_OK):
+    if not _writable(probe):
         raise OutputError(f"cannot write to {probe}: permission denied (read-only?)",
                           hint="give an output folder you can write to")
     return real
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def _pid_alive(pid: int) -> bool:

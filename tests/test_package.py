@@ -186,6 +186,33 @@ def test_packaging_twice_gives_identical_bytes(pkg, build, tmp_path):
     assert tree_bytes(again) == before
 
 
+@pytest.mark.parametrize("edit", [
+    ("record count", lambda m: m["datasets"][0].update(records=m["datasets"][0]["records"] + 1)),
+    ("data cut", lambda m: m.update(data_cut="2027-01-01")),
+    ("validation verdict", lambda m: m["validation"].update(errors=(m["validation"]["errors"] or 0) + 3)),
+])
+def test_verify_detects_an_edited_manifest(pkg, tmp_path, edit):
+    """manifest.json itself is protected by the SHA-256 in manifest.json.sha256 beside it."""
+    out, _ = pkg
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    assert verify_package(copy) == []
+    m = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))
+    edit[1](m)
+    (copy / "manifest.json").write_text(json.dumps(m, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (p,) = verify_package(copy)
+    assert p.file == "manifest.json" and "manifest.json changed after packaging" in p.message
+
+
+def test_verify_needs_the_manifest_hash(pkg, tmp_path):
+    out, _ = pkg
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "manifest.json.sha256").unlink()
+    (p,) = verify_package(copy)
+    assert "manifest.json.sha256 not found" in p.message
+
+
 def test_verify_package_detects_tampering(pkg, tmp_path):
     out, _ = pkg
     copy = tmp_path / "copy"
