@@ -432,37 +432,49 @@ def _read_csv(path: Path) -> _Table:
     data = Path(path).read_bytes()
     file = Path(path).name
     skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    try:
-        text = data[skip:].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        pos = exc.start + skip
-        raise _NotUtf8(pos, data[:pos].count(b"\n") + 1) from None
+    decoded: list[str] = []
+
+    def text() -> str:
+        """The whole file as text, decoded once when a check or a slow path needs it (a
+        well-formed file is only decoded field by field, by pandas)."""
+        if not decoded:
+            try:
+                decoded.append(data[skip:].decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                pos = exc.start + skip
+                raise _NotUtf8(pos, data[:pos].count(b"\n") + 1) from None
+        return decoded[0]
+
     problems: list[Problem] = []
-    body = np.frombuffer(data, dtype=np.uint8, offset=skip)
     scan = shape = None
     if b"\x00" not in data:
-        shape = _csv_shape_bytes(body)
+        shape = _csv_shape_bytes(np.frombuffer(data, dtype=np.uint8, offset=skip))
     if shape is not None:
         counts, ends, rstart, rend = shape
         first = np.flatnonzero(counts > 0)
         header = None
         if len(first):
             h = int(first[0])
-            with _field_limit(int(rend[h] - rstart[h])):
-                header = next(_reader(data[skip + rstart[h]: skip + rend[h]].decode("utf-8")), None)
+            try:
+                head = data[skip + rstart[h]: skip + rend[h]].decode("utf-8")
+            except UnicodeDecodeError:
+                text()                                   # raises with the file offset
+                raise
+            with _field_limit(len(head)):
+                header = next(_reader(head), None)
             if header is None or len(header) != counts[h]:   # pragma: no cover - never seen
                 shape = None
     if shape is None:
-        with _field_limit(len(text)):
+        with _field_limit(len(text())):
             if b"\x00" not in data:
                 try:
-                    counts, ends = _csv_shape(text)
+                    counts, ends = _csv_shape(text())
                 except csv.Error:
-                    scan = _csv_scan(text)
+                    scan = _csv_scan(text())
             else:
-                scan = _csv_scan(text)
+                scan = _csv_scan(text())
             if scan is None:
-                header = next(filter(None, _reader(text)), None)
+                header = next(filter(None, _reader(text())), None)
             else:
                 counts, ends, header = scan.counts, scan.ends, scan.header
     starts = np.empty_like(ends)
@@ -498,6 +510,7 @@ def _read_csv(path: Path) -> _Table:
                 f"({total} in all), on lines {_line_list(starts[wrong[MAX_LISTED:]])}",
                 file=file, hint="every record must have one field per header column"))
     if problems:
+        text()                    # a file that is not UTF-8 is reported as that, first
         return _Table(header, None, np.zeros(0, dtype=np.int64), "csv", int(starts[h]), problems)
     keep = (index > h) & (counts > 0)
     frame = _csv_values(data[skip:] if skip else data, text, m, counts, header, h, keep)
@@ -530,21 +543,29 @@ def _quoting_problem(file: str, start: int, end: int, message: str) -> Problem:
     return Problem(text, file=file, row=start, hint=hint)
 
 
-def _csv_values(body: bytes, text: str, m: int, counts: np.ndarray, header: list[str], h: int,
+def _csv_values(body: bytes, text, m: int, counts: np.ndarray, header: list[str], h: int,
                 keep: np.ndarray) -> pd.DataFrame:
     """The values of a well-formed CSV, one positional text column per header field.
 
     pandas' C parser keeps blank lines as rows here (``skip_blank_lines=False``), so its
     rows are the csv module's records one to one: same number of records and the same
-    header, or the csv module's own records are used (slower, never different).
+    header, or the csv module's own records are used (slower, never different). pandas
+    decodes every field strictly as UTF-8; a byte that is not is reported by ``text()``.
     """
-    df = pd.read_csv(io.BytesIO(body), encoding="utf-8", header=None, names=range(m), dtype=str,
-                     keep_default_na=False, na_filter=False, skip_blank_lines=False,
-                     engine="c")
-    if len(df) == len(counts) and df.iloc[h].tolist() == list(header):
+    try:
+        df = pd.read_csv(io.BytesIO(body), encoding="utf-8", header=None, names=range(m),
+                         dtype=str, keep_default_na=False, na_filter=False,
+                         skip_blank_lines=False, engine="c")
+    except UnicodeDecodeError:
+        text()                                           # raises with the file offset
+        df = None
+    except (pd.errors.ParserError, ValueError):          # pragma: no cover - never seen
+        df = None
+    if df is not None and len(df) == len(counts) and df.iloc[h].tolist() == list(header):
         out = df.iloc[h + 1:] if keep[h + 1:].all() else df[keep]
         return out.reset_index(drop=True)
-    return _csv_values_slow(text, m, keep)
+    with _field_limit(len(text())):
+        return _csv_values_slow(text(), m, keep)
 
 
 def _csv_values_slow(text: str, m: int, keep: np.ndarray) -> pd.DataFrame:
