@@ -243,36 +243,73 @@ def lookup(values: pd.Series, table: list[dict], *, key: str, field: str) -> tup
 def epoch(dtc: pd.Series, usubjid: pd.Series, se: pd.DataFrame) -> pd.Series:
     """EPOCH of a record from the subject's SE (SDTMIG 3.4 §5.3, §7.2.2).
 
-    1. take the record's date/time (complete dates only; a partial date gets no EPOCH since
-       its element is ambiguous);
+    1. take the record's date/time;
     2. find, for the same subject, the element with the latest SESTDTC on or before it.
        Times are used where both sides have them, so a pre-dose sample at 08:25 on the day
        of a 09:10 infusion belongs to the element before treatment. A record without a time
        on the day an element starts belongs to that element (it is placed at the end of
        its day), and an element start without a time is placed at the start of its day;
     3. a record after the subject's last element end (SEENDTC, compared the same way) or
-       before the first start gets no EPOCH.
+       before the first start gets no EPOCH;
+    4. a partial date (``2024-09``, ``2024``) is the span of days it may be: it gets the
+       EPOCH of the element holding both its first and its last possible day, and none
+       when an element boundary falls inside the span (then the epoch is unknown, not
+       guessed).
     """
     when, has_time = dtc_to_datetime(dtc)
     when = when.where(has_time, when + pd.Timedelta(hours=23, minutes=59, seconds=59))
-    left = pd.DataFrame({"USUBJID": usubjid.astype("str"), "__d": when.astype("datetime64[s]"),
-                         "__i": np.arange(len(when))})
+    out = pd.Series(None, index=dtc.index, dtype="str")
+    ep, _ = _element_at(when, usubjid, se)
+    out[:] = ep
+    lo, hi = partial_date_span(dtc)
+    partial = lo.notna() & when.isna()
+    if partial.any():
+        end_of_day = pd.Timedelta(hours=23, minutes=59, seconds=59)
+        ep_lo, el_lo = _element_at((lo + end_of_day).where(partial), usubjid, se)
+        ep_hi, el_hi = _element_at((hi + end_of_day).where(partial), usubjid, se)
+        same = partial.to_numpy() & (el_lo == el_hi) & (el_lo >= 0)
+        out[same] = ep_hi[same]
+    return out
+
+
+def _element_at(when: pd.Series, usubjid: pd.Series, se: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per record instant: the EPOCH and the row number in ``se`` of the subject's element then
+    (-1 and None when there is none: no instant, before the first start, after the last end)."""
+    n = len(when)
+    epochs = np.full(n, None, dtype=object)
+    rows = np.full(n, -1, dtype=np.int64)
+    left = pd.DataFrame({"USUBJID": usubjid.astype("str").to_numpy(), "__d": when.astype("datetime64[s]").to_numpy(),
+                         "__i": np.arange(n)})
     have = left[left["__d"].notna()].sort_values("__d", kind="stable")
     start, _ = dtc_to_datetime(se["SESTDTC"])
     end, end_time = dtc_to_datetime(se["SEENDTC"])
     end = end.where(end_time, end + pd.Timedelta(hours=23, minutes=59, seconds=59))
-    right = se.assign(__s=start.astype("datetime64[s]"), __e=end.astype("datetime64[s]"))
+    right = se.assign(__s=start.astype("datetime64[s]"), __e=end.astype("datetime64[s]"),
+                      __row=np.arange(len(se)))
     right = right[right["__s"].notna()].sort_values("__s", kind="stable")
     right = right.assign(USUBJID=right["USUBJID"].astype("str"))
-    out = pd.Series(None, index=dtc.index, dtype="str")
     if have.empty or right.empty:
-        return out
-    m = pd.merge_asof(have, right[["USUBJID", "__s", "__e", "EPOCH"]], left_on="__d", right_on="__s",
+        return epochs, rows
+    m = pd.merge_asof(have, right[["USUBJID", "__s", "__e", "EPOCH", "__row"]], left_on="__d", right_on="__s",
                       by="USUBJID", direction="backward")
-    after_end = m["__e"].notna() & (m["__d"] > m["__e"])
-    res = m["EPOCH"].where(~after_end)
-    out.iloc[m["__i"].to_numpy()] = res.to_numpy()
-    return out
+    ok = m["__s"].notna() & ~(m["__e"].notna() & (m["__d"] > m["__e"]))
+    idx = m["__i"].to_numpy()
+    epochs[idx] = m["EPOCH"].where(ok).to_numpy(dtype=object)
+    rows[idx] = m["__row"].where(ok, -1).fillna(-1).to_numpy(dtype=np.int64)
+    epochs[pd.isna(epochs)] = None
+    return epochs, rows
+
+
+def partial_date_span(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The first and last day a partial ISO 8601 date may be: ``2024-09`` -> 2024-09-01 ..
+    2024-09-30, ``2024`` -> 2024-01-01 .. 2024-12-31; NaT for complete, blank or other values."""
+    text = dtc.astype("str").where(dtc.notna(), "").str.strip()
+    ym = text.str.fullmatch(r"\d{4}-\d{2}").fillna(False).astype(bool)
+    y = text.str.fullmatch(r"\d{4}").fillna(False).astype(bool)
+    first = pd.to_datetime(text.where(ym, text.where(y) + "-01").where(ym | y), format="%Y-%m", errors="coerce")
+    last_month = first.where(ym, first + pd.DateOffset(months=11))
+    last = last_month + pd.offsets.MonthEnd(0)
+    return first, last.where(first.notna())
 
 
 def dtc_to_datetime(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -90,7 +90,19 @@ def test_epoch_from_subject_elements():
     # with times: a sample at 08:30 before the 09:00 infusion is still screening; 09:30 is treatment
     timed = fn.epoch(S("2025-01-10T08:30", "2025-01-10T09:30"), S("A", "A"), se)
     assert timed.tolist() == ["SCREENING", "TREATMENT"]
-    assert pd.isna(ep.iloc[6])                        # partial date: ambiguous, no EPOCH
+    assert pd.isna(ep.iloc[6])                        # 2025-01 spans screening and treatment: no EPOCH
+
+
+def test_epoch_of_partial_dates_when_the_whole_span_is_one_element():
+    """SDTMIG 3.4 §4.1.3.1 / CORE-000701: a partial date gets the EPOCH its every possible day has."""
+    se = pd.DataFrame({"USUBJID": ["A", "A", "A"], "EPOCH": ["SCREENING", "TREATMENT", "FOLLOW-UP"],
+                       "SESTDTC": ["2025-01-01", "2025-01-10T09:00", "2025-03-01"],
+                       "SEENDTC": ["2025-01-10T09:00", "2025-03-01", "2025-12-31"]})
+    ep = fn.epoch(S("2025-02", "2025-01", "2025-03", "2025-04", "2025", "2026-01", "2024-12"), S(*["A"] * 7), se)
+    got = [x if isinstance(x, str) else None for x in ep.tolist()]
+    # Feb is all treatment; Jan spans screening/treatment; 2025-03-01 starts follow-up, so March and
+    # April are all follow-up; 2025 spans every element; 2026-01 is after the last end; 2024-12 before
+    assert got == ["TREATMENT", None, "FOLLOW-UP", "FOLLOW-UP", None, None, None]
 
 
 def test_ascii_transliteration_for_free_text():
