@@ -484,6 +484,11 @@ def _read_csv(path: Path) -> _Table:
     if scan is not None:
         for k, message in scan.quoting:
             problems.append(_quoting_problem(file, int(starts[k]), int(ends[k]), message))
+        if not scan.nul and b"\x00" in data:          # inside a record with broken quoting
+            at = data.index(b"\x00")
+            problems.append(Problem(f"NUL byte (\\x00) at byte {at}: the file is binary or corrupt",
+                                    file=file, row=_breaks(data[skip:at].decode("utf-8")) + 1,
+                                    hint=NUL_HINT))
     if header is None:
         if not problems:
             raise InputError("the file is empty: there is no header line", file=file,

@@ -14,9 +14,12 @@ import pandas as pd
 MONTHS = {m: i + 1 for i, m in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
 
-_DMY = r"^(?P<d>\d{1,2}|[A-Z]{2})[-/ ](?P<m>[A-Z]{3}|[A-Z]{2})[-/ ](?P<y>\d{4}|[A-Z]{2,4})$"
-_ISO = r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2}))?)?$"
-_TIME = r"^(?P<h>\d{1,2}|[A-Z]{2}):(?P<mi>\d{2}|[A-Z]{2})(?::(?P<s>\d{2}))?$"
+# ASCII digits only ([0-9], not \d, which also matches e.g. full-width digits); a letter
+# run in a day, month, year, hour or minute place is an unknown token when it is in the
+# study's list (UN, UNK, UNKN, ...), whatever its length
+_DMY = r"^(?P<d>[0-9]{1,2}|[A-Z]+)[-/ ](?P<m>[A-Z]+)[-/ ](?P<y>[0-9]{4}|[A-Z]+)$"
+_ISO = r"^(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{2})(?:-(?P<d>[0-9]{2}))?)?$"
+_TIME = r"^(?P<h>[0-9]{1,2}|[A-Z]+):(?P<mi>[0-9]{2}|[A-Z]+)(?::(?P<s>[0-9]{2}))?$"
 
 
 def blank(s: pd.Series) -> pd.Series:
@@ -55,8 +58,10 @@ def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
     """Convert dates (and times) as typed on the CRF to ISO 8601 text, keeping partial dates partial.
 
     Accepted date spellings: ``DD-MON-YYYY`` (``12-MAR-2025``, case-insensitive, with ``-``,
-    ``/`` or blank separators) where day or month may be an unknown token (``UN-MAR-2025``,
-    ``UN-UNK-2025``), and ISO ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``. Times ``HH:MM[:SS]``.
+    ``/`` or blank separators) where day or month may be any of the unknown tokens
+    (``UN-MAR-2025``, ``UNK-UNK-2025``), and ISO ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD``; years
+    0001-9999. Times ``HH:MM[:SS]``, hour or minute may be an unknown token. ASCII only: a
+    full-width digit or a letter that only upper-cases to ASCII (``ſep``) is not a date.
 
     Steps (SDTMIG 3.4 §4.4.2, dates are never imputed in SDTM):
     1. blank date -> blank --DTC (not an error: the date was not collected);
@@ -71,7 +76,7 @@ def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
     Returns (dtc, bad): ``bad`` marks non-blank values that are not a date (or time) in
     an accepted spelling.
     """
-    d = date.astype("str").where(~date.isna(), "").str.strip().str.upper()
+    d = _ascii_upper(date)
     unknown = set(t.upper() for t in unknown_tokens)
     blank = d.eq("")
 
@@ -84,7 +89,7 @@ def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
     mon_tok = dmy["m"].where(is_dmy, iso["m"])
     year_tok = dmy["y"].where(is_dmy, iso["y"])
 
-    year_known = year_tok.str.fullmatch(r"\d{4}").fillna(False).astype(bool)
+    year_known = (year_tok.str.fullmatch(r"[0-9]{4}") & year_tok.ne("0000")).fillna(False).astype(bool)
     mon_num = pd.Series(np.nan, index=d.index)
     mon_num[is_dmy] = dmy.loc[is_dmy, "m"].map(MONTHS)
     mon_num[is_iso] = pd.to_numeric(iso.loc[is_iso, "m"], errors="coerce")
@@ -115,7 +120,7 @@ def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
     bad = (~blank & ~parsed) | bad_calendar | year_missing
 
     if time is not None:
-        t = time.astype("str").where(~time.isna(), "").str.strip().str.upper()
+        t = _ascii_upper(time)
         tp = t.str.extract(_TIME)
         t_blank = t.eq("")
         h = pd.to_numeric(tp["h"], errors="coerce")
@@ -138,6 +143,13 @@ def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
         out = out.mask(complete, out + suffix)
         bad = bad | (~t_blank & ~t_parsed)
     return out.where(out.ne("")), bad
+
+
+def _ascii_upper(values: pd.Series) -> pd.Series:
+    """Stripped, upper-cased text; "?" (never a date or time) for text with a non-ASCII
+    character, so that e.g. ``ſ`` is not read as the ``S`` it upper-cases to."""
+    text = values.astype("str").where(~values.isna(), "").str.strip()
+    return text.where(~text.str.contains(r"[^\x00-\x7f]", regex=True), "?").str.upper()
 
 
 def dtc_to_date(dtc: pd.Series) -> pd.Series:
