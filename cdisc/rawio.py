@@ -692,6 +692,8 @@ def _read_sas(path: Path, ext: str) -> _Table:
         m = _RENAMED.search(str(w.message))
         if m:
             original[m["new"]] = m["name"]
+        else:                                  # pass on what pyreadstat says otherwise
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     names = [original.get(str(c), str(c)) for c in df.columns]
     n = len(df)
     if xpt is not None:
@@ -858,10 +860,10 @@ def _check_xpt(path: Path) -> _XptShape:
 def _skip_labels(mm, at: int, nvar: int, fail) -> int:
     """Skip a v8 LABELV8/LABELV9 block; return the record index after it."""
     m = _HEADER.fullmatch(mm[80 * at: 80 * at + 80])
-    kind = m["digits"][:5]
-    if not kind.isdigit():
+    number = re.match(rb" *([0-9]{1,5})", m["digits"])     # "00003" or "3    "
+    if not number:
         raise fail("the LABELV8 header has no label count")
-    count = int(kind)
+    count = int(number[1])
     v9 = m["kind"].startswith(b"LABELV9")
     pos = 80 * (at + 1)
     width = 10 if v9 else 6

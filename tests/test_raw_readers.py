@@ -332,6 +332,16 @@ def test_xpt_v8_observation_count_is_checked(tmp_path):
                            "area holds 16"]
 
 
+def test_xpt_v8_with_long_names_and_labels_reads(tmp_path):
+    p = tmp_path / "dm.xpt"
+    frame = pd.DataFrame({"RECORDPOSITION": ["1", "2"], "AGE": [10.0, np.nan]})
+    pyreadstat.write_xport(frame, str(p), file_format_version=8, table_name="DM",
+                           column_labels=["Record position in the EDC form, as exported by it", "Age"])
+    assert b"LABELV8" in p.read_bytes()
+    df = read_raw(p)
+    assert values(df) == {"RECORDPOSITION": ["1", "2"], "AGE": ["10", ""], ROW_COL: [1, 2]}
+
+
 def test_xpt_trailing_blank_records_are_kept(tmp_path):
     # today: ReadStat drops every all-blank record at the end of the file
     frame = pd.DataFrame({"AECOMM": ["x"] + [""] * 200})
