@@ -383,7 +383,8 @@ def adam_variable(row: dict, order: int) -> dict:
     if row.get("Value List Value", "").strip():
         out["values"] = [v.strip() for v in row["Value List Value"].split(";") if v.strip()]
     if row.get("CDISC Notes", "").strip():
-        out["notes"] = " ".join(row["CDISC Notes"].split())
+        # the export writes paragraph breaks as a literal backslash-n
+        out["notes"] = "\n".join(" ".join(p.split()) for p in row["CDISC Notes"].split("\\n"))
     return out
 
 
