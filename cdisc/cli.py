@@ -47,6 +47,10 @@ def _run(debug: bool, func, *args, **kwargs):
 
 
 debug_option = click.option("--debug", is_flag=True, help="Show a traceback with errors.")
+engine_option = click.option(
+    "--engine", type=click.Choice(["native", "ge"]), default="native", show_default=True,
+    help="How the expectation suites run: natively (vectorised, the same findings in a fraction of the "
+         "time) or through Great Expectations itself.")
 fail_on_option = click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error",
                               show_default=True,
                               help="Validation findings of this severity (or worse) make the exit code 1.")
@@ -76,10 +80,11 @@ def main() -> None:
 @click.option("--format", "formats", default="xpt", show_default=True,
               help="Comma-separated output formats: xpt, and json (CDISC Dataset-JSON v1.1 next to each XPT).")
 @fail_on_option
+@engine_option
 @click.option("--no-validate", is_flag=True, help="Skip the validation step (not for a data cut or lock).")
 @debug_option
 def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, formats: str, fail_on: str,
-          no_validate: bool, debug: bool) -> None:
+          no_validate: bool, debug: bool, engine: str = "native") -> None:
     """Build SDTM and ADaM datasets from the raw exports, write them as XPT v5, validate them.
 
     Prints, per dataset, its records and variables, and the reconciliation of raw rows:
@@ -99,7 +104,7 @@ def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, formats: 
             if not Path(p).is_dir():
                 click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
                 raise _Abort(2)
-        code = _run(debug, _build, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate)
+        code = _run(debug, _build, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine)
         if code:
             raise _Abort(code)
     except _Abort as a:
@@ -133,7 +138,7 @@ def _check_links(specs_dir: Path, raw_dir: Path | None = None) -> None:
 
 
 def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
-           no_validate: bool) -> int:
+           no_validate: bool, engine: str = "native") -> int:
     """Build, write into a staging folder beside --out, validate there, then decide where it goes.
 
     1. the output folder is checked first (cdisc.outdir): never raw/, specs/, the study
@@ -163,7 +168,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
             click.echo(f"Wrote {len(written)} Dataset-JSON v1.1 files next to the XPT files")
         code = 0
         if not no_validate:
-            code = _validate(staged.path, specs_dir, fail_on, staged=True)
+            code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine)
         if code == 0:
             staged.commit()
             if not no_validate:
@@ -185,8 +190,9 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
 @click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Study spec folder (for CT and specs/waivers.yaml). Default: the shipped study's specs/.")
 @fail_on_option
+@engine_option
 @debug_option
-def validate(out_dir: Path, specs_dir: Path | None, fail_on: str, debug: bool) -> None:
+def validate(out_dir: Path, specs_dir: Path | None, fail_on: str, debug: bool, engine: str = "native") -> None:
     """Validate a build folder as it is on disk: GE suites, cross-dataset rules, report.
 
     Reads OUT/sdtm/*.xpt and OUT/adam/*.xpt (so a dataset edited or replaced after the
@@ -200,7 +206,7 @@ def validate(out_dir: Path, specs_dir: Path | None, fail_on: str, debug: bool) -
             click.echo(f"cdisc: usage error: --out folder {out_dir} does not exist; run `cdisc build` first",
                        err=True)
             raise _Abort(2)
-        code = _run(debug, _validate, out_dir, specs_dir, fail_on)
+        code = _run(debug, _validate, out_dir, specs_dir, fail_on, engine=engine)
         if code:
             raise _Abort(code)
     except _Abort as a:
@@ -313,7 +319,7 @@ def _study_rules(rules: list, path: Path) -> list:
     return [by_id[r.id] for r in rules]
 
 
-def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False) -> int:
+def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False, engine: str = "native") -> int:
     """Validate the build in ``out_dir``; ``staged``: a staging folder, whose report path the caller prints."""
     from validation import load_rules, load_waivers, read_xpt_dir, validate_datasets
 
@@ -327,7 +333,7 @@ def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False
     rules = _study_rules(load_rules(), Path(specs_dir) / "validation.yaml")
     result = validate_datasets(read_xpt_dir(*dirs), metas, ct, rules=rules,
                                waivers=load_waivers(Path(specs_dir) / "waivers.yaml"),
-                               out_dir=out_dir, fail_on=fail_on)
+                               out_dir=out_dir, fail_on=fail_on, engine=engine)
     click.echo("")
     click.echo(f"Validation: {len(result.errors)} errors, {len(result.warnings)} warnings, "
                f"{len(result.notices)} notices, {len(result.waived)} waived "

@@ -67,6 +67,7 @@ def validate_datasets(
     fail_on: str = "error",
     rules: list[Rule] | None = None,
     run_ge: bool = True,
+    engine: str = "native",
 ) -> ValidationResult:
     """Validate a build and (with ``out_dir``) write suites, results.json and report.html.
 
@@ -80,7 +81,9 @@ def validate_datasets(
         out_dir: build output root; files go to ``out_dir/validation/``. None = no files.
         fail_on: default for ``ValidationResult.exit_code``: error | warning | never.
         rules: the rule catalogue; default the packaged ``validation/rules.yaml``.
-        run_ge: run the GE suites (False = rule catalogue only, for fast checks).
+        run_ge: run the expectation suites (False = rule catalogue only, for fast checks).
+        engine: how the suites run: "native" (``validation.expect``, the default) or
+            "ge" (Great Expectations itself; the same findings, much slower).
 
     Returns:
         ValidationResult (``.errors``, ``.warnings``, ``.exit_code()``, ``.to_dict()``).
@@ -108,7 +111,8 @@ def validate_datasets(
 
     # 2. GE suites
     if run_ge:
-        suite_run = run_suites(data, metas, ct, rules, suites_dir=out / "suites" if out else None)
+        suite_run = run_suites(data, metas, ct, rules, suites_dir=out / "suites" if out else None,
+                               engine=engine)
     else:
         suite_run = SuiteRun(findings=pd.DataFrame(columns=RAW_COLUMNS + ["rule", "severity"]))
     ge_rule_datasets: dict[str, set[str]] = {}
