@@ -157,8 +157,7 @@ def _finish(t: _Table, file: str) -> pd.DataFrame:
     problems = list(t.problems)
     names = [str(n).strip().upper() for n in t.names]
     keep = [p for p, n in enumerate(names) if n]
-    named = [p for p, n in enumerate(names) if n]
-    last_named = named[-1] if named else -1
+    last_named = keep[-1] if keep else -1
     if t.frame is not None:
         for p, n in enumerate(names):
             if n:
