@@ -1,0 +1,556 @@
+"""The frame a rule is evaluated on, per Rule Type (cdisc_rules_engine/dataset_builders), and
+the Match Datasets joins (cdisc_rules_engine/utilities/dataset_preprocessor.py, data_processor.py).
+
+Every frame carries ``source_dataset_name`` and ``source_row_number`` (CORE's tag_source): a
+split domain (LBCH + LBHE, SDTMIG section 4.1.7) is evaluated as one frame and each finding
+names the file and record it came from.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from . import stdmeta
+from .model import DatasetInfo
+from .operators import custom_str
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Study
+
+SOURCE_NAME, SOURCE_ROW = "source_dataset_name", "source_row_number"
+
+
+class PreprocessingError(Exception):
+    """CORE: "rule evaluation error - preprocessing failed" (an execution error)."""
+
+
+class BuildError(Exception):
+    """CORE: "evaluation dataset failed to build" (an execution error)."""
+
+
+def tag(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    df = df.copy()
+    df[SOURCE_NAME] = name
+    df[SOURCE_ROW] = np.arange(1, len(df) + 1)
+    return df
+
+
+def _family(study: "Study", info: DatasetInfo, rule) -> list[DatasetInfo]:
+    fam = [i for i in study.infos if i.unsplit_name == info.unsplit_name]
+    if len(fam) > 1 and not rule.include_split:
+        return fam
+    return [info]
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True)
+
+
+def record_frame(study, info, rule) -> pd.DataFrame:
+    return _concat([tag(study.raw(i.name), i.name) for i in _family(study, info, rule)])
+
+
+def dataset_metadata_frame(study, info, rule) -> pd.DataFrame:
+    rows = [tag(pd.DataFrame([study.dataset_metadata_row(i)]), i.name) for i in _family(study, info, rule)]
+    return _concat(rows)
+
+
+def variables_frame(study, info: DatasetInfo) -> pd.DataFrame:
+    ds = study.datasets[info.name]
+    vars_ = ds.variables
+    return pd.DataFrame({
+        "variable_name": [v.name for v in vars_],
+        "variable_order_number": list(range(1, len(vars_) + 1)),
+        "variable_label": [v.label for v in vars_],
+        "variable_size": [v.length for v in vars_],
+        "variable_data_type": [v.type for v in vars_],
+        "variable_format": [v.format or "" for v in vars_],
+    })
+
+
+def _needs_max_size(rule) -> bool:
+    return "variable_max_size" in rule.text
+
+
+def variable_metadata_frame(study, info, rule) -> pd.DataFrame:
+    frames = []
+    for i in _family(study, info, rule):
+        f = variables_frame(study, i)
+        if _needs_max_size(rule):
+            raw = study.raw(i.name)
+            sizes = {c: (raw[c].dropna().astype(str).str.len().max() if c in raw.columns else 0) for c in f["variable_name"]}
+            f["variable_max_size"] = f["variable_name"].map(lambda c: 0 if pd.isna(sizes.get(c)) else sizes.get(c))
+        frames.append(tag(f, i.name))
+    return _concat(frames)
+
+
+def domain_presence_frame(study, info, rule) -> pd.DataFrame:
+    row = {}
+    for i in study.infos:
+        row[i.unsplit_name] = i.filename
+    return tag(pd.DataFrame([row]), info.name)
+
+
+def _values_long(study, i: DatasetInfo) -> pd.DataFrame:
+    raw = study.raw(i.name)
+    n = len(raw)
+    cols = list(raw.columns)
+    long = pd.DataFrame({
+        "row_number": np.tile(np.arange(1, n + 1), len(cols)),
+        "variable_name": np.repeat(np.array(cols, dtype=object), n),
+        "variable_value": np.concatenate([raw[c].to_numpy(dtype=object) for c in cols]) if cols else [],
+    })
+    return long
+
+
+def value_check_variable_metadata_frame(study, info, rule) -> pd.DataFrame:
+    frames = []
+    for i in _family(study, info, rule):
+        long = _values_long(study, i)
+        meta = variables_frame(study, i)
+        merged = long.merge(meta, how="left", on="variable_name")
+        merged["variable_value_length"] = None  # CORE: data types are Char/Num, never integer/float/text
+        frames.append(tag(merged, i.name))
+    return _concat(frames)
+
+
+def value_check_dataset_metadata_frame(study, info, rule) -> pd.DataFrame:
+    frames = []
+    for i in _family(study, info, rule):
+        long = _values_long(study, i)
+        for k, v in study.dataset_metadata_row(i).items():
+            long[k] = [v] * len(long)
+        frames.append(tag(long, i.name))
+    return _concat(frames)
+
+
+def library_variables_frame(study, info: DatasetInfo) -> pd.DataFrame:
+    """CORE get_library_variables_metadata, columns prefixed library_variable_."""
+    raw = study.raw(info.name)
+    vars_ = stdmeta.variables_from_standard(study.library, info, list(raw.columns))
+    rows = []
+    for v in vars_:
+        rows.append({
+            "name": v["name"].replace("--", info.domain or ""),
+            "label": v.get("label", ""),
+            "ordinal": str(v.get("ordinal", "")),
+            "role": v.get("role", ""),
+            "core": v.get("core", ""),
+            "simpleDatatype": v.get("type", ""),
+            "ccode": "",
+            "has_codelist": False,
+        })
+    df = pd.DataFrame(rows, columns=["name", "label", "ordinal", "role", "core", "simpleDatatype", "ccode", "has_codelist"])
+    return df.add_prefix("library_variable_")
+
+
+def variable_library_frame(study, info, rule) -> pd.DataFrame:
+    frames = []
+    for i in _family(study, info, rule):
+        content = variables_frame(study, i)
+        lib = library_variables_frame(study, i).rename(columns={
+            "library_variable_ordinal": "library_variable_order_number",
+            "library_variable_simpleDatatype": "library_variable_data_type",
+        })
+        data = content.merge(lib[[
+            "library_variable_name", "library_variable_label", "library_variable_data_type",
+            "library_variable_role", "library_variable_core", "library_variable_ccode",
+            "library_variable_has_codelist", "library_variable_order_number"]],
+            how="left", left_on="variable_name", right_on="library_variable_name")
+        data = data.astype(object).where(data.notna(), "")
+        raw = study.raw(i.name)
+        has_empty, is_empty = [], []
+        for name in data["variable_name"]:
+            if name not in raw.columns:
+                has_empty.append(True)
+                is_empty.append(True)
+            else:
+                s = raw[name].mask(raw[name].astype(object) == "")
+                has_empty.append(bool(s.isnull().any()))
+                is_empty.append(bool(s.isnull().all()))
+        data["variable_has_empty_values"] = has_empty
+        data["variable_is_empty"] = is_empty
+        frames.append(tag(data, i.name))
+    return _concat(frames)
+
+
+BUILDERS = {
+    "Record Data": record_frame,
+    "Dataset Metadata Check": dataset_metadata_frame,
+    "Variable Metadata Check": variable_metadata_frame,
+    "Domain Presence Check": domain_presence_frame,
+    "Value Check with Variable Metadata": value_check_variable_metadata_frame,
+    "Value Check with Dataset Metadata": value_check_dataset_metadata_frame,
+    "Variable Metadata Check against Library Metadata": variable_library_frame,
+}
+NEEDS_DEFINE = {
+    "Define Item Metadata Check against Library Metadata",
+    "Dataset Contents Check against Define XML",
+    "Dataset Metadata Check against Define XML",
+    "Domain Presence Check against Define XML",
+    "Variable Metadata Check against Define XML",
+    "Variable Metadata Check against Define XML and Library Metadata",
+    "Value Check against Define XML Variable",
+    "Value Check against Define XML VLM",
+}
+
+
+# ----------------------------------------------------------------------------- Match Datasets
+def _sided(keys, side):
+    return [k if isinstance(k, str) else (k.get(side) or k.get(side.capitalize())) for k in keys]
+
+
+def _repl(keys, domain):
+    return [k.replace("--", domain or "") for k in keys]
+
+
+def preprocess(study: "Study", info: DatasetInfo, frame: pd.DataFrame, rule) -> pd.DataFrame:
+    """CORE DatasetPreprocessor.preprocess: merge the rule's Match Datasets into the frame."""
+    datasets = rule.match_datasets
+    if not datasets:
+        return frame
+    refs = rule.referenced_names
+    result = frame.copy()
+    merged_domains: set = set()
+    for d in datasets:
+        name = d["Name"]
+        is_child = bool(d.get("Child"))
+        metas: list[DatasetInfo] = []
+        if is_child:
+            if name[:4] in ("SUPP", "SQAP") and info.is_supp and info.rdomain:
+                if name == "SUPP--" or name == info.name:
+                    metas = [x for x in study.infos if x.domain == info.rdomain]
+            elif name == info.domain or name == info.name:
+                metas = _find_parent(study, result, d)
+        else:
+            if name == info.unsplit_name:
+                continue
+            target_domain = info.domain or info.name
+            metas = [x for x in study.infos if x.domain == name or x.name == name or x.unsplit_name == name
+                     or (name == "SUPP--" and not info.is_supp and x.rdomain == target_domain)]
+        for m in metas:
+            if m.domain in merged_domains:
+                continue
+            other = study.raw(m.name).copy()
+            referenced = {t[len(name) + 1:] for t in refs if isinstance(t, str) and t.startswith(f"{name}.")}
+            other.columns = [f"{name}.{c}" if c in referenced else c for c in other.columns]
+            if is_child:
+                result = _child_merge(info, result, other, m, d.get("Keys", []))
+                merged_domains.add(m.domain)
+            else:
+                result = _merge(study, info, result, other, d)
+                merged_domains.add(m.domain if m.domain else m.name)
+    return result
+
+
+def _find_parent(study, frame, d):
+    out = []
+    if "RDOMAIN" in frame.columns:
+        doms = set(frame["RDOMAIN"].unique())
+        out = [x for x in study.infos if x.domain in doms]
+    else:
+        keys = d.get("Keys", [])
+        out = [x for x in study.infos if all(k in (x.first_record or {}) for k in keys)]
+    return out
+
+
+def _merge(study, info: DatasetInfo, left: pd.DataFrame, right: pd.DataFrame, d: dict) -> pd.DataFrame:
+    keys = d.get("Keys", [])
+    rname = d["Name"]
+    lkeys = _repl(_sided(keys, "left"), info.domain)
+    rkeys = _repl(_sided(keys, "right"), rname)
+    if rname == "RELREC":
+        try:
+            return merge_relrec(study, left, info.domain, right, d.get("Wildcard", "**"))
+        except KeyError:
+            raise
+        except Exception as exc:
+            raise PreprocessingError(f"Failed to merge RELREC dataset: {type(exc).__name__}: {exc}")
+    if rname.startswith(("SUPP", "SQ")):
+        try:
+            return merge_supp(left, right)
+        except PreprocessingError:
+            raise
+        except Exception as exc:
+            raise PreprocessingError(f"Failed to merge supplemental/qualifier dataset: {type(exc).__name__}: {exc}")
+    how = d.get("Join Type", "inner")
+    for k in lkeys:
+        if k not in left.columns:
+            raise KeyError(k)
+    for k in rkeys:
+        if k not in right.columns:
+            raise KeyError(k)
+    try:
+        res = left.merge(right, how=how, left_on=lkeys, right_on=rkeys, suffixes=("", f".{rname}"),
+                         indicator=False if how == "inner" else f"_merge_{rname}")
+    except Exception as exc:
+        raise PreprocessingError(f"Failed to merge datasets: {type(exc).__name__}: {exc}")
+    res = res.reset_index(drop=True)
+    if how == "left":
+        ind = f"_merge_{rname}"
+        lo = (res[ind] == "left_only").to_numpy()
+        if lo.any():
+            cols = res.columns.symmetric_difference(left.columns.union([ind]))
+            for c in cols:
+                res[c] = res[c].astype(object)
+                res.loc[lo, c] = None
+    return res
+
+
+def _drop_cols(df, cols):
+    return df.drop(columns=[c for c in cols if c in df.columns])
+
+
+def _pivot_supp(supp: pd.DataFrame) -> pd.DataFrame:
+    """CORE DataProcessor.process_supp: one column per QNAM, one row per parent key set."""
+    qnams = list(pd.unique(supp["QNAM"]))
+    excluded = set(qnams) | {"QNAM", "QVAL", "QLABEL"}
+    group_cols = [c for c in supp.columns if c not in excluded]
+    dup = supp.groupby(group_cols + ["QNAM"], dropna=False, as_index=False).size()
+    if (dup["size"] > 1).any():
+        raise PreprocessingError("Multiple records with the same QNAM match a single parent record")
+    keys = supp[group_cols].astype(object).where(supp[group_cols].notna(), "\x00NA")
+    gid = keys.groupby(group_cols, dropna=False, sort=True).ngroup()
+    base = supp.assign(_g=gid.to_numpy()).drop_duplicates("_g").sort_values("_g")[group_cols + ["_g"]]
+    wide = supp.assign(_g=gid.to_numpy()).pivot_table(index="_g", columns="QNAM", values="QVAL", aggfunc="first")
+    out = base.set_index("_g").join(wide).reset_index(drop=True)
+    for q in qnams:
+        if q not in out.columns:
+            out[q] = pd.NA
+        out[q] = out[q].astype(object).where(out[q].notna(), pd.NA)
+    return out
+
+
+def merge_supp(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
+    """CORE DataProcessor.merge_pivot_supp_dataset."""
+    static = ["STUDYID", "USUBJID", "APID", "POOLID", "SPDEVID"]
+    qnams = list(pd.unique(right["QNAM"]))
+    idvars = pd.unique(right["IDVAR"])
+    if len(idvars) == 1:
+        supp = _pivot_supp(right)
+        key = supp["IDVAR"].iloc[0] if len(supp) else None
+        blank = key is None or (isinstance(key, float) and key != key) or str(key).strip() == ""
+        common = [k for k in static if k in left.columns and k in supp.columns]
+        left = left.copy()
+        if not blank:
+            temp = f"{key}__norm"
+            left[temp] = left[key]
+            common.append(key)
+            cur = supp.rename(columns={"IDVARVAL": key}).drop(columns=["IDVAR"])
+            if pd.api.types.is_numeric_dtype(left[key]):
+                left[key] = left[key].map(custom_str)
+                cur[key] = cur[key].map(custom_str)
+        else:
+            cur = _drop_cols(supp, ["IDVAR", "IDVARVAL"])
+        merged = pd.merge(left, cur, how="left", on=common, suffixes=("", "_supp"))
+        _validate_qnam(merged, qnams, common)
+        for q in qnams:
+            if q in merged.columns:
+                merged[q] = merged[q].astype(object).where(merged[q].notna(), pd.NA)
+        if not blank:
+            merged[key] = merged[temp]
+            merged = merged.drop(columns=[temp])
+        return merged
+    return _merge_supp_multi(left, right, static, qnams)
+
+
+def _validate_qnam(data, qnams, common):
+    for q in qnams:
+        if q not in data.columns:
+            continue
+        chk = data.dropna(subset=[q])
+        if len(chk) and (chk.groupby(common).size() > 1).any():
+            raise PreprocessingError(f"Multiple records with the same QNAM '{q}' match a single parent record")
+
+
+def _merge_supp_multi(left, right, static, qnams):
+    result = left.copy()
+    for idvar in pd.unique(right["IDVAR"]):
+        g = right[right["IDVAR"] == idvar].copy()
+        gq = list(pd.unique(g["QNAM"]))
+        wide = g.pivot_table(index=g.index, columns="QNAM", values="QVAL", aggfunc="first")
+        for q in gq:
+            g[q] = wide[q].reindex(g.index).astype(object) if q in wide.columns else pd.NA
+        g = _drop_cols(g, ["QNAM", "QVAL", "QLABEL", "IDVAR"]).rename(columns={"IDVARVAL": idvar})
+        common = [k for k in static if k in result.columns and k in g.columns] + [idvar]
+        agg = {c: (lambda x: x.dropna().iloc[0] if not x.dropna().empty else pd.NA) for c in g.columns if c not in common}
+        g = g.groupby(common, as_index=False, dropna=False).agg(agg) if agg else g.drop_duplicates(common)
+        drop = [c for c in g.columns if c in result.columns and c not in common]
+        g = g.drop(columns=drop)
+        result[idvar] = result[idvar].astype(str)
+        g[idvar] = g[idvar].astype(str)
+        result = pd.merge(result, g, how="left", on=common, suffixes=("", "_supp"))
+    for q in qnams:
+        if q not in result.columns:
+            continue
+        chk = result.dropna(subset=[q])
+        if len(chk) == 0:
+            continue
+        idv = right[right["QNAM"] == q]["IDVAR"].iloc[0]
+        keys = [k for k in static if k in result.columns] + [idv]
+        if (chk.groupby(keys).size() > 1).any():
+            raise PreprocessingError(f"Multiple records with the same QNAM '{q}' match a single parent record")
+    return result
+
+
+def _child_merge(info: DatasetInfo, left, right, m: DatasetInfo, keys):
+    is_supp = info.is_supp
+    rdomain_ds = "RDOMAIN" in left.columns and not is_supp
+    has_idvar = "IDVAR" in keys or "IDVARVAL" in keys
+    if (is_supp or rdomain_ds) and has_idvar:
+        return _merge_rdomain(info, left, right, m, keys)
+    lk = _repl(_sided(keys, "left"), info.domain)
+    rk = _repl(_sided(keys, "right"), m.domain)
+    try:
+        return left.merge(right, how="left", left_on=lk, right_on=rk, suffixes=("", f".{m.domain}"))
+    except KeyError:
+        raise
+    except Exception as exc:
+        raise PreprocessingError(f"Merge operation failed during child merge: {exc}")
+
+
+def _idvar_match(parent: pd.DataFrame, idvar, idvarval, right_domain):
+    """Index label of the first parent row whose IDVAR column equals IDVARVAL (CORE's type-aware test)."""
+    for col in (idvar, f"{idvar}.{right_domain}", f"{right_domain}.{idvar}"):
+        if col not in parent.columns:
+            continue
+        pcol = parent[col]
+        if pcol.dtype.kind == "f" or pcol.dtype.kind in "iu":
+            try:
+                v = float(str(idvarval).strip())
+                hit = pcol[pcol == (int(v) if pcol.dtype.kind in "iu" else v)]
+                if len(hit):
+                    return hit.index[0]
+            except (TypeError, ValueError):
+                pass
+        else:
+            for idx, pv in pcol.items():
+                if pv is None or (isinstance(pv, float) and pv != pv):
+                    continue
+                try:
+                    if isinstance(pv, float):
+                        cv = float(str(idvarval).strip())
+                    elif isinstance(pv, int):
+                        cv = int(float(str(idvarval).strip()))
+                    else:
+                        cv = str(idvarval).strip()
+                except (TypeError, ValueError):
+                    cv = str(idvarval).strip()
+                if cv == pv:
+                    return idx
+        s = pcol.astype(str)
+        hit = s[s == str(idvarval).strip()]
+        if len(hit):
+            return hit.index[0]
+    return None
+
+
+def _merge_rdomain(info, left, right, m: DatasetInfo, keys):
+    """CORE _merge_rdomain_dataset: each child record joined to the parent record its
+    IDVAR/IDVARVAL point at (after the other keys). Loops over distinct key sets."""
+    if info.is_supp and info.rdomain:
+        child = left
+    elif "RDOMAIN" in left.columns:
+        child = left[left["RDOMAIN"] == m.domain]
+    else:
+        child = left
+    if len(child) == 0:
+        return left
+    std = [k for k in keys if k not in ("IDVAR", "IDVARVAL")]
+    lk = _repl(_sided(std, "left"), info.domain)
+    rk = _repl(_sided(std, "right"), m.domain)
+    records = []
+    for _, row in child.iterrows():  # per child record, as CORE (SUPP/CO/RELREC are small)
+        idvar, idvarval = row.get("IDVAR"), row.get("IDVARVAL")
+        cand = right
+        if std:
+            ok = np.ones(len(right), bool)
+            for a, b in zip(lk, rk):
+                if a in row.index and b in right.columns and pd.notna(row[a]):
+                    ok = ok & (right[b] == row[a]).to_numpy()
+            cand = right[ok]
+        match = None
+        if len(cand) and pd.notna(idvar) and pd.notna(idvarval):
+            idx = _idvar_match(cand, idvar, idvarval, m.domain)
+            match = None if idx is None else cand.loc[idx]
+        elif len(cand) and std and (pd.isna(idvar) or pd.isna(idvarval)):
+            match = cand.iloc[0]
+        rec = row.to_dict()
+        if match is not None:
+            rec.update(match.to_dict())
+        else:
+            for c in right.columns:
+                rec.setdefault(c, None)
+        records.append(rec)
+    merged = pd.DataFrame.from_records(records)
+    if info.is_supp:
+        return merged
+    remaining = left.drop(child.index)
+    return pd.concat([remaining, merged], ignore_index=True)
+
+
+def merge_relrec(study, left: pd.DataFrame, domain: str, relrec: pd.DataFrame, wildcard: str) -> pd.DataFrame:
+    """CORE DataProcessor.merge_relrec_datasets."""
+    rl = relrec[relrec["RDOMAIN"] == domain]
+    lidx = pd.MultiIndex.from_arrays([rl["USUBJID"], rl["RELID"]])
+    aidx = pd.MultiIndex.from_arrays([relrec["USUBJID"], relrec["RELID"]])
+    rr = relrec[aidx.isin(lidx)]
+    rr = rr[rr["RDOMAIN"] != domain]
+    pairs = rl.merge(rr, on=["STUDYID", "USUBJID", "RELID"], suffixes=("_LEFT", "_RIGHT"))
+    objs = []
+    model_wild = study.model_wildcard_variables()
+    for rec in pairs.to_dict("records"):
+        meta = next((x for x in study.infos if x.domain == rec["RDOMAIN_RIGHT"]), None)
+        if meta is None:
+            objs.append(pd.DataFrame())
+            continue
+        right = study.raw(meta.name)
+        rdom = rec["RDOMAIN_RIGHT"]
+        ren = {}
+        for c in right.columns:
+            t = c
+            if c.startswith(rdom) and c.replace(rdom, "--", 1) in model_wild:
+                t = c.replace(rdom, wildcard, 1)
+            ren[c] = f"RELREC.{t}"
+        ls = _filter_present(left, "USUBJID", rec["USUBJID"])
+        rs = _filter_present(right, "USUBJID", rec["USUBJID"])
+        if rec["IDVARVAL_LEFT"] and rec["IDVARVAL_RIGHT"]:
+            ls = _filter_present(ls, rec["IDVAR_LEFT"], rec["IDVARVAL_LEFT"])
+            rs = _filter_present(rs, rec["IDVAR_RIGHT"], rec["IDVARVAL_RIGHT"])
+            left_on, right_on = ["STUDYID", "USUBJID"], [ren["STUDYID"], ren["USUBJID"]]
+        else:
+            ls = ls.copy()
+            rs = rs.copy()
+            left_on = ["STUDYID", "USUBJID", "RELREC.IDVAR"]
+            right_on = [ren["STUDYID"], ren["USUBJID"], "RELREC.IDVAR"]
+            ls["RELREC.IDVAR"] = ls[rec["IDVAR_LEFT"]].astype(str)
+            rs["RELREC.IDVAR"] = rs[rec["IDVAR_RIGHT"]].astype(str)
+        rs = rs.rename(columns=ren)
+        objs.append(ls.merge(rs, left_on=left_on, right_on=right_on).drop(columns=["RELREC.IDVAR"], errors="ignore"))
+    if not objs:
+        return left.iloc[0:0].copy() if False else pd.DataFrame()
+    return pd.concat(objs, ignore_index=True)
+
+
+def _filter_present(df, col, value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        pass
+    has = bool(value) and not (isinstance(value, float) and value != value)
+    if not has:
+        return df
+    conv = df[col].astype(object).map(lambda x: str(float(x)) if _floatable(x) else str(x))
+    return df[(conv == str(value)).to_numpy()].reset_index(drop=True)
+
+
+def _floatable(x):
+    try:
+        float(x)
+        return True
+    except (TypeError, ValueError):
+        return False

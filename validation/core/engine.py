@@ -1,0 +1,513 @@
+"""Evaluate CORE rules on a set of datasets, with CORE 0.17.1's semantics, vectorised.
+
+Per rule and per dataset (a split domain counts once, evaluated on all its files together):
+
+1. scope: Scope.Domains (with ``SUPP--``/``AP--`` wildcards and split datasets),
+   Scope.Classes (from the library, or from the topic variable for a custom domain);
+2. the evaluation frame for the Rule Type (records, dataset metadata, variable metadata,
+   the study's domain list, values with variable metadata, ...);
+3. Match Datasets joins, then Operations (``$id`` columns);
+4. the Check tree: ``all``/``any``/``not`` over leaves, each a vectorised operator on whole
+   columns; a leaf naming a missing column skips the dataset, except inside an ``any``
+   where at least one branch could be evaluated;
+5. findings per Sensitivity: Record (one per record), Dataset (one per dataset), Group
+   (one per group of the Grouping Variables), with the Outcome's output variables (or the
+   Check's variables) and their values, the 1-based record number in its file, USUBJID and
+   --SEQ.
+
+A rule the evaluator cannot run (an operator, operation or rule type it lacks, a rule that
+needs define.xml or CT) is reported as ``not executed: <reason>``, never as passed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import builders, operations
+from .catalogue import CoreRule, load_rules
+from .library import Library, NullLibrary
+from .model import Dataset, DatasetInfo, dataset_info
+from .operators import OPERATORS, Env, MissingColumn, OperatorError
+from .stdmeta import MetadataError, dataset_class
+
+NULL_VALUES = ("", None)
+FINDING_COLUMNS = ["core_id", "dataset", "record", "usubjid", "seq", "variables", "values", "message"]
+STATUS_COLUMNS = ["core_id", "status", "reason", "findings", "datasets_with_findings", "evaluated",
+                  "skipped", "errors", "seconds", "cdisc_ids", "fda_ids"]
+LIBRARY_OPERATIONS = {
+    "expected_variables", "required_variables", "get_column_order_from_library", "get_model_column_order",
+    "get_model_filtered_variables", "get_parent_model_column_order", "get_dataset_filtered_variables",
+    "domain_label", "domain_is_custom",
+}
+
+
+class Skip(Exception):
+    """The rule does not apply to this dataset (CORE execution status "skipped")."""
+
+
+class ExecError(Exception):
+    """CORE would report an execution error for this dataset."""
+
+
+class NotExecuted(Exception):
+    """Our evaluator lacks what this rule needs here."""
+
+
+@dataclass
+class Study:
+    datasets: dict[str, Dataset]
+    library: Library
+    infos: list[DatasetInfo] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.infos:
+            self.infos = [dataset_info(d) for d in self.datasets.values()]
+        self._meta_cache: dict[str, dict] = {}
+        self._model_wild = None
+
+    def raw(self, name: str) -> pd.DataFrame:
+        return self.datasets[name].frame
+
+    def dataset_metadata_row(self, info: DatasetInfo) -> dict:
+        """CORE get_dataset_metadata (Dataset Metadata Check columns)."""
+        return {
+            "dataset_size": info.size,
+            "dataset_location": info.filename,
+            "dataset_name": info.name,
+            "dataset_label": info.label,
+            "record_count": info.record_count,
+            "is_ap": info.is_ap,
+            "ap_suffix": info.ap_suffix,
+            "domain": info.domain,
+        }
+
+    def model_wildcard_variables(self) -> set:
+        if self._model_wild is None:
+            names = set()
+            lib = self.library
+            for cls in ("GENERAL OBSERVATIONS", "INTERVENTIONS", "EVENTS", "FINDINGS", "FINDINGS ABOUT",
+                        "ASSOCIATED PERSONS"):
+                try:
+                    names |= {v["name"] for v in lib.model_class_variables(cls) if v["name"].startswith("--")}
+                except KeyError:
+                    pass
+            self._model_wild = names
+        return self._model_wild
+
+
+# ----------------------------------------------------------------------------- scope
+def _ap_or_supp(info: DatasetInfo, names: Iterable[str]) -> bool:
+    names = set(names)
+    if info.is_supp and names & {"SUPP--", "SQ--"}:
+        return True
+    if info.is_ap and names & {"AP--", "APFA--"}:
+        return True
+    return False
+
+
+def applies_to_domain(info: DatasetInfo, rule: CoreRule) -> bool:
+    d = rule.domains
+    split_flag = d.get("include_split_datasets")
+    inc, exc = d.get("Include") or [], d.get("Exclude") or []
+    if not inc:
+        included = not (split_flag is True and not info.is_split)
+    else:
+        included = info.domain in inc or info.name in inc or "ALL" in inc or _ap_or_supp(info, inc)
+    if not exc:
+        excluded = False
+    else:
+        excluded = (info.domain in exc or info.name in exc or info.unsplit_name in exc or "ALL" in exc
+                    or _ap_or_supp(info, exc))
+    if split_flag is True and info.is_split and not excluded:
+        included = True
+    if split_flag is False and info.is_split:
+        excluded = True
+    return included and not excluded
+
+
+def applies_to_class(study: Study, info: DatasetInfo, rule: CoreRule) -> bool:
+    inc, exc = rule.classes.get("Include") or [], rule.classes.get("Exclude") or []
+    if inc and "ALL" in inc:
+        return True
+    cls = None
+    if inc or exc:
+        cols = [v.name for v in study.datasets[info.name].variables]
+        cls = dataset_class(study.library, info, cols, parent_class=lambda: _ap_parent_class(study, info))
+    included = True
+    if inc and cls not in inc and not (cls == "FINDINGS ABOUT" and "FINDINGS" in inc):
+        included = False
+    excluded = bool(exc) and bool(cls) and (cls in exc or (cls == "FINDINGS ABOUT" and "FINDINGS" in exc))
+    return included and not excluded
+
+
+def _ap_parent_class(study, info):
+    parent = next((i for i in study.infos if i.domain == info.ap_suffix), None)
+    if parent is None:
+        return None
+    cols = [v.name for v in study.datasets[parent.name].variables]
+    return dataset_class(study.library, parent, cols)
+
+
+def applies_to_entity(info: DatasetInfo, rule: CoreRule) -> bool:
+    ent = rule.scope.get("Entities") or {}
+    if not ent:
+        return True
+    inc, exc = ent.get("Include") or [], ent.get("Exclude") or []
+    return (info.name in inc or "ALL" in inc) and not (info.name in exc or "ALL" in exc)
+
+
+# ----------------------------------------------------------------------------- check tree
+def _resolve(leaf: dict, wildcard: str) -> dict:
+    """A rule.yml leaf in CORE's operator form ({target, comparator, ...}) with ``--`` resolved."""
+    env = Env(pd.DataFrame(), wildcard)
+    out = {}
+    for k, v in leaf.items():
+        if k == "operator":
+            continue
+        key = {"name": "target", "value": "comparator"}.get(k, k)
+        out[key] = env.prefix(v) if isinstance(v, (str, list)) else v
+    return out
+
+
+def evaluate(node, env: Env):
+    """business_rules check_conditions_recursively over pandas boolean Series."""
+    if isinstance(node, dict) and list(node.keys()) == ["not"]:
+        return ~evaluate(node["not"], env)
+    if isinstance(node, dict) and "all" in node and "operator" not in node:
+        result = True
+        for c in node["all"]:
+            result = result & evaluate(c, env)
+        return result
+    if isinstance(node, dict) and "any" in node and "operator" not in node:
+        result = False
+        missing = []
+        for c in node["any"]:
+            try:
+                result = evaluate(c, env) | result
+            except KeyError as exc:
+                missing.append(exc.args[0] if exc.args else None)
+        if len(missing) == len(node["any"]):
+            raise MissingColumn(", ".join(sorted({str(m) for m in missing})))
+        return result
+    op = node["operator"]
+    leaf = _resolve(node, env.wildcard)
+    res = OPERATORS[op](env, leaf)
+    if not isinstance(res, pd.Series):
+        res = pd.Series(res)
+    return res
+
+
+# ----------------------------------------------------------------------------- findings
+def _null(v) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, (list, set, dict, tuple)):
+        return len(v) == 0 or (len(v) == 1 and next(iter(v)) is None) if isinstance(v, (list, set)) else len(v) == 0
+    try:
+        return bool(pd.isna(v)) or v == ""
+    except (TypeError, ValueError):
+        return False
+
+
+def _clean(v):
+    """CORE _filter_null_values: nulls (NaN, None, "", pd.NA) -> None; element-wise in lists."""
+    if isinstance(v, list):
+        return [None if _null(x) else x for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    return None if _null(v) else v
+
+
+def _targets(rule: CoreRule, info: DatasetInfo, columns) -> list[str]:
+    wildcard = info.wildcard
+    if rule.output_variables:
+        out = []
+        for v in rule.output_variables:
+            name = v.replace("--", wildcard or "", 1)
+            if name not in out:
+                out.append(name)
+        return out
+    out = []
+    for leaf in rule.leaves():
+        t = leaf.get("name")
+        if t is None:
+            continue
+        t = t.replace("--", wildcard or "")
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def _list_value_targets(targets: list[str], rows: pd.DataFrame, columns) -> list[str]:
+    out = list(targets)
+    seen = set(out)
+    cols = set(columns)
+    for t in targets:
+        if t not in rows.columns:
+            continue
+        s = rows[t]
+        if s.dtype != object:
+            continue
+        for lst in s[~s.map(id).duplicated()]:
+            if not isinstance(lst, list):
+                continue
+            for v in lst:
+                if isinstance(v, str) and v in cols and v not in seen:
+                    out.append(v)
+                    seen.add(v)
+    return out
+
+
+def _findings(rule: CoreRule, info: DatasetInfo, frame: pd.DataFrame, mask: np.ndarray, message: str) -> list[dict]:
+    rows = frame[mask]
+    targets = _targets(rule, info, frame.columns)
+    targets = _list_value_targets(targets, rows, frame.columns)
+    present = [t for t in targets if t in rows.columns]
+    missing = [t for t in targets if t not in rows.columns]
+    all_missing = not present and bool(missing)
+    seq_col = f"{info.domain or ''}SEQ"
+    presence = "domain presence" in rule.rule_type.lower()
+    out = []
+
+    def finding(dataset, record, usubjid, seq, value):
+        if presence:
+            dataset, record = "STUDY", None
+        variables = list(targets) if targets else list(value)
+        return {"core_id": rule.id, "dataset": dataset, "record": record, "usubjid": usubjid, "seq": seq,
+                "variables": variables, "values": [value.get(v) for v in variables], "message": message}
+
+    names = rows["source_dataset_name"] if "source_dataset_name" in rows.columns else pd.Series([info.name] * len(rows), index=rows.index)
+    if rule.sensitivity == "Dataset":
+        value = {}
+        if not all_missing:
+            first = rows.iloc[0]
+            cols = present if present else [c for c in rows.columns]
+            value = {c: _clean(first[c]) for c in cols}
+        value.update({t: "Not in dataset" for t in missing})
+        dataset = ", ".join(sorted({str(x or "") for x in names}))
+        return [finding(dataset, None, None, None, value)]
+
+    if rule.sensitivity == "Group":
+        groups = [g.replace("--", info.wildcard or "") for g in rule.grouping_variables]
+        miss = [g for g in groups if g not in rows.columns]
+        if miss:
+            return [finding("N/A", 0, "N/A", 0, {"ERROR": f"Grouping variables not found in dataset: {miss}"})]
+        for keys, g in rows.groupby(groups, dropna=False, sort=True):
+            r, idx = g.iloc[0], g.index[0]
+            keys = keys if isinstance(keys, tuple) else (keys,)
+            value = {t: "Not in dataset" for t in missing} if all_missing else {c: _clean(r[c]) for c in present}
+            for gname, k in zip(groups, keys):
+                value[gname] = k
+            value.update({t: "Not in dataset" for t in missing})
+            out.append(finding(str(r.get("source_dataset_name", info.name)), _row_number(r, idx),
+                               _usubjid(r, rows), _seq(r, seq_col), value))
+        return out
+
+    # Record (and Study / undefined sensitivity)
+    rec_numbers = _record_numbers(rows)
+    usub = rows["USUBJID"].astype(object).map(lambda x: None if x is None else str(x)).to_numpy() if "USUBJID" in rows.columns else [None] * len(rows)
+    if all_missing and "USUBJID" in rows.columns:
+        usub = [None if _null(x) or (isinstance(x, float) and x != x) else str(x) for x in rows["USUBJID"].astype(object)]
+    seqs = _seqs(rows, seq_col)
+    if all_missing:
+        vals = [{t: "Not in dataset" for t in missing}] * len(rows)
+    else:
+        cols = present if present else list(rows.columns)
+        block = rows[cols].astype(object)
+        block = block.where(~block.map(_null), None) if len(block) else block
+        recs = block.to_dict("records")
+        extra = {t: "Not in dataset" for t in missing}
+        vals = [{**{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}, **extra} for r in recs]
+    for name, rec, u, s, v in zip(names, rec_numbers, usub, seqs, vals):
+        out.append(finding(str(name), rec, u, s, v))
+    return out
+
+
+def _record_numbers(rows: pd.DataFrame) -> list:
+    if "row_number" in rows.columns:
+        rn = rows["row_number"]
+        base = rows["source_row_number"] if "source_row_number" in rows.columns else pd.Series(rows.index + 1, index=rows.index)
+        return [int(x) for x in rn.where(rn.notna(), base)]
+    if "source_row_number" in rows.columns:
+        return [int(x) for x in rows["source_row_number"]]
+    return [int(i) + 1 for i in rows.index]
+
+
+def _row_number(r: pd.Series, idx) -> int:
+    if "row_number" in r.index and pd.notna(r["row_number"]):
+        return int(r["row_number"])
+    if "source_row_number" in r.index:
+        return int(r["source_row_number"])
+    return int(idx) + 1
+
+
+def _usubjid(r, rows):
+    if "USUBJID" in r.index and not pd.isna(r["USUBJID"]):
+        return str(r["USUBJID"])
+    return None
+
+
+def _seq(r, seq_col):
+    if seq_col in r.index and not pd.isna(r[seq_col]) and r[seq_col] != "":
+        try:
+            return int(float(r[seq_col]))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _seqs(rows, seq_col) -> list:
+    if seq_col not in rows.columns:
+        return [None] * len(rows)
+    s = pd.to_numeric(rows[seq_col].astype(object).where(rows[seq_col].astype(object) != "", None), errors="coerce")
+    return [None if pd.isna(x) else int(x) for x in s]
+
+
+# ----------------------------------------------------------------------------- one rule
+def _needs_library(rule: CoreRule) -> bool:
+    if rule.rule_type == "Variable Metadata Check against Library Metadata":
+        return True
+    if any(op.get("operator") in LIBRARY_OPERATIONS for op in rule.operations):
+        return True
+    inc = rule.classes.get("Include") or []
+    exc = rule.classes.get("Exclude") or []
+    return bool(exc) or (bool(inc) and "ALL" not in inc)
+
+
+def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[str, str | None, list[dict]]:
+    """(status, reason, findings) of one rule on one dataset; status as CORE's executionStatus."""
+    if not applies_to_domain(info, rule):
+        return "skipped", "doesn't apply to domain", []
+    try:
+        if not applies_to_class(study, info, rule):
+            return "skipped", "doesn't apply to class", []
+    except MetadataError as exc:
+        return "execution error", str(exc), []
+    if not applies_to_entity(info, rule):
+        return "skipped", "doesn't apply to entity", []
+    try:
+        frame = builders.BUILDERS[rule.rule_type](study, info, rule)
+    except MetadataError as exc:
+        return "execution error", f"evaluation dataset failed to build: {exc}", []
+    try:
+        frame = builders.preprocess(study, info, frame, rule)
+        frame = operations.run_operations(study, info, frame, rule.operations)
+    except operations.DomainNotFound as exc:
+        return "skipped", f"operation domain not found: {exc}", []
+    except operations.NeedsData as exc:
+        return "not executed", str(exc), []
+    except (builders.PreprocessingError, operations.OperationFailed, MetadataError) as exc:
+        return "execution error", str(exc), []
+    except KeyError as exc:
+        return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []
+    if frame is None or frame.empty:
+        return "skipped", "Dataset is empty after preprocessing and operations", []
+    frame = frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 else frame
+    env = Env(frame, info.wildcard)
+    try:
+        results = evaluate(rule.check, env)
+    except KeyError as exc:
+        return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []
+    except (OperatorError, TypeError, ValueError, AttributeError) as exc:
+        return "execution error", f"{type(exc).__name__}: {exc}", []
+    if isinstance(results, pd.Series):
+        aligned = results.reindex(frame.index) if not results.index.equals(frame.index) else results
+        mask = aligned.isin([True]).to_numpy(dtype=bool)
+    else:
+        mask = np.full(len(frame), bool(results))
+    if not mask.any():
+        return "success", None, []
+    message = rule.message.replace("--", info.wildcard)
+    return "issue reported", None, _findings(rule, info, frame, mask, message)
+
+
+def run_rule(study: Study, rule: CoreRule) -> tuple[list[dict], dict]:
+    t0 = time.perf_counter()
+    status = {"core_id": rule.id, "status": "executed", "reason": None, "findings": 0, "datasets_with_findings": [],
+              "evaluated": 0, "skipped": 0, "errors": {}, "seconds": 0.0,
+              "cdisc_ids": rule.cdisc_ids, "fda_ids": rule.fda_ids}
+    reason = rule.unsupported()
+    if reason is None and _needs_library(rule) and not getattr(study.library, "available", True):
+        reason = "needs the standard's metadata (library) and none was given"
+    if reason:
+        status.update(status="not executed", reason=reason)
+        return [], status
+    findings: list[dict] = []
+    seen: set[str] = set()
+    not_executed = []
+    for info in study.infos:
+        if info.unsplit_name in seen and not rule.include_split:
+            continue
+        seen.add(info.unsplit_name)
+        st, why, found = validate_dataset(study, rule, info)
+        if st == "skipped":
+            status["skipped"] += 1
+        elif st == "execution error":
+            status["errors"][info.name] = why
+        elif st == "not executed":
+            not_executed.append(why)
+        else:
+            status["evaluated"] += 1
+        if found:
+            findings.extend(found)
+            status["datasets_with_findings"].append(info.name)
+        if found and "domain presence" in rule.rule_type.lower():
+            break  # one study-level finding (CORE repeats it once per dataset in scope)
+    if not_executed and not status["evaluated"] and not findings:
+        status.update(status="not executed", reason=not_executed[0])
+    status["findings"] = len(findings)
+    status["seconds"] = time.perf_counter() - t0
+    return findings, status
+
+
+def run_core_rules(datasets: Mapping[str, Dataset], library: Library | None = None,
+                   rule_ids: Iterable[str] | None = None, rules: Iterable[CoreRule] | None = None,
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate CORE rules on ``datasets`` (name -> Dataset).
+
+    Returns ``(findings, rule_status)``: one finding per row (core_id, dataset, record
+    (1-based, None for a dataset-level finding), usubjid, seq, variables, values, message)
+    and one status per rule (executed / not executed with the reason, findings, datasets
+    evaluated/skipped, execution errors by dataset, seconds, CDISC and FDA rule ids).
+    """
+    library = library if library is not None else NullLibrary()
+    ds = {k.upper(): v for k, v in sorted(datasets.items(), key=lambda kv: kv[0].upper())}
+    study = Study(ds, library)
+    rules = list(rules) if rules is not None else load_rules()
+    if rule_ids is not None:
+        wanted = set(rule_ids)
+        rules = [r for r in rules if r.id in wanted]
+    all_findings, statuses = [], []
+    for rule in rules:
+        f, s = run_rule(study, rule)
+        all_findings.extend(f)
+        statuses.append(s)
+    fdf = pd.DataFrame(all_findings, columns=FINDING_COLUMNS)
+    fdf["record"] = fdf["record"].astype("Int64")
+    fdf["seq"] = fdf["seq"].astype("Int64")
+    sdf = pd.DataFrame(statuses, columns=STATUS_COLUMNS)
+    return fdf, sdf
+
+
+def csv_rows(findings: pd.DataFrame) -> list[tuple[str, str, str, str, str]]:
+    """Findings as CORE's CSV report rows (core_id, Dataset, Record, Variable, Value)."""
+    out = []
+    for rec in findings.itertuples(index=False):
+        record = "" if pd.isna(rec.record) else str(int(rec.record))
+        for var, val in zip(rec.variables, rec.values):
+            out.append((rec.core_id, rec.dataset, record, var, core_str(val)))
+    return out
+
+
+def core_str(v) -> str:
+    """CORE's report rendering of a value: str(), nulls and blanks as ""."""
+    if v is None:
+        return ""
+    s = str(v)
+    if s.strip() == "" or s.strip().lower() == "nan":
+        return ""
+    return s

@@ -1,0 +1,207 @@
+"""Standards metadata the CORE rules need (SDTMIG domains and variables, SDTM model classes,
+controlled terminology), behind a small provider interface.
+
+The evaluator asks a :class:`Library` for:
+
+- ``domain_class(domain)``: the IG class name of a standard domain ("Events",
+  "Special-Purpose", "Findings About", ...), ``None`` for a domain the IG does not define;
+- ``domain_label(domain)``;
+- ``ig_variables(domain)``: the IG's variables of a domain, each a dict with ``name`` (with
+  ``--`` where the IG has it), ``label``, ``ordinal`` (int), ``role``, ``core``
+  (Req/Exp/Perm), ``type`` (Char/Num), ``codelists`` (C-codes); ``None`` when not an IG domain;
+- ``model_class_variables(class_name)``: the SDTM model's class variables (same keys);
+- ``model_dataset_variables(domain)``: the model's own dataset definitions (DM, SE, TS, ...);
+- ``is_standard_domain(domain)``: whether the IG or the model defines the dataset;
+- ``codelist(c_code)``: a CT codelist (``{"submission_value", "extensible", "terms": [...]}``)
+  or ``None`` (no CT loaded: CORE 0.17.1 as shipped runs without CT packages too).
+
+:class:`JsonLibrary` reads the compact JSON form written by
+``tests/core_cases/make_library.py`` from CORE's own standards cache (the exact metadata
+CORE 0.17.1 uses). :func:`from_cdisc_standards` adapts ``cdisc.standards`` once it exists.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Library(Protocol):
+    def domain_class(self, domain: str) -> str | None: ...
+
+    def domain_label(self, domain: str) -> str | None: ...
+
+    def ig_variables(self, domain: str) -> list[dict] | None: ...
+
+    def model_class_variables(self, class_name: str) -> list[dict]: ...
+
+    def model_dataset_variables(self, domain: str) -> list[dict] | None: ...
+
+    def is_standard_domain(self, domain: str) -> bool: ...
+
+    def codelist(self, c_code: str) -> dict | None: ...
+
+
+class NullLibrary:
+    """No standards metadata: rules that need it are reported as not executed."""
+
+    available = False
+
+    def domain_class(self, domain):
+        return None
+
+    def domain_label(self, domain):
+        return None
+
+    def ig_variables(self, domain):
+        return None
+
+    def model_class_variables(self, class_name):
+        return []
+
+    def model_dataset_variables(self, domain):
+        return None
+
+    def is_standard_domain(self, domain):
+        return False
+
+    def codelist(self, c_code):
+        return None
+
+
+class JsonLibrary:
+    """Library from one JSON document::
+
+        {"standard": {"name", "version", "classes": [{"name", "datasets": [
+             {"name", "label", "variables": [{name, label, ordinal, role, core, type, codelists}]}]}]},
+         "model": {"name", "version", "classes": [{"name", "variables": [...]}],
+                   "datasets": [{"name", "label", "variables": [...]}]},
+         "ct": {c_code: {...}}   # optional
+        }
+    """
+
+    available = True
+
+    def __init__(self, doc: dict):
+        self.doc = doc
+        self._ig: dict[str, tuple[str, dict]] = {}
+        for cls in doc["standard"]["classes"]:
+            for ds in cls.get("datasets", []):
+                self._ig.setdefault(ds["name"], (cls["name"], ds))
+        self._model_classes = {c["name"]: c for c in doc["model"]["classes"]}
+        self._model_datasets = {d["name"]: d for d in doc["model"].get("datasets", [])}
+        self._model_dataset_class = {}
+        for cls in doc["model"]["classes"]:
+            for ds in cls.get("datasets", []):
+                self._model_dataset_class.setdefault(ds, cls["name"])
+        self._ct = doc.get("ct") or {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "JsonLibrary":
+        path = Path(path)
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            return cls(json.load(fh))
+
+    def domain_class(self, domain):
+        if domain in self._ig:
+            return self._ig[domain][0]
+        return self._model_dataset_class.get(domain)
+
+    def domain_label(self, domain):
+        if domain in self._ig:
+            return self._ig[domain][1].get("label", "")
+        return None
+
+    def ig_variables(self, domain):
+        if domain not in self._ig:
+            return None
+        return [dict(v) for v in self._ig[domain][1]["variables"]]
+
+    def model_class_variables(self, class_name):
+        for name, cls in self._model_classes.items():
+            if _ct_class(name) == _ct_class(class_name):
+                return [dict(v) for v in cls.get("variables", [])]
+        raise KeyError(f"class {class_name!r} is not in the SDTM model")
+
+    def has_model_class(self, class_name) -> bool:
+        return any(_ct_class(n) == _ct_class(class_name) for n in self._model_classes)
+
+    def model_dataset_variables(self, domain):
+        ds = self._model_datasets.get(domain)
+        return None if ds is None else [dict(v) for v in ds.get("variables", [])]
+
+    def is_standard_domain(self, domain):
+        return domain in self._ig or domain in self._model_datasets
+
+    def codelist(self, c_code):
+        return self._ct.get(c_code)
+
+
+def _ct_class(name: str | None) -> str | None:
+    """CORE's class naming: library 'Special-Purpose' -> 'SPECIAL PURPOSE', others upper case."""
+    if name is None:
+        return None
+    conversions = {"special-purpose": "SPECIAL PURPOSE", "special-purpose datasets": "SPECIAL-PURPOSE"}
+    return conversions.get(name.lower(), name.upper())
+
+
+ct_class = _ct_class
+
+
+def from_cdisc_standards(name: str = "sdtmig", version: str = "3.4", ct: Any = None) -> Library:
+    """Adapt ``cdisc.standards.load_standard(name, version)`` (being built concurrently).
+
+    Expects the standard to expose its domains (name, label, class) with variables (name,
+    label, type, core, role, order, codelist) and the SDTM model classes; ``ct`` an object
+    with ``codelists`` by C-code. Raises ImportError while the module does not exist.
+    """
+    from cdisc import standards  # noqa: F401  (ImportError until it lands)
+
+    std = standards.load_standard(name, version)
+
+    def var(v) -> dict:
+        get = (lambda k, d=None: v.get(k, d)) if isinstance(v, dict) else (lambda k, d=None: getattr(v, k, d))
+        cl = get("codelist") or get("codelists") or []
+        return {
+            "name": get("name"),
+            "label": get("label") or "",
+            "ordinal": int(get("ordinal") or get("order") or 0),
+            "role": get("role") or "",
+            "core": get("core") or "",
+            "type": get("type") or get("simpleDatatype") or "",
+            "codelists": [cl] if isinstance(cl, str) else list(cl),
+        }
+
+    def items(obj, attr):
+        x = obj.get(attr) if isinstance(obj, dict) else getattr(obj, attr, None)
+        if isinstance(x, dict):
+            return list(x.values())
+        return list(x or [])
+
+    def attr(obj, key):
+        return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+    classes: dict[str, list] = {}
+    for d in items(std, "domains"):
+        classes.setdefault(attr(d, "class_") or attr(d, "class") or attr(d, "klass") or "", []).append(
+            {"name": attr(d, "name"), "label": attr(d, "label") or "",
+             "variables": [var(v) for v in items(d, "variables")]})
+    model = attr(std, "model")
+    model_classes = [
+        {"name": attr(c, "name"), "variables": [var(v) for v in items(c, "variables")],
+         "datasets": [attr(x, "name") for x in items(c, "datasets")]}
+        for c in (items(model, "classes") if model is not None else [])
+    ]
+    model_datasets = [
+        {"name": attr(d, "name"), "label": attr(d, "label") or "", "variables": [var(v) for v in items(d, "variables")]}
+        for d in (items(model, "datasets") if model is not None else [])
+    ]
+    doc = {"standard": {"name": name, "version": version,
+                        "classes": [{"name": k, "datasets": v} for k, v in classes.items()]},
+           "model": {"classes": model_classes, "datasets": model_datasets}}
+    if ct is not None:
+        doc["ct"] = {attr(c, "c_code") or attr(c, "conceptId"): c for c in items(ct, "codelists")}
+    return JsonLibrary(doc)

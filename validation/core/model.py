@@ -1,0 +1,148 @@
+"""Inputs of the CORE evaluator: datasets with their variable metadata, and what CORE derives
+from a dataset's name and first record (domain, RDOMAIN, split and SUPP-- families)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import pandas as pd
+
+SUPPLEMENTARY_PREFIXES = ("SUPP", "SQ")
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One variable of a dataset as the transport file declares it."""
+
+    name: str
+    label: str = ""
+    type: str = "Char"  # "Char" or "Num"
+    length: int | None = None
+    format: str = ""
+
+
+@dataclass
+class Dataset:
+    """A dataset to validate.
+
+    ``frame`` holds the records as read from the file (XPT read by pyreadstat: Char columns are
+    ``str`` with ``""`` for missing, Num columns ``float64`` with NaN). ``variables`` is the
+    file's variable metadata in file order (defaults to the frame's columns, typed by dtype).
+    ``filename`` and ``size`` feed the Dataset Metadata rules (file name and size in bytes).
+    """
+
+    name: str
+    frame: pd.DataFrame
+    label: str = ""
+    variables: list[Variable] = field(default_factory=list)
+    filename: str | None = None
+    size: int | None = None
+    first_record: dict | None = None  # as CORE's metadata reader gives it (default: from frame)
+
+    def __post_init__(self) -> None:
+        self.name = self.name.upper()
+        if not self.variables:
+            self.variables = [
+                Variable(str(c), "", "Num" if pd.api.types.is_numeric_dtype(self.frame[c]) else "Char")
+                for c in self.frame.columns
+            ]
+        if self.filename is None:
+            self.filename = f"{self.name.lower()}.xpt"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What CORE derives from a dataset (cdisc_rules_engine SDTMDatasetMetadata).
+
+    ``domain`` is the first record's DOMAIN (None without one); ``rdomain`` the first record's
+    RDOMAIN for SUPP--/SQ-- datasets; ``unsplit_name`` the domain (or ``SUPP`` + RDOMAIN): two
+    datasets with the same unsplit name are one domain split per SDTMIG section 4.1.7.
+    """
+
+    name: str
+    label: str
+    filename: str
+    first_record: dict | None
+    record_count: int
+    size: int
+
+    @property
+    def domain(self) -> str | None:
+        return (self.first_record or {}).get("DOMAIN", None)
+
+    @property
+    def is_supp(self) -> bool:
+        return self.name.startswith(SUPPLEMENTARY_PREFIXES)
+
+    @property
+    def rdomain(self) -> str | None:
+        return (self.first_record or {}).get("RDOMAIN", None) if self.is_supp else None
+
+    @property
+    def unsplit_name(self) -> str:
+        if self.domain:
+            return self.domain
+        if self.name.startswith("SUPP"):
+            return f"SUPP{self.rdomain}"
+        if self.name.startswith("SQ"):
+            return f"SQ{self.rdomain}"
+        return self.name
+
+    @property
+    def is_split(self) -> bool:
+        return self.name != self.unsplit_name
+
+    @property
+    def is_ap(self) -> bool:
+        if self.is_supp:
+            return isinstance(self.rdomain, str) and len(self.rdomain) == 4 and self.rdomain.startswith("AP")
+        if "APID" in (self.first_record or {}):
+            return True
+        return self.name.startswith("AP")
+
+    @property
+    def ap_suffix(self) -> str:
+        if not self.is_ap or self.is_supp:
+            return ""
+        if isinstance(self.domain, str) and len(self.domain) >= 4:
+            return self.domain[2:]
+        return ""
+
+    @property
+    def wildcard(self) -> str:
+        """The replacement of ``--`` in variable names (CORE ``wildcard_replacement``)."""
+        return self.ap_suffix or self.domain or ""
+
+
+def first_record(frame: pd.DataFrame) -> dict | None:
+    """The first record as CORE's metadata readers give it: every value as text."""
+    if len(frame) == 0:
+        return None
+    out = {}
+    for name, value in frame.iloc[0].items():
+        if isinstance(value, bytes):
+            value = value.decode("utf-8")
+        elif value is None or (isinstance(value, float) and value != value):
+            value = "" if not isinstance(value, float) else "nan"
+        out[str(name)] = value if isinstance(value, str) else str(value)
+    return out
+
+
+def dataset_info(ds: Dataset, first: dict | None = None) -> DatasetInfo:
+    return DatasetInfo(
+        name=ds.name,
+        label=ds.label or "",
+        filename=ds.filename or f"{ds.name.lower()}.xpt",
+        first_record=first if first is not None else (
+            ds.first_record if ds.first_record is not None else first_record(ds.frame)),
+        record_count=len(ds.frame),
+        size=int(ds.size) if ds.size is not None else int(ds.frame.memory_usage(deep=False).sum()),
+    )
+
+
+def families(infos: Iterable[DatasetInfo]) -> dict[str, list[DatasetInfo]]:
+    """Datasets grouped by unsplit name, in input order."""
+    out: dict[str, list[DatasetInfo]] = {}
+    for info in infos:
+        out.setdefault(info.unsplit_name, []).append(info)
+    return out

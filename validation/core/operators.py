@@ -1,0 +1,997 @@
+"""CORE Check operators, vectorised (cdisc_rules_engine/check_operators/dataframe_operators.py).
+
+Each operator takes the evaluation frame and one Check leaf and returns a boolean
+``pd.Series``. Like CORE's, most results are indexed like the frame; the few CORE computes as
+a single value for the whole dataset come back as a one-element Series at index 0, so that
+combining them with ``&``/``|`` flags only the first record, as CORE does.
+
+A leaf naming a column the frame does not have raises :class:`MissingColumn` (a
+``KeyError``): in an ``all`` that skips the dataset ("Column not found in data"), in an ``any``
+it is ignored unless every branch raises, as in CORE's business-rules engine. A comparator
+naming a column that does not exist is compared as literal text (CORE's
+``DataFrame.get(comparator, comparator)``).
+
+What counts as empty follows CORE: null (NaN/None), the empty string, or an empty
+list/set/dict; a blank (" ") is not empty.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from . import dates
+
+
+class MissingColumn(KeyError):
+    """A Check leaf names a column the dataset does not have."""
+
+
+class OperatorError(Exception):
+    """CORE raises here (its result is an execution error for the dataset)."""
+
+
+NOT_SUPPORTED: dict[str, str] = {}
+
+
+# ----------------------------------------------------------------------------- helpers
+def _obj(s) -> np.ndarray:
+    return np.asarray(s, dtype=object)
+
+
+def _mixed(s: pd.Series) -> bool:
+    """Whether an object column may hold lists/sets/dicts (results of operations)."""
+    if s.dtype != object or len(s) == 0:
+        return False
+    kind = pd.api.types.infer_dtype(s, skipna=True)
+    return kind in ("mixed", "unknown-array", "empty") and s.notna().any()
+
+
+def _is_collection(x) -> bool:
+    return isinstance(x, (list, set, dict, tuple))
+
+
+def is_null(x) -> np.ndarray | bool:
+    """CORE's null test (``pd.isna(x) | x == "" | x is None``) for a column or a scalar."""
+    if isinstance(x, pd.Series):
+        a = np.array(x.isna().to_numpy(dtype=bool))
+        if x.dtype == object or pd.api.types.is_string_dtype(x):
+            a = a | (_obj(x) == "")
+        return a
+    if x is None:
+        return True
+    if isinstance(x, (list, set, dict, tuple)):
+        try:
+            return bool(pd.isna(list(x)).all()) if len(x) else True
+        except (TypeError, ValueError):
+            return False
+    try:
+        return bool(pd.isna(x)) or x == ""
+    except (TypeError, ValueError):
+        return False
+
+
+def empty_mask(s: pd.Series) -> np.ndarray:
+    """CORE ``empty``: value in NULL_FLAVORS ("", None, NaN, {}, [] ...) or an empty collection."""
+    a = np.array(s.isna().to_numpy(dtype=bool))
+    if s.dtype == object or pd.api.types.is_string_dtype(s):
+        a |= _obj(s) == ""
+    if _mixed(s):
+        a |= s.map(lambda x: _is_collection(x) and len(x) == 0).to_numpy(dtype=bool)
+        a |= s.map(lambda x: isinstance(x, (list, set)) and len(x) == 1 and next(iter(x)) is None).to_numpy(dtype=bool)
+    return a
+
+
+def column_of_iterables(s) -> bool:
+    """CORE is_column_of_iterables: every non-null value is a list or set."""
+    if not isinstance(s, pd.Series) or s.dtype != object:
+        return False
+    nn = s[s.notna()]
+    if len(nn) == 0:
+        return False
+    if pd.api.types.infer_dtype(nn, skipna=True) in ("string", "integer", "floating", "boolean", "decimal"):
+        return False
+    return bool(nn.map(lambda v: isinstance(v, (list, set))).all())
+
+
+def _by_object(s: pd.Series, fn: Callable[[Any], Any]) -> np.ndarray:
+    """Apply ``fn`` once per distinct object of a column of lists (operation results are the
+    same list repeated per record or per group), then broadcast."""
+    ids = s.map(id)
+    first = ~ids.duplicated()
+    cache = {i: fn(v) for i, v in zip(ids[first], s[first])}
+    return ids.map(cache).to_numpy()
+
+
+def regex_text(s: pd.Series) -> pd.Series:
+    """CORE _regex_str_conversion: integers and integral floats as '%.0f', other values as text."""
+    if pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s):
+        f = s.astype(float)
+        out = pd.Series(np.where(f == np.floor(f), f.map(lambda x: f"{x:.0f}" if x == x else x), f.astype(str)),
+                        index=s.index, dtype=object)
+        return out.where(s.notna(), None)
+    if s.dtype == object:
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind not in ("string", "empty"):
+            def conv(x):
+                if isinstance(x, bool):
+                    return str(x)
+                if isinstance(x, int):
+                    return str(x).strip()
+                if isinstance(x, float):
+                    return x if x != x else (f"{x:.0f}" if x.is_integer() else str(x).strip())
+                return x
+            return s.map(conv)
+    return s
+
+
+def custom_str(x):
+    """cdisc_rules_engine.utilities.utils.custom_str_conversion."""
+    if x is None or (isinstance(x, float) and x != x):
+        return x
+    if isinstance(x, str):
+        try:
+            f = float(x)
+            return str(int(f)).strip() if f.is_integer() else str(f).strip()
+        except (ValueError, TypeError, OverflowError):
+            return x.strip()
+    if isinstance(x, bool):
+        return x
+    if isinstance(x, int):
+        return str(x).strip()
+    if isinstance(x, float):
+        return f"{x:.0f}" if x.is_integer() else str(x).strip()
+    return x
+
+
+# ----------------------------------------------------------------------------- environment
+class Env:
+    """The evaluation frame of one dataset and the ``--`` replacement of its domain."""
+
+    def __init__(self, df: pd.DataFrame, wildcard: str):
+        self.df = df
+        self.wildcard = wildcard
+        self.n = len(df)
+        self.index = df.index
+
+    # ``--`` prefix (CORE replace_prefix: only at the start, replacement may be "")
+    def prefix(self, v):
+        if isinstance(v, str) and v.startswith("--") and self.wildcard is not None:
+            return v.replace("--", self.wildcard, 1)
+        if isinstance(v, list):
+            return [self.prefix(x) for x in v]
+        return v
+
+    def col(self, name) -> pd.Series:
+        if not isinstance(name, str) or name not in self.df.columns:
+            raise MissingColumn(name)
+        c = self.df[name]
+        if isinstance(c, pd.DataFrame):  # duplicated column name after a merge
+            c = c.iloc[:, 0]
+        return c
+
+    def has(self, name) -> bool:
+        try:
+            return isinstance(name, str) and name in self.df.columns
+        except TypeError:
+            return False
+
+    def comparand(self, value, literal: bool = False):
+        """CORE get_comparator_data: a column when ``value`` names one, else the literal."""
+        if literal:
+            return value
+        if isinstance(value, str) and value in self.df.columns:
+            return self.col(value)
+        return value
+
+    def series(self, values, short: bool = False) -> pd.Series:
+        if short:
+            return pd.Series([bool(values)], dtype=bool)
+        return pd.Series(np.asarray(values, dtype=bool), index=self.index)
+
+    def broadcast(self, x) -> np.ndarray:
+        if isinstance(x, pd.Series):
+            return _obj(x)
+        out = np.empty(self.n, dtype=object)
+        out[:] = [x] * self.n
+        return out
+
+
+# ----------------------------------------------------------------------------- operators
+def op_exists(env: Env, leaf):
+    target = leaf["target"]
+    if env.has(target):
+        return env.series(np.ones(env.n, bool))
+    nested = False
+    for c in env.df.columns:
+        s = env.df[c]
+        if s.dtype == object and column_of_iterables(s):
+            if any(target in v for v in _unique_objects(s) if isinstance(v, list)):
+                nested = True
+                break
+    return env.series(np.full(env.n, nested))
+
+
+def _unique_objects(s: pd.Series):
+    ids = s.map(id)
+    return list(s[~ids.duplicated()])
+
+
+def op_not_exists(env, leaf):
+    return ~op_exists(env, leaf)
+
+
+def op_empty(env, leaf):
+    return env.series(empty_mask(env.col(leaf["target"])))
+
+
+def op_non_empty(env, leaf):
+    return ~op_empty(env, leaf)
+
+
+def _equality(env: Env, leaf, negate: bool, case_insensitive: bool = False):
+    t = env.col(leaf["target"])
+    comparator = leaf.get("comparator")
+    literal = leaf.get("value_is_literal", False)
+    if leaf.get("value_is_reference", False):
+        names = env.col(comparator)
+        c = np.empty(env.n, dtype=object)
+        c[:] = None
+        for name in pd.unique(names.dropna()):
+            if env.has(name):
+                m = (names == name).to_numpy(dtype=bool)
+                c[m] = _obj(env.col(name))[m]
+        c_series = pd.Series(c, index=env.index, dtype=object)
+        c_null = is_null(c_series)
+        c_vals = c
+    else:
+        if isinstance(comparator, (list, dict)):
+            raise OperatorError("unhashable comparator")
+        c = comparator if (literal or not env.has(comparator)) else env.col(comparator)
+        c_null = is_null(c)
+        c_vals = _obj(c) if isinstance(c, pd.Series) else c
+    both_null = is_null(t) & c_null
+    tv = _obj(t)
+    cv = c_vals
+    if leaf.get("round_values"):
+        tv = np.array([_round(x) for x in tv], dtype=object)
+        cv = np.array([_round(x) for x in cv], dtype=object) if isinstance(cv, np.ndarray) else _round(cv)
+    if leaf.get("type_insensitive"):
+        tv = _map_unique(tv, custom_str)
+        cv = _map_unique(cv, custom_str) if isinstance(cv, np.ndarray) else custom_str(cv)
+    if case_insensitive:
+        low = lambda x: x.lower() if isinstance(x, str) and x else None  # noqa: E731
+        tv = _map_unique(tv, low)
+        cv = _map_unique(cv, low) if isinstance(cv, np.ndarray) else low(cv)
+    if isinstance(cv, np.ndarray):
+        eq = _eq_arrays(tv, cv)
+    else:
+        eq = _eq_scalar(tv, cv)
+    res = (~eq if negate else eq) & ~np.asarray(both_null, dtype=bool)
+    return env.series(res)
+
+
+def _round(x):
+    try:
+        return round(float(x)) if x is not None else None
+    except (ValueError, TypeError):
+        return x
+
+
+def _map_unique(a: np.ndarray, fn) -> np.ndarray:
+    s = pd.Series(a, dtype=object)
+    try:
+        uniq = pd.unique(s)
+        table = {u: fn(u) for u in uniq if not isinstance(u, (list, set, dict))}
+        if len(table) == len(uniq):
+            return s.map(lambda x: table.get(x, x) if not (isinstance(x, float) and x != x) else fn(x)).to_numpy(dtype=object)
+    except TypeError:
+        pass
+    return np.array([fn(x) for x in a], dtype=object)
+
+
+def _eq_scalar(a: np.ndarray, c) -> np.ndarray:
+    if isinstance(c, (list, set, dict, tuple)):
+        return np.array([x == c for x in a], dtype=bool)
+    res = a == c
+    if not isinstance(res, np.ndarray):
+        return np.full(len(a), bool(res))
+    return res.astype(bool)
+
+
+def _eq_arrays(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    res = a == b
+    if not isinstance(res, np.ndarray) or res.dtype != bool:
+        return np.array([x == y for x, y in zip(a, b)], dtype=bool)
+    return res
+
+
+def op_equal_to(env, leaf):
+    return _equality(env, leaf, negate=False)
+
+
+def op_not_equal_to(env, leaf):
+    return _equality(env, leaf, negate=True)
+
+
+def op_equal_to_case_insensitive(env, leaf):
+    return _equality(env, leaf, negate=False, case_insensitive=True)
+
+
+def op_not_equal_to_case_insensitive(env, leaf):
+    return _equality(env, leaf, negate=True, case_insensitive=True)
+
+
+def _numeric(env: Env, leaf, fn):
+    t = pd.to_numeric(env.col(leaf["target"]), errors="coerce")
+    c = env.comparand(leaf.get("comparator"), leaf.get("value_is_literal", False))
+    if isinstance(c, pd.Series):
+        c = pd.to_numeric(c, errors="coerce").to_numpy(dtype=float)
+    elif isinstance(c, bool) or not isinstance(c, (int, float)):
+        if c is None:
+            raise OperatorError(f"comparison with {c!r}")
+        if isinstance(c, str):
+            raise OperatorError(f"Invalid comparison between a number and text {c!r}")
+    with np.errstate(invalid="ignore"):
+        res = fn(t.to_numpy(dtype=float), c)
+    return pd.Series(np.asarray(res, dtype=bool))
+
+
+def op_less_than(env, leaf):
+    return _numeric(env, leaf, np.less)
+
+
+def op_less_than_or_equal_to(env, leaf):
+    return _numeric(env, leaf, np.less_equal)
+
+
+def op_greater_than(env, leaf):
+    return _numeric(env, leaf, np.greater)
+
+
+def op_greater_than_or_equal_to(env, leaf):
+    return _numeric(env, leaf, np.greater_equal)
+
+
+def _is_in(value, values) -> bool:
+    """CORE helpers.is_in."""
+    if values is None or value is None:
+        return False
+    if isinstance(value, float) and value != value:
+        return False
+    try:
+        return value in values
+    except TypeError:
+        return False
+
+
+def op_contains(env, leaf):
+    t = env.col(leaf["target"])
+    c = env.comparand(leaf.get("comparator"), leaf.get("value_is_literal", False))
+    if column_of_iterables(t) or isinstance(c, str):
+        if isinstance(c, pd.Series):
+            res = np.array([_is_in(x, v) for x, v in zip(_obj(c), _obj(t))], dtype=bool)
+        elif t.dtype == object and not column_of_iterables(t):
+            # substring test per value (CORE: comparator in value)
+            s = t.where(t.map(lambda v: isinstance(v, (str, list, set, tuple, dict))), None) if _mixed(t) else t
+            if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+                res = s.str.contains(c, regex=False).fillna(False).to_numpy(dtype=bool)
+            else:
+                res = np.array([_is_in(c, v) for v in _obj(t)], dtype=bool)
+        elif pd.api.types.is_string_dtype(t):
+            res = t.str.contains(c, regex=False).fillna(False).to_numpy(dtype=bool)
+        else:
+            res = _by_object(t, lambda v: _is_in(c, v)).astype(bool)
+    elif isinstance(c, pd.Series):
+        res = c.isin(t).to_numpy(dtype=bool)
+    else:
+        res = _eq_scalar(_obj(t), c)
+    return pd.Series(res)
+
+
+def op_does_not_contain(env, leaf):
+    return ~op_contains(env, leaf)
+
+
+def op_is_contained_by(env, leaf):
+    t = env.col(leaf["target"])
+    c = env.comparand(leaf.get("comparator"), leaf.get("value_is_literal", False))
+    if column_of_iterables(t):
+        cv = env.broadcast(c) if not isinstance(c, pd.Series) else _obj(c)
+        if not isinstance(c, pd.Series):
+            res = np.array([any(_is_in(i, c) for i in v) if isinstance(v, list) else _is_in(v, c) for v in _obj(t)], dtype=bool)
+        else:
+            res = np.array([any(_is_in(i, cc) for i in v) if isinstance(v, list) else _is_in(v, cc)
+                            for v, cc in zip(_obj(t), cv)], dtype=bool)
+    elif column_of_iterables(c):
+        res = _in_lists(t, c)
+    else:
+        if isinstance(c, pd.Series):
+            c = c.map(lambda x: list(x) if isinstance(x, set) else x)
+        elif isinstance(c, set):
+            c = list(c)
+        if isinstance(c, str) or not pd.api.types.is_list_like(c):
+            raise OperatorError(f"only list-like objects are allowed to be passed to isin(), you passed a {type(c).__name__}")
+        res = t.isin(c).to_numpy(dtype=bool)
+    return pd.Series(res)
+
+
+def _in_lists(values: pd.Series, lists: pd.Series) -> np.ndarray:
+    """Per row: value in that row's list (CORE vectorized_is_in), grouped by list object."""
+    ids = lists.map(id)
+    out = np.zeros(len(values), dtype=bool)
+    vals = _obj(values)
+    lists_by_id = {}
+    for i, l in zip(ids, lists):
+        lists_by_id.setdefault(i, l)
+    idarr = ids.to_numpy()
+    for i, l in lists_by_id.items():
+        m = idarr == i
+        if l is None or (isinstance(l, float) and l != l):
+            continue
+        if isinstance(l, (list, set, tuple)):
+            try:
+                members = set(l)
+                out[m] = pd.Series(vals[m], dtype=object).map(
+                    lambda v: v is not None and not (isinstance(v, float) and v != v) and v in members).to_numpy(dtype=bool)
+            except TypeError:
+                out[m] = [_is_in(v, l) for v in vals[m]]
+        else:
+            out[m] = [_is_in(v, l) for v in vals[m]]
+    return out
+
+
+def op_is_not_contained_by(env, leaf):
+    return ~op_is_contained_by(env, leaf)
+
+
+def op_is_contained_by_case_insensitive(env, leaf):
+    t = env.col(leaf["target"])
+    comparator = leaf.get("comparator", [])
+    if isinstance(comparator, list):
+        comparator = [v.lower() for v in comparator]
+    c = env.comparand(comparator, leaf.get("value_is_literal", False))
+    low = t.str.lower()
+    if column_of_iterables(c):
+        res = np.array([str(v).lower() in str(l).lower() for v, l in zip(_obj(low), _obj(c))], dtype=bool)
+        return pd.Series(res)
+    if isinstance(c, pd.Series):
+        return low.isin(c.str.lower()).fillna(False).astype(bool)
+    return low.isin(c).fillna(False).astype(bool)
+
+
+def op_is_not_contained_by_case_insensitive(env, leaf):
+    return ~op_is_contained_by_case_insensitive(env, leaf)
+
+
+def _regex(env, leaf, fn_text: Callable[[pd.Series], pd.Series], negate: bool):
+    s = regex_text(env.col(leaf["target"]))
+    notna = s.notna().to_numpy(dtype=bool)
+    text = s.astype(str) if s.dtype != object else s.where(s.notna(), "").astype(str)
+    m = fn_text(text).fillna(False).to_numpy(dtype=bool)
+    return env.series(notna & (~m if negate else m))
+
+
+def _compiled(pattern):
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise OperatorError(f"invalid regular expression {pattern!r}: {exc}")
+
+
+def op_matches_regex(env, leaf):
+    rx = _compiled(leaf.get("comparator"))
+    return _regex(env, leaf, lambda s: s.map(lambda x: rx.match(x) is not None), False)
+
+
+def op_not_matches_regex(env, leaf):
+    rx = _compiled(leaf.get("comparator"))
+    return _regex(env, leaf, lambda s: s.map(lambda x: rx.match(x) is not None), True)
+
+
+def op_prefix_matches_regex(env, leaf):
+    rx, k = _compiled(leaf.get("comparator")), leaf.get("prefix")
+    return _regex(env, leaf, lambda s: s.str[:k].map(lambda x: rx.search(x) is not None), False)
+
+
+def op_not_prefix_matches_regex(env, leaf):
+    rx, k = _compiled(leaf.get("comparator")), leaf.get("prefix")
+    return _regex(env, leaf, lambda s: s.str[:k].map(lambda x: rx.search(x) is not None), True)
+
+
+def op_suffix_matches_regex(env, leaf):
+    rx, k = _compiled(leaf.get("comparator")), leaf.get("suffix")
+    return _regex(env, leaf, lambda s: s.str[-k:].map(lambda x: rx.search(x) is not None), False)
+
+
+def op_not_suffix_matches_regex(env, leaf):
+    rx, k = _compiled(leaf.get("comparator")), leaf.get("suffix")
+    return _regex(env, leaf, lambda s: s.str[-k:].map(lambda x: rx.search(x) is not None), True)
+
+
+def _string_part(env, leaf, part: str) -> pd.Series:
+    t = env.col(leaf["target"])
+    if not (len(t) == 0 or (t.map(type) == str).all()):
+        raise OperatorError("The operator can't be used with non-string values")
+    k = leaf.get(part)
+    s = t.str.slice(-k) if part == "suffix" else t.str.slice(stop=k)
+    return s.mask(t.isna())
+
+
+def op_prefix_equal_to(env, leaf):
+    comparator = leaf.get("comparator")
+    if comparator == "DOMAIN":
+        c = env.wildcard
+    else:
+        c = env.comparand(comparator, leaf.get("value_is_literal", False))
+    s = _string_part(env, leaf, "prefix")
+    return s.eq(c).astype(bool)
+
+
+def op_prefix_not_equal_to(env, leaf):
+    return ~op_prefix_equal_to(env, leaf)
+
+
+def op_suffix_equal_to(env, leaf):
+    c = env.comparand(leaf.get("comparator"), leaf.get("value_is_literal", False))
+    return _string_part(env, leaf, "suffix").eq(c).astype(bool)
+
+
+def op_suffix_not_equal_to(env, leaf):
+    return ~op_suffix_equal_to(env, leaf)
+
+
+def _part_contained(env, leaf, part):
+    c = env.comparand(leaf.get("comparator"), leaf.get("value_is_literal", False))
+    s = _string_part(env, leaf, part)
+    if column_of_iterables(c):
+        return pd.Series(_in_lists(s, c))
+    if isinstance(c, str) or not pd.api.types.is_list_like(c):
+        raise OperatorError("only list-like objects are allowed to be passed to isin()")
+    return pd.Series(s.isin(c).to_numpy(dtype=bool))
+
+
+def op_prefix_is_contained_by(env, leaf):
+    return _part_contained(env, leaf, "prefix")
+
+
+def op_prefix_is_not_contained_by(env, leaf):
+    return ~op_prefix_is_contained_by(env, leaf)
+
+
+def op_suffix_is_contained_by(env, leaf):
+    return _part_contained(env, leaf, "suffix")
+
+
+def op_suffix_is_not_contained_by(env, leaf):
+    return ~op_suffix_is_contained_by(env, leaf)
+
+
+def _str_col(env, leaf) -> pd.Series:
+    t = env.col(leaf["target"])
+    if not (t.dtype == object or pd.api.types.is_string_dtype(t)):
+        raise OperatorError("Can only use .str accessor with string values!")
+    return t
+
+
+def _length_compare(env, leaf, fn_name: str):
+    t = _str_col(env, leaf)
+    comparator = leaf.get("comparator")
+    c = env.comparand(comparator, leaf.get("value_is_literal", False))
+    lengths = t.str.len()
+    if isinstance(c, pd.Series):
+        other = c if pd.api.types.is_integer_dtype(c) else c.str.len()
+    else:
+        other = c if fn_name in ("gt", "eq") else comparator
+    return getattr(lengths, fn_name)(other)
+
+
+def op_longer_than(env, leaf):
+    return _length_compare(env, leaf, "gt").fillna(False).astype(bool)
+
+
+def op_longer_than_or_equal_to(env, leaf):
+    return _length_compare(env, leaf, "ge").fillna(False).astype(bool)
+
+
+def op_shorter_than(env, leaf):
+    return ~op_longer_than_or_equal_to(env, leaf)
+
+
+def op_shorter_than_or_equal_to(env, leaf):
+    return ~op_longer_than(env, leaf)
+
+
+def op_has_equal_length(env, leaf):
+    return _length_compare(env, leaf, "eq").fillna(False).astype(bool)
+
+
+def op_has_not_equal_length(env, leaf):
+    return ~op_has_equal_length(env, leaf)
+
+
+def op_starts_with(env, leaf):
+    t = env.col(leaf["target"])
+    c = env.comparand(leaf.get("comparator"), leaf.get("value_is_literal", False))
+    if isinstance(c, pd.Series):
+        c = tuple(c)
+    return t.str.startswith(c).fillna(False).astype(bool)
+
+
+def op_ends_with(env, leaf):
+    t = env.col(leaf["target"])
+    c = env.comparand(leaf.get("comparator"), leaf.get("value_is_literal", False))
+    if isinstance(c, pd.Series):
+        c = tuple(c)
+    return t.str.endswith(c).fillna(False).astype(bool)
+
+
+# dates
+def _date_op(name):
+    def fn(env, leaf):
+        t = env.col(leaf["target"])
+        c = env.comparand(leaf.get("comparator"), leaf.get("value_is_literal", False))
+        cv = _obj(c) if isinstance(c, pd.Series) else c
+        return pd.Series(dates.compare(_obj(t), cv, name, leaf.get("date_component")))
+    return fn
+
+
+op_date_equal_to = _date_op("eq")
+op_date_not_equal_to = _date_op("ne")
+op_date_less_than = _date_op("lt")
+op_date_less_than_or_equal_to = _date_op("le")
+op_date_greater_than = _date_op("gt")
+op_date_greater_than_or_equal_to = _date_op("ge")
+
+
+def op_is_complete_date(env, leaf):
+    return pd.Series(dates.is_complete_date(_obj(env.col(leaf["target"]))))
+
+
+def op_is_incomplete_date(env, leaf):
+    return ~op_is_complete_date(env, leaf)
+
+
+def op_invalid_date(env, leaf):
+    return pd.Series(~dates.is_valid_date(_obj(env.col(leaf["target"]))))
+
+
+DURATION = re.compile(
+    r"^P(?!$)(?:(?:(\d+(?:[.,]\d*)?Y)?[,]?(\d+(?:[.,]\d*)?M)?[,]?"
+    r"(\d+(?:[.,]\d*)?D)?[,]?(T(?=\d)(?:(\d+(?:[.,]\d*)?H)?[,]?"
+    r"(\d+(?:[.,]\d*)?M)?[,]?(\d+(?:[.,]\d*)?S)?)?)?)|(\d+(?:[.,]\d*)?W))$"
+)
+DURATION_NEG = re.compile("^[-]?" + DURATION.pattern[1:])
+
+
+def _valid_duration(x, negative: bool) -> bool:
+    x = x if isinstance(x, str) else str(x)
+    m = (DURATION_NEG if negative else DURATION).match(x)
+    if not m:
+        return False
+    years, months, days, td, hours, minutes, seconds, weeks = m.groups()
+    if td and not any([hours, minutes, seconds]):
+        return False
+    comps = [c for c in [years, months, weeks, days, hours, minutes, seconds] if c is not None]
+    found = False
+    for i, c in enumerate(comps):
+        if "." in c or "," in c:
+            if found or i != len(comps) - 1:
+                return False
+            found = True
+    return True
+
+
+def op_invalid_duration(env, leaf):
+    negative = leaf.get("negative") is not False
+    t = env.col(leaf["target"])
+    return pd.Series(~_map_unique(_obj(t), lambda x: _valid_duration(x, negative)).astype(bool))
+
+
+# sets and relationships
+def _flatten(env: Env, items):
+    """CORE flatten_list: names, expanding a column whose first value is a list."""
+    for item in items:
+        if isinstance(item, list):
+            yield from _flatten(env, item)
+        elif env.has(item) and len(env.df) and isinstance(env.col(item).iloc[0], list):
+            yield from env.col(item).iloc[0]
+        else:
+            yield item
+
+
+def _unique_set(env: Env, leaf) -> np.ndarray:
+    names = [x for x in _flatten(env, [leaf["target"], leaf.get("comparator")]) if env.has(x)]
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise OperatorError("No group keys passed!")
+    df = env.df[names].copy()
+    rx = leaf.get("regex")
+    if rx:
+        for c in df.columns:
+            nn = df[c].dropna()
+            sample = nn.iloc[0] if len(nn) else None
+            if sample and isinstance(sample, str) and re.match(rx, sample):
+                df[c] = df[c].map(lambda x: _first_findall(rx, x) if isinstance(x, str) and x else x)
+    df = df.astype(object).where(df.notna(), "_NaN_")
+    return ~df.duplicated(keep=False).to_numpy(dtype=bool)
+
+
+def _first_findall(rx, x):
+    r = re.findall(rx, x)
+    return r[0] if r else None
+
+
+def op_is_unique_set(env, leaf):
+    return pd.Series(_unique_set(env, leaf))
+
+
+def op_is_not_unique_set(env, leaf):
+    return ~op_is_unique_set(env, leaf)
+
+
+def _violations(df: pd.DataFrame, key, value) -> set:
+    """Values of ``key`` (non-null, not "") mapped to more than one ``value`` (or a value and null)."""
+    kcols = key if isinstance(key, list) else [key]
+    vcols = value if isinstance(value, list) else [value]
+    d = df[kcols + [c for c in vcols if c not in kcols]].copy()
+    if not isinstance(key, list):
+        d = d[d[key].notna() & (d[key].astype(object) != "")]
+    else:
+        ok = np.ones(len(d), bool)
+        for c in kcols:
+            ok = ok & d[c].notna().to_numpy() & (d[c].astype(object) != "").to_numpy()
+        d = d[ok]
+    if len(d) == 0:
+        return set()
+    vnull = np.zeros(len(d), bool)
+    for c in vcols:
+        vnull = vnull | d[c].isna().to_numpy() | (d[c].astype(object) == "").to_numpy()
+    d = d.assign(_vnull=vnull)
+    d["_vkey"] = list(zip(*[d[c].astype(object) for c in vcols])) if len(vcols) > 1 else d[vcols[0]].astype(object)
+    g = d.groupby(kcols, dropna=True, sort=False)
+    nn = d[~d["_vnull"]].groupby(kcols, dropna=True, sort=False)["_vkey"].nunique()
+    has_null = g["_vnull"].any()
+    nn = nn.reindex(has_null.index, fill_value=0)
+    bad = (nn > 1) | ((nn >= 1) & has_null)
+    return set(bad[bad].index)
+
+
+def op_is_not_unique_relationship(env, leaf):
+    target, comparator = leaf["target"], leaf.get("comparator")
+    cols = [target] + (comparator if isinstance(comparator, list) else [comparator])
+    for c in cols:
+        env.col(c)
+    sub = env.df[cols].dropna(how="all").drop_duplicates()
+    vt = _violations(sub, target, comparator)
+    vc = _violations(sub, comparator, target)
+    res = np.zeros(env.n, dtype=bool)
+    if vt:
+        res |= env.col(target).isin(vt).to_numpy(dtype=bool)
+    if vc:
+        if isinstance(comparator, list):
+            keys = pd.Series(list(zip(*[env.col(c).astype(object) for c in comparator])), index=env.index)
+            res |= keys.isin(vc).to_numpy(dtype=bool)
+        else:
+            res |= env.col(comparator).isin(vc).to_numpy(dtype=bool)
+    return env.series(res)
+
+
+def op_is_unique_relationship(env, leaf):
+    return ~op_is_not_unique_relationship(env, leaf)
+
+
+def op_is_inconsistent_across_dataset(env, leaf):
+    target, comparator = leaf["target"], leaf.get("comparator")
+    rx = leaf.get("regex")
+    if isinstance(rx, list) and rx:
+        rx = rx[0]
+    groups = [c for c in ([comparator] if isinstance(comparator, str) else comparator) if env.has(c)]
+    d = env.df[groups + [target]].copy()
+    d = d.astype(object).where(d.notna(), "_NaN_")
+    if rx:
+        pat = _compiled(rx)
+        if pat.groups == 0:
+            rx = f"({rx})"
+        ext = d[target].astype(str).str.extract(rx, expand=True)[0]
+        d[target] = ext.fillna(d[target])
+    if not groups:
+        raise OperatorError("No group keys passed!")
+    d = d.assign(_t=d[target].astype(str))
+    keys = [d[g] for g in groups]
+    cnt = d.groupby(groups + ["_t"], sort=False, dropna=False)["_t"].transform("size")
+    nun = d.groupby(groups, sort=False, dropna=False)["_t"].transform("nunique")
+    mx = cnt.groupby(keys, sort=False, dropna=False).transform("max")
+    top = d.assign(_c=cnt, _m=mx)
+    top = top[top["_c"] == top["_m"]].drop_duplicates(subset=groups + ["_t"])
+    n_top = top.groupby(groups, sort=False, dropna=False).size().rename("_ntop").reset_index()
+    n_top = d[groups].merge(n_top, on=groups, how="left")["_ntop"].to_numpy()
+    res = (nun.to_numpy() > 1) & ((n_top > 1) | (cnt.to_numpy() < mx.to_numpy()))
+    return pd.Series(np.asarray(res, dtype=bool), index=env.index)
+
+
+def op_contains_all(env, leaf):
+    target, comparator = leaf["target"], leaf.get("comparator")
+    t = env.col(target)
+    if column_of_iterables(t) and not isinstance(comparator, list) and column_of_iterables(env.col(comparator)):
+        c = env.col(comparator)
+        res = [all(_is_in(i, tv) for i in cv) for tv, cv in zip(_obj(t), _obj(c))]
+        return pd.Series(res, dtype=bool)
+    if isinstance(comparator, list):
+        values = list(_flatten(env, comparator))
+    else:
+        values = list(env.col(comparator).unique())
+    try:
+        ok = set(values).issubset(set(t.unique()))
+    except TypeError as exc:
+        raise OperatorError(str(exc))
+    return pd.Series([ok], dtype=bool)
+
+
+def op_not_contains_all(env, leaf):
+    return ~op_contains_all(env, leaf)
+
+
+def op_has_different_values(env, leaf):
+    t = env.col(leaf["target"])
+    return env.series(np.full(env.n, len(t.unique()) > 1))
+
+
+def op_has_same_values(env, leaf):
+    return ~op_has_different_values(env, leaf)
+
+
+def _rowwise_sets(env, leaf, fn):
+    t, c = env.col(leaf["target"]), env.col(leaf.get("comparator"))
+
+    def as_set(v):
+        return set(v) if isinstance(v, (list, set)) else {v}
+    pairs = pd.Series(list(zip(t.map(id), c.map(id))), index=env.index)
+    first = ~pairs.duplicated()
+    tv, cv = _obj(t), _obj(c)
+    table = {}
+    for i in np.flatnonzero(first.to_numpy()):
+        try:
+            table[pairs.iloc[i]] = fn(as_set(tv[i]), as_set(cv[i]))
+        except TypeError:
+            table[pairs.iloc[i]] = False
+    return pd.Series(pairs.map(table).to_numpy(dtype=bool), index=env.index)
+
+
+def op_shares_no_elements_with(env, leaf):
+    return _rowwise_sets(env, leaf, lambda a, b: len(a & b) == 0)
+
+
+def op_shares_at_least_one_element_with(env, leaf):
+    return _rowwise_sets(env, leaf, lambda a, b: bool(a & b))
+
+
+def op_shares_exactly_one_element_with(env, leaf):
+    return _rowwise_sets(env, leaf, lambda a, b: len(a & b) == 1)
+
+
+def op_is_ordered_subset_of(env, leaf):
+    t, c = env.col(leaf["target"]), env.col(leaf.get("comparator"))
+
+    def check(tl, cl):
+        pos = {col: i for i, col in enumerate(cl)}
+        positions = []
+        for col in tl:
+            if col not in pos:
+                return False
+            positions.append(pos[col])
+        return positions == sorted(positions)
+    pairs = pd.Series(list(zip(t.map(id), c.map(id))), index=env.index)
+    first = ~pairs.duplicated()
+    tv, cv = _obj(t), _obj(c)
+    table = {pairs.iloc[i]: check(tv[i], cv[i]) for i in np.flatnonzero(first.to_numpy())}
+    return pd.Series(pairs.map(table).to_numpy(dtype=bool), index=env.index)
+
+
+def op_is_not_ordered_subset_of(env, leaf):
+    return ~op_is_ordered_subset_of(env, leaf)
+
+
+def op_empty_within_except_last_row(env, leaf):
+    target, comparator, order = leaf["target"], leaf.get("comparator"), leaf.get("ordering")
+    by = [comparator, order] if order else [comparator]
+    for c in by + [target]:
+        env.col(c)
+    d = env.df.sort_values(by=by)
+    last = ~d.duplicated(subset=[comparator], keep="last")
+    last = last & d[comparator].notna()  # NaN keys are dropped by groupby
+    keep = ~last & d[comparator].notna()
+    vals = d.loc[keep, target]
+    res = pd.Series(empty_mask(vals), index=vals.index)
+    return res.reindex(env.index)
+
+
+def op_non_empty_within_except_last_row(env, leaf):
+    r = op_empty_within_except_last_row(env, leaf)
+    return ~r.dropna().astype(bool)
+
+
+def op_does_not_have_next_corresponding_record(env, leaf):
+    target, comparator = leaf["target"], leaf.get("comparator")
+    within, order = leaf.get("within"), leaf.get("ordering")
+    cols = [target, comparator, within, order]
+    for c in cols:
+        env.col(c)
+    d = env.df[list(dict.fromkeys(cols))].sort_values(by=[order])
+    out = []
+    for _, g in d.groupby(within, sort=True):  # one step per group, as CORE (positional result)
+        tv, cv = _obj(g[target]), _obj(g[comparator])
+        out.extend(list(tv[:-1] == cv[1:]) + [True])
+    res = pd.Series(out, dtype=bool)
+    return ~res
+
+
+def op_has_next_corresponding_record(env, leaf):
+    return ~op_does_not_have_next_corresponding_record(env, leaf)
+
+
+def op_present_on_multiple_rows_within(env, leaf):
+    target, within = leaf["target"], leaf.get("within")
+    min_count = leaf.get("comparator") or 1
+    env.col(target)
+    env.col(within)
+    d = env.df[[within, target]]
+    size = d.groupby([within, target], dropna=False, sort=True).size().rename("_n").reset_index()
+    merged = d.merge(size, on=[within, target], how="inner")
+    return pd.Series((merged["_n"] > min_count).to_numpy(dtype=bool))
+
+
+def op_not_present_on_multiple_rows_within(env, leaf):
+    return ~op_present_on_multiple_rows_within(env, leaf)
+
+
+def op_inconsistent_enumerated_columns(env, leaf):
+    name = leaf["target"]
+    pattern = re.compile(rf"^{re.escape(name)}(\d*)$")
+    cols = [c for c in env.df.columns if pattern.match(str(c))]
+    if not cols:
+        return pd.Series([False] * env.n)
+    cols = sorted(cols, key=lambda x: (len(x), x))
+    populated = [~is_null(env.df[c]) for c in cols]
+    res = np.zeros(env.n, bool)
+    prev = populated[0]
+    for cur in populated[1:]:
+        res |= cur & ~prev
+        prev = cur
+    return env.series(res)
+
+
+def op_equals_string_part(env, leaf):
+    target = env.col(leaf["target"])
+    comparator, rx = leaf.get("comparator"), leaf.get("regex")
+    c = env.comparand(comparator, leaf.get("value_is_literal", False))
+    if isinstance(c, str):
+        parsed = _first_findall(rx, c)
+        parsed = pd.Series([parsed] * env.n, index=env.index, dtype=object)
+    else:
+        parsed = c.astype(object).map(lambda x: _first_findall(rx, x) if isinstance(x, str) else None)
+    sub = Env(pd.DataFrame({"t": target, "p": parsed}, index=env.index), env.wildcard)
+    return _equality(sub, {"target": "t", "comparator": "p", "type_insensitive": leaf.get("type_insensitive", False)},
+                     negate=False)
+
+
+def op_does_not_equal_string_part(env, leaf):
+    return ~op_equals_string_part(env, leaf)
+
+
+def op_is_title_case(env, leaf):
+    raise OperatorError("is_title_case is not implemented")
+
+
+OPERATORS: dict[str, Callable[[Env, dict], pd.Series]] = {
+    name[3:]: fn for name, fn in list(globals().items()) if name.startswith("op_") and callable(fn)
+}
+del OPERATORS["is_title_case"]
+NOT_SUPPORTED.update({
+    "target_is_sorted_by": "operator target_is_sorted_by is not implemented",
+    "target_is_not_sorted_by": "operator target_is_not_sorted_by is not implemented",
+    "is_title_case": "operator is_title_case is not implemented",
+    "is_not_title_case": "operator is_not_title_case is not implemented",
+})
