@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .model import no_gc
+
 CT_DIR = Path(__file__).resolve().parent / "ct"
 _FILE = re.compile(r"^(?P<kind>[a-z][a-z-]*?)ct-(?P<version>\d{4}-\d{2}-\d{2})\.json\.gz$")
 _KINDS = {"sdtm": "sdtm", "sdtmct": "sdtm", "adam": "adam", "adamct": "adam",
@@ -188,7 +190,8 @@ def _load(kind: str, version: str) -> CtPackage:
     if not path.is_file():
         have = ", ".join(v for k, v in available_ct() if k == kind) or "none"
         raise KeyError(f"no {kind} CT package {version} shipped (have: {have})")
-    return CtPackage(kind, version, json.loads(gzip.decompress(path.read_bytes())))
+    with no_gc():
+        return CtPackage(kind, version, json.loads(gzip.decompress(path.read_bytes())))
 
 
 def load_ct(kind: str, version: str | None = None) -> CtPackage:
