@@ -175,6 +175,9 @@ def test_adamig_variables(adam):
     assert adam.variable("OCCDS", "AESER").core == "Req"
     assert (adam.variable("OCCDS", "AOCCFL").core, adam.variable("OCCDS", "AOCCFL").values) == ("Perm", ("Y",))
     assert adam.class_variables("BASIC DATA STRUCTURE") == adam.domains["BDS"].variables
+    assert adam.class_variables("Occurrence Data Structure") == adam.domains["OCCDS"].variables
+    assert adam.variable("ADAE", "AOCCPFL", "OCCURRENCE DATA STRUCTURE").core == "Perm"
+    assert len({adam.variable("ADSL", "TRT01P"), adam.variable("ADSL", "TRT02P")}) == 1   # hashable
 
 
 def test_adam_conventions(adam):

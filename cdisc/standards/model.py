@@ -58,7 +58,7 @@ class VariableDef:
     model: str | None = None
     group: str | None = None
     notes: str | None = None
-    restriction: dict | None = None
+    restriction: dict | None = field(default=None, compare=False)
     ccode: str | None = None
 
     @property
@@ -199,10 +199,9 @@ class Standard:
         """
         cls = self.class_name(class_name)
         if not self.is_sdtm:
-            for d in self.domains.values():
-                if d.class_ == cls and not d.subclass:
-                    return list(d.variables)
-            return []
+            tables = [d for d in self.domains.values() if d.class_ == cls]
+            tables.sort(key=lambda d: d.subclass is not None)        # BDS before its TTE subclass
+            return list(tables[0].variables) if tables else []
         if cls not in GO_CLASSES:
             return list(self.model_classes.get(cls, []))
         go = self.model_classes[GENERAL_OBSERVATIONS]
