@@ -526,3 +526,87 @@ def test_lab_result_that_does_not_parse(lb_study, typed):
     lb_study.set_raw("lb", 2, "LBORRES", typed)
     assert_error(lb_study.build(), DATA, "lb.csv, row 2, column LBORRES:",
                  f"result {typed!r} of test WBC is not a number (unit '10^9/L')")
+
+
+# -- a raw file must be one well-formed table (end to end through `cdisc build`)
+def _csv_lines(s: Study, form: str) -> list[str]:
+    return (s.raw / f"{form}.csv").read_text(encoding="utf-8").split("\n")
+
+
+def _write_lines(s: Study, form: str, lines: list[str]) -> None:
+    (s.raw / f"{form}.csv").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _short_row(s: Study):
+    lines = _csv_lines(s, "ae")
+    lines[4] = lines[4].rsplit(",", 1)[0]                 # line 5 loses its last field
+    _write_lines(s, "ae", lines)
+
+
+def _long_row(s: Study):
+    lines = _csv_lines(s, "ae")
+    lines[4] = lines[4] + ",extra"                         # line 5 gains a field
+    _write_lines(s, "ae", lines)
+
+
+def _duplicate_header(s: Study):
+    lines = _csv_lines(s, "dm")
+    lines[0] = lines[0].replace("SEX", "AGE", 1) if "SEX" in lines[0] else lines[0]
+    _write_lines(s, "dm", lines)
+
+
+def _nul_byte(s: Study):
+    lines = _csv_lines(s, "ae")
+    lines[5] = lines[5].replace("Active", "Act\x00ive", 1)
+    _write_lines(s, "ae", lines)
+
+
+def _unnamed_column_with_data(s: Study):
+    lines = _csv_lines(s, "ex")
+    lines = [lines[0] + ","] + [ln + ("," if ln else "") for ln in lines[1:]]
+    lines[2] = lines[2][:-1] + ",see note"
+    _write_lines(s, "ex", lines)
+
+
+def _broken_quoting(s: Study):
+    lines = _csv_lines(s, "ae")
+    lines[6] = lines[6].replace(",Active,", ',"Active"x,', 1)
+    _write_lines(s, "ae", lines)
+
+
+def _xlsx_two_sheets(s: Study):
+    df = s.read_csv("dm")
+    with pd.ExcelWriter(s.raw / "dm.xlsx") as w:
+        df.to_excel(w, sheet_name="DM", index=False)
+        df.iloc[:2].to_excel(w, sheet_name="DM (2)", index=False)
+    (s.raw / "dm.csv").unlink()
+
+
+def _truncated_xpt(s: Study):
+    import pyreadstat
+
+    df = s.read_csv("ex")
+    path = s.raw / "ex.xpt"
+    pyreadstat.write_xport(df, str(path), file_format_version=8, table_name="EX")   # v8: long names
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 45])               # cut inside the last 80-byte record
+    (s.raw / "ex.csv").unlink()
+
+
+RAW_STRUCTURE = {
+    "a row with fewer fields than the header": (_short_row, ["ae.csv, row 5:", "fields, the header has"]),
+    "a row with more fields than the header": (_long_row, ["ae.csv, row 5:", "fields, the header has"]),
+    "a column name given twice": (_duplicate_header, ["dm.csv, row 1, column AGE:", "appears 2 times in the header"]),
+    "a NUL byte": (_nul_byte, ["ae.csv, row 6", "NUL byte"]),
+    "data under an unnamed column": (_unnamed_column_with_data, ["ex.csv, row 3:", "no name for field"]),
+    "broken quoting": (_broken_quoting, ["ae.csv, row 7", "quot"]),
+    "an Excel file with data on two sheets": (_xlsx_two_sheets, ["dm.xlsx:", "2 sheets hold data", "'DM', 'DM (2)'"]),
+    "a truncated transport file": (_truncated_xpt, ["ex.xpt:"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RAW_STRUCTURE))
+def test_raw_file_structure(study, case):
+    breaker, fragments = RAW_STRUCTURE[case]
+    breaker(study)
+    assert_error(study.build(), USAGE, *fragments)
