@@ -103,7 +103,11 @@ class Parsed:
         months_ok = (ints[1] >= 1) & (ints[1] <= 12)
         dim = _days_in_month(ints[0], np.clip(ints[1], 1, 12))
         cal_ok = months_ok & (ints[2] >= 1) & (ints[2] <= dim)
-        self.valid = matched & (uncertain | cal_ok) & ~(text.isin(["-"]).to_numpy() if n else False)
+        # dateutil isoparse (values without an uncertainty): YYYY, YYYY-MM or YYYY-MM-DD, a time
+        # only after a full date ("2003-20" matches the pattern as year + day, isoparse rejects it)
+        has_time = present[3] if n else np.zeros(0, bool)
+        iso_shape = (present[1] | ~present[2]) & (~has_time | (present[1] & present[2]))
+        self.valid = matched & (uncertain | (cal_ok & iso_shape)) & ~(text.isin(["-"]).to_numpy() if n else False)
         self.valid = self.valid & ~(~uncertain & (grp("year").astype(str).str.startswith("-").to_numpy() if n else False))
         self.precision = np.where(self.valid & (precision >= 0), precision, -1)
         self.ints = ints

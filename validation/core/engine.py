@@ -70,7 +70,10 @@ class Study:
         self._model_wild = None
 
     def raw(self, name: str) -> pd.DataFrame:
-        return self.datasets[name].frame
+        ds = self.datasets[name]
+        if ds.frame is None:
+            raise builders.BuildError(ds.error or f"dataset {name} could not be read")
+        return ds.frame
 
     def dataset_metadata_row(self, info: DatasetInfo) -> dict:
         """CORE get_dataset_metadata (Dataset Metadata Check columns)."""
@@ -203,10 +206,13 @@ def evaluate(node, env: Env):
 
 # ----------------------------------------------------------------------------- findings
 def _null(v) -> bool:
+    """``v in NULL_FLAVORS or pd.isna(v)`` (CORE's test for a reported value)."""
     if v is None:
         return True
-    if isinstance(v, (list, set, dict, tuple)):
-        return len(v) == 0 or (len(v) == 1 and next(iter(v)) is None) if isinstance(v, (list, set)) else len(v) == 0
+    if isinstance(v, dict):
+        return len(v) == 0
+    if isinstance(v, (set, list, tuple)):
+        return isinstance(v, set) and v == {None}
     try:
         return bool(pd.isna(v)) or v == ""
     except (TypeError, ValueError):
@@ -317,11 +323,9 @@ def _findings(rule: CoreRule, info: DatasetInfo, frame: pd.DataFrame, mask: np.n
         vals = [{t: "Not in dataset" for t in missing}] * len(rows)
     else:
         cols = present if present else list(rows.columns)
-        block = rows[cols].astype(object)
-        block = block.where(~block.map(_null), None) if len(block) else block
-        recs = block.to_dict("records")
+        recs = rows[cols].astype(object).to_dict("records")  # the flagged records only
         extra = {t: "Not in dataset" for t in missing}
-        vals = [{**{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}, **extra} for r in recs]
+        vals = [{**{k: _clean(v) for k, v in r.items()}, **extra} for r in recs]
     for name, rec, u, s, v in zip(names, rec_numbers, usub, seqs, vals):
         out.append(finding(str(name), rec, u, s, v))
     return out
@@ -391,7 +395,7 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
         return "skipped", "doesn't apply to entity", []
     try:
         frame = builders.BUILDERS[rule.rule_type](study, info, rule)
-    except MetadataError as exc:
+    except (MetadataError, builders.BuildError) as exc:
         return "execution error", f"evaluation dataset failed to build: {exc}", []
     try:
         frame = builders.preprocess(study, info, frame, rule)
@@ -400,7 +404,7 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
         return "skipped", f"operation domain not found: {exc}", []
     except operations.NeedsData as exc:
         return "not executed", str(exc), []
-    except (builders.PreprocessingError, operations.OperationFailed, MetadataError) as exc:
+    except (builders.PreprocessingError, builders.BuildError, operations.OperationFailed, MetadataError) as exc:
         return "execution error", str(exc), []
     except KeyError as exc:
         return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []

@@ -38,9 +38,12 @@ class Dataset:
     filename: str | None = None
     size: int | None = None
     first_record: dict | None = None  # as CORE's metadata reader gives it (default: from frame)
+    error: str | None = None  # the file could not be read (frame is None): an execution error where needed
 
     def __post_init__(self) -> None:
         self.name = self.name.upper()
+        if self.frame is None:
+            return
         if not self.variables:
             self.variables = [
                 Variable(str(c), "", "Num" if pd.api.types.is_numeric_dtype(self.frame[c]) else "Char")
@@ -135,7 +138,7 @@ def dataset_info(ds: Dataset, first: dict | None = None) -> DatasetInfo:
         filename=ds.filename or f"{ds.name.lower()}.xpt",
         first_record=first if first is not None else (
             ds.first_record if ds.first_record is not None else first_record(ds.frame)),
-        record_count=len(ds.frame),
+        record_count=len(ds.frame) if ds.frame is not None else 0,
         size=int(ds.size) if ds.size is not None else int(ds.frame.memory_usage(deep=False).sum()),
     )
 

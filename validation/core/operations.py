@@ -238,10 +238,14 @@ def op_record_count(study, p: Params, frame):
                 all_na[col] = None
             elif pd.api.types.is_string_dtype(df[col]) and df[col].fillna("").astype(str).str.strip().eq("").all():
                 all_na[col] = ""
-    base = df
-    if p.regex:
-        base = _regex_grouping(df, grouping, p.regex)
-    g = base.groupby(grouping, as_index=False, dropna=False).size()
+    if p.regex and filtered is None:
+        # CORE _get_regex_grouped_counts: count on the regex-trimmed values, report the original ones
+        rg = _regex_grouping(df, grouping, p.regex)
+        g = df[grouping].copy()
+        g["size"] = rg.assign(_one=1).groupby(grouping, dropna=False)["_one"].transform("size").to_numpy()
+        g = g.groupby(grouping, as_index=False, dropna=False).first()
+    else:
+        g = df.groupby(grouping, as_index=False, dropna=False).size()
     if filtered is not None:
         fb = _regex_grouping(filtered, grouping, p.regex) if p.regex else filtered
         fg = fb.groupby(grouping, as_index=False).size()

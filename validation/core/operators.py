@@ -17,6 +17,7 @@ list/set/dict; a blank (" ") is not empty.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -38,7 +39,14 @@ NOT_SUPPORTED: dict[str, str] = {}
 
 # ----------------------------------------------------------------------------- helpers
 def _obj(s) -> np.ndarray:
-    return np.asarray(s, dtype=object)
+    """Values as Python objects; pd.NA (from a SUPP-- pivot) as None."""
+    a = np.asarray(s, dtype=object)
+    if isinstance(s, pd.Series) and s.dtype == object and a.size:
+        m = s.isna().to_numpy(dtype=bool)
+        if m.any():
+            a = a.copy()
+            a[m] = None
+    return a
 
 
 def _mixed(s: pd.Series) -> bool:
@@ -466,49 +474,55 @@ def op_is_not_contained_by_case_insensitive(env, leaf):
     return ~op_is_contained_by_case_insensitive(env, leaf)
 
 
-def _regex(env, leaf, fn_text: Callable[[pd.Series], pd.Series], negate: bool):
+def _regex(env, leaf, part: str | None, negate: bool):
+    """CORE (not_)(prefix_|suffix_)matches_regex: non-null values (after the number-to-text
+    conversion), re.match on the whole value, re.search on a prefix/suffix."""
+    pattern = leaf.get("comparator")
+    _compiled(pattern)
     s = regex_text(env.col(leaf["target"]))
     notna = s.notna().to_numpy(dtype=bool)
-    text = s.astype(str) if s.dtype != object else s.where(s.notna(), "").astype(str)
-    m = fn_text(text).fillna(False).to_numpy(dtype=bool)
+    text = pd.Series(s.astype(object).where(notna, "").astype(str).to_numpy(dtype=object), dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "pattern ... has match groups"
+        if part == "prefix":
+            m = text.str[: leaf.get("prefix")].str.contains(pattern, regex=True)
+        elif part == "suffix":
+            m = text.str[-leaf.get("suffix"):].str.contains(pattern, regex=True)
+        else:
+            m = text.str.match(pattern)
+    m = m.fillna(False).to_numpy(dtype=bool)
     return env.series(notna & (~m if negate else m))
 
 
 def _compiled(pattern):
     try:
         return re.compile(pattern)
-    except re.error as exc:
+    except (re.error, TypeError) as exc:
         raise OperatorError(f"invalid regular expression {pattern!r}: {exc}")
 
 
 def op_matches_regex(env, leaf):
-    rx = _compiled(leaf.get("comparator"))
-    return _regex(env, leaf, lambda s: s.map(lambda x: rx.match(x) is not None), False)
+    return _regex(env, leaf, None, False)
 
 
 def op_not_matches_regex(env, leaf):
-    rx = _compiled(leaf.get("comparator"))
-    return _regex(env, leaf, lambda s: s.map(lambda x: rx.match(x) is not None), True)
+    return _regex(env, leaf, None, True)
 
 
 def op_prefix_matches_regex(env, leaf):
-    rx, k = _compiled(leaf.get("comparator")), leaf.get("prefix")
-    return _regex(env, leaf, lambda s: s.str[:k].map(lambda x: rx.search(x) is not None), False)
+    return _regex(env, leaf, "prefix", False)
 
 
 def op_not_prefix_matches_regex(env, leaf):
-    rx, k = _compiled(leaf.get("comparator")), leaf.get("prefix")
-    return _regex(env, leaf, lambda s: s.str[:k].map(lambda x: rx.search(x) is not None), True)
+    return _regex(env, leaf, "prefix", True)
 
 
 def op_suffix_matches_regex(env, leaf):
-    rx, k = _compiled(leaf.get("comparator")), leaf.get("suffix")
-    return _regex(env, leaf, lambda s: s.str[-k:].map(lambda x: rx.search(x) is not None), False)
+    return _regex(env, leaf, "suffix", False)
 
 
 def op_not_suffix_matches_regex(env, leaf):
-    rx, k = _compiled(leaf.get("comparator")), leaf.get("suffix")
-    return _regex(env, leaf, lambda s: s.str[-k:].map(lambda x: rx.search(x) is not None), True)
+    return _regex(env, leaf, "suffix", True)
 
 
 def _string_part(env, leaf, part: str) -> pd.Series:

@@ -54,11 +54,15 @@ def read_case(files: dict[str, str]) -> dict[str, Dataset]:
                     length = None
                 variables.append(Variable(str(r["variable"]), "" if pd.isna(r["label"]) else r["label"],
                                           r["type"], length, ""))
-        frame = _read_csv_text(
-            text, sep=",", header=0, index_col=False, dtype=declared or None, na_values=[""],
-            keep_default_na=False, true_values=["True", "TRUE", "true", "1"],
-            false_values=["False", "FALSE", "false", "0"])
-        frame = frame.replace({np.nan: None})
+        error = None
+        try:
+            frame = _read_csv_text(
+                text, sep=",", header=0, index_col=False, dtype=declared or None, na_values=[""],
+                keep_default_na=False, true_values=["True", "TRUE", "true", "1"],
+                false_values=["False", "FALSE", "false", "0"])
+            frame = frame.replace({np.nan: None})
+        except (ValueError, TypeError) as exc:  # CORE: InvalidCSVFile when the dataset is read
+            frame, error = None, f"Error reading CSV from: {p.name}: {type(exc).__name__}: {exc}"
         row = dmeta[dmeta["Filename"] == p.stem] if "Filename" in dmeta else dmeta.iloc[0:0]
         if len(row) == 1:
             r = row.iloc[0]
@@ -69,7 +73,8 @@ def read_case(files: dict[str, str]) -> dict[str, Dataset]:
         first = _read_csv_text(text, nrows=1)
         first_record = first.iloc[0].fillna("").astype(str).to_dict() if len(first) else {}
         ds = Dataset(name=str(name), frame=frame, label=label, variables=variables,
-                     filename=p.name, size=len(text.encode("utf-8")), first_record=first_record)
+                     filename=p.name, size=len(text.encode("utf-8")), first_record=first_record,
+                     error=error)
         out[ds.name] = ds
     return out
 
