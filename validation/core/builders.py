@@ -51,7 +51,15 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def record_frame(study, info, rule) -> pd.DataFrame:
-    return _concat([tag(study.raw(i.name), i.name) for i in _family(study, info, rule)])
+    """The records of the dataset (all files of a split domain), tagged; shared between rules
+    (nothing modifies it in place: joins and operations work on copies)."""
+    fam = _family(study, info, rule)
+    key = ("records",) + tuple(i.name for i in fam)
+    cached = study.cache.get(key)
+    if cached is None:
+        cached = _concat([tag(study.raw(i.name), i.name) for i in fam])
+        study.cache[key] = cached
+    return cached
 
 
 def dataset_metadata_frame(study, info, rule) -> pd.DataFrame:
@@ -214,6 +222,18 @@ def preprocess(study: "Study", info: DatasetInfo, frame: pd.DataFrame, rule) -> 
     if not datasets:
         return frame
     refs = rule.referenced_names
+    names = tuple(d["Name"] for d in datasets)
+    key = ("joined", id(frame), info.name, repr(datasets),
+           tuple(sorted({t for t in refs if isinstance(t, str) and t.startswith(tuple(f"{n}." for n in names))})))
+    cached = study.cache.get(key)
+    if cached is not None and cached[0] is frame:
+        return cached[1]
+    result = _preprocess(study, info, frame, rule, datasets, refs)
+    study.cache[key] = (frame, result)
+    return result
+
+
+def _preprocess(study, info, frame, rule, datasets, refs):
     result = frame.copy()
     merged_domains: set = set()
     for d in datasets:
@@ -413,45 +433,26 @@ def _child_merge(info: DatasetInfo, left, right, m: DatasetInfo, keys):
         raise PreprocessingError(f"Merge operation failed during child merge: {exc}")
 
 
-def _idvar_match(parent: pd.DataFrame, idvar, idvarval, right_domain):
-    """Index label of the first parent row whose IDVAR column equals IDVARVAL (CORE's type-aware test)."""
+def _parent_key_column(parent: pd.DataFrame, idvar: str, right_domain) -> str | None:
     for col in (idvar, f"{idvar}.{right_domain}", f"{right_domain}.{idvar}"):
-        if col not in parent.columns:
-            continue
-        pcol = parent[col]
-        if pcol.dtype.kind == "f" or pcol.dtype.kind in "iu":
-            try:
-                v = float(str(idvarval).strip())
-                hit = pcol[pcol == (int(v) if pcol.dtype.kind in "iu" else v)]
-                if len(hit):
-                    return hit.index[0]
-            except (TypeError, ValueError):
-                pass
-        else:
-            for idx, pv in pcol.items():
-                if pv is None or (isinstance(pv, float) and pv != pv):
-                    continue
-                try:
-                    if isinstance(pv, float):
-                        cv = float(str(idvarval).strip())
-                    elif isinstance(pv, int):
-                        cv = int(float(str(idvarval).strip()))
-                    else:
-                        cv = str(idvarval).strip()
-                except (TypeError, ValueError):
-                    cv = str(idvarval).strip()
-                if cv == pv:
-                    return idx
-        s = pcol.astype(str)
-        hit = s[s == str(idvarval).strip()]
-        if len(hit):
-            return hit.index[0]
+        if col in parent.columns:
+            return col
     return None
 
 
+def _child_keys(idvarval: pd.Series, pcol: pd.Series) -> pd.Series:
+    """IDVARVAL converted the way CORE compares it with the parent's IDVAR column."""
+    text = idvarval.astype(object).map(lambda x: None if x is None or (isinstance(x, float) and x != x) else str(x).strip())
+    if pcol.dtype.kind in "fiu":
+        num = pd.to_numeric(text, errors="coerce")
+        return num
+    return text
+
+
 def _merge_rdomain(info, left, right, m: DatasetInfo, keys):
-    """CORE _merge_rdomain_dataset: each child record joined to the parent record its
-    IDVAR/IDVARVAL point at (after the other keys). Loops over distinct key sets."""
+    """CORE _merge_rdomain_dataset: each child record joined to the first parent record its
+    IDVAR/IDVARVAL point at, among the parent records that share the other keys; the parent's
+    values win where both have a column. Vectorised per distinct IDVAR."""
     if info.is_supp and info.rdomain:
         child = left
     elif "RDOMAIN" in left.columns:
@@ -463,33 +464,70 @@ def _merge_rdomain(info, left, right, m: DatasetInfo, keys):
     std = [k for k in keys if k not in ("IDVAR", "IDVARVAL")]
     lk = _repl(_sided(std, "left"), info.domain)
     rk = _repl(_sided(std, "right"), m.domain)
-    records = []
-    for _, row in child.iterrows():  # per child record, as CORE (SUPP/CO/RELREC are small)
-        idvar, idvarval = row.get("IDVAR"), row.get("IDVARVAL")
-        cand = right
-        if std:
-            ok = np.ones(len(right), bool)
-            for a, b in zip(lk, rk):
-                if a in row.index and b in right.columns and pd.notna(row[a]):
-                    ok = ok & (right[b] == row[a]).to_numpy()
-            cand = right[ok]
-        match = None
-        if len(cand) and pd.notna(idvar) and pd.notna(idvarval):
-            idx = _idvar_match(cand, idvar, idvarval, m.domain)
-            match = None if idx is None else cand.loc[idx]
-        elif len(cand) and std and (pd.isna(idvar) or pd.isna(idvarval)):
-            match = cand.iloc[0]
-        rec = row.to_dict()
-        if match is not None:
-            rec.update(match.to_dict())
-        else:
-            for c in right.columns:
-                rec.setdefault(c, None)
-        records.append(rec)
-    merged = pd.DataFrame.from_records(records)
+    pairs = [(a, b) for a, b in zip(lk, rk) if a in child.columns and b in right.columns]
+    child = child.reset_index(drop=True)
+    match = np.full(len(child), -1, dtype=np.int64)  # position in ``right``
+    parent = right.reset_index(drop=True).assign(_ppos=np.arange(len(right)))
+    idvar = child["IDVAR"] if "IDVAR" in child.columns else pd.Series([None] * len(child))
+    idval = child["IDVARVAL"] if "IDVARVAL" in child.columns else pd.Series([None] * len(child))
+    has_id = (idvar.notna() & idval.notna()).to_numpy()
+    std_ok = np.ones(len(child), bool)
+    for a, _ in pairs:
+        std_ok &= child[a].notna().to_numpy()
+    for v in pd.unique(idvar[has_id]):
+        rows = np.flatnonzero(has_id & (idvar == v).to_numpy())
+        pc = _parent_key_column(parent, v, m.domain)
+        if pc is None:
+            continue
+        ck = _child_keys(idval.iloc[rows], parent[pc])
+        pk = parent[pc] if parent[pc].dtype.kind in "fiu" else parent[pc].astype(object)
+        lft = pd.DataFrame({"_cpos": rows, "_key": ck.to_numpy()})
+        rgt = pd.DataFrame({"_ppos": parent["_ppos"].to_numpy(), "_key": pk.to_numpy()})
+        on = ["_key"]
+        for i, (a, b) in enumerate(pairs):
+            lft[f"_k{i}"] = child[a].iloc[rows].to_numpy()
+            rgt[f"_k{i}"] = parent[b].to_numpy()
+            on.append(f"_k{i}")
+        rgt = rgt[rgt["_key"].notna()].drop_duplicates(subset=on, keep="first")
+        hit = lft.merge(rgt, on=on, how="left")
+        found = hit["_ppos"].notna().to_numpy()
+        if (~found).any() and parent[pc].dtype.kind not in "fiu":
+            pass
+        elif (~found).any():  # CORE's text fallback on a numeric column: "1.0" == "1.0"
+            miss = hit[~found]
+            rs = rgt.assign(_key=parent[pc].astype(str).to_numpy()[rgt["_ppos"].to_numpy()])
+            ls = miss.drop(columns=["_ppos"]).assign(_key=idval.iloc[miss["_cpos"].to_numpy()].astype(str).str.strip().to_numpy())
+            h2 = ls.merge(rs.drop_duplicates(subset=on, keep="first"), on=on, how="left")
+            hit.loc[~found, "_ppos"] = h2["_ppos"].to_numpy()
+        ok = hit["_ppos"].notna().to_numpy()
+        match[hit["_cpos"].to_numpy()[ok]] = hit["_ppos"].to_numpy()[ok].astype(np.int64)
+    if pairs:
+        no_id = ~has_id
+        if no_id.any():
+            firsts = parent.drop_duplicates(subset=[b for _, b in pairs], keep="first")
+            lft = pd.DataFrame({"_cpos": np.flatnonzero(no_id)})
+            for i, (a, b) in enumerate(pairs):
+                lft[f"_k{i}"] = child[a].to_numpy()[no_id]
+            rgt = pd.DataFrame({"_ppos": firsts["_ppos"].to_numpy()})
+            for i, (a, b) in enumerate(pairs):
+                rgt[f"_k{i}"] = firsts[b].to_numpy()
+            hit = lft.merge(rgt, on=[f"_k{i}" for i in range(len(pairs))], how="left")
+            ok = hit["_ppos"].notna().to_numpy()
+            match[hit["_cpos"].to_numpy()[ok]] = hit["_ppos"].to_numpy()[ok].astype(np.int64)
+    new_cols = [c for c in right.columns if c not in child.columns]
+    merged = child.copy()
+    for c in new_cols:
+        merged[c] = None
+    got = match >= 0
+    if got.any():
+        src = right.reset_index(drop=True)
+        for c in right.columns:
+            col = merged[c].astype(object).to_numpy().copy() if c in merged.columns else np.full(len(merged), None, object)
+            col[got] = src[c].astype(object).to_numpy()[match[got]]
+            merged[c] = col
     if info.is_supp:
         return merged
-    remaining = left.drop(child.index)
+    remaining = left.drop(left.index[left["RDOMAIN"] == m.domain]) if "RDOMAIN" in left.columns else left.iloc[0:0]
     return pd.concat([remaining, merged], ignore_index=True)
 
 

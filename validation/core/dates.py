@@ -60,9 +60,9 @@ class Parsed:
         n = len(uniques)
         s = pd.Series(uniques.astype(object), dtype=object)
         is_str = s.map(type).eq(str).to_numpy() if n else np.zeros(0, bool)
-        text = s.where(is_str, "").astype(str)
+        text = pd.Series(np.where(is_str, s.to_numpy(dtype=object), ""), dtype=object)  # Python re, never pyarrow
         m = text.str.extract(DATE_PATTERN) if n else pd.DataFrame()
-        matched = np.array(text.str.match(DATE_PATTERN).to_numpy(dtype=bool)) if n else np.zeros(0, bool)
+        matched = np.array(m[0].notna().to_numpy(dtype=bool)) if n else np.zeros(0, bool)
         matched = matched & is_str & (text.str.len().to_numpy() > 0 if n else np.zeros(0, bool))
         uncertain = np.zeros(n, bool)
         for sub in UNCERTAIN:
@@ -163,18 +163,48 @@ def _codes(values, uniques: pd.Index) -> np.ndarray:
     return uniques.get_indexer(pd.Index(np.asarray(values, dtype=object)))
 
 
-def parse_values(*arrays) -> tuple[Parsed, list[np.ndarray]]:
-    """Parse the distinct strings of several arrays at once; returns the parse and, per
-    array, the index of each value in it."""
-    vals = []
-    for a in arrays:
-        a = np.asarray(a, dtype=object)
-        vals.append(a)
+_MEMO: dict[str, tuple] = {}  # text -> (valid, precision, calendar_ok, timestamp, truncations)
+_MEMO_MAX = 2_000_000
+
+
+class _View:
+    """Parsed values looked up from the memo (same attributes as :class:`Parsed`)."""
+
+    def __init__(self, uniques: pd.Index, rows: list[tuple]):
+        self.uniques = uniques
+        n = len(rows)
+        self.valid = np.fromiter((r[0] for r in rows), bool, n)
+        self.precision = np.fromiter((r[1] for r in rows), np.int64, n)
+        self.calendar_ok = np.fromiter((r[2] for r in rows), bool, n)
+        self.timestamp = np.fromiter((r[3] for r in rows), np.int64, n)
+        self._trunc = np.array([r[4] for r in rows], dtype=np.int64).T if n else np.zeros((8, 0), np.int64)
+
+    def truncated(self):
+        return self._trunc
+
+    def component(self, name: str) -> np.ndarray:
+        ts = pd.to_datetime(self.timestamp.astype("datetime64[us]"))
+        return getattr(ts, name).to_numpy()
+
+
+def parse_values(*arrays) -> tuple[_View, list[np.ndarray]]:
+    """Parse the distinct strings of several arrays at once (each text once per process);
+    returns the parse and, per array, the index of each value in it."""
+    vals = [np.asarray(a, dtype=object) for a in arrays]
     allv = np.concatenate([v.ravel() for v in vals]) if vals else np.array([], object)
     keep = [x for x in pd.unique(pd.Series(allv, dtype=object)) if isinstance(x, str)]
     uniques = pd.Index(keep, dtype=object)
-    p = Parsed(uniques)
-    return p, [_codes(v, uniques) for v in vals]
+    new = [x for x in keep if x not in _MEMO]
+    if new:
+        if len(_MEMO) + len(new) > _MEMO_MAX:
+            _MEMO.clear()
+        p = Parsed(pd.Index(new, dtype=object))
+        tr = p.truncated()
+        for i, x in enumerate(new):
+            _MEMO[x] = (bool(p.valid[i]), int(p.precision[i]), bool(p.calendar_ok[i]), int(p.timestamp[i]),
+                        tuple(int(v) for v in tr[:, i]))
+    view = _View(uniques, [_MEMO[x] for x in keep])
+    return view, [_codes(v, uniques) for v in vals]
 
 
 def is_valid_date(values) -> np.ndarray:

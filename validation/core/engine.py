@@ -68,6 +68,7 @@ class Study:
             self.infos = [dataset_info(d) for d in self.datasets.values()]
         self._meta_cache: dict[str, dict] = {}
         self._model_wild = None
+        self.cache: dict = {}  # evaluation frames and dataset classes shared between rules
 
     def raw(self, name: str) -> pd.DataFrame:
         ds = self.datasets[name]
@@ -138,8 +139,11 @@ def applies_to_class(study: Study, info: DatasetInfo, rule: CoreRule) -> bool:
         return True
     cls = None
     if inc or exc:
-        cols = [v.name for v in study.datasets[info.name].variables]
-        cls = dataset_class(study.library, info, cols, parent_class=lambda: _ap_parent_class(study, info))
+        key = ("class", info.name)
+        if key not in study.cache:
+            cols = [v.name for v in study.datasets[info.name].variables]
+            study.cache[key] = dataset_class(study.library, info, cols, parent_class=lambda: _ap_parent_class(study, info))
+        cls = study.cache[key]
     included = True
     if inc and cls not in inc and not (cls == "FINDINGS ABOUT" and "FINDINGS" in inc):
         included = False
@@ -164,15 +168,30 @@ def applies_to_entity(info: DatasetInfo, rule: CoreRule) -> bool:
 
 
 # ----------------------------------------------------------------------------- check tree
+def _prefix(v, wildcard):
+    if isinstance(v, str) and v.startswith("--") and wildcard is not None:
+        return v.replace("--", wildcard, 1)
+    if isinstance(v, list):
+        return [_prefix(x, wildcard) for x in v]
+    return v
+
+
+_RESOLVED: dict = {}
+
+
 def _resolve(leaf: dict, wildcard: str) -> dict:
     """A rule.yml leaf in CORE's operator form ({target, comparator, ...}) with ``--`` resolved."""
-    env = Env(pd.DataFrame(), wildcard)
+    key = (id(leaf), wildcard)
+    hit = _RESOLVED.get(key)
+    if hit is not None and hit[0] is leaf:
+        return hit[1]
     out = {}
     for k, v in leaf.items():
         if k == "operator":
             continue
-        key = {"name": "target", "value": "comparator"}.get(k, k)
-        out[key] = env.prefix(v) if isinstance(v, (str, list)) else v
+        name = {"name": "target", "value": "comparator"}.get(k, k)
+        out[name] = _prefix(v, wildcard) if isinstance(v, (str, list)) else v
+    _RESOLVED[key] = (leaf, out)
     return out
 
 

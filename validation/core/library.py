@@ -15,9 +15,9 @@ The evaluator asks a :class:`Library` for:
 - ``codelist(c_code)``: a CT codelist (``{"submission_value", "extensible", "terms": [...]}``)
   or ``None`` (no CT loaded: CORE 0.17.1 as shipped runs without CT packages too).
 
-:class:`JsonLibrary` reads the compact JSON form written by
-``tests/core_cases/make_library.py`` from CORE's own standards cache (the exact metadata
-CORE 0.17.1 uses). :func:`from_cdisc_standards` adapts ``cdisc.standards`` once it exists.
+:func:`from_cdisc_standards` adapts the project's ``cdisc.standards`` (the default);
+:class:`JsonLibrary` reads the compact JSON form written by ``tests/core_cases/make_library.py``
+from CORE's own standards cache (the exact metadata CORE 0.17.1 uses: the tests' reference).
 """
 from __future__ import annotations
 
@@ -151,57 +151,74 @@ def _ct_class(name: str | None) -> str | None:
 ct_class = _ct_class
 
 
+class StandardsLibrary:
+    """:class:`Library` over ``cdisc.standards`` (the project's shipped SDTMIG / SDTM model
+    metadata and CT packages)."""
+
+    available = True
+
+    def __init__(self, standard, ct=None, ct_packages: list[str] | None = None):
+        self.std = standard
+        self.ct = ct
+        self._ct_packages = list(ct_packages or [])
+
+    @staticmethod
+    def _var(v) -> dict:
+        return {"name": v.name, "label": v.label or "", "ordinal": int(v.order or 0), "role": v.role or "",
+                "core": v.core or "", "type": v.type or "", "codelists": list(v.codelists or ())}
+
+    def _class(self, name):
+        try:
+            return self.std.class_name(name)
+        except KeyError:
+            return None
+
+    def domain_class(self, domain):
+        d = self.std.domains.get(domain)
+        if d is not None:
+            return d.class_
+        m = self.std.model_datasets.get(domain)
+        return m.class_ if m is not None else None
+
+    def domain_label(self, domain):
+        d = self.std.domains.get(domain)
+        return d.label if d is not None else None
+
+    def ig_variables(self, domain):
+        d = self.std.domains.get(domain)
+        return None if d is None else [self._var(v) for v in d.variables]
+
+    def model_class_variables(self, class_name):
+        cls = self._class(class_name)
+        if cls is None or cls not in self.std.model_classes:
+            raise KeyError(f"class {class_name!r} is not in the SDTM model")
+        return [self._var(v) for v in self.std.model_classes[cls]]
+
+    def model_dataset_variables(self, domain):
+        m = self.std.model_datasets.get(domain)
+        return None if m is None else [self._var(v) for v in m.variables]
+
+    def is_standard_domain(self, domain):
+        return domain in self.std.domains or domain in self.std.model_datasets
+
+    def codelist(self, c_code):
+        if self.ct is None:
+            return None
+        try:
+            return self.ct.codelist(c_code)
+        except KeyError:
+            return None
+
+    def ct_packages(self):
+        return list(self._ct_packages)
+
+
 def from_cdisc_standards(name: str = "sdtmig", version: str = "3.4", ct: Any = None) -> Library:
-    """Adapt ``cdisc.standards.load_standard(name, version)`` (being built concurrently).
+    """The :class:`Library` of ``cdisc.standards.load_standard(name, version)``.
 
-    Expects the standard to expose its domains (name, label, class) with variables (name,
-    label, type, core, role, order, codelist) and the SDTM model classes; ``ct`` an object
-    with ``codelists`` by C-code. Raises ImportError while the module does not exist.
+    ``ct``: an optional ``cdisc.standards.load_ct(...)`` package. Without it the CT-dependent
+    operations behave as CORE 0.17.1 does when run without CT packages.
     """
-    from cdisc import standards  # noqa: F401  (ImportError until it lands)
+    from cdisc.standards import load_standard
 
-    std = standards.load_standard(name, version)
-
-    def var(v) -> dict:
-        get = (lambda k, d=None: v.get(k, d)) if isinstance(v, dict) else (lambda k, d=None: getattr(v, k, d))
-        cl = get("codelist") or get("codelists") or []
-        return {
-            "name": get("name"),
-            "label": get("label") or "",
-            "ordinal": int(get("ordinal") or get("order") or 0),
-            "role": get("role") or "",
-            "core": get("core") or "",
-            "type": get("type") or get("simpleDatatype") or "",
-            "codelists": [cl] if isinstance(cl, str) else list(cl),
-        }
-
-    def items(obj, attr):
-        x = obj.get(attr) if isinstance(obj, dict) else getattr(obj, attr, None)
-        if isinstance(x, dict):
-            return list(x.values())
-        return list(x or [])
-
-    def attr(obj, key):
-        return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-
-    classes: dict[str, list] = {}
-    for d in items(std, "domains"):
-        classes.setdefault(attr(d, "class_") or attr(d, "class") or attr(d, "klass") or "", []).append(
-            {"name": attr(d, "name"), "label": attr(d, "label") or "",
-             "variables": [var(v) for v in items(d, "variables")]})
-    model = attr(std, "model")
-    model_classes = [
-        {"name": attr(c, "name"), "variables": [var(v) for v in items(c, "variables")],
-         "datasets": [attr(x, "name") for x in items(c, "datasets")]}
-        for c in (items(model, "classes") if model is not None else [])
-    ]
-    model_datasets = [
-        {"name": attr(d, "name"), "label": attr(d, "label") or "", "variables": [var(v) for v in items(d, "variables")]}
-        for d in (items(model, "datasets") if model is not None else [])
-    ]
-    doc = {"standard": {"name": name, "version": version,
-                        "classes": [{"name": k, "datasets": v} for k, v in classes.items()]},
-           "model": {"classes": model_classes, "datasets": model_datasets}}
-    if ct is not None:
-        doc["ct"] = {attr(c, "c_code") or attr(c, "conceptId"): c for c in items(ct, "codelists")}
-    return JsonLibrary(doc)
+    return StandardsLibrary(load_standard(name, version), ct)

@@ -75,6 +75,8 @@ def is_current_domain(frame: pd.DataFrame, domain: str) -> bool:
 
 
 def run_operations(study: "Study", info: DatasetInfo, frame: pd.DataFrame, operations: list[dict]) -> pd.DataFrame:
+    if not operations:
+        return frame
     frame = frame.copy()
     for op in operations or []:
         p = Params(op, info, frame)

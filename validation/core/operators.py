@@ -213,9 +213,14 @@ def op_exists(env: Env, leaf):
     if env.has(target):
         return env.series(np.ones(env.n, bool))
     nested = False
-    for c in env.df.columns:
+    for c, dt in env.df.dtypes.items():
+        if dt != object or not len(env.df):
+            continue
         s = env.df[c]
-        if s.dtype == object and column_of_iterables(s):
+        first = s.iloc[0]
+        if not isinstance(first, (list, set)) and not (first is None or (isinstance(first, float) and first != first)):
+            continue  # CORE looks for lists in every cell; only operation results hold lists
+        if column_of_iterables(s):
             if any(target in v for v in _unique_objects(s) if isinstance(v, list)):
                 nested = True
                 break
