@@ -6,6 +6,7 @@ adds the traceback.
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 import traceback
@@ -331,7 +332,9 @@ def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False
     ct = load_terminology(specs_dir).as_dict()
     dirs = [d for d in (Path(out_dir) / "sdtm", Path(out_dir) / "adam") if d.is_dir()]
     rules = _study_rules(load_rules(), Path(specs_dir) / "validation.yaml")
-    result = validate_datasets(read_xpt_dir(*dirs), metas, ct, rules=rules,
+    manifest_path = Path(out_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else None
+    result = validate_datasets(read_xpt_dir(*dirs), metas, ct, rules=rules, build=manifest,
                                waivers=load_waivers(Path(specs_dir) / "waivers.yaml"),
                                out_dir=out_dir, fail_on=fail_on, engine=engine)
     click.echo("")

@@ -116,3 +116,22 @@ def test_load_waivers(tmp_path):
         load_waivers(p)
     text = str(exc.value)
     assert "key waivers[0].reason" in text and "key waivers[1].reason" in text
+
+
+def test_report_shows_the_build_reconciliation(built):
+    """The raw rows and columns of the build (manifest.json) are in the report a data manager reads."""
+    from validation.report import render_html
+
+    data, metas, ct = sample_build()
+    result = validate_datasets(data, metas, ct, run_ge=False, build=built.manifest)
+    html = render_html(result)
+    assert 'id="reconciliation"' in html
+    # ae.csv: 60 rows read, 59 mapped, 1 excluded by the deleted-record rule
+    assert re.search(r"<td>AE</td><td>ae\.csv</td><td class=\"n\">60</td><td class=\"n\">59</td>"
+                     r"<td class=\"n\">59</td><td>record deleted in EDC \(entered in error\): 1</td>", html)
+    # ae.csv: 44 columns = 36 read by a spec + 8 not mapped for a stated reason (6 EDC bookkeeping
+    # columns, the EDC's coded AEREL_STD and AEACN_STD)
+    row = re.search(r"<td>ae\.csv</td><td class=\"n\">44</td><td class=\"n\">36</td><td>(.*?)</td></tr>", html)
+    assert row and row.group(1).count("<br>") == 7
+    assert "AEREL_STD: the EDC&#x27;s coded value of AEREL" in row.group(1)
+    assert "Raw file not mapped: truth.csv" in html

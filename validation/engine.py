@@ -68,6 +68,7 @@ def validate_datasets(
     rules: list[Rule] | None = None,
     run_ge: bool = True,
     engine: str = "native",
+    build: dict | None = None,
 ) -> ValidationResult:
     """Validate a build and (with ``out_dir``) write suites, results.json and report.html.
 
@@ -84,6 +85,8 @@ def validate_datasets(
         run_ge: run the expectation suites (False = rule catalogue only, for fast checks).
         engine: how the suites run: "native" (``validation.expect``, the default) or
             "ge" (Great Expectations itself; the same findings, much slower).
+        build: the build's manifest.json, whose reconciliation of raw files, rows and
+            columns the report shows.
 
     Returns:
         ValidationResult (``.errors``, ``.warnings``, ``.exit_code()``, ``.to_dict()``).
@@ -191,7 +194,7 @@ def validate_datasets(
     timings["total"] = time.perf_counter() - t_start
     result = ValidationResult(
         findings=active, waived=waived, rules=rule_list, datasets=summaries, catalogue=rules,
-        unused_waivers=unused, fail_on=fail_on, timings=timings,
+        unused_waivers=unused, fail_on=fail_on, timings=timings, build=build,
     )
     if out is not None:
         write_outputs(result, out)

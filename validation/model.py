@@ -131,6 +131,7 @@ class ValidationResult:
     fail_on: str = "error"
     timings: dict[str, float] = field(default_factory=dict)   # seconds; never written to results.json
     files: dict[str, str] = field(default_factory=dict)
+    build: dict | None = None      # the build's manifest.json (reconciliation shown in the report)
 
     @property
     def errors(self) -> list[Finding]:

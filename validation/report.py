@@ -85,6 +85,34 @@ _FINDING_HEAD = ("<tr><th>Dataset</th><th>Variable</th><th>USUBJID</th><th>--SEQ
                  "<th>Row</th><th>Value</th><th>Message</th>")
 
 
+def _reconciliation(manifest: dict) -> list[str]:
+    """Raw rows and columns in, mapped and excluded (the build's manifest.json), per form."""
+    parts = ['<h2 id="reconciliation">Reconciliation of the raw export</h2>',
+             f'<p>Study {_e(manifest.get("studyid"))}, data cut {_e(manifest.get("data_cut"))}, '
+             f'CT {_e(manifest.get("ct_package"))}. Every raw row is mapped or excluded by a named rule; '
+             "every raw column is read by a spec or not mapped for a stated reason.</p>",
+             "<table><tr><th>Domain</th><th>Raw file</th><th>Rows read</th><th>Mapped</th><th>Records</th>"
+             "<th>Excluded (rule: rows)</th></tr>"]
+    for r in manifest.get("reconciliation", []):
+        excl = "; ".join(f"{_e(reason)}: {n}" for reason, n in (r.get("excluded") or {}).items() if n) or "-"
+        parts.append(f"<tr><td>{_e(r.get('domain'))}</td><td>{_e(r.get('file'))}</td>"
+                     f"<td class=\"n\">{r.get('rows_read')}</td><td class=\"n\">{r.get('rows_mapped')}</td>"
+                     f"<td class=\"n\">{r.get('records')}</td><td>{excl}</td></tr>")
+    parts.append("</table>")
+    for f, reason in (manifest.get("unmapped_forms") or {}).items():
+        parts.append(f'<p class="muted">Raw file not mapped: {_e(f)} ({_e(reason)})</p>')
+    cols = manifest.get("columns") or []
+    if cols:
+        parts.append("<table><tr><th>Raw file</th><th>Columns</th><th>Read by a spec</th>"
+                     "<th>Not mapped (column: reason)</th></tr>")
+        for c in cols:
+            nm = "<br>".join(f"{_e(k)}: {_e(v)}" for k, v in (c.get("not_mapped") or {}).items()) or "-"
+            parts.append(f"<tr><td>{_e(c.get('file'))}</td><td class=\"n\">{c.get('columns')}</td>"
+                         f"<td class=\"n\">{len(c.get('read') or [])}</td><td>{nm}</td></tr>")
+        parts.append("</table>")
+    return parts
+
+
 def render_html(result: ValidationResult) -> str:
     """The report as one HTML string (no external references)."""
     rules = {r.id: r for r in result.catalogue}
@@ -112,6 +140,9 @@ def render_html(result: ValidationResult) -> str:
             f'<td class="n">{d.notices}</td><td class="n">{d.waived}</td></tr>'
         )
     parts.append("</table>")
+
+    if result.build:
+        parts += _reconciliation(result.build)
 
     # Filters
     ds_names = sorted({f.dataset for f in result.findings} | {f.dataset for f, _ in result.waived})
