@@ -62,6 +62,7 @@ SE_VARIABLES = [
     ("ETCD", "Element Code", "Char", "Req"), ("ELEMENT", "Description of Element", "Char", "Perm"),
     ("TAETORD", "Planned Order of Element within Arm", "Num", "Perm"), ("EPOCH", "Epoch", "Char", "Perm"),
     ("SESTDTC", "Start Date/Time of Element", "Char", "Req"), ("SEENDTC", "End Date/Time of Element", "Char", "Exp"),
+    ("SESTDY", "Study Day of Start of Element", "Num", "Perm"), ("SEENDY", "Study Day of End of Element", "Num", "Perm"),
 ]
 
 

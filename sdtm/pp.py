@@ -42,7 +42,8 @@ PP_VARIABLES = [
     ("PPSTRESC", "Character Result/Finding in Std Format", "Char"),
     ("PPSTRESN", "Numeric Result/Finding in Standard Units", "Num"), ("PPSTRESU", "Standard Units", "Char"),
     ("PPSTAT", "Completion Status", "Char"), ("PPREASND", "Reason Parameter Not Calculated", "Char"),
-    ("PPSPEC", "Specimen Material Type", "Char"), ("PPRFTDTC", "Date/Time of Reference Point", "Char"),
+    ("PPSPEC", "Specimen Material Type", "Char"), ("PPTPTREF", "Time Point Reference", "Char"),
+    ("PPRFTDTC", "Date/Time of Reference Point", "Char"),
     ("PPSTINT", "Planned Start of Assessment Interval", "Char"),
     ("PPENINT", "Planned End of Assessment Interval", "Char"),
 ]
@@ -100,6 +101,9 @@ def build_pp(pc: pd.DataFrame, settings: PPSettings, ct: Terminology) -> pd.Data
         raise DataError([Problem(f"PC record has no complete date/time or reference time for NCA "
                                  f"(PCDTC={d!r}, PCRFTDTC={r!r})", file="PC", row=None, column="PCDTC")
                          for d, r in zip(conc.loc[bad, "PCDTC"], conc.loc[bad, "PCRFTDTC"])])
+    # PPTPTREF names the reference PPRFTDTC is the date/time of: the profile's PCTPTREF (CG0090)
+    tptref = (conc.drop_duplicates(["USUBJID", "PCRFTDTC"]).set_index(["USUBJID", "PCRFTDTC"])["PCTPTREF"]
+              if "PCTPTREF" in conc.columns else None)
     conc["__BLQ"] = conc["PCSTRESC"].astype("str").str.strip().str.upper().isin([b.upper() for b in settings.blq_values])
     unit = sorted(set(conc.loc[conc["PCSTRESU"].astype("str").ne(""), "PCSTRESU"]))
     conc_unit = unit[0] if len(unit) == 1 else "/".join(unit)
@@ -120,7 +124,10 @@ def build_pp(pc: pd.DataFrame, settings: PPSettings, ct: Terminology) -> pd.Data
         "PPORRES": text, "PPORRESU": res["AVALU"].where(done, ""), "PPSTRESC": text,
         "PPSTRESN": num, "PPSTRESU": res["AVALU"].where(done, ""),
         "PPSTAT": np.where(done, "", "NOT DONE"), "PPREASND": res["REASON"].fillna("").where(~done, ""),
-        "PPSPEC": spec, "PPRFTDTC": res["PCRFTDTC"],
+        "PPSPEC": spec,
+        "PPTPTREF": (pd.MultiIndex.from_arrays([res["USUBJID"], res["PCRFTDTC"]]).map(tptref)
+                     if tptref is not None else ""),
+        "PPRFTDTC": res["PCRFTDTC"],
         "PPSTINT": res["PPSTINT"].fillna(""), "PPENINT": res["PPENINT"].fillna(""),
     })
     pp["PPSEQ"] = sequence(pp, by="USUBJID", order=["PPRFTDTC"])

@@ -11,7 +11,7 @@ import pandas as pd
 from cdisc.errors import Problem
 
 from .engine import Context, aggregate_by_subject
-from .functions import dtc_to_date, sequence
+from .functions import dtc_to_date, sequence, study_day
 
 
 def build_se(ctx: Context, dm: pd.DataFrame, problems: list[Problem]) -> pd.DataFrame:
@@ -41,6 +41,10 @@ def build_se(ctx: Context, dm: pd.DataFrame, problems: list[Problem]) -> pd.Data
     nxt = se.groupby("USUBJID")["SESTDTC"].shift(-1)
     se["SEENDTC"] = nxt.where(nxt.notna(), se["__end"])
     se["SESEQ"] = sequence(se, by="USUBJID", order=["TAETORD"])
+    # study days of the element's start and end from DM.RFSTDTC (SDTMIG 3.4 SE; CG0221 / CORE-000328)
+    ref = se["USUBJID"].map(dm.drop_duplicates("USUBJID").set_index("USUBJID")["RFSTDTC"])
+    se["SESTDY"] = study_day(se["SESTDTC"], ref)
+    se["SEENDY"] = study_day(se["SEENDTC"], ref)
     cols = ["STUDYID", "DOMAIN", "USUBJID", "SESEQ", "ETCD", "ELEMENT", "TAETORD", "EPOCH",
-            "SESTDTC", "SEENDTC", "__file", "__row"]
+            "SESTDTC", "SEENDTC", "SESTDY", "SEENDY", "__file", "__row"]
     return se[cols]
