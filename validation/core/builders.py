@@ -59,6 +59,7 @@ def record_frame(study, info, rule) -> pd.DataFrame:
     if cached is None:
         cached = _concat([tag(study.raw(i.name), i.name) for i in fam])
         study.cache[key] = cached
+        study.cache[("shared", id(cached))] = cached
     return cached
 
 
@@ -171,29 +172,38 @@ def variable_library_frame(study, info, rule) -> pd.DataFrame:
             how="left", left_on="variable_name", right_on="library_variable_name")
         data = data.astype(object).where(data.notna(), "")
         raw = study.raw(i.name)
-        has_empty, is_empty = [], []
-        for name in data["variable_name"]:
-            if name not in raw.columns:
-                has_empty.append(True)
-                is_empty.append(True)
-            else:
-                s = raw[name].mask(raw[name].astype(object) == "")
-                has_empty.append(bool(s.isnull().any()))
-                is_empty.append(bool(s.isnull().all()))
-        data["variable_has_empty_values"] = has_empty
-        data["variable_is_empty"] = is_empty
+        nulls = raw.isna() | (raw.astype(object) == "")
+        any_null, all_null = nulls.any(), nulls.all()
+        names = data["variable_name"]
+        data["variable_has_empty_values"] = names.map(any_null).fillna(True).astype(bool).to_numpy()
+        data["variable_is_empty"] = names.map(all_null).fillna(True).astype(bool).to_numpy()
         frames.append(tag(data, i.name))
     return _concat(frames)
 
 
+def _cached(fn):
+    """Frames that depend only on the datasets (not on the rule) are built once per study."""
+    def wrapper(study, info, rule):
+        fam = _family(study, info, rule)
+        key = (fn.__name__,) + tuple(i.name for i in fam) + (_needs_max_size(rule) if fn is variable_metadata_frame else None,)
+        hit = study.cache.get(key)
+        if hit is None:
+            hit = fn(study, info, rule)
+            study.cache[key] = hit
+            study.cache[("shared", id(hit))] = hit
+        return hit
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
 BUILDERS = {
     "Record Data": record_frame,
-    "Dataset Metadata Check": dataset_metadata_frame,
-    "Variable Metadata Check": variable_metadata_frame,
+    "Dataset Metadata Check": _cached(dataset_metadata_frame),
+    "Variable Metadata Check": _cached(variable_metadata_frame),
     "Domain Presence Check": domain_presence_frame,
-    "Value Check with Variable Metadata": value_check_variable_metadata_frame,
-    "Value Check with Dataset Metadata": value_check_dataset_metadata_frame,
-    "Variable Metadata Check against Library Metadata": variable_library_frame,
+    "Value Check with Variable Metadata": _cached(value_check_variable_metadata_frame),
+    "Value Check with Dataset Metadata": _cached(value_check_dataset_metadata_frame),
+    "Variable Metadata Check against Library Metadata": _cached(variable_library_frame),
 }
 NEEDS_DEFINE = {
     "Define Item Metadata Check against Library Metadata",
@@ -230,6 +240,7 @@ def preprocess(study: "Study", info: DatasetInfo, frame: pd.DataFrame, rule) -> 
         return cached[1]
     result = _preprocess(study, info, frame, rule, datasets, refs)
     study.cache[key] = (frame, result)
+    study.cache[("shared", id(result))] = result
     return result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -111,11 +111,15 @@ class CoreRule:
     def grouping_variables(self) -> list[str]:
         return self.rule.get("Grouping Variables") or []
 
-    @property
+    @cached_property
     def text(self) -> str:
         return json.dumps(self.rule, sort_keys=True)
 
     def leaves(self) -> list[dict]:
+        return self._leaves
+
+    @cached_property
+    def _leaves(self) -> list[dict]:
         out = []
 
         def walk(c):
@@ -131,7 +135,7 @@ class CoreRule:
         walk(self.check)
         return out
 
-    @property
+    @cached_property
     def referenced_names(self) -> list:
         """Targets and comparators of the Check (CORE extract_referenced_variables_from_rule)."""
         out = []

@@ -195,8 +195,78 @@ def _resolve(leaf: dict, wildcard: str) -> dict:
     return out
 
 
+class Result:
+    """A boolean Check result over the frame's records, with pandas' alignment semantics.
+
+    CORE combines pandas Series with ``&``, ``|`` and ``~``. A Series that does not cover
+    every record (CORE computes a few operators as one value for the whole dataset, stored at
+    index 0) is aligned first: a record missing on the left gives False; missing on the right
+    gives False for ``&`` and the left value for ``|`` (so ``short | full`` differs from
+    ``full | short``, as in pandas). ``values`` and ``defined`` are numpy arrays.
+    """
+
+    __slots__ = ("values", "defined")
+
+    def __init__(self, values: np.ndarray, defined: np.ndarray | None):
+        self.values = values
+        self.defined = defined  # None: every record
+
+    @classmethod
+    def of(cls, series, n: int) -> "Result":
+        if not isinstance(series, pd.Series):
+            series = pd.Series(series)
+        idx = series.index
+        vals = series.to_numpy()
+        if vals.dtype != bool:
+            vals = pd.Series(vals, dtype=object).map(lambda x: x is True or (isinstance(x, np.bool_) and bool(x))).to_numpy(dtype=bool)
+        if isinstance(idx, pd.RangeIndex) and idx.start == 0 and idx.step == 1 and len(idx) == n:
+            return cls(np.array(vals, dtype=bool), None)
+        pos = np.asarray(idx)
+        ok = np.array([isinstance(p, (int, np.integer)) and 0 <= p < n for p in pos], dtype=bool) if pos.dtype == object else (pos >= 0) & (pos < n)
+        v = np.zeros(n, bool)
+        d = np.zeros(n, bool)
+        p = pos[ok].astype(np.int64)
+        v[p] = vals[ok]
+        d[p] = True
+        return cls(v, d)
+
+    def _d(self):
+        return np.ones(len(self.values), bool) if self.defined is None else self.defined
+
+    def __invert__(self):
+        return Result(~self.values, self.defined)
+
+    def __and__(self, other):
+        if other is True:
+            return self
+        if other is False:
+            return Result(np.zeros(len(self.values), bool), self.defined)
+        if self.defined is None and other.defined is None:
+            return Result(self.values & other.values, None)
+        ld, rd = self._d(), other._d()
+        return Result(self.values & ld & other.values & rd, ld | rd)
+
+    def __rand__(self, other):  # True & result
+        if other is True:
+            return self
+        return Result(np.zeros(len(self.values), bool), self.defined)
+
+    def __or__(self, other):
+        if other is False:
+            return self
+        if other is True:
+            return Result(np.ones(len(self.values), bool), self.defined)
+        if self.defined is None and other.defined is None:
+            return Result(self.values | other.values, None)
+        ld, rd = self._d(), other._d()
+        return Result(ld & (self.values | (rd & other.values)), ld | rd)
+
+    def mask(self) -> np.ndarray:
+        return self.values if self.defined is None else self.values & self.defined
+
+
 def evaluate(node, env: Env):
-    """business_rules check_conditions_recursively over pandas boolean Series."""
+    """business_rules check_conditions_recursively over :class:`Result` (pandas semantics)."""
     if isinstance(node, dict) and list(node.keys()) == ["not"]:
         return ~evaluate(node["not"], env)
     if isinstance(node, dict) and "all" in node and "operator" not in node:
@@ -217,10 +287,20 @@ def evaluate(node, env: Env):
         return result
     op = node["operator"]
     leaf = _resolve(node, env.wildcard)
-    res = OPERATORS[op](env, leaf)
-    if not isinstance(res, pd.Series):
-        res = pd.Series(res)
-    return res
+    memo = getattr(env, "memo", None)
+    if memo is not None:
+        key = (op, repr(sorted(leaf.items(), key=lambda kv: kv[0])))
+        hit = memo.get(key)
+        if hit is None:
+            try:
+                hit = Result.of(OPERATORS[op](env, leaf), env.n)
+            except KeyError as exc:
+                hit = exc
+            memo[key] = hit
+        if isinstance(hit, KeyError):
+            raise hit
+        return hit
+    return Result.of(OPERATORS[op](env, leaf), env.n)
 
 
 # ----------------------------------------------------------------------------- findings
@@ -429,17 +509,19 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
         return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []
     if frame is None or frame.empty:
         return "skipped", "Dataset is empty after preprocessing and operations", []
+    shared = any(frame is f for f in (study.cache.get(("shared", id(frame))),))
     frame = frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 else frame
     env = Env(frame, info.wildcard)
+    if shared:  # a frame shared between rules: leaf results are shared too
+        env.memo = study.cache.setdefault(("memo", id(frame), info.wildcard), {})
     try:
         results = evaluate(rule.check, env)
     except KeyError as exc:
         return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []
     except (OperatorError, TypeError, ValueError, AttributeError) as exc:
         return "execution error", f"{type(exc).__name__}: {exc}", []
-    if isinstance(results, pd.Series):
-        aligned = results.reindex(frame.index) if not results.index.equals(frame.index) else results
-        mask = aligned.isin([True]).to_numpy(dtype=bool)
+    if isinstance(results, Result):
+        mask = results.mask()
     else:
         mask = np.full(len(frame), bool(results))
     if not mask.any():

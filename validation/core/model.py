@@ -53,68 +53,46 @@ class Dataset:
             self.filename = f"{self.name.lower()}.xpt"
 
 
-@dataclass(frozen=True)
 class DatasetInfo:
     """What CORE derives from a dataset (cdisc_rules_engine SDTMDatasetMetadata).
 
     ``domain`` is the first record's DOMAIN (None without one); ``rdomain`` the first record's
     RDOMAIN for SUPP--/SQ-- datasets; ``unsplit_name`` the domain (or ``SUPP`` + RDOMAIN): two
     datasets with the same unsplit name are one domain split per SDTMIG section 4.1.7.
+    ``wildcard`` replaces ``--`` in variable names. All computed once.
     """
 
-    name: str
-    label: str
-    filename: str
-    first_record: dict | None
-    record_count: int
-    size: int
+    __slots__ = ("name", "label", "filename", "first_record", "record_count", "size", "domain", "is_supp",
+                 "rdomain", "unsplit_name", "is_split", "is_ap", "ap_suffix", "wildcard")
 
-    @property
-    def domain(self) -> str | None:
-        return (self.first_record or {}).get("DOMAIN", None)
-
-    @property
-    def is_supp(self) -> bool:
-        return self.name.startswith(SUPPLEMENTARY_PREFIXES)
-
-    @property
-    def rdomain(self) -> str | None:
-        return (self.first_record or {}).get("RDOMAIN", None) if self.is_supp else None
-
-    @property
-    def unsplit_name(self) -> str:
+    def __init__(self, name: str, label: str, filename: str, first_record: dict | None, record_count: int, size: int):
+        self.name, self.label, self.filename = name, label, filename
+        self.first_record, self.record_count, self.size = first_record, record_count, size
+        first = first_record or {}
+        self.domain = first.get("DOMAIN", None)
+        self.is_supp = name.startswith(SUPPLEMENTARY_PREFIXES)
+        self.rdomain = first.get("RDOMAIN", None) if self.is_supp else None
         if self.domain:
-            return self.domain
-        if self.name.startswith("SUPP"):
-            return f"SUPP{self.rdomain}"
-        if self.name.startswith("SQ"):
-            return f"SQ{self.rdomain}"
-        return self.name
-
-    @property
-    def is_split(self) -> bool:
-        return self.name != self.unsplit_name
-
-    @property
-    def is_ap(self) -> bool:
+            self.unsplit_name = self.domain
+        elif name.startswith("SUPP"):
+            self.unsplit_name = f"SUPP{self.rdomain}"
+        elif name.startswith("SQ"):
+            self.unsplit_name = f"SQ{self.rdomain}"
+        else:
+            self.unsplit_name = name
+        self.is_split = name != self.unsplit_name
         if self.is_supp:
-            return isinstance(self.rdomain, str) and len(self.rdomain) == 4 and self.rdomain.startswith("AP")
-        if "APID" in (self.first_record or {}):
-            return True
-        return self.name.startswith("AP")
-
-    @property
-    def ap_suffix(self) -> str:
+            self.is_ap = isinstance(self.rdomain, str) and len(self.rdomain) == 4 and self.rdomain.startswith("AP")
+        else:
+            self.is_ap = "APID" in first or name.startswith("AP")
         if not self.is_ap or self.is_supp:
-            return ""
-        if isinstance(self.domain, str) and len(self.domain) >= 4:
-            return self.domain[2:]
-        return ""
+            self.ap_suffix = ""
+        else:
+            self.ap_suffix = self.domain[2:] if isinstance(self.domain, str) and len(self.domain) >= 4 else ""
+        self.wildcard = self.ap_suffix or self.domain or ""
 
-    @property
-    def wildcard(self) -> str:
-        """The replacement of ``--`` in variable names (CORE ``wildcard_replacement``)."""
-        return self.ap_suffix or self.domain or ""
+    def __repr__(self) -> str:
+        return f"DatasetInfo({self.name!r}, domain={self.domain!r}, unsplit={self.unsplit_name!r})"
 
 
 def first_record(frame: pd.DataFrame) -> dict | None:

@@ -163,6 +163,7 @@ class Env:
         self.wildcard = wildcard
         self.n = len(df)
         self.index = df.index
+        self.memo = None  # leaf results shared between rules on the same frame (engine)
 
     # ``--`` prefix (CORE replace_prefix: only at the start, replacement may be "")
     def prefix(self, v):
@@ -721,6 +722,30 @@ def _flatten(env: Env, items):
             yield item
 
 
+def _codes(series: pd.Series) -> np.ndarray:
+    """Integer code per distinct value; every null (NaN/None/pd.NA) one code (CORE fills "_NaN_")."""
+    codes, _ = pd.factorize(series.astype(object), use_na_sentinel=False)
+    return codes.astype(np.int64)
+
+
+def _row_codes(df: pd.DataFrame, cols) -> np.ndarray:
+    """One integer per distinct combination of ``cols`` (vectorised group key)."""
+    if not cols:
+        return np.zeros(len(df), np.int64)
+    key = np.zeros(len(df), np.int64)
+    for c in cols:
+        codes = _codes(df[c])
+        key = key * (int(codes.max()) + 1 if len(codes) else 1) + codes
+        key = pd.factorize(key)[0].astype(np.int64)
+    return key
+
+
+def _count_per_code(codes: np.ndarray) -> np.ndarray:
+    if not len(codes):
+        return np.zeros(0, np.int64)
+    return np.bincount(codes)[codes]
+
+
 def _unique_set(env: Env, leaf) -> np.ndarray:
     names = [x for x in _flatten(env, [leaf["target"], leaf.get("comparator")]) if env.has(x)]
     names = list(dict.fromkeys(names))
@@ -734,8 +759,7 @@ def _unique_set(env: Env, leaf) -> np.ndarray:
             sample = nn.iloc[0] if len(nn) else None
             if sample and isinstance(sample, str) and re.match(rx, sample):
                 df[c] = df[c].map(lambda x: _first_findall(rx, x) if isinstance(x, str) and x else x)
-    df = df.astype(object).where(df.notna(), "_NaN_")
-    return ~df.duplicated(keep=False).to_numpy(dtype=bool)
+    return _count_per_code(_row_codes(df, list(df.columns))) <= 1
 
 
 def _first_findall(rx, x):
@@ -755,27 +779,29 @@ def _violations(df: pd.DataFrame, key, value) -> set:
     """Values of ``key`` (non-null, not "") mapped to more than one ``value`` (or a value and null)."""
     kcols = key if isinstance(key, list) else [key]
     vcols = value if isinstance(value, list) else [value]
-    d = df[kcols + [c for c in vcols if c not in kcols]].copy()
-    if not isinstance(key, list):
-        d = d[d[key].notna() & (d[key].astype(object) != "")]
-    else:
-        ok = np.ones(len(d), bool)
-        for c in kcols:
-            ok = ok & d[c].notna().to_numpy() & (d[c].astype(object) != "").to_numpy()
-        d = d[ok]
+    ok = np.ones(len(df), bool)
+    for c in kcols:
+        ok &= ~is_null(df[c])
+    d = df[ok]
     if len(d) == 0:
         return set()
     vnull = np.zeros(len(d), bool)
     for c in vcols:
-        vnull = vnull | d[c].isna().to_numpy() | (d[c].astype(object) == "").to_numpy()
-    d = d.assign(_vnull=vnull)
-    d["_vkey"] = list(zip(*[d[c].astype(object) for c in vcols])) if len(vcols) > 1 else d[vcols[0]].astype(object)
-    g = d.groupby(kcols, dropna=True, sort=False)
-    nn = d[~d["_vnull"]].groupby(kcols, dropna=True, sort=False)["_vkey"].nunique()
-    has_null = g["_vnull"].any()
-    nn = nn.reindex(has_null.index, fill_value=0)
-    bad = (nn > 1) | ((nn >= 1) & has_null)
-    return set(bad[bad].index)
+        vnull |= is_null(d[c])
+    kcode = _row_codes(d, kcols)
+    vcode = _row_codes(d, vcols)
+    nk = int(kcode.max()) + 1
+    pairs = np.unique(kcode[~vnull] * (int(vcode.max()) + 1) + vcode[~vnull]) if (~vnull).any() else np.zeros(0, np.int64)
+    n_values = np.bincount(pairs // (int(vcode.max()) + 1), minlength=nk) if len(pairs) else np.zeros(nk, np.int64)
+    has_null = np.bincount(kcode[vnull], minlength=nk) > 0
+    bad = (n_values > 1) | ((n_values >= 1) & has_null)
+    if not bad.any():
+        return set()
+    first = pd.Series(np.arange(len(d))).groupby(kcode).first().to_numpy()
+    rows = d.iloc[first[np.flatnonzero(bad)]]
+    if isinstance(key, list):
+        return set(rows[kcols].itertuples(index=False, name=None))
+    return set(rows[key])
 
 
 def op_is_not_unique_relationship(env, leaf):
@@ -818,16 +844,18 @@ def op_is_inconsistent_across_dataset(env, leaf):
         d[target] = ext.fillna(d[target])
     if not groups:
         raise OperatorError("No group keys passed!")
-    d = d.assign(_t=d[target].astype(str))
-    keys = [d[g] for g in groups]
-    cnt = d.groupby(groups + ["_t"], sort=False, dropna=False)["_t"].transform("size")
-    nun = d.groupby(groups, sort=False, dropna=False)["_t"].transform("nunique")
-    mx = cnt.groupby(keys, sort=False, dropna=False).transform("max")
-    top = d.assign(_c=cnt, _m=mx)
-    top = top[top["_c"] == top["_m"]].drop_duplicates(subset=groups + ["_t"])
-    n_top = top.groupby(groups, sort=False, dropna=False).size().rename("_ntop").reset_index()
-    n_top = d[groups].merge(n_top, on=groups, how="left")["_ntop"].to_numpy()
-    res = (nun.to_numpy() > 1) & ((n_top > 1) | (cnt.to_numpy() < mx.to_numpy()))
+    g = _row_codes(d, groups)
+    t = _codes(d[target].astype(str))
+    nt = int(t.max()) + 1 if len(t) else 1
+    pair = g * nt + t
+    cnt = _count_per_code(pd.factorize(pair)[0])                 # records with this (group, value)
+    upairs = np.unique(pair)
+    ng = int(g.max()) + 1 if len(g) else 1
+    nun = np.bincount(upairs // nt, minlength=ng)[g]             # distinct values in the group
+    mx = pd.Series(cnt).groupby(g).transform("max").to_numpy()    # most frequent count in the group
+    top = np.unique(pair[cnt == mx])
+    n_top = np.bincount(top // nt, minlength=ng)[g]              # values sharing that count
+    res = (nun > 1) & ((n_top > 1) | (cnt < mx))
     return pd.Series(np.asarray(res, dtype=bool), index=env.index)
 
 

@@ -119,6 +119,32 @@ def _domain_parts(info: DatasetInfo):
     return domain, original, add_ap
 
 
+_MEMO: dict = {}
+
+
+def _memo(fn):
+    """Results per (library, dataset, columns): the standard does not change during a run."""
+    def wrapper(library, info, columns):
+        key = (fn.__name__, id(library), info.name, info.unsplit_name, info.domain, tuple(columns))
+        hit = _MEMO.get(key)
+        if hit is None or hit[0] is not library:
+            if len(_MEMO) > 10_000:
+                _MEMO.clear()
+            try:
+                value = fn(library, info, columns)
+            except MetadataError as exc:
+                value = exc
+            hit = (library, value)
+            _MEMO[key] = hit
+        if isinstance(hit[1], MetadataError):
+            raise hit[1]
+        return list(hit[1]) if hit[1] is not None else None  # callers never modify the dicts
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@_memo
 def variables_from_standard(library: Library, info: DatasetInfo, columns) -> list[dict]:
     """CORE get_variables_metadata_from_standard (IG over model), names with ``--`` replaced."""
     domain, original, add_ap = _domain_parts(info)
@@ -176,6 +202,7 @@ def variables_from_standard(library: Library, info: DatasetInfo, columns) -> lis
     return result
 
 
+@_memo
 def variables_from_standard_model(library: Library, info: DatasetInfo, columns) -> list[dict] | None:
     """CORE get_variables_metadata_from_standard_model: the model's variables for the class."""
     domain, original, add_ap = _domain_parts(info)
