@@ -98,10 +98,16 @@ def variable_metadata_frame(study, info, rule) -> pd.DataFrame:
 
 
 def domain_presence_frame(study, info, rule) -> pd.DataFrame:
-    row = {}
-    for i in study.infos:
-        row[i.unsplit_name] = i.filename
-    return tag(pd.DataFrame([row]), info.name)
+    key = ("presence", info.name)
+    hit = study.cache.get(key)
+    if hit is None:
+        row = {}
+        for i in study.infos:
+            row[i.unsplit_name] = i.filename
+        hit = tag(pd.DataFrame([row]), info.name)
+        study.cache[key] = hit
+        study.cache[("shared", id(hit))] = hit
+    return hit
 
 
 def _values_long(study, i: DatasetInfo) -> pd.DataFrame:
@@ -158,26 +164,40 @@ def library_variables_frame(study, info: DatasetInfo) -> pd.DataFrame:
 
 
 def variable_library_frame(study, info, rule) -> pd.DataFrame:
+    """CORE VariablesMetadataWithLibraryMetadataDatasetBuilder: the file's variables (left)
+    joined with the library's on the name, blanks for no library variable, plus whether each
+    variable has empty values / is empty. Built from plain lists (a few dozen rows)."""
     frames = []
     for i in _family(study, info, rule):
-        content = variables_frame(study, i)
-        lib = library_variables_frame(study, i).rename(columns={
-            "library_variable_ordinal": "library_variable_order_number",
-            "library_variable_simpleDatatype": "library_variable_data_type",
-        })
-        data = content.merge(lib[[
-            "library_variable_name", "library_variable_label", "library_variable_data_type",
-            "library_variable_role", "library_variable_core", "library_variable_ccode",
-            "library_variable_has_codelist", "library_variable_order_number"]],
-            how="left", left_on="variable_name", right_on="library_variable_name")
-        data = data.astype(object).where(data.notna(), "")
         raw = study.raw(i.name)
-        nulls = raw.isna() | (raw.astype(object) == "")
-        any_null, all_null = nulls.any(), nulls.all()
-        names = data["variable_name"]
-        data["variable_has_empty_values"] = names.map(any_null).fillna(True).astype(bool).to_numpy()
-        data["variable_is_empty"] = names.map(all_null).fillna(True).astype(bool).to_numpy()
-        frames.append(tag(data, i.name))
+        lib = {}
+        for v in stdmeta.variables_from_standard(study.library, i, list(raw.columns)):
+            name = v["name"].replace("--", i.domain or "")
+            lib.setdefault(name, v)
+        rows = []
+        for pos, var in enumerate(study.datasets[i.name].variables, start=1):
+            lv = lib.get(var.name)
+            if var.name in raw.columns:
+                a = raw[var.name].to_numpy(dtype=object)
+                nulls = pd.isna(a) | (a == "")
+                has_empty, is_empty = bool(nulls.any()), bool(nulls.all())
+            else:
+                has_empty = is_empty = True
+            rows.append({
+                "variable_name": var.name, "variable_order_number": pos, "variable_label": var.label,
+                "variable_size": var.length if var.length is not None else "", "variable_data_type": var.type,
+                "variable_format": var.format or "",
+                "library_variable_name": lv["name"].replace("--", i.domain or "") if lv else "",
+                "library_variable_label": lv.get("label", "") if lv else "",
+                "library_variable_data_type": lv.get("type", "") if lv else "",
+                "library_variable_role": lv.get("role", "") if lv else "",
+                "library_variable_core": lv.get("core", "") if lv else "",
+                "library_variable_ccode": "",
+                "library_variable_has_codelist": False if lv else "",
+                "library_variable_order_number": str(lv.get("ordinal", "")) if lv else "",
+                "variable_has_empty_values": has_empty, "variable_is_empty": is_empty,
+            })
+        frames.append(tag(pd.DataFrame(rows, dtype=object), i.name))
     return _concat(frames)
 
 
@@ -525,17 +545,17 @@ def _merge_rdomain(info, left, right, m: DatasetInfo, keys):
             hit = lft.merge(rgt, on=[f"_k{i}" for i in range(len(pairs))], how="left")
             ok = hit["_ppos"].notna().to_numpy()
             match[hit["_cpos"].to_numpy()[ok]] = hit["_ppos"].to_numpy()[ok].astype(np.int64)
-    new_cols = [c for c in right.columns if c not in child.columns]
-    merged = child.copy()
-    for c in new_cols:
-        merged[c] = None
     got = match >= 0
-    if got.any():
-        src = right.reset_index(drop=True)
-        for c in right.columns:
-            col = merged[c].astype(object).to_numpy().copy() if c in merged.columns else np.full(len(merged), None, object)
-            col[got] = src[c].astype(object).to_numpy()[match[got]]
-            merged[c] = col
+    cols = {c: child[c].to_numpy() for c in child.columns}
+    src = right.reset_index(drop=True)
+    for c in right.columns:
+        if not got.any() and c in cols:
+            continue
+        base = np.array(cols[c], dtype=object) if c in cols else np.full(len(child), None, dtype=object)
+        if got.any():
+            base[got] = src[c].to_numpy(dtype=object)[match[got]]
+        cols[c] = base
+    merged = pd.DataFrame(cols)
     if info.is_supp:
         return merged
     remaining = left.drop(left.index[left["RDOMAIN"] == m.domain]) if "RDOMAIN" in left.columns else left.iloc[0:0]

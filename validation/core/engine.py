@@ -213,6 +213,8 @@ class Result:
 
     @classmethod
     def of(cls, series, n: int) -> "Result":
+        if isinstance(series, np.ndarray) and series.dtype == bool and len(series) == n:
+            return cls(series, None)
         if not isinstance(series, pd.Series):
             series = pd.Series(series)
         idx = series.index
@@ -512,8 +514,9 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
     shared = any(frame is f for f in (study.cache.get(("shared", id(frame))),))
     frame = frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 else frame
     env = Env(frame, info.wildcard)
-    if shared:  # a frame shared between rules: leaf results are shared too
+    if shared:  # a frame shared between rules: leaf results and column arrays are shared too
         env.memo = study.cache.setdefault(("memo", id(frame), info.wildcard), {})
+        env.columns_cache = study.cache.setdefault(("cols", id(frame)), {})
     try:
         results = evaluate(rule.check, env)
     except KeyError as exc:

@@ -147,8 +147,7 @@ def _attach(study, p: Params, frame: pd.DataFrame, result) -> pd.DataFrame:
         return frame
     if hasattr(result, "__iter__"):
         col = np.empty(len(frame), dtype=object)
-        for i in range(len(frame)):
-            col[i] = result  # the same object on every record, as CORE
+        col[:] = [result] * len(frame)  # the same object on every record, as CORE
         frame[p.operation_id] = pd.Series(col, index=frame.index, dtype=object)
     else:
         frame[p.operation_id] = pd.Series([result] * len(frame), index=frame.index)

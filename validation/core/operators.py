@@ -87,9 +87,16 @@ def empty_mask(s: pd.Series) -> np.ndarray:
     if s.dtype == object or pd.api.types.is_string_dtype(s):
         a |= _obj(s) == ""
     if _mixed(s):
-        a |= s.map(lambda x: _is_collection(x) and len(x) == 0).to_numpy(dtype=bool)
-        a |= s.map(lambda x: isinstance(x, (list, set)) and len(x) == 1 and next(iter(x)) is None).to_numpy(dtype=bool)
+        obj = _obj(s)
+        types = _TYPE(obj) if obj.size else np.zeros(0, object)
+        coll = np.flatnonzero(np.isin(types, [list, set, dict, tuple]))
+        for i in coll:  # only the collections (operation results), not every record
+            x = obj[i]
+            a[i] = a[i] or len(x) == 0 or (isinstance(x, (list, set)) and len(x) == 1 and next(iter(x)) is None)
     return a
+
+
+_TYPE = np.frompyfunc(type, 1, 1)
 
 
 def column_of_iterables(s) -> bool:
@@ -113,25 +120,41 @@ def _by_object(s: pd.Series, fn: Callable[[Any], Any]) -> np.ndarray:
     return ids.map(cache).to_numpy()
 
 
+def _number_text(a: np.ndarray) -> np.ndarray:
+    """CORE _regex_str_conversion of numbers: integral values as '%.0f', others as str()."""
+    f = a.astype(float)
+    out = np.empty(len(f), dtype=object)
+    integral = np.isfinite(f) & (f == np.floor(f))
+    out[integral] = np.char.mod("%.0f", f[integral]).astype(object) if integral.any() else []
+    rest = ~integral
+    if rest.any():
+        out[rest] = [str(x) for x in a[rest]]
+    return out
+
+
 def regex_text(s: pd.Series) -> pd.Series:
-    """CORE _regex_str_conversion: integers and integral floats as '%.0f', other values as text."""
+    """CORE _regex_str_conversion: integers and integral floats as '%.0f', other values as text;
+    nulls stay null."""
     if pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s):
-        f = s.astype(float)
-        out = pd.Series(np.where(f == np.floor(f), f.map(lambda x: f"{x:.0f}" if x == x else x), f.astype(str)),
-                        index=s.index, dtype=object)
-        return out.where(s.notna(), None)
+        a = s.to_numpy(dtype=float)
+        out = np.full(len(a), None, dtype=object)
+        ok = ~np.isnan(a)
+        out[ok] = _number_text(a[ok])
+        return pd.Series(out, index=s.index, dtype=object)
     if s.dtype == object:
         kind = pd.api.types.infer_dtype(s, skipna=True)
         if kind not in ("string", "empty"):
-            def conv(x):
-                if isinstance(x, bool):
-                    return str(x)
-                if isinstance(x, int):
-                    return str(x).strip()
-                if isinstance(x, float):
-                    return x if x != x else (f"{x:.0f}" if x.is_integer() else str(x).strip())
-                return x
-            return s.map(conv)
+            a = s.to_numpy(dtype=object)
+            types = _TYPE(a) if a.size else np.zeros(0, object)
+            num = np.isin(types, [int, float, np.float64, np.int64])
+            num &= ~pd.isna(a)
+            if num.any():
+                a = a.copy()
+                a[num] = _number_text(a[num])
+            boo = np.isin(types, [bool, np.bool_])
+            if boo.any():
+                a[boo] = [str(x) for x in a[boo]]
+            return pd.Series(a, index=s.index, dtype=object)
     return s
 
 
@@ -164,6 +187,25 @@ class Env:
         self.n = len(df)
         self.index = df.index
         self.memo = None  # leaf results shared between rules on the same frame (engine)
+        self.columns_cache: dict = {}
+        self._lists = None
+
+    def list_values(self) -> list:
+        """The distinct lists held in the frame's cells (operation results), for ``exists``."""
+        if self._lists is None:
+            out = []
+            if len(self.df):
+                for c, dt in self.df.dtypes.items():
+                    if dt != object:
+                        continue
+                    s = self.df[c]
+                    i = s.first_valid_index()
+                    if i is None or not isinstance(s[i], (list, set)):
+                        continue
+                    if column_of_iterables(s):
+                        out.extend(v for v in _unique_objects(s) if isinstance(v, list))
+            self._lists = out
+        return self._lists
 
     # ``--`` prefix (CORE replace_prefix: only at the start, replacement may be "")
     def prefix(self, v):
@@ -195,10 +237,29 @@ class Env:
             return self.col(value)
         return value
 
-    def series(self, values, short: bool = False) -> pd.Series:
+    def series(self, values, short: bool = False):
+        """A full-length result (a numpy bool array), or CORE's one-value result."""
         if short:
             return pd.Series([bool(values)], dtype=bool)
-        return pd.Series(np.asarray(values, dtype=bool), index=self.index)
+        return np.asarray(values, dtype=bool)
+
+    # per-column arrays, computed once per frame (shared between rules on a shared frame)
+    def _cached(self, kind: str, name, fn):
+        key = (kind, name)
+        hit = self.columns_cache.get(key)
+        if hit is None:
+            hit = fn(self.col(name))
+            self.columns_cache[key] = hit
+        return hit
+
+    def values(self, name) -> np.ndarray:
+        return self._cached("values", name, _obj)
+
+    def null(self, name) -> np.ndarray:
+        return self._cached("null", name, is_null)
+
+    def empty(self, name) -> np.ndarray:
+        return self._cached("empty", name, empty_mask)
 
     def broadcast(self, x) -> np.ndarray:
         if isinstance(x, pd.Series):
@@ -213,18 +274,7 @@ def op_exists(env: Env, leaf):
     target = leaf["target"]
     if env.has(target):
         return env.series(np.ones(env.n, bool))
-    nested = False
-    for c, dt in env.df.dtypes.items():
-        if dt != object or not len(env.df):
-            continue
-        s = env.df[c]
-        first = s.iloc[0]
-        if not isinstance(first, (list, set)) and not (first is None or (isinstance(first, float) and first != first)):
-            continue  # CORE looks for lists in every cell; only operation results hold lists
-        if column_of_iterables(s):
-            if any(target in v for v in _unique_objects(s) if isinstance(v, list)):
-                nested = True
-                break
+    nested = any(target in v for v in env.list_values())
     return env.series(np.full(env.n, nested))
 
 
@@ -238,7 +288,7 @@ def op_not_exists(env, leaf):
 
 
 def op_empty(env, leaf):
-    return env.series(empty_mask(env.col(leaf["target"])))
+    return env.empty(leaf["target"])
 
 
 def op_non_empty(env, leaf):
@@ -246,7 +296,9 @@ def op_non_empty(env, leaf):
 
 
 def _equality(env: Env, leaf, negate: bool, case_insensitive: bool = False):
-    t = env.col(leaf["target"])
+    target = leaf["target"]
+    t_null = env.null(target)
+    tv = env.values(target)
     comparator = leaf.get("comparator")
     literal = leaf.get("value_is_literal", False)
     if leaf.get("value_is_reference", False):
@@ -263,11 +315,11 @@ def _equality(env: Env, leaf, negate: bool, case_insensitive: bool = False):
     else:
         if isinstance(comparator, (list, dict)):
             raise OperatorError("unhashable comparator")
-        c = comparator if (literal or not env.has(comparator)) else env.col(comparator)
-        c_null = is_null(c)
-        c_vals = _obj(c) if isinstance(c, pd.Series) else c
-    both_null = is_null(t) & c_null
-    tv = _obj(t)
+        if literal or not env.has(comparator):
+            c_null, c_vals = is_null(comparator), comparator
+        else:
+            c_null, c_vals = env.null(comparator), env.values(comparator)
+    both_null = t_null & c_null
     cv = c_vals
     if leaf.get("round_values"):
         tv = np.array([_round(x) for x in tv], dtype=object)
@@ -447,9 +499,8 @@ def _in_lists(values: pd.Series, lists: pd.Series) -> np.ndarray:
             continue
         if isinstance(l, (list, set, tuple)):
             try:
-                members = set(l)
-                out[m] = pd.Series(vals[m], dtype=object).map(
-                    lambda v: v is not None and not (isinstance(v, float) and v != v) and v in members).to_numpy(dtype=bool)
+                sub = pd.Series(vals[m], dtype=object)
+                out[m] = (sub.isin(list(l)) & sub.notna()).to_numpy(dtype=bool)
             except TypeError:
                 out[m] = [_is_in(v, l) for v in vals[m]]
         else:
