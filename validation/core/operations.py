@@ -95,6 +95,15 @@ def run_operations(study: "Study", info: DatasetInfo, frame: pd.DataFrame, opera
                                      f"Target: {p.target}")
             p.dataframe = study.raw(other.name)
             p.dataframe_info = other
+        key = None
+        if p.operator in FRAME_INDEPENDENT and p.dataframe is not frame:
+            # the result depends only on the other dataset and the parameters: shared by rules
+            key = ("operation", p.dataframe_info.name, p.domain, p.target,
+                   repr(sorted((k, v) for k, v in op.items() if k != "id")))
+            hit = study.cache.get(key)
+            if hit is not None:
+                frame = _attach(study, p, frame, hit)
+                continue
         try:
             result = fn(study, p, frame)
         except (DomainNotFound, KeyError, NeedsData):
@@ -104,8 +113,19 @@ def run_operations(study: "Study", info: DatasetInfo, frame: pd.DataFrame, opera
         except Exception as exc:  # CORE wraps every other failure in OperationError
             raise OperationFailed(f"Operation: {p.operator}, Target: {p.target}, Domain: {p.domain}, "
                                   f"Error: {type(exc).__name__}: {exc}") from exc
+        if key is not None:
+            study.cache[key] = result
         frame = _attach(study, p, frame, result)
     return frame
+
+
+#: operations whose result does not depend on the evaluated frame when they read another dataset
+FRAME_INDEPENDENT = {
+    "distinct", "variable_exists", "get_column_order_from_dataset", "max", "extract_metadata",
+    "study_domains", "dataset_names", "domain_label", "domain_is_custom", "expected_variables",
+    "required_variables", "get_column_order_from_library", "get_model_column_order",
+    "get_model_filtered_variables", "get_dataset_filtered_variables", "variable_count",
+}
 
 
 class Grouped:
