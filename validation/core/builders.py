@@ -471,12 +471,22 @@ def _parent_key_column(parent: pd.DataFrame, idvar: str, right_domain) -> str | 
     return None
 
 
+def _numeric_column(pcol: pd.Series) -> bool:
+    """Whether CORE compares IDVARVAL with this parent column as numbers: a numeric dtype, or
+    an object column whose values are numbers (CORE converts IDVARVAL to the value's type)."""
+    if pcol.dtype.kind in "fiu":
+        return True
+    if pcol.dtype == object:
+        kind = pd.api.types.infer_dtype(pcol, skipna=True)
+        return kind in ("floating", "integer", "mixed-integer-float")
+    return False
+
+
 def _child_keys(idvarval: pd.Series, pcol: pd.Series) -> pd.Series:
     """IDVARVAL converted the way CORE compares it with the parent's IDVAR column."""
     text = idvarval.astype(object).map(lambda x: None if x is None or (isinstance(x, float) and x != x) else str(x).strip())
-    if pcol.dtype.kind in "fiu":
-        num = pd.to_numeric(text, errors="coerce")
-        return num
+    if _numeric_column(pcol):
+        return pd.to_numeric(text, errors="coerce")
     return text
 
 
@@ -511,7 +521,7 @@ def _merge_rdomain(info, left, right, m: DatasetInfo, keys):
         if pc is None:
             continue
         ck = _child_keys(idval.iloc[rows], parent[pc])
-        pk = parent[pc] if parent[pc].dtype.kind in "fiu" else parent[pc].astype(object)
+        pk = pd.to_numeric(parent[pc], errors="coerce") if _numeric_column(parent[pc]) else parent[pc].astype(object)
         lft = pd.DataFrame({"_cpos": rows, "_key": ck.to_numpy()})
         rgt = pd.DataFrame({"_ppos": parent["_ppos"].to_numpy(), "_key": pk.to_numpy()})
         on = ["_key"]
@@ -522,7 +532,7 @@ def _merge_rdomain(info, left, right, m: DatasetInfo, keys):
         rgt = rgt[rgt["_key"].notna()].drop_duplicates(subset=on, keep="first")
         hit = lft.merge(rgt, on=on, how="left")
         found = hit["_ppos"].notna().to_numpy()
-        if (~found).any() and parent[pc].dtype.kind not in "fiu":
+        if (~found).any() and not _numeric_column(parent[pc]):
             pass
         elif (~found).any():  # CORE's text fallback on a numeric column: "1.0" == "1.0"
             miss = hit[~found]
