@@ -262,7 +262,8 @@ def is_complete_date(values) -> np.ndarray:
     a = np.asarray(values, dtype=object)
     uniq = pd.unique(pd.Series(a, dtype=object))
     ok = {u: _fromisoformat_ok(u) for u in uniq if isinstance(u, str)}  # one call per distinct text
-    return pd.Series(a, dtype=object).map(ok).fillna(False).to_numpy(dtype=bool)
+    complete = [u for u, good in ok.items() if good]
+    return pd.Series(a, dtype=object).isin(complete).to_numpy(dtype=bool)
 
 
 def precision_format(values) -> list:
