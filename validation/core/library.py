@@ -157,10 +157,13 @@ class StandardsLibrary:
 
     available = True
 
-    def __init__(self, standard, ct=None, ct_packages: list[str] | None = None):
+    def __init__(self, standard, ct=None, use_ct: bool = False):
+        """``use_ct``: give the CT-dependent operations the CT packages of ``cdisc.standards``
+        (``get_codelist_attributes``, ``valid_codelist_dates``). Off by default, as CORE 0.17.1
+        runs without CT packages unless given them (its results then match ours)."""
         self.std = standard
         self.ct = ct
-        self._ct_packages = list(ct_packages or [])
+        self.use_ct = use_ct
 
     @staticmethod
     def _var(v) -> dict:
@@ -209,16 +212,32 @@ class StandardsLibrary:
         except KeyError:
             return None
 
-    def ct_packages(self):
-        return list(self._ct_packages)
+    def ct_packages(self) -> list[str]:
+        """Names of the CT packages available, e.g. ``sdtmct-2025-03-28`` ([] without CT)."""
+        if not self.use_ct:
+            return []
+        from cdisc.standards import available_ct
+
+        return [f"{kind}ct-{version}" for kind, version in available_ct()]
+
+    def ct_package(self, name: str):
+        """A CT package by name (``sdtmct-2025-03-28``), or None."""
+        if not self.use_ct or name not in self.ct_packages():
+            return None
+        from cdisc.standards import load_ct
+
+        kind, _, version = name.partition("ct-")
+        return load_ct(kind, version)
 
 
-def from_cdisc_standards(name: str = "sdtmig", version: str = "3.4", ct: Any = None) -> Library:
+def from_cdisc_standards(name: str = "sdtmig", version: str = "3.4", ct: Any = None,
+                         use_ct: bool = False) -> Library:
     """The :class:`Library` of ``cdisc.standards.load_standard(name, version)``.
 
-    ``ct``: an optional ``cdisc.standards.load_ct(...)`` package. Without it the CT-dependent
-    operations behave as CORE 0.17.1 does when run without CT packages.
+    ``ct``: the study's CT package (``cdisc.standards.load_ct(...)``) for ``codelist()``;
+    ``use_ct``: let the CT-dependent operations use the shipped CT packages. Without them the
+    CT-dependent rules behave as CORE 0.17.1 does when run without CT packages.
     """
     from cdisc.standards import load_standard
 
-    return StandardsLibrary(load_standard(name, version), ct)
+    return StandardsLibrary(load_standard(name, version), ct, use_ct)

@@ -466,6 +466,7 @@ def op_max(study, p, frame):
 
 
 def op_valid_codelist_dates(study, p, frame):
+    """CORE ValidCodelistDates: the dates of the available CT packages of the standard's type."""
     packages = getattr(study.library, "ct_packages", None)
     if callable(packages):
         packages = packages()
@@ -480,8 +481,40 @@ def op_codelist_terms(study, p, frame):
     raise NeedsData("operation codelist_terms needs CT packages (CORE 0.17.1 without CT: execution error)")
 
 
+CT_ATTRIBUTES = {
+    "Codelist CCODE": lambda pkg: {cl.code for cl in pkg.codelists.values()},
+    "Codelist Value": lambda pkg: {cl.name for cl in pkg.codelists.values()},
+    "Term CCODE": lambda pkg: {t.code for cl in pkg.codelists.values() for t in cl.terms},
+    "Term Value": lambda pkg: {t.value for cl in pkg.codelists.values() for t in cl.terms},
+    "Term Submission Value": lambda pkg: {t.value for cl in pkg.codelists.values() for t in cl.terms},
+    "Term Preferred Term": lambda pkg: {t.preferred_term for cl in pkg.codelists.values() for t in cl.terms},
+}
+
+
 def op_get_codelist_attributes(study, p, frame):
-    raise NeedsData("operation get_codelist_attributes needs CT packages")
+    """CORE CodeListAttributes: per record, the set of ``ct_attribute`` values of the CT package
+    the record names (``TSVCDREF`` CDISC -> sdtmct-<TSVCDVER>); an empty set when that package
+    is not available (CORE without CT packages: every set is empty)."""
+    attr = p.op.get("ct_attribute")
+    if attr not in CT_ATTRIBUTES:
+        raise OperationFailed(f"Unsupported ct_attribute: {attr}")
+    df = p.dataframe
+    version = df[p.op.get("version")].astype(object)
+    target = df[p.target].astype(object)
+    ver_ok = version.notna() & (version.astype(str).str.strip() != "")
+    tv = target.where(target.notna(), "").astype(str).str.strip()
+    prefix = tv.where(~tv.isin(["CDISC", "CDISC CT"]), "sdtmct")
+    pkg = (prefix + "-" + version.astype(str)).where(ver_ok, "")
+    table = {}
+    get = getattr(study.library, "ct_package", None)
+    for name in pd.unique(pkg):
+        package = get(name) if (name and get is not None) else None
+        table[name] = CT_ATTRIBUTES[attr](package) if package is not None else set()
+    out = np.empty(len(pkg), dtype=object)
+    for name, values in table.items():
+        idx = np.flatnonzero((pkg == name).to_numpy())
+        out[idx] = [values] * len(idx)  # the same set object for every record of a package
+    return pd.Series(out, index=df.index, dtype=object)
 
 
 OPERATIONS: dict[str, Callable] = {

@@ -1083,13 +1083,161 @@ def op_is_title_case(env, leaf):
     raise OperatorError("is_title_case is not implemented")
 
 
+# target_is_(not_)sorted_by --------------------------------------------------------------
+def _parse_date(x):
+    """CORE utils.parse_date: (text before any "--", number of non-empty -/T/: parts)."""
+    if not isinstance(x, str) or not dates.is_valid_date(np.array([x], dtype=object))[0]:
+        return 0, 0
+    if "--" in x:
+        x = x.split("--", 1)[0]
+    return x, len([p for p in re.split(r"[-T:]", x) if p])
+
+
+def _is_valid_date_text(x) -> bool:
+    return isinstance(x, str) and bool(dates.is_valid_date(np.array([x], dtype=object))[0])
+
+
+def _date_overlaps(group: pd.DataFrame, comparator: str) -> pd.Series:
+    """CORE check_date_overlaps: dates of different precision that overlap (2005-10 and
+    2005-10-08) are both invalid."""
+    ok = pd.Series(True, index=group.index)
+    if pd.api.types.is_numeric_dtype(group[comparator]):
+        return ok
+    vals = group[comparator].tolist()
+    valid = [i for i, v in enumerate(vals) if not (pd.isna(v) or str(v).strip() == "")]
+    parsed = {i: _parse_date(vals[i]) if _is_valid_date_text(vals[i]) else None for i in valid}
+    for i in valid:
+        if parsed[i] is None:
+            continue
+        d1, p1 = parsed[i]
+        for j in valid:
+            if i == j or parsed[j] is None:
+                continue
+            d2, p2 = parsed[j]
+            if p1 != p2:
+                less, more = (d1, d2) if p1 < p2 else (d2, d1)
+                if more.startswith(less):
+                    ok.iloc[i] = False
+                    ok.iloc[j] = False
+    return ok
+
+
+def _null_positions(valid: pd.Series, group: pd.DataFrame, null_mask: pd.Series, na_pos: str) -> pd.Series:
+    order = group.index.tolist()
+    nulls = [order.index(i) for i in group[null_mask].index]
+    non_nulls = [order.index(i) for i in group[~null_mask].index]
+    if not nulls or not non_nulls:
+        return valid
+    if na_pos == "last":
+        if min(nulls) < max(non_nulls):
+            valid[null_mask] = False
+    elif max(nulls) > min(non_nulls):
+        valid[null_mask] = False
+    return valid
+
+
+def _neighbors(valid, rows, comparator, ascending, numeric_comparator):
+    indices = rows.index.tolist()
+    vals = rows[comparator].tolist()
+    present = [not is_null(v) for v in vals]
+    for i, idx in enumerate(indices):
+        if not valid.loc[idx] or not present[i]:
+            continue
+        cur = vals[i]
+        prev = next((vals[j] for j in range(i - 1, -1, -1) if present[j]), None)
+        nxt = next((vals[j] for j in range(i + 1, len(vals)) if present[j]), None)
+        if not numeric_comparator and not _is_valid_date_text(str(cur)):
+            continue
+        if ascending:
+            if (prev is not None and cur < prev) or (nxt is not None and cur > nxt):
+                valid.loc[idx] = False
+        else:
+            if (prev is not None and cur > prev) or (nxt is not None and cur < nxt):
+                valid.loc[idx] = False
+    return valid
+
+
+def _sorted_group_check(group, target, comparator, ascending, na_pos) -> pd.Series:
+    """CORE check_target_ascending_in_sorted_group_with_regex (one subject's records)."""
+    valid = pd.Series(True, index=group.index)
+    numeric_comparator = pd.api.types.is_numeric_dtype(group[comparator])
+    numeric_target = pd.api.types.is_numeric_dtype(group[target])
+    null_mask = group[comparator].isna() | (group[comparator].astype(str).str.strip() == "")
+    non_null = group[~null_mask]
+    valid = _null_positions(valid, group, null_mask, na_pos)
+    overlap_bad = ~_date_overlaps(group, comparator)
+    rows = non_null[~overlap_bad[non_null.index]]
+    expected = rows.sort_values(by=comparator, ascending=ascending)[target].tolist()
+    actual = rows[target].tolist()
+    for i, idx in enumerate(rows.index.tolist()):
+        a, e = actual[i], expected[i]
+        if pd.isna(a) and pd.isna(e):
+            continue
+        if pd.isna(a) or pd.isna(e):
+            valid.loc[idx] = False
+        elif not numeric_target and _is_valid_date_text(a) and _is_valid_date_text(e):
+            if _parse_date(a)[0] != _parse_date(e)[0]:
+                valid.loc[idx] = False
+        elif a != e:
+            valid.loc[idx] = False
+    return _neighbors(valid, non_null.sort_values(by=target, ascending=True), comparator, ascending,
+                      numeric_comparator)
+
+
+def _regex_number(series: pd.Series, rx: str) -> pd.Series:
+    def one(v):
+        if pd.isna(v) or v == "":
+            return np.nan
+        m = re.search(rx, str(v))
+        if m and m.groups():
+            try:
+                return pd.to_numeric(m.group(1))
+            except (ValueError, TypeError):
+                return m.group(1)
+        return np.nan
+    return series.map(one)
+
+
+def op_target_is_sorted_by(env, leaf):
+    """CORE target_is_sorted_by: within each group (e.g. USUBJID), the target (e.g. --SEQ) must
+    follow the order of the comparator columns (e.g. --STDTC ascending, nulls last), dates of
+    different precision that overlap counting as unordered. Evaluated group by group (the
+    check compares each record with its neighbours), as CORE does."""
+    target = leaf["target"]
+    within = leaf.get("within")
+    within = list(dict.fromkeys(within if isinstance(within, (list, tuple)) else [within]))
+    rx = leaf.get("regex")
+    result = pd.Series(True, index=env.index)
+    for spec in leaf.get("comparator") or []:
+        comparator = env.prefix(spec["name"])
+        ascending = str(spec.get("sort_order", "asc")).lower() != "desc"
+        na_pos = spec.get("null_position", "last")
+        cols = list(dict.fromkeys([target, comparator, *within]))
+        for c in cols:
+            env.col(c)
+        work = env.df[cols].copy()
+        tcol = target
+        if rx:
+            tcol = f"{target}_extracted"
+            work[tcol] = _regex_number(work[target], rx)
+        ordered = work.sort_values(by=[*within, tcol], ascending=[True] * (len(within) + 1))
+        combined = pd.Series(True, index=ordered.index)
+        for _, group in ordered.groupby(within, sort=False):
+            chk = _sorted_group_check(group, tcol, comparator, ascending, na_pos) & _date_overlaps(group, comparator)
+            combined.loc[chk.index] = chk
+        result = result & combined.reindex(env.index, fill_value=True)
+    return result.astype(bool)
+
+
+def op_target_is_not_sorted_by(env, leaf):
+    return ~op_target_is_sorted_by(env, leaf)
+
+
 OPERATORS: dict[str, Callable[[Env, dict], pd.Series]] = {
     name[3:]: fn for name, fn in list(globals().items()) if name.startswith("op_") and callable(fn)
 }
 del OPERATORS["is_title_case"]
 NOT_SUPPORTED.update({
-    "target_is_sorted_by": "operator target_is_sorted_by is not implemented",
-    "target_is_not_sorted_by": "operator target_is_not_sorted_by is not implemented",
     "is_title_case": "operator is_title_case is not implemented",
     "is_not_title_case": "operator is_not_title_case is not implemented",
 })
