@@ -45,6 +45,7 @@ def compare(findings, status, core: dict) -> list[dict]:
         rec = None if r.record is None or str(r.record) == "<NA>" else int(r.record)
         ours[r.core_id][(r.dataset, rec)] = dict(zip(r.variables, r.values))
     st = {s.core_id: s for s in status.itertuples(index=False)}
+    core_status = core.get("per_rule_status") or {}
     out = []
     for rid in sorted(set(st) | set(core_rows) | set(core_err)):
         c, o = core_rows.get(rid, {}), ours.get(rid, {})
@@ -61,8 +62,12 @@ def compare(findings, status, core: dict) -> list[dict]:
             verdict = "same" if same_values else "same records, values differ"
         else:
             verdict = "DIFFERENT"
+        ours_counts = Counter(v.split(":")[0] for v in (s.dataset_status.values() if s is not None else []))
+        cs = {k: v for k, v in (core_status.get(rid) or {}).items()}
+        same_status = not cs or s is None or s.status != "executed" or dict(ours_counts) == cs
         out.append({
             "core_id": rid, "core": len(c), "ours": len(o), "verdict": verdict,
+            "same_dataset_status": same_status, "core_status": cs, "our_status": dict(ours_counts),
             "core_datasets": sorted({k[0] for k in c}), "our_datasets": sorted({k[0] for k in o}),
             "only_core": sorted(set(c) - set(o), key=str)[:5], "only_ours": sorted(set(o) - set(c), key=str)[:5],
         })
@@ -98,10 +103,16 @@ def main(argv=None) -> int:
         print(f"{r['core_id']:<12} {r['core']:>5} {r['ours']:>5}  {r['verdict']}  [{ds}]")
         if r["verdict"] == "DIFFERENT":
             print(f"{'':<25}only CORE {r['only_core']}  only ours {r['only_ours']}")
+    status_diff = [r for r in rows if not r["same_dataset_status"]]
+    for r in status_diff:
+        print(f"{r['core_id']:<12} per-dataset status differs: CORE {r['core_status']} ours {r['our_status']}")
     verdicts = Counter(r["verdict"].split(" (")[0] if not r["verdict"].startswith("not executed") else "not executed"
                        for r in rows)
     n_rec = sum(len(datasets[d].frame) for d in datasets if datasets[d].frame is not None)
     print(f"\n{len(rows)} rules: " + ", ".join(f"{v} {k}" for k, v in verdicts.most_common()))
+    if core.get("per_rule_status"):
+        print(f"per-dataset execution status (skipped / success / issue reported / execution error) "
+              f"identical for {len(rows) - len(status_diff)} of {len(rows)} rules")
     print(f"CORE findings {sum(r['core'] for r in rows)}, ours {sum(r['ours'] for r in rows)}; "
           f"rules with findings: CORE {sum(1 for r in rows if r['core'])}, ours {sum(1 for r in rows if r['ours'])}")
     print(f"timing: read {len(datasets)} XPT ({n_rec} records) {t_read:.2f} s; "

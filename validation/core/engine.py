@@ -38,7 +38,7 @@ from .stdmeta import MetadataError, dataset_class
 NULL_VALUES = ("", None)
 FINDING_COLUMNS = ["core_id", "dataset", "record", "usubjid", "seq", "variables", "values", "message"]
 STATUS_COLUMNS = ["core_id", "status", "reason", "findings", "datasets_with_findings", "evaluated",
-                  "skipped", "errors", "seconds", "cdisc_ids", "fda_ids"]
+                  "skipped", "errors", "dataset_status", "seconds", "cdisc_ids", "fda_ids"]
 LIBRARY_OPERATIONS = {
     "expected_variables", "required_variables", "get_column_order_from_library", "get_model_column_order",
     "get_model_filtered_variables", "get_parent_model_column_order", "get_dataset_filtered_variables",
@@ -537,7 +537,7 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
 def run_rule(study: Study, rule: CoreRule) -> tuple[list[dict], dict]:
     t0 = time.perf_counter()
     status = {"core_id": rule.id, "status": "executed", "reason": None, "findings": 0, "datasets_with_findings": [],
-              "evaluated": 0, "skipped": 0, "errors": {}, "seconds": 0.0,
+              "evaluated": 0, "skipped": 0, "errors": {}, "dataset_status": {}, "seconds": 0.0,
               "cdisc_ids": rule.cdisc_ids, "fda_ids": rule.fda_ids}
     reason = rule.unsupported()
     if reason is None and _needs_library(rule) and not getattr(study.library, "available", True):
@@ -553,6 +553,7 @@ def run_rule(study: Study, rule: CoreRule) -> tuple[list[dict], dict]:
             continue
         seen.add(info.unsplit_name)
         st, why, found = validate_dataset(study, rule, info)
+        status["dataset_status"][info.name] = st if why is None or st != "skipped" else f"skipped: {why}"
         if st == "skipped":
             status["skipped"] += 1
         elif st == "execution error":
@@ -561,11 +562,13 @@ def run_rule(study: Study, rule: CoreRule) -> tuple[list[dict], dict]:
             not_executed.append(why)
         else:
             status["evaluated"] += 1
+        if found and "domain presence" in rule.rule_type.lower():
+            # a study-level finding: CORE repeats it for every dataset in scope; report it once
+            seen_values = {(repr(f["variables"]), repr(f["values"])) for f in findings}
+            found = [f for f in found if (repr(f["variables"]), repr(f["values"])) not in seen_values]
         if found:
             findings.extend(found)
             status["datasets_with_findings"].append(info.name)
-        if found and "domain presence" in rule.rule_type.lower():
-            break  # one study-level finding (CORE repeats it once per dataset in scope)
     if not_executed and not status["evaluated"] and not findings:
         status.update(status="not executed", reason=not_executed[0])
     status["findings"] = len(findings)
