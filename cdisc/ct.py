@@ -1,16 +1,21 @@
-"""Controlled terminology: the CDISC CT subset shipped in specs/ct plus the study's own terms.
+"""Controlled terminology: whole CDISC CT packages (cdisc.standards) plus the study's own terms.
 
-Files (both in ``specs/ct/``):
-- ``sdtm-ct.yaml`` / ``adam-ct.yaml``: CDISC codelists as published (C-codes, submission
-  values, preferred terms as decodes, CDISC synonyms, extensible or not).
-- ``study-ct.yaml`` (optional): what the sponsor adds — sponsor-defined codelists,
-  extensions of extensible codelists, and raw spellings (synonyms) seen on the CRF.
+- The CDISC packages a study uses are named in ``study.yaml`` (``ct: {sdtm: 2025-03-28,
+  adam: 2026-03-27}``) and shipped whole with the toolkit (``cdisc/standards/ct``, NCI EVS):
+  every codelist with its C-code, submission values, preferred terms (the decodes), CDISC
+  synonyms and extensible flag. Several versions sit side by side; a study keeps the
+  version it was built with.
+- ``specs/ct/study-ct.yaml`` (optional) holds what the sponsor adds: sponsor-defined
+  codelists, extensions of extensible codelists, and raw spellings (synonyms) seen on the CRF.
 
 Mapping a raw value: strip, collapse blanks, compare case-insensitively with the
 submission value, the decode, the CDISC synonyms and the sponsor synonyms of that
 codelist. A value that matches nothing is an error naming file, row and column, for
 extensible codelists too: a new term must be added to study-ct.yaml on purpose, never
 invented by the build.
+
+Codelists are built on first use: a package has about 1,200 codelists, a study uses a few
+dozen.
 """
 from __future__ import annotations
 
@@ -60,11 +65,17 @@ def _norm(text: str) -> str:
 
 
 class Terminology:
-    """All codelists a study may use, by short name (the codelist submission value)."""
+    """All codelists a study may use, by short name (the codelist submission value).
 
-    def __init__(self, codelists: dict[str, Codelist], package: str = ""):
+    ``codelists`` is a read-only mapping that builds each codelist on first access from the
+    CDISC packages (in order: SDTM, ADaM, Define-XML) or the sponsor's study-ct.yaml.
+    """
+
+    def __init__(self, codelists: "dict[str, Codelist] | _Codelists", package: str = "",
+                 packages: list | None = None):
         self.codelists = codelists
         self.package = package
+        self.packages = list(packages or [])      # cdisc.standards.CtPackage objects
 
     def __contains__(self, name: str) -> bool:
         return name in self.codelists
@@ -72,14 +83,19 @@ class Terminology:
     def __getitem__(self, name: str) -> Codelist:
         return self.codelists[name]
 
-    def as_dict(self) -> dict:
-        """Plain structure for validation/define: {name: {code, extensible, terms: [...]}}."""
-        return {
-            n: {"code": c.code, "name": c.label, "extensible": c.extensible, "sponsor": c.sponsor,
-                "terms": [{"value": t.value, "code": t.code, "decode": t.decode,
-                           "synonyms": list(t.synonyms), "sponsor": t.sponsor} for t in c.terms]}
-            for n, c in self.codelists.items()
-        }
+    def package_of(self, name: str):
+        """The CDISC package a codelist comes from (None for a sponsor codelist)."""
+        cl = self.codelists[name] if name in self.codelists else None
+        if cl is None or cl.sponsor:
+            return None
+        for p in self.packages:
+            if p.codelist(name) is not None:
+                return p
+        return None
+
+    def as_dict(self) -> "CtView":
+        """Plain structure for validation/define: {name: {code, extensible, terms: [...]}} (lazy)."""
+        return CtView(self)
 
     def map_values(self, raw: pd.Series, codelist: str) -> tuple[pd.Series, pd.Series]:
         """Map raw spellings to submission values.
@@ -93,6 +109,92 @@ class Terminology:
         blank = norm.eq("")
         unknown = mapped.isna() & ~blank
         return mapped.where(~blank), unknown
+
+
+def _plain(c: Codelist) -> dict:
+    return {"code": c.code, "name": c.label, "extensible": c.extensible, "sponsor": c.sponsor,
+            "terms": [{"value": t.value, "code": t.code, "decode": t.decode,
+                       "synonyms": list(t.synonyms), "sponsor": t.sponsor} for t in c.terms]}
+
+
+class CtView(dict):
+    """``Terminology.as_dict()``: a dict whose entries are made on first access."""
+
+    def __init__(self, ct: Terminology):
+        super().__init__()
+        self._ct = ct
+
+    def __bool__(self) -> bool:           # a terminology is never "no CT", even before first use
+        return True
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and name in self._ct
+
+    def __missing__(self, name: str) -> dict:
+        if name not in self._ct:
+            raise KeyError(name)
+        value = _plain(self._ct[name])
+        self[name] = value
+        return value
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+
+class _Codelists:
+    """Codelists by short name, built on first access (see Terminology)."""
+
+    def __init__(self, packages: list, sponsor: dict[str, Codelist], extensions: dict[str, list[Term]],
+                 synonyms: dict[str, dict[str, str]], file: str):
+        self._packages = packages
+        self._sponsor = sponsor
+        self._extensions = extensions
+        self._synonyms = synonyms
+        self._file = file
+        self._built: dict[str, Codelist] = {}
+
+    def _cdisc(self, name: str):
+        for p in self._packages:
+            cl = p.by_name.get(name)
+            if cl is not None:
+                return cl
+        return None
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and (name in self._built or name in self._sponsor or self._cdisc(name) is not None)
+
+    def __getitem__(self, name: str) -> Codelist:
+        if name in self._built:
+            return self._built[name]
+        if name in self._sponsor:
+            cl = self._sponsor[name]
+        else:
+            src = self._cdisc(name)
+            if src is None:
+                raise KeyError(name)
+            # The decode of a code in a paired codelist (LBTESTCD -> LBTEST, TSPARMCD -> TSPARM) is
+            # the paired codelist's submission value for the same concept (SDTMIG 3.4 §4.5.1: --TEST
+            # from CT), not the NCI preferred term ("Alanine Aminotransferase", not "... Measurement").
+            paired = self._cdisc(name[:-2]) if name.endswith("CD") else None
+            decode = ({} if paired is None else {t.code: t.value for t in paired.terms})
+            cl = Codelist(name=src.name, code=src.code, label=src.label, extensible=src.extensible,
+                          terms=[Term(value=t.value, code=t.code,
+                                      decode=decode.get(t.code) or t.preferred_term or None,
+                                      synonyms=list(t.synonyms)) for t in src.terms])
+            cl.terms += [Term(value=t.value, decode=t.decode, synonyms=list(t.synonyms), sponsor=True)
+                         for t in self._extensions.get(name, [])]
+        _build_lookup(cl, self._synonyms.get(name, {}), self._file)
+        self._built[name] = cl
+        return cl
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def names(self) -> list[str]:
+        out = list(self._sponsor)
+        for p in self._packages:
+            out += [n for n in p.by_name if n not in out]
+        return out
 
 
 def _build_lookup(cl: Codelist, extra: dict[str, str], file: str) -> None:
@@ -133,49 +235,72 @@ def _codelist_from(name: str, body: dict, *, sponsor: bool, file: str) -> Codeli
 
 
 def load_terminology(specs_dir: Path) -> Terminology:
-    ct_dir = Path(specs_dir) / "ct"
-    codelists: dict[str, Codelist] = {}
-    packages = []
-    for fname in ("sdtm-ct.yaml", "adam-ct.yaml"):
-        path = ct_dir / fname
-        if not path.is_file():
-            continue
-        data = load_yaml(path, display=f"specs/ct/{fname}") or {}
-        packages.append(str(data.get("package", fname)))
-        for name, body in (data.get("codelists") or {}).items():
-            codelists[name] = _codelist_from(name, body, sponsor=False, file=f"specs/ct/{fname}")
+    """The study's terminology: the CDISC packages study.yaml names plus specs/ct/study-ct.yaml.
 
+    1. ``study.yaml: ct`` gives the SDTM and ADaM CT versions (default: the newest shipped);
+       a version the toolkit does not ship is a spec error listing the ones it does;
+    2. study-ct.yaml: sponsor codelists (a name a CDISC package already uses is an error),
+       extensions of extensible CDISC codelists (non-extensible ones refuse them), and raw
+       spellings (synonyms) that must map to a term of their codelist.
+    """
+    from cdisc.standards import available_ct, load_ct
+
+    from .study import load_study
+
+    study = load_study(specs_dir)
+    packages = []
+    for kind, version in (("sdtm", study.ct.sdtm), ("adam", study.ct.adam)):
+        try:
+            packages.append(load_ct(kind, version))
+        except KeyError:
+            have = ", ".join(v for k, v in available_ct() if k == kind) or "none"
+            raise SpecError(f"{kind.upper()} CT {version} is not shipped with cdisc", file="specs/study.yaml",
+                            key=f"ct.{kind}", hint=f"use one of: {have}") from None
+
+    def cdisc_has(name: str) -> bool:
+        return any(p.by_name.get(name) is not None for p in packages)
+
+    ct_dir = Path(specs_dir) / "ct"
+    sponsor: dict[str, Codelist] = {}
+    extensions: dict[str, list[Term]] = {}
     synonyms: dict[str, dict[str, str]] = {}
+    file = "specs/ct/study-ct.yaml"
     study_path = ct_dir / "study-ct.yaml"
     if study_path.is_file():
-        file = "specs/ct/study-ct.yaml"
         data = load_yaml(study_path, display=file) or {}
         unknown_keys = set(data) - {"codelists", "extensions", "synonyms"}
         if unknown_keys:
             raise SpecError(f"unknown keys {sorted(unknown_keys)}", file=file,
                             hint="allowed: codelists, extensions, synonyms")
         for name, body in (data.get("codelists") or {}).items():
-            if name in codelists:
+            if cdisc_has(name):
                 raise SpecError(f"sponsor codelist {name} has the name of a CDISC codelist; "
                                 "use 'extensions' to add terms to it", file=file, key=f"codelists.{name}")
-            codelists[name] = _codelist_from(name, body, sponsor=True, file=file)
+            sponsor[name] = _codelist_from(name, body, sponsor=True, file=file)
         for name, terms in (data.get("extensions") or {}).items():
-            if name not in codelists:
+            src = next((p.by_name[name] for p in packages if name in p.by_name), None)
+            if src is None:
                 raise SpecError(f"extension of unknown codelist {name}", file=file, key=f"extensions.{name}")
-            if not codelists[name].extensible:
+            if not src.extensible:
                 raise SpecError(f"codelist {name} is not extensible; sponsor terms cannot be added",
                                 file=file, key=f"extensions.{name}")
-            for t in terms:
-                codelists[name].terms.append(Term(value=str(t["value"]), decode=t.get("decode"),
-                                                  synonyms=list(t.get("synonyms") or []), sponsor=True))
+            have = set(src.values)
+            dup = [str(t["value"]) for t in terms if str(t["value"]) in have]
+            if dup:
+                raise SpecError(f"{', '.join(map(repr, dup))} already in the CDISC codelist {name} "
+                                f"({src.code}, CT {next(p.version for p in packages if name in p.by_name)})",
+                                file=file, key=f"extensions.{name}", hint="remove the extension: CDISC added the term")
+            extensions[name] = [Term(value=str(t["value"]), decode=t.get("decode"),
+                                     synonyms=list(t.get("synonyms") or []), sponsor=True) for t in terms]
         for name, mapping in (data.get("synonyms") or {}).items():
-            if name not in codelists:
+            if name not in sponsor and not cdisc_has(name):
                 raise SpecError(f"synonyms for unknown codelist {name}", file=file, key=f"synonyms.{name}")
             synonyms[name] = {str(k): str(v) for k, v in (mapping or {}).items()}
-
-    for name, cl in codelists.items():
-        _build_lookup(cl, synonyms.get(name, {}), "specs/ct/study-ct.yaml")
-    return Terminology(codelists, package="; ".join(packages))
+    codelists = _Codelists(packages, sponsor, extensions, synonyms, file)
+    for name in list(synonyms) + list(extensions):      # a bad synonym is an error now, not at first use
+        codelists[name]
+    label = "; ".join(f"{'SDTM' if p.kind == 'sdtm' else 'ADaM'} CT {p.version}" for p in packages)
+    return Terminology(codelists, package=label, packages=packages)
 
 
 def unknown_term_problems(raw: pd.DataFrame, column: str, unknown: pd.Series, codelist: Codelist,

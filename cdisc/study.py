@@ -9,7 +9,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .specio import load_model
 
@@ -33,6 +33,24 @@ class RawConventions(_Strict):
     # any form must be one of these, exactly; anything else is an error naming file/row/column.
     # E.g. {RECSTATUS: ["", "Deleted"]}: a "deleted" or "Removed" status is never mapped as live.
     allowed_values: dict[str, list[str]] = Field(default_factory=dict)
+
+
+def _newest(kind: str) -> str:
+    from cdisc.standards import latest_ct
+
+    return latest_ct(kind)
+
+
+class CtVersions(_Strict):
+    """The CDISC CT package versions the study is built with (shipped whole in cdisc.standards)."""
+
+    sdtm: str = Field(default_factory=lambda: _newest("sdtm"))
+    adam: str = Field(default_factory=lambda: _newest("adam"))
+
+    @field_validator("sdtm", "adam", mode="before")
+    @classmethod
+    def _date_text(cls, v: object) -> object:
+        return v.isoformat() if isinstance(v, dt.date) else v
 
 
 class Arm(_Strict):
@@ -80,6 +98,7 @@ class Study(_Strict):
     protocol: str | None = None
     data_cut: dt.date
     raw: RawConventions = Field(default_factory=RawConventions)
+    ct: CtVersions = Field(default_factory=CtVersions)
     arms: list[Arm]
     visits: list[Visit]
     elements: list[Element] = Field(default_factory=list)

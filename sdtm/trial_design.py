@@ -571,7 +571,7 @@ def _check_value(parmcd: str, value: str, ct: Terminology, key: str,
         name = TS_RESPONSE_CODELISTS[parmcd]
         if name not in ct:
             problems.append(Problem(f"codelist {name} (values of {parmcd}) is not in the CT subset",
-                                    file=file, key=key, hint="add it to tools/extract_ct.py"))
+                                    file=file, key=key, hint="check the codelist name, or define it under codelists in specs/ct/study-ct.yaml"))
             return coded, problems
         terms = {t.value: t for t in ct[name].terms}
         term = terms.get(value)

@@ -68,12 +68,12 @@ def test_standards_and_documents(defines):
     sdtm, adam = defines["SDTM"], defines["ADaM"]
     std = [(s.get("Name"), s.get("Type"), s.get("Version"), s.get("PublishingSet"))
            for s in sdtm.xpath("//def:Standard", namespaces=NS)]
-    # specs/ct/sdtm-ct.yaml says "package: SDTM CT 2024-03-29"
-    assert std == [("SDTMIG", "IG", "3.4", None), ("CDISC/NCI", "CT", "2024-03-29", "SDTM")]
+    # study.yaml says ct: {sdtm: 2025-03-28, adam: 2026-03-27}
+    assert std == [("SDTMIG", "IG", "3.4", None), ("CDISC/NCI", "CT", "2025-03-28", "SDTM")]
     astd = [(s.get("Name"), s.get("Version")) for s in adam.xpath("//def:Standard", namespaces=NS)]
     # ADaM datasets use SDTM codelists too (SEX, NY) and ADaM ones (DATEFL, adam-ct.yaml
     # "package: ADaM CT 2026-03-27").
-    assert astd == [("ADaMIG", "1.3"), ("CDISC/NCI", "2024-03-29"), ("CDISC/NCI", "2026-03-27")]
+    assert astd == [("ADaMIG", "1.3"), ("CDISC/NCI", "2025-03-28"), ("CDISC/NCI", "2026-03-27")]
     assert sdtm.xpath("//def:AnnotatedCRF/def:DocumentRef/@leafID", namespaces=NS) == ["LF.acrf"]
     assert sdtm.xpath("//def:SupplementalDoc/def:DocumentRef/@leafID", namespaces=NS) == ["LF.csdrg"]
     assert adam.xpath("//def:SupplementalDoc/def:DocumentRef/@leafID", namespaces=NS) == ["LF.adrg"]
@@ -190,11 +190,12 @@ def test_codelists(defines, built):
                                                     "LYMPHODEPLETION"]
     assert [i.get(DEF + "ExtendedValue") for i in items] == [None, None, None, "Yes"]
     assert items[-1].find("odm:Alias", NS) is None
-    assert items[0].find("odm:Alias", NS).get("Name") == "C99158"
+    # FOLLOW-UP is C202578 in SDTM CT 2025-03-28 (and 2023-12-15; C99158 in the 2015 package)
+    assert items[0].find("odm:Alias", NS).get("Name") == "C202578"
     # A sponsor codelist (TOXGR) has no C-code and no CT standard.
     toxgr = _one(sdtm, "//odm:CodeList[@OID='CL.TOXGR']")
     assert toxgr.find("odm:Alias", NS) is None and toxgr.get(DEF + "StandardOID") is None
-    assert ny.get(DEF + "StandardOID") == "STD.CT.SDTM.2024-03-29"
+    assert ny.get(DEF + "StandardOID") == "STD.CT.SDTM.2025-03-28"
 
 
 def test_supp_qval_value_level_metadata(defines, built):

@@ -368,12 +368,12 @@ def test_is_tiers_and_titre(ds):
 # ---------------------------------------------------------------------------------------
 def test_unknown_test_code_is_reported(tmp_path):
     specs, raw = copy_study(tmp_path)
-    set_cell(raw, "lb", 2, "LBTEST", "Sodium")                  # 101-001 Screening WBC line
+    set_cell(raw, "lb", 2, "LBTEST", "Blood pixie count")       # 101-001 Screening WBC line
     set_cell(raw, "fc", 3, "FCTEST", "CD8+ cells absolute count")
     probs = problems_of(specs, raw)
     lb = [p for p in probs if p.file == "lb.csv"]
     fc = [p for p in probs if p.file == "fc.csv"]
-    assert [(p.row, p.column) for p in lb] == [(2, "LBTEST")] and "'Sodium'" in lb[0].message
+    assert [(p.row, p.column) for p in lb] == [(2, "LBTEST")] and "'Blood pixie count'" in lb[0].message
     assert "LBTESTCD" in lb[0].message
     # the renamed column is named as in fc.csv, not the spec's working name
     assert [(p.row, p.column) for p in fc] == [(3, "FCTEST")]

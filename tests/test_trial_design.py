@@ -206,9 +206,9 @@ def test_ts_core_values(built, ct):
     assert _ts_value(ts, "SDTIGVER")["TSVAL"] == "3.4"
     assert _ts_value(ts, "SDTMVER")["TSVAL"] == "2.0"
     tph = _ts_value(ts, "TPHASE")
-    # TPHASE "PHASE I TRIAL" is C15600 in specs/ct/sdtm-ct.yaml; CT package 2024-03-29
+    # TPHASE "PHASE I TRIAL" is C15600 in SDTM CT 2025-03-28 (study.yaml ct.sdtm)
     assert (tph["TSVAL"], tph["TSVALCD"], tph["TSVCDREF"], tph["TSVCDVER"]) == \
-        ("PHASE I TRIAL", "C15600", "CDISC CT", "2024-03-29")
+        ("PHASE I TRIAL", "C15600", "CDISC CT", "2025-03-28")
     assert _ts_value(ts, "STYPE")["TSVALCD"] == "C98388"
     assert _ts_value(ts, "RANDOM")[["TSVAL", "TSVALCD"]].tolist() == ["N", "C49487"]
     assert _ts_value(ts, "SENDTC")[["TSVALNF"]].tolist() == ["NAV"]

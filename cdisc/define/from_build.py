@@ -81,7 +81,6 @@ VLM_TARGETS = [
 ]
 _CLASS_ORDER = ["TRIAL DESIGN", "SPECIAL PURPOSE", "INTERVENTIONS", "EVENTS", "FINDINGS",
                 "FINDINGS ABOUT", "RELATIONSHIP", "STUDY REFERENCE"]
-_CT_PACKAGE_RE = re.compile(r"^\s*(SDTM|ADaM)\s+CT\s+(\d{4}-\d{2}-\d{2})\s*$", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------------------
@@ -313,30 +312,29 @@ def _with_methods(meta: DatasetMeta, spec_vars: dict) -> DatasetMeta:
 # --------------------------------------------------------------------------------------
 # Codelists
 # --------------------------------------------------------------------------------------
-def _ct_packages(specs_dir: Path) -> tuple[dict[str, Standard], dict[str, str]]:
-    """CT standards by publishing set and codelist name -> standard OID (sponsor
-    codelists have none). Reads the ``package:`` line and codelist names of
-    specs/ct/sdtm-ct.yaml and adam-ct.yaml."""
-    from cdisc.specio import load_yaml
-
+def _ct_packages(ct) -> tuple[dict[str, Standard], "_Owner"]:
+    """CT standards by publishing set (SDTM, ADaM: the packages study.yaml names) and a
+    codelist name -> standard OID lookup (sponsor codelists have none)."""
     standards: dict[str, Standard] = {}
-    owner: dict[str, str] = {}
-    for fname in ("sdtm-ct.yaml", "adam-ct.yaml"):
-        path = Path(specs_dir) / "ct" / fname
-        if not path.is_file():
-            continue
-        data = load_yaml(path, display=f"specs/ct/{fname}") or {}
-        m = _CT_PACKAGE_RE.match(str(data.get("package", "")))
-        if not m:
-            raise SpecError("package must read '<SDTM|ADaM> CT YYYY-MM-DD' (the CDISC CT version)",
-                            file=f"specs/ct/{fname}", key="package")
-        pub = "SDTM" if m.group(1).upper() == "SDTM" else "ADaM"
-        std = Standard(oid=f"STD.CT.{pub.upper()}.{m.group(2)}", name="CDISC/NCI", type="CT",
-                       version=m.group(2), publishing_set=pub)
+    oids: dict[str, str] = {}
+    for p in ct.packages:
+        pub = "SDTM" if p.kind == "sdtm" else "ADaM"
+        std = Standard(oid=f"STD.CT.{pub.upper()}.{p.version}", name="CDISC/NCI", type="CT",
+                       version=p.version, publishing_set=pub)
         standards[pub] = std
-        for name in (data.get("codelists") or {}):
-            owner[str(name)] = std.oid
-    return standards, owner
+        oids[p.kind] = std.oid
+    return standards, _Owner(ct, oids)
+
+
+class _Owner:
+    """``owner.get(name)``: the OID of the CT standard whose package holds codelist ``name``."""
+
+    def __init__(self, ct, oids: dict[str, str]):
+        self._ct, self._oids = ct, oids
+
+    def get(self, name: str, default=None):
+        p = self._ct.package_of(name)
+        return self._oids.get(p.kind, default) if p is not None else default
 
 
 def _used_values(series_list: list[pd.Series]) -> set[str]:
@@ -353,7 +351,7 @@ def _used_values(series_list: list[pd.Series]) -> set[str]:
     return values
 
 
-def build_codelists(uses: dict[str, list[tuple[pd.Series, str]]], ct, owner: dict[str, str],
+def build_codelists(uses: dict[str, list[tuple[pd.Series, str]]], ct, owner,
                     *, where: str) -> list[CodeList]:
     """CodeList objects for the codelists ``uses`` names (name -> [(values, type)]).
 
@@ -522,7 +520,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
     specs_dir = Path(specs_dir)
     study = load_study(specs_dir)
     ct = load_terminology(specs_dir)
-    ct_standards, owner = _ct_packages(specs_dir)
+    ct_standards, owner = _ct_packages(ct)
     sdtm_specs = load_domain_specs(specs_dir)
     supp_specs = _supp_qualifiers(sdtm_specs)
     datasets = datasets if datasets is not None else read_build(build_dir)
