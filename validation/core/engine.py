@@ -180,20 +180,22 @@ def _prefix(v, wildcard):
 _RESOLVED: dict = {}
 
 
-def _resolve(leaf: dict, wildcard: str) -> dict:
-    """A rule.yml leaf in CORE's operator form ({target, comparator, ...}) with ``--`` resolved."""
+def _resolve(leaf: dict, wildcard: str) -> tuple[dict, tuple]:
+    """A rule.yml leaf in CORE's operator form ({target, comparator, ...}) with ``--`` resolved,
+    and a key identifying it (the same leaf in two rules gives the same key)."""
     key = (id(leaf), wildcard)
     hit = _RESOLVED.get(key)
     if hit is not None and hit[0] is leaf:
-        return hit[1]
+        return hit[1], hit[2]
     out = {}
     for k, v in leaf.items():
         if k == "operator":
             continue
         name = {"name": "target", "value": "comparator"}.get(k, k)
         out[name] = _prefix(v, wildcard) if isinstance(v, (str, list)) else v
-    _RESOLVED[key] = (leaf, out)
-    return out
+    memo_key = (leaf["operator"], repr(sorted(out.items(), key=lambda kv: kv[0])))
+    _RESOLVED[key] = (leaf, out, memo_key)
+    return out, memo_key
 
 
 class Result:
@@ -289,10 +291,9 @@ def evaluate(node, env: Env):
             raise MissingColumn(", ".join(sorted({str(m) for m in missing})))
         return result
     op = node["operator"]
-    leaf = _resolve(node, env.wildcard)
-    memo = getattr(env, "memo", None)
+    leaf, key = _resolve(node, env.wildcard)
+    memo = env.memo
     if memo is not None:
-        key = (op, repr(sorted(leaf.items(), key=lambda kv: kv[0])))
         hit = memo.get(key)
         if hit is None:
             try:
@@ -360,7 +361,7 @@ def _list_value_targets(targets: list[str], rows: pd.DataFrame, columns) -> list
         s = rows[t]
         if s.dtype != object:
             continue
-        for lst in s[~s.map(id).duplicated()]:
+        for lst in s[~pd.Series(np.frompyfunc(id, 1, 1)(s.to_numpy(dtype=object)), index=s.index).duplicated()]:
             if not isinstance(lst, list):
                 continue
             for v in lst:

@@ -103,18 +103,28 @@ def column_of_iterables(s) -> bool:
     """CORE is_column_of_iterables: every non-null value is a list or set."""
     if not isinstance(s, pd.Series) or s.dtype != object:
         return False
-    nn = s[s.notna()]
-    if len(nn) == 0:
+    first = s.first_valid_index()
+    if first is None or not isinstance(s[first], (list, set)):
         return False
-    if pd.api.types.infer_dtype(nn, skipna=True) in ("string", "integer", "floating", "boolean", "decimal"):
-        return False
-    return bool(nn.map(lambda v: isinstance(v, (list, set))).all())
+    a = s.to_numpy(dtype=object)
+    types = _TYPE(a)
+    nn = ~pd.isna(a)
+    return bool(np.isin(types[nn], [list, set]).all())
+
+
+_ID = np.frompyfunc(id, 1, 1)
+
+
+def _ids(s: pd.Series) -> pd.Series:
+    """Identity of each cell's object (operation results repeat one list object)."""
+    return pd.Series(_ID(s.to_numpy(dtype=object)).astype(np.int64) if len(s) else np.zeros(0, np.int64),
+                     index=s.index)
 
 
 def _by_object(s: pd.Series, fn: Callable[[Any], Any]) -> np.ndarray:
     """Apply ``fn`` once per distinct object of a column of lists (operation results are the
     same list repeated per record or per group), then broadcast."""
-    ids = s.map(id)
+    ids = _ids(s)
     first = ~ids.duplicated()
     cache = {i: fn(v) for i, v in zip(ids[first], s[first])}
     return ids.map(cache).to_numpy()
@@ -193,6 +203,10 @@ class Env:
     def list_values(self) -> list:
         """The distinct lists held in the frame's cells (operation results), for ``exists``."""
         if self._lists is None:
+            hit = self.columns_cache.get(("lists",))
+            if hit is not None:
+                self._lists = hit
+                return hit
             out = []
             if len(self.df):
                 for c, dt in self.df.dtypes.items():
@@ -205,6 +219,7 @@ class Env:
                     if column_of_iterables(s):
                         out.extend(v for v in _unique_objects(s) if isinstance(v, list))
             self._lists = out
+            self.columns_cache[("lists",)] = out
         return self._lists
 
     # ``--`` prefix (CORE replace_prefix: only at the start, replacement may be "")
@@ -279,7 +294,7 @@ def op_exists(env: Env, leaf):
 
 
 def _unique_objects(s: pd.Series):
-    ids = s.map(id)
+    ids = _ids(s)
     return list(s[~ids.duplicated()])
 
 
@@ -486,7 +501,7 @@ def op_is_contained_by(env, leaf):
 
 def _in_lists(values: pd.Series, lists: pd.Series) -> np.ndarray:
     """Per row: value in that row's list (CORE vectorized_is_in), grouped by list object."""
-    ids = lists.map(id)
+    ids = _ids(lists)
     out = np.zeros(len(values), dtype=bool)
     vals = _obj(values)
     lists_by_id = {}
@@ -946,7 +961,7 @@ def _rowwise_sets(env, leaf, fn):
 
     def as_set(v):
         return set(v) if isinstance(v, (list, set)) else {v}
-    pairs = pd.Series(list(zip(t.map(id), c.map(id))), index=env.index)
+    pairs = pd.Series(list(zip(_ids(t), _ids(c))), index=env.index)
     first = ~pairs.duplicated()
     tv, cv = _obj(t), _obj(c)
     table = {}
@@ -981,7 +996,7 @@ def op_is_ordered_subset_of(env, leaf):
                 return False
             positions.append(pos[col])
         return positions == sorted(positions)
-    pairs = pd.Series(list(zip(t.map(id), c.map(id))), index=env.index)
+    pairs = pd.Series(list(zip(_ids(t), _ids(c))), index=env.index)
     first = ~pairs.duplicated()
     tv, cv = _obj(t), _obj(c)
     table = {pairs.iloc[i]: check(tv[i], cv[i]) for i in np.flatnonzero(first.to_numpy())}
