@@ -154,6 +154,22 @@ def _attach(study, p: Params, frame: pd.DataFrame, result) -> pd.DataFrame:
             if g not in frame.columns:
                 raise KeyError(g)
         right = res[target_columns]
+        keys = right[grouping]
+        if not keys.duplicated().any():
+            # a left join on unique group keys: look each record's group up (NaN keys match NaN, as in merge)
+            if len(grouping) == 1:
+                idx = pd.Index(keys[grouping[0]]).get_indexer(frame[grouping[0]])
+            else:
+                idx = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(frame[grouping]))
+            vals = right[p.operation_id].to_numpy(dtype=object)
+            col = np.empty(len(frame), dtype=object)
+            hit = idx >= 0
+            col[hit] = vals[idx[hit]]
+            col[~hit] = None
+            col[hit & pd.isna(col)] = None
+            out = frame.copy()
+            out[p.operation_id] = col
+            return out
         left = frame.assign(_row_order=np.arange(len(frame)))
         try:
             merged = left.merge(right, on=grouping, how="left")
