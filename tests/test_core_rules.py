@@ -19,7 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -96,7 +96,7 @@ def verdict(rule_id: str, name: str, case: dict, lib=None) -> tuple[str, str]:
                     f"only ours {extra[:3]}; only expected {missing[:3]}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def rule_verdicts(rule_id: str) -> dict:
     return {name: verdict(rule_id, name, case) for name, case in cases()["rules"][rule_id].items()}
 

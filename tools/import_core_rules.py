@@ -263,16 +263,16 @@ def main(argv=None) -> int:
     prov = [
         "# Provenance of the CORE rule catalogue",
         "",
-        f"`{OUT_FILE}`: the {len(records)} rules CDISC CORE (cdisc-rules-engine {args.engine_version}) runs "
-        f"for SDTMIG 3.4 (`rules_dictionary.pkl` key `{args.standard}` of the engine's rules cache), "
-        "one JSON object per line, sorted by Core id, written by `tools/import_core_rules.py`.",
+        (f"`{OUT_FILE}`: the {len(records)} rules CDISC CORE (cdisc-rules-engine {args.engine_version}) runs "
+         f"for SDTMIG 3.4 (`rules_dictionary.pkl` key `{args.standard}` of the engine's rules cache), "
+         "one JSON object per line, sorted by Core id, written by `tools/import_core_rules.py`."),
         "",
         "| what | where |",
         "| --- | --- |",
-        f"| rule definitions | github.com/cdisc-org/cdisc-open-rules, commit `{args.commit}`: "
-        f"`Published/` {n_pub}, `Deprecated/` {n_dep} |",
-        f"| rules absent from that repository | cdisc-org/cdisc-rules-engine {args.engine_version} rules cache "
-        f"(`resources/cache/rules.pkl`): {n_eng} ({', '.join(k for k, s in sources.items() if s.startswith('engine'))}) |",
+        (f"| rule definitions | github.com/cdisc-org/cdisc-open-rules, commit `{args.commit}`: "
+         f"`Published/` {n_pub}, `Deprecated/` {n_dep} |"),
+        (f"| rules absent from that repository | cdisc-org/cdisc-rules-engine {args.engine_version} rules cache "
+         f"(`resources/cache/rules.pkl`): {n_eng} ({', '.join(k for k, s in sources.items() if s.startswith('engine'))}) |"),
         "| rule id list | the same cache, `rules_dictionary.pkl` |",
         "| licence | both repositories: MIT License, Copyright (c) CDISC |",
         f"| sha256 of `{OUT_FILE}` | `{digest}` |",

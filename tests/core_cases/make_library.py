@@ -12,6 +12,12 @@ import sys
 from pathlib import Path
 
 
+def _load(path):
+
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
 def var(v):
     links = v.get("_links") or {}
     return {
@@ -27,8 +33,8 @@ def var(v):
 
 def main(cache):
     cache = Path(cache)
-    std = pickle.load(open(cache / "standards_details.pkl", "rb"))["standards/sdtmig/3-4"]
-    model = pickle.load(open(cache / "standards_models.pkl", "rb"))["models/sdtm/2-0"]
+    std = _load(cache / "standards_details.pkl")["standards/sdtmig/3-4"]
+    model = _load(cache / "standards_models.pkl")["models/sdtm/2-0"]
     doc = {
         "provenance": "CDISC CORE 0.17.1 standards cache (cdisc-org/cdisc-rules-engine resources/cache, MIT): "
                       "standards/sdtmig/3-4 and models/sdtm/2-0, trimmed by tests/core_cases/make_library.py",
@@ -47,9 +53,8 @@ def main(cache):
     }
     out = Path(__file__).with_name("library-sdtmig-3-4.json.gz")
     data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-    with open(out, "wb") as fh:
-        with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
-            gz.write(data)
+    with open(out, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+        gz.write(data)
     print(out, len(data), "bytes", out.stat().st_size, "gz")
 
 

@@ -24,10 +24,17 @@ from pathlib import Path
 OUT = Path(__file__).with_name("core-0.17.1-results.json.gz")
 
 
+def _load(path):
+    import pickle
+
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
 def merge(parts):
     rules = {}
     for part in parts:
-        src = json.load(open(part))
+        src = json.loads(Path(part).read_text())
         for rid, cases in src.items():
             for case, v in cases.items():
                 if "rows" in v:
@@ -46,23 +53,26 @@ def merge(parts):
 
 
 def run(open_rules, cache_dir, out, ids):
-    import pickle
 
     import pandas as pd
     import yaml
     logging.disable(logging.CRITICAL)
     from cdisc_rules_engine.config import config
-    from cdisc_rules_engine.models.library_metadata_container import LibraryMetadataContainer
+    from cdisc_rules_engine.models.library_metadata_container import (
+        LibraryMetadataContainer,
+    )
     from cdisc_rules_engine.models.rule import Rule
     from cdisc_rules_engine.rules_engine import RulesEngine
     from cdisc_rules_engine.services import logger as engine_logger
     from cdisc_rules_engine.services.cache import InMemoryCacheService
     from cdisc_rules_engine.services.data_services import DataServiceFactory
-    from cdisc_rules_engine.services.data_services.local_data_service import LocalDataService
+    from cdisc_rules_engine.services.data_services.local_data_service import (
+        LocalDataService,
+    )
     from cdisc_rules_engine.utilities.utils import get_model_details_cache_key_from_ig
 
     engine_logger.disabled = True
-    pk = {f: pickle.load(open(f"{cache_dir}/{f}.pkl", "rb"))
+    pk = {f: _load(f"{cache_dir}/{f}.pkl")
           for f in ["standards_details", "standards_models", "variables_metadata", "variable_codelist_maps"]}
     sm = pk["standards_details"]["standards/sdtmig/3-4"]
     lib = LibraryMetadataContainer(
@@ -110,7 +120,7 @@ def run(open_rules, cache_dir, out, ids):
         path = next((p for f in ("Published", "Deprecated") if os.path.exists(p := f"{open_rules}/{f}/{rid}/rule.yml")), None)
         if path is None:
             continue
-        rule = Rule.from_cdisc_metadata(yaml.safe_load(open(path)))
+        rule = Rule.from_cdisc_metadata(yaml.safe_load(Path(path).read_text()))
         for cd in sorted(glob.glob(f"{os.path.dirname(path)}/*/*/data")):
             case = "/".join(cd.split("/")[-3:-1])
             t = time.time()
@@ -119,7 +129,7 @@ def run(open_rules, cache_dir, out, ids):
                 result.setdefault(rid, {})[case] = {"status": st, "rows": rows, "s": round(time.time() - t, 3)}
             except Exception as e:  # noqa: BLE001
                 result.setdefault(rid, {})[case] = {"error": f"{type(e).__name__}: {e}"[:300]}
-    json.dump(result, open(out, "w"), indent=0)
+    Path(out).write_text(json.dumps(result, indent=0))
 
 
 if __name__ == "__main__":

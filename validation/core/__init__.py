@@ -19,7 +19,13 @@ findings on the same folder and prints the timings.
 """
 from .catalogue import CoreRule, load_rules
 from .engine import csv_rows, run_core_rules
-from .library import JsonLibrary, Library, NullLibrary, StandardsLibrary, from_cdisc_standards
+from .library import (
+    JsonLibrary,
+    Library,
+    NullLibrary,
+    StandardsLibrary,
+    from_cdisc_standards,
+)
 from .model import Dataset, Variable
 from .xpt import read_xpt, read_xpt_folder
 

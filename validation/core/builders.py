@@ -37,7 +37,7 @@ def tag(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return df
 
 
-def _family(study: "Study", info: DatasetInfo, rule) -> list[DatasetInfo]:
+def _family(study: Study, info: DatasetInfo, rule) -> list[DatasetInfo]:
     fam = [i for i in study.infos if i.unsplit_name == info.unsplit_name]
     if len(fam) > 1 and not rule.include_split:
         return fam
@@ -92,7 +92,7 @@ def variable_metadata_frame(study, info, rule) -> pd.DataFrame:
         if _needs_max_size(rule):
             raw = study.raw(i.name)
             sizes = {c: (raw[c].dropna().astype(str).str.len().max() if c in raw.columns else 0) for c in f["variable_name"]}
-            f["variable_max_size"] = f["variable_name"].map(lambda c: 0 if pd.isna(sizes.get(c)) else sizes.get(c))
+            f["variable_max_size"] = [0 if pd.isna(sizes.get(c)) else sizes.get(c) for c in f["variable_name"]]
         frames.append(tag(f, i.name))
     return _concat(frames)
 
@@ -246,7 +246,7 @@ def _repl(keys, domain):
     return [k.replace("--", domain or "") for k in keys]
 
 
-def preprocess(study: "Study", info: DatasetInfo, frame: pd.DataFrame, rule) -> pd.DataFrame:
+def preprocess(study: Study, info: DatasetInfo, frame: pd.DataFrame, rule) -> pd.DataFrame:
     """CORE DatasetPreprocessor.preprocess: merge the rule's Match Datasets into the frame."""
     datasets = rule.match_datasets
     if not datasets:
@@ -319,14 +319,14 @@ def _merge(study, info: DatasetInfo, left: pd.DataFrame, right: pd.DataFrame, d:
             return merge_relrec(study, left, info.domain, right, d.get("Wildcard", "**"))
         except KeyError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (CORE: any failure is a preprocessing error)
             raise PreprocessingError(f"Failed to merge RELREC dataset: {type(exc).__name__}: {exc}")
     if rname.startswith(("SUPP", "SQ")):
         try:
             return merge_supp(left, right)
         except PreprocessingError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (CORE: a preprocessing error)
             raise PreprocessingError(f"Failed to merge supplemental/qualifier dataset: {type(exc).__name__}: {exc}")
     how = d.get("Join Type", "inner")
     for k in lkeys:
@@ -338,7 +338,7 @@ def _merge(study, info: DatasetInfo, left: pd.DataFrame, right: pd.DataFrame, d:
     try:
         res = left.merge(right, how=how, left_on=lkeys, right_on=rkeys, suffixes=("", f".{rname}"),
                          indicator=False if how == "inner" else f"_merge_{rname}")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (CORE: a preprocessing error)
         raise PreprocessingError(f"Failed to merge datasets: {type(exc).__name__}: {exc}")
     res = res.reset_index(drop=True)
     if how == "left":
@@ -384,7 +384,7 @@ def merge_supp(left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
     if len(idvars) == 1:
         supp = _pivot_supp(right)
         key = supp["IDVAR"].iloc[0] if len(supp) else None
-        blank = key is None or (isinstance(key, float) and key != key) or str(key).strip() == ""
+        blank = key is None or pd.isna(key) or str(key).strip() == ""
         common = [k for k in static if k in left.columns and k in supp.columns]
         left = left.copy()
         if not blank:
@@ -460,7 +460,7 @@ def _child_merge(info: DatasetInfo, left, right, m: DatasetInfo, keys):
         return left.merge(right, how="left", left_on=lk, right_on=rk, suffixes=("", f".{m.domain}"))
     except KeyError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (CORE: a preprocessing error)
         raise PreprocessingError(f"Merge operation failed during child merge: {exc}")
 
 
@@ -484,7 +484,7 @@ def _numeric_column(pcol: pd.Series) -> bool:
 
 def _child_keys(idvarval: pd.Series, pcol: pd.Series) -> pd.Series:
     """IDVARVAL converted the way CORE compares it with the parent's IDVAR column."""
-    text = idvarval.astype(object).map(lambda x: None if x is None or (isinstance(x, float) and x != x) else str(x).strip())
+    text = idvarval.astype(object).map(lambda x: None if x is None or pd.isna(x) else str(x).strip())
     if _numeric_column(pcol):
         return pd.to_numeric(text, errors="coerce")
     return text
@@ -620,7 +620,7 @@ def _filter_present(df, col, value):
         value = float(value)
     except (TypeError, ValueError):
         pass
-    has = bool(value) and not (isinstance(value, float) and value != value)
+    has = bool(value) and not pd.isna(value)
     if not has:
         return df
     conv = df[col].astype(object).map(lambda x: str(float(x)) if _floatable(x) else str(x))

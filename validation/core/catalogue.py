@@ -172,7 +172,7 @@ class CoreRule:
             return "Group sensitivity without Grouping Variables"
         return None
 
-    def with_open_rules_head(self) -> "CoreRule":
+    def with_open_rules_head(self) -> CoreRule:
         """The rule as the open-rules repository has it (its test baselines were made from it)."""
         if not self.open_rules_head:
             return self

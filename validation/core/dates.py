@@ -251,7 +251,7 @@ def _fromisoformat_ok(x) -> bool:
         return True
     except ValueError:
         try:
-            datetime.fromisoformat(x.replace("Z", "+00:00"))
+            datetime.fromisoformat(x.replace("Z", "+00:00"))  # noqa: FURB162  (CORE does this)
             return True
         except ValueError:
             return False

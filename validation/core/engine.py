@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -109,9 +109,7 @@ def _ap_or_supp(info: DatasetInfo, names: Iterable[str]) -> bool:
     names = set(names)
     if info.is_supp and names & {"SUPP--", "SQ--"}:
         return True
-    if info.is_ap and names & {"AP--", "APFA--"}:
-        return True
-    return False
+    return bool(info.is_ap and names & {"AP--", "APFA--"})
 
 
 def applies_to_domain(info: DatasetInfo, rule: CoreRule) -> bool:
@@ -208,14 +206,14 @@ class Result:
     ``full | short``, as in pandas). ``values`` and ``defined`` are numpy arrays.
     """
 
-    __slots__ = ("values", "defined")
+    __slots__ = ("defined", "values")
 
     def __init__(self, values: np.ndarray, defined: np.ndarray | None):
         self.values = values
         self.defined = defined  # None: every record
 
     @classmethod
-    def of(cls, series, n: int) -> "Result":
+    def of(cls, series, n: int) -> Result:
         if isinstance(series, np.ndarray) and series.dtype == bool and len(series) == n:
             return cls(series, None)
         if not isinstance(series, pd.Series):
@@ -420,7 +418,7 @@ def _findings(rule: CoreRule, info: DatasetInfo, frame: pd.DataFrame, mask: np.n
     rec_numbers = _record_numbers(rows)
     usub = rows["USUBJID"].astype(object).map(lambda x: None if x is None else str(x)).to_numpy() if "USUBJID" in rows.columns else [None] * len(rows)
     if all_missing and "USUBJID" in rows.columns:
-        usub = [None if _null(x) or (isinstance(x, float) and x != x) else str(x) for x in rows["USUBJID"].astype(object)]
+        usub = [None if _null(x) or pd.isna(x) else str(x) for x in rows["USUBJID"].astype(object)]
     seqs = _seqs(rows, seq_col)
     if all_missing:
         vals = [{t: "Not in dataset" for t in missing}] * len(rows)

@@ -99,7 +99,7 @@ class JsonLibrary:
         self._ct = doc.get("ct") or {}
 
     @classmethod
-    def load(cls, path: str | Path) -> "JsonLibrary":
+    def load(cls, path: str | Path) -> JsonLibrary:
         path = Path(path)
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as fh:

@@ -2,8 +2,8 @@
 from a dataset's name and first record (domain, RDOMAIN, split and SUPP-- families)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import pandas as pd
 
@@ -62,8 +62,22 @@ class DatasetInfo:
     ``wildcard`` replaces ``--`` in variable names. All computed once.
     """
 
-    __slots__ = ("name", "label", "filename", "first_record", "record_count", "size", "domain", "is_supp",
-                 "rdomain", "unsplit_name", "is_split", "is_ap", "ap_suffix", "wildcard")
+    __slots__ = (
+        "ap_suffix",
+        "domain",
+        "filename",
+        "first_record",
+        "is_ap",
+        "is_split",
+        "is_supp",
+        "label",
+        "name",
+        "rdomain",
+        "record_count",
+        "size",
+        "unsplit_name",
+        "wildcard",
+    )
 
     def __init__(self, name: str, label: str, filename: str, first_record: dict | None, record_count: int, size: int):
         self.name, self.label, self.filename = name, label, filename
@@ -103,7 +117,7 @@ def first_record(frame: pd.DataFrame) -> dict | None:
     for name, value in frame.iloc[0].items():
         if isinstance(value, bytes):
             value = value.decode("utf-8")
-        elif value is None or (isinstance(value, float) and value != value):
+        elif value is None or pd.isna(value):
             value = "" if not isinstance(value, float) else "nan"
         out[str(name)] = value if isinstance(value, str) else str(value)
     return out

@@ -7,8 +7,9 @@ An operation on another domain reads that domain's (first) dataset as it is in t
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,7 @@ def is_current_domain(frame: pd.DataFrame, domain: str) -> bool:
     return "DOMAIN" in frame.columns and len(frame) > 0 and frame["DOMAIN"].iloc[0] == domain
 
 
-def run_operations(study: "Study", info: DatasetInfo, frame: pd.DataFrame, operations: list[dict]) -> pd.DataFrame:
+def run_operations(study: Study, info: DatasetInfo, frame: pd.DataFrame, operations: list[dict]) -> pd.DataFrame:
     if not operations:
         return frame
     frame = frame.copy()
@@ -228,7 +229,7 @@ def op_distinct(study, p: Params, frame):
         data = [x.decode() if isinstance(x, bytes) else x for x in data]
         return sorted(data)
     for g in p.grouping:
-        df[g]  # KeyError when missing  # noqa: B018
+        df[g]  # KeyError when missing
     if len(df) == 0:
         empty = df[p.grouping].drop_duplicates().reset_index(drop=True)
         empty[p.target] = pd.Series(dtype=object)
@@ -488,7 +489,7 @@ def op_valid_codelist_dates(study, p, frame):
         packages = packages()
     if not packages:
         return []
-    types = set(x.lower() + "ct" if not x.lower().endswith("ct") else x.lower() for x in (p.op.get("ct_package_types") or []))
+    types = {x.lower() + "ct" if not x.lower().endswith("ct") else x.lower() for x in (p.op.get("ct_package_types") or [])}
     types = types or {"sdtmct"}
     return sorted({pkg.split("-", 1)[-1] for pkg in packages if pkg.split("-", 1)[0] in types})
 

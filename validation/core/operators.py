@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,10 @@ NOT_SUPPORTED: dict[str, str] = {}
 
 
 # ----------------------------------------------------------------------------- helpers
+def _isnan(x) -> bool:
+    return isinstance(x, float) and np.isnan(x)
+
+
 def _obj(s) -> np.ndarray:
     """Values as Python objects; pd.NA (from a SUPP-- pivot) as None."""
     a = np.asarray(s, dtype=object)
@@ -170,7 +175,7 @@ def regex_text(s: pd.Series) -> pd.Series:
 
 def custom_str(x):
     """cdisc_rules_engine.utilities.utils.custom_str_conversion."""
-    if x is None or (isinstance(x, float) and x != x):
+    if x is None or _isnan(x):
         return x
     if isinstance(x, str):
         try:
@@ -343,7 +348,7 @@ def _equality(env: Env, leaf, negate: bool, case_insensitive: bool = False):
         tv = _map_unique(tv, custom_str)
         cv = _map_unique(cv, custom_str) if isinstance(cv, np.ndarray) else custom_str(cv)
     if case_insensitive:
-        low = lambda x: x.lower() if isinstance(x, str) and x else None  # noqa: E731
+        low = lambda x: x.lower() if isinstance(x, str) and x else None
         tv = _map_unique(tv, low)
         cv = _map_unique(cv, low) if isinstance(cv, np.ndarray) else low(cv)
     if isinstance(cv, np.ndarray):
@@ -367,7 +372,7 @@ def _map_unique(a: np.ndarray, fn) -> np.ndarray:
         uniq = pd.unique(s)
         table = {u: fn(u) for u in uniq if not isinstance(u, (list, set, dict))}
         if len(table) == len(uniq):
-            return s.map(lambda x: table.get(x, x) if not (isinstance(x, float) and x != x) else fn(x)).to_numpy(dtype=object)
+            return s.map(lambda x: table.get(x, x) if not _isnan(x) else fn(x)).to_numpy(dtype=object)
     except TypeError:
         pass
     return np.array([fn(x) for x in a], dtype=object)
@@ -440,7 +445,7 @@ def _is_in(value, values) -> bool:
     """CORE helpers.is_in."""
     if values is None or value is None:
         return False
-    if isinstance(value, float) and value != value:
+    if _isnan(value):
         return False
     try:
         return value in values
@@ -510,7 +515,7 @@ def _in_lists(values: pd.Series, lists: pd.Series) -> np.ndarray:
     idarr = ids.to_numpy()
     for i, l in lists_by_id.items():
         m = idarr == i
-        if l is None or (isinstance(l, float) and l != l):
+        if l is None or _isnan(l):
             continue
         if isinstance(l, (list, set, tuple)):
             try:
