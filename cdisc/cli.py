@@ -327,14 +327,21 @@ def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False
     from .build import load_build_metadata
     from .ct import load_terminology
 
+    from cdisc.standards import load_standard
+    from validation.standard import merge_with_standard
+
     t0 = time.perf_counter()
     metas = load_build_metadata(out_dir)
     ct = load_terminology(specs_dir).as_dict()
+    ig, adamig = load_standard("sdtmig", "3.4"), load_standard("adamig", "1.3")
     dirs = [d for d in (Path(out_dir) / "sdtm", Path(out_dir) / "adam") if d.is_dir()]
     rules = _study_rules(load_rules(), Path(specs_dir) / "validation.yaml")
+    datasets = read_xpt_dir(*dirs)
+    metas = {n: merge_with_standard(n, m, datasets[n].columns if n in datasets else [v.name for v in m.variables],
+                                    ct, ig, adamig) for n, m in metas.items()}
     manifest_path = Path(out_dir) / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else None
-    result = validate_datasets(read_xpt_dir(*dirs), metas, ct, rules=rules, build=manifest,
+    result = validate_datasets(datasets, metas, ct, rules=rules, build=manifest,
                                waivers=load_waivers(Path(specs_dir) / "waivers.yaml"),
                                out_dir=out_dir, fail_on=fail_on, engine=engine)
     click.echo("")

@@ -128,7 +128,7 @@ class CtView(dict):
         return True
 
     def __contains__(self, name) -> bool:
-        return isinstance(name, str) and name in self._ct
+        return isinstance(name, str) and (dict.__contains__(self, name) or name in self._ct)
 
     def __missing__(self, name: str) -> dict:
         if name not in self._ct:
