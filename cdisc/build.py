@@ -299,8 +299,23 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     metadata = {name: ds.meta.model_dump(mode="json", by_alias=True, exclude_none=True)
                 for name, ds in sorted(result.datasets.items())}
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
+    (folder / "study.json").write_text(json.dumps(study_context(result, specs_dir), indent=1, sort_keys=True,
+                                                  default=str) + "\n", encoding="utf-8")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return manifest
+
+
+def study_context(result: BuildResult, specs_dir: Path) -> dict:
+    """What validating the build later needs from its specs, so a build folder validates on its
+    own (``cdisc validate BUILD``): the data cut, the CT versions and the sponsor's codelists and
+    extensions, and the study's validation rule parameters (specs/validation.yaml)."""
+    from .specio import load_yaml
+
+    path = Path(specs_dir) / "validation.yaml"
+    overrides = ((load_yaml(path, display="specs/validation.yaml") or {}).get("rules") or {}) if path.is_file() else {}
+    return {"studyid": result.study.studyid, "data_cut": result.study.data_cut.isoformat(),
+            "ct": {"sdtm": result.study.ct.sdtm, "adam": result.study.ct.adam},
+            "sponsor_ct": result.ct.sponsor, "validation": {"rules": overrides}}
 
 
 def load_build_metadata(out_dir: Path) -> dict[str, DatasetMeta]:

@@ -6,7 +6,6 @@ adds the traceback.
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 import traceback
@@ -186,32 +185,68 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
-              show_default=True, help="The build folder to validate (as written by `cdisc build --out`).")
+@click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The folder to validate (another way to give PATH; default: build).")
 @click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Study spec folder (for CT and specs/waivers.yaml). Default: the shipped study's specs/.")
+              help="Study spec folder: its CT, rule parameters and waivers (specs/waivers.yaml). Default: "
+                   "for a cdisc build the study context it recorded (study.json); for any other folder "
+                   "none, so it is checked against the standard alone.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where results.json, report.html and the suites go. Default: PATH/validation for a "
+                   "cdisc build, PATH.validation beside any other folder (never inside it).")
 @fail_on_option
 @engine_option
 @debug_option
-def validate(out_dir: Path, specs_dir: Path | None, fail_on: str, debug: bool, engine: str = "native") -> None:
-    """Validate a build folder as it is on disk: GE suites, cross-dataset rules, report.
+def validate(path: Path | None, out_dir: Path | None, specs_dir: Path | None, report_dir: Path | None, fail_on: str,
+             debug: bool, engine: str = "native") -> None:
+    """Validate a folder of SDTM/ADaM datasets as it is on disk: a cdisc build or any delivery.
 
-    Reads OUT/sdtm/*.xpt and OUT/adam/*.xpt (so a dataset edited or replaced after the
-    build is validated as it now stands) against the metadata the build recorded, and
-    writes OUT/validation/results.json, report.html and the GE suites. Waivers come from
-    specs/waivers.yaml. Exit 1 when an error (or, with --fail-on warning, a warning) remains.
+    PATH is a cdisc build folder (its sdtm/ and adam/ XPT files, checked against the
+    metadata the build recorded and the standard) or any folder of XPT or Dataset-JSON files
+    (a CRO delivery, the CDISC pilot: checked against SDTMIG 3.4 / ADaMIG 1.3 and the newest
+    CDISC CT; split datasets such as LBCH/LBHE are one domain). Writes results.json,
+    report.html and the expectation suites. Exit 1 when an error (or, with --fail-on warning,
+    a warning) remains; 2 for an unreadable folder.
     """
-    specs_dir = specs_dir or _default("specs")
+    target = path or out_dir or Path("build")
     try:
-        if not Path(out_dir).is_dir():
-            click.echo(f"cdisc: usage error: --out folder {out_dir} does not exist; run `cdisc build` first",
-                       err=True)
+        if not Path(target).is_dir():
+            click.echo(f"cdisc: usage error: folder {target} does not exist"
+                       + ("; run `cdisc build` first" if path is None else ""), err=True)
             raise _Abort(2)
-        code = _run(debug, _validate, out_dir, specs_dir, fail_on, engine=engine)
+        code = _run(debug, _validate_any, Path(target), specs_dir, report_dir, fail_on, engine)
         if code:
             raise _Abort(code)
     except _Abort as a:
         sys.exit(a.code)
+
+
+def _validate_any(folder: Path, specs_dir: Path | None, report_dir: Path | None, fail_on: str, engine: str) -> int:
+    """`cdisc validate`: a build of ours reports into its validation/ folder; any other folder
+    into a report folder beside it (cdisc never writes into a delivery it did not make)."""
+    from .outdir import OutputFolder, add_to_marker, read_marker
+    from .specio import links_outside
+
+    ours = read_marker(folder) is not None and (folder / "metadata.json").is_file()
+    if specs_dir is not None:
+        problems = links_outside(specs_dir, what="specs")
+        if problems:
+            from .errors import InputError
+
+            raise InputError(problems)
+    if ours and report_dir is None:
+        result = _run_validation(folder, specs_dir, folder / "validation", fail_on, engine)
+        add_to_marker(folder, "validation/")
+        _print_validation(result, fail_on, folder / "validation" / "report.html")
+        return result.exit_code(fail_on)
+    report = Path(report_dir) if report_dir is not None else folder.with_name(folder.name + ".validation")
+    staged = OutputFolder(report, kind="validation", protected={"validated folder": folder}, option="--report")
+    with staged:
+        result = _run_validation(folder, specs_dir, staged.path, fail_on, engine)
+        staged.commit()
+    _print_validation(result, fail_on, report / "report.html")
+    return result.exit_code(fail_on)
 
 
 @main.command()
@@ -288,77 +323,52 @@ def verify(out_dir: Path, debug: bool) -> None:
 
 
 def _study_rules(rules: list, path: Path) -> list:
-    """Apply specs/validation.yaml: study values for rule parameters (e.g. the study drug's EXTRT).
+    """Apply specs/validation.yaml (and study.yaml's data cut) to the rule catalogue."""
+    from validation.rules import apply_study_params
 
-    Parameters that study.yaml already states are filled from it: ``data_cut``."""
-    from .errors import SpecError
     from .specio import load_yaml
     from .study import load_study
 
-    if (path.parent / "study.yaml").is_file():
-        cut = load_study(path.parent).data_cut.isoformat()
-        rules = [r.model_copy(update={"params": {**r.params, "data_cut": cut}})
-                 if "data_cut" in r.params and not r.params["data_cut"] else r for r in rules]
-
-    if not path.is_file():
-        return rules
-    data = load_yaml(path) or {}
-    overrides = data.get("rules") or {}
-    by_id = {r.id: r for r in rules}
-    for rid, body in overrides.items():
-        if rid not in by_id:
-            raise SpecError(f"unknown rule {rid}", file="specs/validation.yaml", key=f"rules.{rid}")
-        extra = set(body or {}) - {"params"}
-        if extra:
-            raise SpecError(f"only params can be set, not {sorted(extra)}", file="specs/validation.yaml",
-                            key=f"rules.{rid}")
-        unknown = set((body or {}).get("params") or {}) - set(by_id[rid].params)
-        if unknown:
-            raise SpecError(f"rule {rid} has no parameters {sorted(unknown)}", file="specs/validation.yaml",
-                            key=f"rules.{rid}.params")
-        by_id[rid] = by_id[rid].model_copy(update={"params": {**by_id[rid].params, **body["params"]}})
-    return [by_id[r.id] for r in rules]
+    cut = load_study(path.parent).data_cut.isoformat() if (path.parent / "study.yaml").is_file() else None
+    data = (load_yaml(path) or {}) if path.is_file() else {}
+    return apply_study_params(rules, data.get("rules"), data_cut=cut)
 
 
-def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False, engine: str = "native") -> int:
-    """Validate the build in ``out_dir``; ``staged``: a staging folder, whose report path the caller prints."""
-    from validation import load_rules, load_waivers, read_xpt_dir, validate_datasets
-
-    from .build import load_build_metadata
-    from .ct import load_terminology
-
-    from cdisc.standards import load_standard
-    from validation.standard import merge_with_standard
+def _run_validation(folder: Path, specs_dir: Path | None, report_dir: Path, fail_on: str, engine: str):
+    from validation import validate_folder
 
     t0 = time.perf_counter()
-    metas = load_build_metadata(out_dir)
-    ct = load_terminology(specs_dir).as_dict()
-    ig, adamig = load_standard("sdtmig", "3.4"), load_standard("adamig", "1.3")
-    dirs = [d for d in (Path(out_dir) / "sdtm", Path(out_dir) / "adam") if d.is_dir()]
-    rules = _study_rules(load_rules(), Path(specs_dir) / "validation.yaml")
-    datasets = read_xpt_dir(*dirs)
-    metas = {n: merge_with_standard(n, m, datasets[n].columns if n in datasets else [v.name for v in m.variables],
-                                    ct, ig, adamig) for n, m in metas.items()}
-    manifest_path = Path(out_dir) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else None
-    result = validate_datasets(datasets, metas, ct, rules=rules, build=manifest,
-                               waivers=load_waivers(Path(specs_dir) / "waivers.yaml"),
-                               out_dir=out_dir, fail_on=fail_on, engine=engine)
+    result = validate_folder(folder, specs_dir=specs_dir, report_dir=report_dir, fail_on=fail_on, engine=engine)
+    result.timings["wall"] = time.perf_counter() - t0
+    return result
+
+
+def _print_validation(result, fail_on: str, report: Path | None) -> None:
+    src = result.source or {}
     click.echo("")
+    if src and not src.get("build"):
+        click.echo(f"Validated {len(src.get('files', {}))} datasets of {src.get('folder')} against SDTMIG 3.4 / "
+                   f"ADaMIG 1.3 and {src.get('ct')}" + (f" with the specs in {src['specs']}" if src.get("specs") else ""))
     click.echo(f"Validation: {len(result.errors)} errors, {len(result.warnings)} warnings, "
                f"{len(result.notices)} notices, {len(result.waived)} waived "
-               f"({time.perf_counter() - t0:.1f} s)")
+               f"({result.timings.get('wall', 0.0):.1f} s)")
     by_rule: dict[tuple[str, str], int] = {}
     for f in result.findings:
         by_rule[(f.severity, f.rule)] = by_rule.get((f.severity, f.rule), 0) + 1
     for (sev, rule), n in sorted(by_rule.items()):
         click.echo(f"  {sev:<8} {rule:<14} {n:>6}")
     click.echo(f"{result.verdict}")
+    if report is not None:
+        click.echo(f"Report: {report}")
+
+
+def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False, engine: str = "native") -> int:
+    """Validate a build in its (staging) folder with its specs; the caller prints the report path."""
     from .outdir import add_to_marker
 
+    result = _run_validation(out_dir, specs_dir, Path(out_dir) / "validation", fail_on, engine)
     add_to_marker(out_dir, "validation/")
-    if not staged:
-        click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
+    _print_validation(result, fail_on, None if staged else Path(out_dir) / "validation" / "report.html")
     return result.exit_code(fail_on)
 
 

@@ -76,6 +76,7 @@ class Terminology:
         self.codelists = codelists
         self.package = package
         self.packages = list(packages or [])      # cdisc.standards.CtPackage objects
+        self.sponsor: dict = {}                   # the sponsor's codelists and extensions as given
 
     def __contains__(self, name: str) -> bool:
         return name in self.codelists
@@ -240,16 +241,28 @@ def load_terminology(specs_dir: Path) -> Terminology:
     1. ``study.yaml: ct`` gives the SDTM and ADaM CT versions (default: the newest shipped);
        a version the toolkit does not ship is a spec error listing the ones it does;
     2. study-ct.yaml: sponsor codelists (a name a CDISC package already uses is an error),
-       extensions of extensible CDISC codelists (non-extensible ones refuse them), and raw
-       spellings (synonyms) that must map to a term of their codelist.
+       extensions of extensible CDISC codelists (non-extensible ones refuse them, as do terms
+       CDISC already has), and raw spellings (synonyms) that must map to a term.
     """
-    from cdisc.standards import available_ct, load_ct
-
     from .study import load_study
 
     study = load_study(specs_dir)
+    file = "specs/ct/study-ct.yaml"
+    path = Path(specs_dir) / "ct" / "study-ct.yaml"
+    data = (load_yaml(path, display=file) or {}) if path.is_file() else {}
+    return make_terminology(study.ct.sdtm, study.ct.adam, data, file=file)
+
+
+def make_terminology(sdtm: str | None, adam: str | None, sponsor: dict | None = None, *,
+                     file: str = "specs/ct/study-ct.yaml") -> Terminology:
+    """A Terminology from CDISC CT versions and the content of a study-ct.yaml (``sponsor``:
+    ``{codelists, extensions, synonyms}``); the build records both in ``study.json`` so a
+    build folder can be validated without its specs."""
+    from cdisc.standards import available_ct, latest_ct, load_ct
+
     packages = []
-    for kind, version in (("sdtm", study.ct.sdtm), ("adam", study.ct.adam)):
+    for kind, version in (("sdtm", sdtm), ("adam", adam)):
+        version = version or latest_ct(kind)
         try:
             packages.append(load_ct(kind, version))
         except KeyError:
@@ -260,47 +273,45 @@ def load_terminology(specs_dir: Path) -> Terminology:
     def cdisc_has(name: str) -> bool:
         return any(p.by_name.get(name) is not None for p in packages)
 
-    ct_dir = Path(specs_dir) / "ct"
-    sponsor: dict[str, Codelist] = {}
+    data = sponsor or {}
+    codelists_: dict[str, Codelist] = {}
     extensions: dict[str, list[Term]] = {}
     synonyms: dict[str, dict[str, str]] = {}
-    file = "specs/ct/study-ct.yaml"
-    study_path = ct_dir / "study-ct.yaml"
-    if study_path.is_file():
-        data = load_yaml(study_path, display=file) or {}
-        unknown_keys = set(data) - {"codelists", "extensions", "synonyms"}
-        if unknown_keys:
-            raise SpecError(f"unknown keys {sorted(unknown_keys)}", file=file,
-                            hint="allowed: codelists, extensions, synonyms")
-        for name, body in (data.get("codelists") or {}).items():
-            if cdisc_has(name):
-                raise SpecError(f"sponsor codelist {name} has the name of a CDISC codelist; "
-                                "use 'extensions' to add terms to it", file=file, key=f"codelists.{name}")
-            sponsor[name] = _codelist_from(name, body, sponsor=True, file=file)
-        for name, terms in (data.get("extensions") or {}).items():
-            src = next((p.by_name[name] for p in packages if name in p.by_name), None)
-            if src is None:
-                raise SpecError(f"extension of unknown codelist {name}", file=file, key=f"extensions.{name}")
-            if not src.extensible:
-                raise SpecError(f"codelist {name} is not extensible; sponsor terms cannot be added",
-                                file=file, key=f"extensions.{name}")
-            have = set(src.values)
-            dup = [str(t["value"]) for t in terms if str(t["value"]) in have]
-            if dup:
-                raise SpecError(f"{', '.join(map(repr, dup))} already in the CDISC codelist {name} "
-                                f"({src.code}, CT {next(p.version for p in packages if name in p.by_name)})",
-                                file=file, key=f"extensions.{name}", hint="remove the extension: CDISC added the term")
-            extensions[name] = [Term(value=str(t["value"]), decode=t.get("decode"),
-                                     synonyms=list(t.get("synonyms") or []), sponsor=True) for t in terms]
-        for name, mapping in (data.get("synonyms") or {}).items():
-            if name not in sponsor and not cdisc_has(name):
-                raise SpecError(f"synonyms for unknown codelist {name}", file=file, key=f"synonyms.{name}")
-            synonyms[name] = {str(k): str(v) for k, v in (mapping or {}).items()}
-    codelists = _Codelists(packages, sponsor, extensions, synonyms, file)
+    unknown_keys = set(data) - {"codelists", "extensions", "synonyms"}
+    if unknown_keys:
+        raise SpecError(f"unknown keys {sorted(unknown_keys)}", file=file,
+                        hint="allowed: codelists, extensions, synonyms")
+    for name, body in (data.get("codelists") or {}).items():
+        if cdisc_has(name):
+            raise SpecError(f"sponsor codelist {name} has the name of a CDISC codelist; "
+                            "use 'extensions' to add terms to it", file=file, key=f"codelists.{name}")
+        codelists_[name] = _codelist_from(name, body, sponsor=True, file=file)
+    for name, terms in (data.get("extensions") or {}).items():
+        src = next((p.by_name[name] for p in packages if name in p.by_name), None)
+        if src is None:
+            raise SpecError(f"extension of unknown codelist {name}", file=file, key=f"extensions.{name}")
+        if not src.extensible:
+            raise SpecError(f"codelist {name} is not extensible; sponsor terms cannot be added",
+                            file=file, key=f"extensions.{name}")
+        have = set(src.values)
+        dup = [str(t["value"]) for t in terms if str(t["value"]) in have]
+        if dup:
+            raise SpecError(f"{', '.join(map(repr, dup))} already in the CDISC codelist {name} "
+                            f"({src.code}, CT {next(p.version for p in packages if name in p.by_name)})",
+                            file=file, key=f"extensions.{name}", hint="remove the extension: CDISC added the term")
+        extensions[name] = [Term(value=str(t["value"]), decode=t.get("decode"),
+                                 synonyms=list(t.get("synonyms") or []), sponsor=True) for t in terms]
+    for name, mapping in (data.get("synonyms") or {}).items():
+        if name not in codelists_ and not cdisc_has(name):
+            raise SpecError(f"synonyms for unknown codelist {name}", file=file, key=f"synonyms.{name}")
+        synonyms[name] = {str(k): str(v) for k, v in (mapping or {}).items()}
+    codelists = _Codelists(packages, codelists_, extensions, synonyms, file)
     for name in list(synonyms) + list(extensions):      # a bad synonym is an error now, not at first use
         codelists[name]
     label = "; ".join(f"{'SDTM' if p.kind == 'sdtm' else 'ADaM'} CT {p.version}" for p in packages)
-    return Terminology(codelists, package=label, packages=packages)
+    ct = Terminology(codelists, package=label, packages=packages)
+    ct.sponsor = {k: data[k] for k in ("codelists", "extensions") if data.get(k)}
+    return ct
 
 
 def unknown_term_problems(raw: pd.DataFrame, column: str, unknown: pd.Series, codelist: Codelist,

@@ -137,7 +137,7 @@ def check_output(out: Path, *, kind: str, protected: dict[str, Path], option: st
         if _is_within(pr, real):
             raise OutputError(f"{option} {shown} is the {what} or contains it ({p}); refusing to write there",
                               hint="give a separate output folder, e.g. --out build")
-        if what in ("raw folder", "specs folder", "build folder") and _is_within(real, pr):
+        if what != "study folder" and _is_within(real, pr):
             raise OutputError(f"{option} {shown} is inside the {what} ({p}); refusing to write there",
                               hint="give an output folder outside it, e.g. --out build")
     if real.exists() and not real.is_dir():

@@ -69,6 +69,7 @@ def validate_datasets(
     run_ge: bool = True,
     engine: str = "native",
     build: dict | None = None,
+    report_dir: Path | str | None = None,
 ) -> ValidationResult:
     """Validate a build and (with ``out_dir``) write suites, results.json and report.html.
 
@@ -87,6 +88,8 @@ def validate_datasets(
             "ge" (Great Expectations itself; the same findings, much slower).
         build: the build's manifest.json, whose reconciliation of raw files, rows and
             columns the report shows.
+        report_dir: where results.json, report.html and suites/ go (instead of
+            ``out_dir/validation``).
 
     Returns:
         ValidationResult (``.errors``, ``.warnings``, ``.exit_code()``, ``.to_dict()``).
@@ -111,6 +114,8 @@ def validate_datasets(
     rules = load_rules() if rules is None else rules
     by_id = {r.id: r for r in rules}
     out = Path(out_dir) / "validation" if out_dir is not None else None
+    if report_dir is not None:
+        out = Path(report_dir)
 
     # 2. GE suites
     if run_ge:

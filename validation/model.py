@@ -132,6 +132,7 @@ class ValidationResult:
     timings: dict[str, float] = field(default_factory=dict)   # seconds; never written to results.json
     files: dict[str, str] = field(default_factory=dict)
     build: dict | None = None      # the build's manifest.json (reconciliation shown in the report)
+    source: dict | None = None     # what was validated (folder, files, CT, specs); see validate_folder
 
     @property
     def errors(self) -> list[Finding]:

@@ -84,6 +84,30 @@ def load_rules(path: Path | str | None = None) -> list[Rule]:
     return rules
 
 
+def apply_study_params(rules: list[Rule], overrides: dict | None, *, data_cut: str | None = None,
+                       file: str = "specs/validation.yaml") -> list[Rule]:
+    """Study values for rule parameters (``specs/validation.yaml: rules``, e.g. the study drug's
+    EXTRT for XD-004), and the data cut for rules with a ``data_cut`` parameter (XD-018).
+
+    Only ``params`` of existing rules may be set; an unknown rule or parameter is a SpecError
+    naming ``file`` and the key."""
+    if data_cut:
+        rules = [r.model_copy(update={"params": {**r.params, "data_cut": data_cut}})
+                 if "data_cut" in r.params and not r.params["data_cut"] else r for r in rules]
+    by_id = {r.id: r for r in rules}
+    for rid, body in (overrides or {}).items():
+        if rid not in by_id:
+            raise SpecError(f"unknown rule {rid}", file=file, key=f"rules.{rid}")
+        extra = set(body or {}) - {"params"}
+        if extra:
+            raise SpecError(f"only params can be set, not {sorted(extra)}", file=file, key=f"rules.{rid}")
+        unknown = set((body or {}).get("params") or {}) - set(by_id[rid].params)
+        if unknown:
+            raise SpecError(f"rule {rid} has no parameters {sorted(unknown)}", file=file, key=f"rules.{rid}.params")
+        by_id[rid] = by_id[rid].model_copy(update={"params": {**by_id[rid].params, **body["params"]}})
+    return [by_id[r.id] for r in rules]
+
+
 # ----------------------------------------------------------------------------- context
 @dataclass
 class RuleContext:

@@ -1,0 +1,191 @@
+"""Validate a folder of datasets: a cdisc build, or any SDTM/ADaM delivery (XPT or Dataset-JSON).
+
+``validate_folder(path)`` is what ``cdisc validate PATH`` runs:
+
+1. the datasets: a cdisc build's ``sdtm/*.xpt`` and ``adam/*.xpt``; any other folder's
+   ``*.xpt`` and Dataset-JSON ``*.json`` files, searched below it (an XPT wins over a JSON
+   copy of the same dataset);
+2. the metadata: a build's ``metadata.json`` (its specs), else the files' own names, labels
+   and types; either way merged with SDTMIG 3.4 / ADaMIG 1.3 (validation/standard.py);
+3. the study context: from ``specs_dir`` when given (CT, rule parameters, data cut,
+   waivers), else from a build's ``study.json``, else the newest CDISC CT and no study
+   parameters: a CRO delivery is checked against the standard alone;
+4. split datasets (SDTMIG §4.1.7: LBCH, LBHE, ... of LB) are validated as one domain
+   (keys and --SEQ are unique across the splits); every finding still names the file and
+   the record in it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cdisc.errors import InputError
+
+from .model import ValidationResult
+
+SKIP_DIRS = {"validation", "suites", "__pycache__"}
+
+
+@dataclass
+class Folder:
+    """The datasets of a folder and where each came from."""
+
+    datasets: dict[str, pd.DataFrame] = field(default_factory=dict)
+    labels: dict[str, dict] = field(default_factory=dict)      # name -> {label, variables: {name: label}}
+    files: dict[str, str] = field(default_factory=dict)        # name -> file (relative to the folder)
+    is_build: bool = False
+
+
+def _read_xpt(path: Path) -> tuple[pd.DataFrame, dict]:
+    import pyreadstat
+
+    try:
+        df, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
+    except Exception as exc:
+        raise InputError(f"cannot read XPT: {exc}", file=str(path)) from None
+    return df, {"label": meta.file_label or "", "variables": dict(zip(meta.column_names, meta.column_labels))}
+
+
+def _read_json(path: Path) -> tuple[pd.DataFrame, dict] | None:
+    from cdisc.datasetjson import read_dataset_json
+
+    head = path.read_bytes()[:4096]
+    if b"datasetJSONVersion" not in head and b'"columns"' not in head:
+        return None                                   # some other JSON (manifest, metadata)
+    df, meta = read_dataset_json(path)
+    return df, {"label": meta.get("label") or "",
+                "variables": {c.get("name"): c.get("label") for c in meta.get("columns", [])}}
+
+
+def read_folder(path: Path) -> Folder:
+    """Every dataset of a folder (see the module docstring), names upper case."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"{path} is not a folder", hint="give the folder that holds the .xpt or Dataset-JSON files")
+    out = Folder(is_build=(path / "metadata.json").is_file() and (path / "manifest.json").is_file())
+    if out.is_build:
+        candidates = sorted(p for d in ("sdtm", "adam") for p in (path / d).glob("*.xpt"))
+    else:
+        candidates = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".xpt", ".json")
+                            and not (SKIP_DIRS & {q.name for q in p.relative_to(path).parents}))
+    for p in sorted(candidates, key=lambda p: (p.suffix.lower() != ".xpt", str(p))):
+        name = p.stem.upper()
+        if name in out.datasets:
+            continue
+        got = _read_xpt(p) if p.suffix.lower() == ".xpt" else _read_json(p)
+        if got is None:
+            continue
+        out.datasets[name], out.labels[name] = got
+        out.files[name] = p.relative_to(path).as_posix()
+    if not out.datasets:
+        raise InputError(f"no datasets (.xpt or Dataset-JSON) in {path}", file=str(path))
+    return out
+
+
+def _combine_splits(datasets: dict[str, pd.DataFrame], ig) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
+    """Split datasets of one domain as one frame; returns the frames and, per combined domain,
+    [(file dataset name, first row, number of rows)] to map findings back."""
+    groups: dict[str, list[str]] = {}
+    for name in sorted(datasets):
+        dom = ig.domain_for(name)
+        target = dom.name if dom is not None and dom.name != name and len(dom.name) == 2 and \
+            not name.startswith("SUPP") else name
+        groups.setdefault(target, []).append(name)
+    out, parts = {}, {}
+    for target, names in groups.items():
+        if len(names) == 1 and names[0] == target:
+            out[target] = datasets[target]
+            continue
+        frames, offsets, start = [], [], 0
+        for n in names:
+            frames.append(datasets[n])
+            offsets.append((n, start, len(datasets[n])))
+            start += len(datasets[n])
+        out[target] = pd.concat(frames, ignore_index=True, sort=False)
+        parts[target] = offsets
+    return out, parts
+
+
+def _unsplit(result: ValidationResult, parts: dict[str, list]) -> None:
+    """Findings on a combined domain name the split file and the record within it."""
+    if not parts:
+        return
+    from dataclasses import replace
+
+    def back(f):
+        if f.dataset in parts and f.row is not None:
+            for name, start, n in parts[f.dataset]:
+                if start < f.row <= start + n:
+                    return replace(f, dataset=name, row=f.row - start)
+        return f
+
+    result.findings = sorted((back(f) for f in result.findings), key=lambda f: f.sort_key())
+    result.waived = [(back(f), w) for f, w in result.waived]
+
+
+def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, report_dir: Path | str | None = None,
+                    fail_on: str = "error", engine: str = "native", rules=None) -> ValidationResult:
+    """Validate the datasets of ``path`` (see the module docstring); with ``report_dir``
+    write results.json, report.html and the suites there."""
+    from cdisc.build import load_build_metadata
+    from cdisc.ct import load_terminology, make_terminology
+    from cdisc.specio import load_yaml
+    from cdisc.standards import load_standard
+
+    from .engine import validate_datasets
+    from .rules import apply_study_params, load_rules
+    from .standard import merge_with_standard, metadata_from_files
+    from .waivers import load_waivers
+
+    path = Path(path)
+    folder = read_folder(path)
+    ig, adamig = load_standard("sdtmig", "3.4"), load_standard("adamig", "1.3")
+    context = {}
+    if folder.is_build and (path / "study.json").is_file():
+        context = json.loads((path / "study.json").read_text(encoding="utf-8"))
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8")) if folder.is_build else None
+
+    waivers = []
+    rules = load_rules() if rules is None else rules
+    if specs_dir is not None:
+        from cdisc.study import load_study
+
+        specs_dir = Path(specs_dir)
+        ct = load_terminology(specs_dir)
+        vpath = specs_dir / "validation.yaml"
+        overrides = ((load_yaml(vpath, display="specs/validation.yaml") or {}).get("rules")) if vpath.is_file() else None
+        rules = apply_study_params(rules, overrides, data_cut=load_study(specs_dir).data_cut.isoformat())
+        waivers = load_waivers(specs_dir / "waivers.yaml")
+    else:
+        versions = context.get("ct") or {}
+        ct = make_terminology(versions.get("sdtm"), versions.get("adam"), context.get("sponsor_ct"),
+                              file=f"{path.name}/study.json")
+        cut = context.get("data_cut") or (manifest or {}).get("data_cut")
+        rules = apply_study_params(rules, (context.get("validation") or {}).get("rules"), data_cut=cut,
+                                   file=f"{path.name}/study.json")
+    ctd = ct.as_dict()
+
+    data, parts = _combine_splits(folder.datasets, ig)
+    if folder.is_build:
+        metas = load_build_metadata(path)
+        metas = {n: merge_with_standard(n, m, data[n].columns if n in data else [v.name for v in m.variables],
+                                        ctd, ig, adamig) for n, m in metas.items() if n in data}
+    else:
+        labels = dict(folder.labels)
+        for target, offsets in parts.items():       # a combined split domain: its first file's labels
+            labels[target] = folder.labels[offsets[0][0]]
+        metas = metadata_from_files(data, labels, ctd, ig, adamig)
+    out = Path(report_dir) if report_dir is not None else None
+    result = validate_datasets(data, metas, ctd, rules=rules, waivers=waivers, engine=engine, fail_on=fail_on,
+                               build=manifest, report_dir=out)
+    _unsplit(result, parts)
+    if out is not None and parts:                    # rewrite with the split files' records
+        from .engine import write_outputs
+
+        write_outputs(result, out)
+    result.source = {"folder": str(path), "files": folder.files, "build": folder.is_build,
+                     "ct": ct.package, "specs": str(specs_dir) if specs_dir is not None else None}
+    return result
