@@ -110,10 +110,13 @@ def domain_presence_frame(study, info, rule) -> pd.DataFrame:
     return hit
 
 
-def _values_long(study, i: DatasetInfo) -> pd.DataFrame:
+def _values_long(study, i: DatasetInfo, keep=None) -> pd.DataFrame:
+    """CORE ValuesDatasetBuilder: one row per (record, variable), as ``melt`` orders them
+    (variable by variable); ``keep``: only these variables (rows of the others cannot be
+    flagged, see engine._value_check_columns)."""
     raw = study.raw(i.name)
     n = len(raw)
-    cols = list(raw.columns)
+    cols = [c for c in raw.columns if keep is None or (i.name, c) in keep]
     long = pd.DataFrame({
         "row_number": np.tile(np.arange(1, n + 1), len(cols)),
         "variable_name": np.repeat(np.array(cols, dtype=object), n),
@@ -122,10 +125,10 @@ def _values_long(study, i: DatasetInfo) -> pd.DataFrame:
     return long
 
 
-def value_check_variable_metadata_frame(study, info, rule) -> pd.DataFrame:
+def value_check_variable_metadata_frame(study, info, rule, keep=None) -> pd.DataFrame:
     frames = []
     for i in _family(study, info, rule):
-        long = _values_long(study, i)
+        long = _values_long(study, i, keep)
         meta = variables_frame(study, i)
         merged = long.merge(meta, how="left", on="variable_name")
         merged["variable_value_length"] = None  # CORE: data types are Char/Num, never integer/float/text
@@ -133,10 +136,10 @@ def value_check_variable_metadata_frame(study, info, rule) -> pd.DataFrame:
     return _concat(frames)
 
 
-def value_check_dataset_metadata_frame(study, info, rule) -> pd.DataFrame:
+def value_check_dataset_metadata_frame(study, info, rule, keep=None) -> pd.DataFrame:
     frames = []
     for i in _family(study, info, rule):
-        long = _values_long(study, i)
+        long = _values_long(study, i, keep)
         for k, v in study.dataset_metadata_row(i).items():
             long[k] = [v] * len(long)
         frames.append(tag(long, i.name))
@@ -201,14 +204,31 @@ def variable_library_frame(study, info, rule) -> pd.DataFrame:
     return _concat(frames)
 
 
+def value_check_columns_frame(study, info, rule) -> pd.DataFrame:
+    """One row per variable with what a Value Check frame holds besides the value itself
+    (variable metadata, or dataset metadata, and the file it comes from)."""
+    frames = []
+    for i in _family(study, info, rule):
+        meta = pd.DataFrame({"variable_name": np.array(list(study.raw(i.name).columns), dtype=object)})
+        if rule.rule_type == "Value Check with Dataset Metadata":
+            for k, v in study.dataset_metadata_row(i).items():
+                meta[k] = [v] * len(meta)
+        else:
+            meta = meta.merge(variables_frame(study, i), how="left", on="variable_name")
+        frames.append(meta.assign(source_dataset_name=i.name))
+    return _concat(frames)
+
+
 def _cached(fn):
     """Frames that depend only on the datasets (not on the rule) are built once per study."""
-    def wrapper(study, info, rule):
+    def wrapper(study, info, rule, keep=None):
         fam = _family(study, info, rule)
         key = (fn.__name__,) + tuple(i.name for i in fam) + (_needs_max_size(rule) if fn is variable_metadata_frame else None,)
+        if keep is not None:
+            key = key + (tuple(sorted(keep)),)
         hit = study.cache.get(key)
         if hit is None:
-            hit = fn(study, info, rule)
+            hit = fn(study, info, rule) if keep is None else fn(study, info, rule, keep)
             study.cache[key] = hit
             study.cache[("shared", id(hit))] = hit
         return hit

@@ -506,13 +506,12 @@ def op_is_contained_by(env, leaf):
 
 def _in_lists(values: pd.Series, lists: pd.Series) -> np.ndarray:
     """Per row: value in that row's list (CORE vectorized_is_in), grouped by list object."""
-    ids = _ids(lists)
+    ids = _ids(lists).to_numpy()
     out = np.zeros(len(values), dtype=bool)
     vals = _obj(values)
-    lists_by_id = {}
-    for i, l in zip(ids, lists):
-        lists_by_id.setdefault(i, l)
-    idarr = ids.to_numpy()
+    uniq, first = np.unique(ids, return_index=True) if len(ids) else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    lists_by_id = {i: lists.iloc[f] for i, f in zip(uniq, first)}
+    idarr = ids
     for i, l in lists_by_id.items():
         m = idarr == i
         if l is None or _isnan(l):
@@ -557,8 +556,12 @@ def _regex(env, leaf, part: str | None, negate: bool):
     pattern = leaf.get("comparator")
     _compiled(pattern)
     s = regex_text(env.col(leaf["target"]))
-    notna = s.notna().to_numpy(dtype=bool)
-    text = pd.Series(s.astype(object).where(notna, "").astype(str).to_numpy(dtype=object), dtype=object)
+    try:  # each distinct value once (value checks run this on every value of a dataset)
+        codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists): value by value
+        codes, uniques = np.arange(len(s)), s.astype(object).to_numpy()
+        codes = np.where(s.notna().to_numpy(dtype=bool), codes, -1)
+    text = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str).astype(object)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "pattern ... has match groups"
         if part == "prefix":
@@ -568,7 +571,10 @@ def _regex(env, leaf, part: str | None, negate: bool):
         else:
             m = text.str.match(pattern)
     m = m.fillna(False).to_numpy(dtype=bool)
-    return env.series(notna & (~m if negate else m))
+    notna = codes >= 0
+    hit = np.zeros(len(codes), dtype=bool)
+    hit[notna] = m[codes[notna]]
+    return env.series(notna & (~hit if negate else hit))
 
 
 def _compiled(pattern):
