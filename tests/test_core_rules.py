@@ -252,3 +252,23 @@ def test_verdicts_count(capsys):
         for why, ids in sorted(reasons.items(), key=lambda kv: -len(kv[1])):
             print(f"  baseline differs from CORE 0.17.1 ({len(ids)} rules): {why}: {', '.join(sorted(ids))}")
     assert by_rule["FAIL"] == 0
+
+
+def test_xpt_folder(tmp_path):
+    """XPT files read as CORE reads them (blanks "", numbers float, pyreadstat's variable
+    metadata); a dataset-level finding: Expected variables missing (CORE-000334)."""
+    import pyreadstat
+
+    from validation.core.xpt import read_xpt_folder
+
+    ae = pd.DataFrame({"STUDYID": ["S", "S"], "DOMAIN": ["AE", "AE"], "USUBJID": ["S-1", "S-2"],
+                       "AESEQ": [1.0, 2.0], "AETERM": ["Headache", ""], "AEDECOD": ["Headache", "Nausea"]})
+    pyreadstat.write_xport(ae, str(tmp_path / "ae.xpt"), file_label="Adverse Events", table_name="AE")
+    datasets = read_xpt_folder(tmp_path)
+    assert datasets["AE"].frame["AETERM"].tolist() == ["Headache", ""]
+    assert [v.type for v in datasets["AE"].variables][:4] == ["Char", "Char", "Char", "Num"]
+    findings, status = engine.run_core_rules(datasets, library(), rule_ids=["CORE-000334"])
+    f334 = findings[findings.core_id == "CORE-000334"]
+    assert len(f334) == 1 and pd.isna(f334.iloc[0]["record"]) and f334.iloc[0]["dataset"] == "AE"
+    expected_vars = dict(zip(f334.iloc[0]["variables"], f334.iloc[0]["values"]))["$expected_variables"]
+    assert "AESER" in expected_vars and "AESTDTC" in expected_vars
