@@ -267,7 +267,7 @@ def test_xpt_folder(tmp_path):
     datasets = read_xpt_folder(tmp_path)
     assert datasets["AE"].frame["AETERM"].tolist() == ["Headache", ""]
     assert [v.type for v in datasets["AE"].variables][:4] == ["Char", "Char", "Char", "Num"]
-    findings, status = engine.run_core_rules(datasets, library(), rule_ids=["CORE-000334"])
+    findings, _ = engine.run_core_rules(datasets, library(), rule_ids=["CORE-000334"])
     f334 = findings[findings.core_id == "CORE-000334"]
     assert len(f334) == 1 and pd.isna(f334.iloc[0]["record"]) and f334.iloc[0]["dataset"] == "AE"
     expected_vars = dict(zip(f334.iloc[0]["variables"], f334.iloc[0]["values"]))["$expected_variables"]
