@@ -207,6 +207,15 @@ def variable_library_frame(study, info, rule) -> pd.DataFrame:
 def value_check_columns_frame(study, info, rule) -> pd.DataFrame:
     """One row per variable with what a Value Check frame holds besides the value itself
     (variable metadata, or dataset metadata, and the file it comes from)."""
+    key = ("value columns", rule.rule_type) + tuple(i.name for i in _family(study, info, rule))
+    hit = study.cache.get(key)
+    if hit is None:
+        hit = _value_check_columns_frame(study, info, rule)
+        study.cache[key] = hit
+    return hit
+
+
+def _value_check_columns_frame(study, info, rule) -> pd.DataFrame:
     frames = []
     for i in _family(study, info, rule):
         meta = pd.DataFrame({"variable_name": np.array(list(study.raw(i.name).columns), dtype=object)})
@@ -285,7 +294,7 @@ def preprocess(study: Study, info: DatasetInfo, frame: pd.DataFrame, rule) -> pd
 
 
 def _preprocess(study, info, frame, rule, datasets, refs):
-    result = frame.copy()
+    result = frame.copy(deep=False)  # copy-on-write (pandas 3)
     merged_domains: set = set()
     for d in datasets:
         name = d["Name"]

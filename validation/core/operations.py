@@ -78,7 +78,7 @@ def is_current_domain(frame: pd.DataFrame, domain: str) -> bool:
 def run_operations(study: Study, info: DatasetInfo, frame: pd.DataFrame, operations: list[dict]) -> pd.DataFrame:
     if not operations:
         return frame
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # copy-on-write (pandas 3): the shared frame is never changed
     for op in operations or []:
         p = Params(op, info, frame)
         fn = OPERATIONS.get(p.operator)
