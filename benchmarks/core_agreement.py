@@ -5,7 +5,7 @@ CORE is not run here: its findings on each folder were stored once in
 version, rule count, wall time, peak memory) and are the reference. Folders:
 
 * ``study``: the shipped study's build, as CORE saw it (``core_findings/study-build.tar.gz``:
-  ``sdtm/*.xpt``, ``metadata.json``, ``manifest.json``), or with ``--study current`` a fresh
+  ``sdtm/*.xpt``, ``metadata.json``, ``manifest.json``, ``study.json``), or with ``--study current`` a fresh
   ``cdisc build --no-validate`` (then files that differ from what CORE saw are reported as
   stale: refresh the stored findings);
 * ``defect-<name>``: the copies ``benchmarks/defects.py`` makes of that study, one defect each;
@@ -72,33 +72,47 @@ DATASET_SUFFIXES = (".xpt", ".json")
 # ============================================================================ our validator
 
 def run_our_validator(folder: Path) -> tuple[list[dict], str]:
-    """OUR validator on ``folder`` -> (findings as plain dicts, how it was run).
+    """OUR validator on ``folder`` (the one CORE saw) -> (findings as plain dicts, how it was run).
 
-    The one place that knows the validator's API. Target interface (being built)::
+    The one place that knows the validator's API. Interface::
 
         from validation import validate_folder
         result = validate_folder(path)       # ValidationResult
         result.findings, result.waived       # objects with .rule, .core_ids, .dataset, .row,
-                                             # .variable, .usubjid (waived may be (finding, waiver))
+                                             # .variable, .usubjid (waived: (finding, waiver) pairs)
 
-    Until it exists: ``cdisc validate --out BUILD`` (the folder's parent must be a build
-    folder with metadata.json) and BUILD/validation/results.json; rule -> CORE ids from the
-    ``core_id`` of validation/rules.yaml.
+    When ``folder`` is the ``sdtm/`` of a cdisc build, the build folder is validated (its
+    metadata.json and study.json are the study context); the caller keeps the findings on
+    the datasets CORE saw. A finding without ``.core_ids`` takes the ``core_id`` of its rule
+    in validation/rules.yaml. Without ``validate_folder``: ``cdisc validate --out BUILD`` and
+    BUILD/validation/results.json.
     """
     try:
         from validation import validate_folder
     except ImportError:
         return _cli_fallback(folder)
-    result = validate_folder(folder)
-    out = [_finding(f, waived=False) for f in result.findings]
-    out += [_finding(f[0] if isinstance(f, tuple) else f, waived=True) for f in getattr(result, "waived", [])]
-    return out, "validation.validate_folder"
+    target = folder.parent if (folder.parent / "metadata.json").is_file() else folder
+    result = validate_folder(target)
+    core_of = _catalogue_core_ids()
+    out = [_finding(f, False, core_of) for f in result.findings]
+    out += [_finding(f[0] if isinstance(f, tuple) else f, True, core_of) for f in getattr(result, "waived", [])]
+    return out, f"validation.validate_folder({target.name})"
 
 
-def _finding(f, waived: bool, core_ids=None) -> dict:
+def _catalogue_core_ids() -> dict[str, list[str]]:
+    """Our rule id -> CORE ids, from the rule catalogue (``core_id``: one id or several)."""
+    try:
+        from validation import load_rules
+        return {r.id: re.findall(r"CORE-\d{6}", str(getattr(r, "core_id", None) or "")) for r in load_rules()}
+    except Exception:       # noqa: BLE001 - the catalogue is being rewritten; ids then come from the findings
+        return {}
+
+
+def _finding(f, waived: bool, core_of: dict) -> dict:
     get = (lambda k, d=None: f.get(k, d)) if isinstance(f, dict) else (lambda k, d=None: getattr(f, k, d))
     rule = get("rule")
-    ids = list(core_ids if core_ids is not None else (get("core_ids") or []))
+    ids = get("core_ids")
+    ids = list(core_of.get(rule, []) if ids is None else ids)
     if str(rule).startswith("CORE-") and rule not in ids:
         ids.append(rule)
     row = get("row")
@@ -125,16 +139,9 @@ def _cli_fallback(folder: Path) -> tuple[list[dict], str]:
             msg = (p.stderr or p.stdout).strip().splitlines()
             return [], f"unavailable: `cdisc validate --out` exit {p.returncode}: {msg[-1] if msg else ''}"
     data = json.loads(results.read_text(encoding="utf-8"))
-    core_of = {}
-    try:
-        from validation import load_rules
-        for r in load_rules():
-            ids = re.findall(r"CORE-\d{6}", str(getattr(r, "core_id", None) or ""))
-            core_of[r.id] = ids
-    except Exception:       # noqa: BLE001 - the catalogue is being rewritten; ids then come from the rule names
-        pass
-    out = [_finding(f, False, core_of.get(f["rule"], [])) for f in data.get("findings", [])]
-    out += [_finding(f, True, core_of.get(f["rule"], [])) for f in data.get("waived", [])]
+    core_of = _catalogue_core_ids()
+    out = [_finding(f, False, core_of) for f in data.get("findings", [])]
+    out += [_finding(f, True, core_of) for f in data.get("waived", [])]
     return out, "cli: cdisc validate --out BUILD (validation/results.json)"
 
 
@@ -297,7 +304,8 @@ def write_snapshot(build: Path) -> None:
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            files = [build / "metadata.json", build / "manifest.json"] + sorted((build / "sdtm").iterdir())
+            files = [build / n for n in ("metadata.json", "manifest.json", "study.json") if (build / n).is_file()]
+            files += sorted((build / "sdtm").iterdir())
             for p in files:
                 info = tarfile.TarInfo(p.relative_to(build).as_posix())
                 data = p.read_bytes()

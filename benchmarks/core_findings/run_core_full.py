@@ -1,5 +1,6 @@
 """(Copied from /work/core/run_core_full.py, the colleague's runner described in .helpers/core-baseline.md;
-changed here only to also read Dataset-JSON files: ``*.json`` next to the ``*.xpt``.)
+changed here only to also read Dataset-JSON files: ``*.json`` next to the ``*.xpt``, which needs the
+working directory to be where the wheel put ``resources/``.)
 
 Offline CDISC CORE (cdisc-rules-engine 0.17.1) run on a folder of XPT, like /work/shared/tools/run_core.py,
 but keeping EVERY finding (not just 3 samples), the execution status of every (rule, dataset) pair, per-rule
@@ -41,6 +42,11 @@ def sampler(stop):
 
 
 def main(cache_dir, data_dir, out, only=None):
+    # The engine opens resources/schema/dataset.schema.json relative to the working directory (to read
+    # Dataset-JSON); the wheel installs resources/ into site-packages: run from there, with absolute paths.
+    cache_dir, data_dir, out = (os.path.abspath(p) for p in (cache_dir, data_dir, out))
+    import cdisc_rules_engine
+    os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(cdisc_rules_engine.__file__))))
     logging.getLogger().disabled = True  # the engine logs every operator call at INFO to the root logger
     stop = threading.Event(); th = threading.Thread(target=sampler, args=(stop,), daemon=True); th.start()
     t = time.time()
