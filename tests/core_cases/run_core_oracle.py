@@ -9,6 +9,10 @@ case; split the rule ids over processes and merge with ``--merge``::
 
     /work/core/venv/bin/python tests/core_cases/run_core_oracle.py OPEN_RULES CACHE part1.json CORE-000001 ...
     python tests/core_cases/run_core_oracle.py --merge part1.json part2.json
+
+``--engine-form`` (first argument) runs the rules as CORE 0.17.1 has them in its cache
+(rules.pkl) instead of the repository's rule.yml (18 rules differ), into
+core-0.17.1-engine-form.json.gz with ``--merge-engine-form``.
 """
 import copy
 import glob
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).with_name("core-0.17.1-results.json.gz")
+OUT_ENGINE = Path(__file__).with_name("core-0.17.1-engine-form.json.gz")
 
 
 def _load(path):
@@ -31,7 +36,7 @@ def _load(path):
         return pickle.load(fh)
 
 
-def merge(parts):
+def merge(parts, out=OUT, form="rule.yml of open-rules 618ab81"):
     rules = {}
     for part in parts:
         src = json.loads(Path(part).read_text())
@@ -44,15 +49,15 @@ def merge(parts):
                 else:
                     rules.setdefault(rid, {})[case] = {"crash": v.get("error")}
     doc = {"source": "CDISC CORE (cdisc-rules-engine) 0.17.1 run in-process on each open-rules test case "
-                     "(rule.yml of open-rules 618ab81, SDTMIG 3.4 library from the CORE cache, no CT packages) "
+                     f"({form}, SDTMIG 3.4 library from the CORE cache, no CT packages) "
                      "by tests/core_cases/run_core_oracle.py", "rules": rules}
     data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
-    with open(OUT, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+    with open(out, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
         gz.write(data)
-    print(f"{len(rules)} rules -> {OUT}")
+    print(f"{len(rules)} rules -> {out}")
 
 
-def run(open_rules, cache_dir, out, ids):
+def run(open_rules, cache_dir, out, ids, engine_form=False):
 
     import pandas as pd
     import yaml
@@ -120,7 +125,10 @@ def run(open_rules, cache_dir, out, ids):
         path = next((p for f in ("Published", "Deprecated") if os.path.exists(p := f"{open_rules}/{f}/{rid}/rule.yml")), None)
         if path is None:
             continue
-        rule = Rule.from_cdisc_metadata(yaml.safe_load(Path(path).read_text()))
+        if engine_form:
+            rule = copy.deepcopy(_load(f"{cache_dir}/rules.pkl")[rid])
+        else:
+            rule = Rule.from_cdisc_metadata(yaml.safe_load(Path(path).read_text()))
         for cd in sorted(glob.glob(f"{os.path.dirname(path)}/*/*/data")):
             case = "/".join(cd.split("/")[-3:-1])
             t = time.time()
@@ -135,5 +143,9 @@ def run(open_rules, cache_dir, out, ids):
 if __name__ == "__main__":
     if sys.argv[1] == "--merge":
         merge(sys.argv[2:])
+    elif sys.argv[1] == "--merge-engine-form":
+        merge(sys.argv[2:], OUT_ENGINE, "the rules as CORE 0.17.1's cache has them")
+    elif sys.argv[1] == "--engine-form":
+        run(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:], engine_form=True)
     else:
         run(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:])
