@@ -601,64 +601,117 @@ def _merge_rdomain(info, left, right, m: DatasetInfo, keys):
     return pd.concat([remaining, merged], ignore_index=True)
 
 
+def _float_keys(series: pd.Series) -> pd.Series:
+    """CORE convert_float_merge_keys: the column as text of floats when all of it converts
+    ("2" and 2.0 -> "2.0"), else as text."""
+    try:
+        return series.astype(float).astype(str)
+    except (TypeError, ValueError):
+        return series.astype(str)
+
+
+def _pair_key(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """CORE filter_if_present's filter value: float(value) as text when it converts, the
+    value otherwise; and whether it filters at all (a non-blank, non-zero value)."""
+    num = pd.to_numeric(values, errors="coerce").astype(float)
+    text = values.astype(object).where(num.isna(), num.astype(str))
+    text = text.where(text.notna(), None)
+    has = values.notna().to_numpy() & (values.astype(str) != "").to_numpy()
+    has &= ~(num == 0).to_numpy()  # bool(0.0) is False: no filter
+    return text.astype(object), has
+
+
 def merge_relrec(study, left: pd.DataFrame, domain: str, relrec: pd.DataFrame, wildcard: str) -> pd.DataFrame:
-    """CORE DataProcessor.merge_relrec_datasets."""
+    """CORE DataProcessor.merge_relrec_datasets, vectorised per relationship kind.
+
+    Each RELREC pair (a record of this domain related to a record of another domain by the
+    same RELID) joins the left records it points at (USUBJID, IDVAR = IDVARVAL) with the right
+    domain's records it points at, right columns prefixed ``RELREC.`` (``--`` variables of the
+    model renamed with the rule's Wildcard: RELREC.FAOBJ). Without IDVARVALs the records are
+    joined on the IDVAR values themselves. The pairs of one kind (right domain, IDVARs, with
+    or without IDVARVAL) are joined at once."""
     rl = relrec[relrec["RDOMAIN"] == domain]
     lidx = pd.MultiIndex.from_arrays([rl["USUBJID"], rl["RELID"]])
     aidx = pd.MultiIndex.from_arrays([relrec["USUBJID"], relrec["RELID"]])
     rr = relrec[aidx.isin(lidx)]
     rr = rr[rr["RDOMAIN"] != domain]
-    pairs = rl.merge(rr, on=["STUDYID", "USUBJID", "RELID"], suffixes=("_LEFT", "_RIGHT"))
-    objs = []
+    pairs = rl.merge(rr, on=["STUDYID", "USUBJID", "RELID"], suffixes=("_LEFT", "_RIGHT")).reset_index(drop=True)
+    if len(pairs) == 0:
+        return pd.DataFrame()
+    pairs["_pid"] = np.arange(len(pairs))
     model_wild = study.model_wildcard_variables()
-    for rec in pairs.to_dict("records"):
-        meta = next((x for x in study.infos if x.domain == rec["RDOMAIN_RIGHT"]), None)
+    left = left.reset_index(drop=True).assign(_lpos=np.arange(len(left)))
+    lU = _float_keys(left["USUBJID"])
+    pU, pU_has = _pair_key(pairs["USUBJID"])
+    # CORE: ``if IDVARVAL_LEFT and IDVARVAL_RIGHT`` (Python truth: "" and None are false, NaN true)
+    both = pd.Series([bool(a) and bool(b) if a is not None and b is not None else False
+                      for a, b in zip(pairs["IDVARVAL_LEFT"].astype(object), pairs["IDVARVAL_RIGHT"].astype(object))])
+    pairs["_both"] = both.to_numpy()
+    out = []
+    for (rdom, ivl, ivr, with_vals), grp in pairs.groupby(
+            ["RDOMAIN_RIGHT", "IDVAR_LEFT", "IDVAR_RIGHT", "_both"], sort=False, dropna=False):
+        meta = next((x for x in study.infos if x.domain == rdom), None)
         if meta is None:
-            objs.append(pd.DataFrame())
             continue
-        right = study.raw(meta.name)
-        rdom = rec["RDOMAIN_RIGHT"]
+        right = study.raw(meta.name).reset_index(drop=True)
         ren = {}
         for c in right.columns:
             t = c
             if c.startswith(rdom) and c.replace(rdom, "--", 1) in model_wild:
                 t = c.replace(rdom, wildcard, 1)
             ren[c] = f"RELREC.{t}"
-        ls = _filter_present(left, "USUBJID", rec["USUBJID"])
-        rs = _filter_present(right, "USUBJID", rec["USUBJID"])
-        if rec["IDVARVAL_LEFT"] and rec["IDVARVAL_RIGHT"]:
-            ls = _filter_present(ls, rec["IDVAR_LEFT"], rec["IDVARVAL_LEFT"])
-            rs = _filter_present(rs, rec["IDVAR_RIGHT"], rec["IDVARVAL_RIGHT"])
-            left_on, right_on = ["STUDYID", "USUBJID"], [ren["STUDYID"], ren["USUBJID"]]
+        right = right.assign(_rpos=np.arange(len(right)))
+        rU = _float_keys(right["USUBJID"])
+        g = grp.reset_index(drop=True)
+        gU, gU_has = pU.iloc[grp.index].reset_index(drop=True), pU_has[grp.index]
+
+        def side(frame, keyU, col, vals):
+            """(pair, record) of the records each pair points at on one side (CORE
+            filter_if_present on USUBJID, then on IDVAR = IDVARVAL)."""
+            cand = pd.DataFrame({"_pid": g["_pid"].to_numpy(), "_u": gU.to_numpy(), "_uhas": gU_has})
+            recs = pd.DataFrame({"_pos": np.arange(len(frame)), "_u": keyU.to_numpy()})
+            if vals is not None:
+                vkey, vhas = _pair_key(g[vals])
+                cand["_v"], cand["_vhas"] = vkey.to_numpy(), vhas
+                recs["_v"] = _float_keys(frame[col]).to_numpy()
+            else:
+                cand["_vhas"] = False
+            parts = []
+            for (uhas, vhas), c in cand.groupby(["_uhas", "_vhas"], sort=False):
+                on = (["_u"] if uhas else []) + (["_v"] if vhas else [])
+                cols = ["_pid"] + on
+                if on:
+                    parts.append(c[cols].merge(recs[["_pos"] + on], on=on)[["_pid", "_pos"]])
+                else:
+                    parts.append(c[["_pid"]].merge(recs[["_pos"]], how="cross"))
+            return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["_pid", "_pos"])
+
+        if with_vals:
+            ls = side(left, lU, ivl, "IDVARVAL_LEFT")
+            rs = side(right, rU, ivr, "IDVARVAL_RIGHT")
+            j = ls.merge(rs, on="_pid", suffixes=("_l", "_r"))
+            lrec = left.iloc[j["_pos_l"].to_numpy()].reset_index(drop=True)
+            rrec = right.iloc[j["_pos_r"].to_numpy()].reset_index(drop=True).rename(columns=ren)
+            ok = (lrec["STUDYID"].to_numpy() == rrec[ren["STUDYID"]].to_numpy()) & \
+                 (lrec["USUBJID"].to_numpy() == rrec[ren["USUBJID"]].to_numpy())
+            res = pd.concat([lrec, rrec], axis=1)[ok]
+            res = res.assign(_pid=j["_pid"].to_numpy()[ok])
         else:
-            ls = ls.copy()
-            rs = rs.copy()
-            left_on = ["STUDYID", "USUBJID", "RELREC.IDVAR"]
-            right_on = [ren["STUDYID"], ren["USUBJID"], "RELREC.IDVAR"]
-            ls["RELREC.IDVAR"] = ls[rec["IDVAR_LEFT"]].astype(str)
-            rs["RELREC.IDVAR"] = rs[rec["IDVAR_RIGHT"]].astype(str)
-        rs = rs.rename(columns=ren)
-        objs.append(ls.merge(rs, left_on=left_on, right_on=right_on).drop(columns=["RELREC.IDVAR"], errors="ignore"))
-    if not objs:
-        return left.iloc[0:0].copy() if False else pd.DataFrame()
-    return pd.concat(objs, ignore_index=True)
-
-
-def _filter_present(df, col, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        pass
-    has = bool(value) and not pd.isna(value)
-    if not has:
-        return df
-    conv = df[col].astype(object).map(lambda x: str(float(x)) if _floatable(x) else str(x))
-    return df[(conv == str(value)).to_numpy()].reset_index(drop=True)
-
-
-def _floatable(x):
-    try:
-        float(x)
-        return True
-    except (TypeError, ValueError):
-        return False
+            ls = side(left, lU, None, None)
+            rs = side(right, rU, None, None)
+            j = ls.merge(rs, on="_pid", suffixes=("_l", "_r"))
+            lrec = left.iloc[j["_pos_l"].to_numpy()].reset_index(drop=True)
+            rrec = right.iloc[j["_pos_r"].to_numpy()].reset_index(drop=True).rename(columns=ren)
+            if ivl not in left.columns or ivr not in right.columns:
+                raise KeyError(ivl if ivl not in left.columns else ivr)
+            ok = (lrec["STUDYID"].to_numpy() == rrec[ren["STUDYID"]].to_numpy()) & \
+                 (lrec["USUBJID"].to_numpy() == rrec[ren["USUBJID"]].to_numpy()) & \
+                 (lrec[ivl].astype(str).to_numpy() == right[ivr].astype(str).to_numpy()[j["_pos_r"].to_numpy()])
+            res = pd.concat([lrec, rrec], axis=1)[ok]
+            res = res.assign(_pid=j["_pid"].to_numpy()[ok])
+        out.append(res)
+    if not out:
+        return pd.DataFrame()
+    result = pd.concat(out, ignore_index=True)
+    result = result.sort_values(["_pid", "_lpos", "_rpos"], kind="stable")
+    return result.drop(columns=["_pid", "_lpos", "_rpos"]).reset_index(drop=True)

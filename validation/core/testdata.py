@@ -46,8 +46,9 @@ def _frame(text: str, declared: dict) -> pd.DataFrame:
         raise ValueError("Expected fewer fields")
     body = [[None if v == "" else v for v in (r if len(r) == width else r + [""] * (width - len(r)))] for r in body]
     frame = pd.DataFrame(body, columns=header, dtype=object) if body else pd.DataFrame(columns=header, dtype=object)
-    # Char: text, None when blank (CORE: str dtype, NaN when blank); Num: float64, or objects
-    # with None when the column has a blank
+    # Char: text, None when blank (CORE's read_csv(dtype=str) gives a column with a blank object
+    # dtype, its replace({nan: None}) then None); Num: float64, or objects with None when the
+    # column has a blank
     for name in header:
         kind = declared[name]
         if kind is float:
@@ -57,6 +58,7 @@ def _frame(text: str, declared: dict) -> pd.DataFrame:
         elif kind == "boolean":
             frame[name] = frame[name].map({"True": True, "TRUE": True, "true": True, "1": True, "False": False,
                                            "FALSE": False, "false": False, "0": False})
+
     return frame
 
 
