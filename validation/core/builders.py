@@ -621,6 +621,27 @@ def _pair_key(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return text.astype(object), has
 
 
+def _relrec_side(g, gU, gU_has, frame, keyU, col, vals) -> pd.DataFrame:
+    """(pair, record) of the records each RELREC pair points at on one side (CORE
+    filter_if_present on USUBJID, then on IDVAR = IDVARVAL), as joins."""
+    cand = pd.DataFrame({"_pid": g["_pid"].to_numpy(), "_u": gU.to_numpy(), "_uhas": gU_has})
+    recs = pd.DataFrame({"_pos": np.arange(len(frame)), "_u": keyU.to_numpy()})
+    if vals is not None:
+        vkey, vhas = _pair_key(g[vals])
+        cand["_v"], cand["_vhas"] = vkey.to_numpy(), vhas
+        recs["_v"] = _float_keys(frame[col]).to_numpy()
+    else:
+        cand["_vhas"] = False
+    parts = []
+    for (uhas, vhas), c in cand.groupby(["_uhas", "_vhas"], sort=False):
+        on = (["_u"] if uhas else []) + (["_v"] if vhas else [])
+        if on:
+            parts.append(c[["_pid", *on]].merge(recs[["_pos", *on]], on=on)[["_pid", "_pos"]])
+        else:
+            parts.append(c[["_pid"]].merge(recs[["_pos"]], how="cross"))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["_pid", "_pos"])
+
+
 def merge_relrec(study, left: pd.DataFrame, domain: str, relrec: pd.DataFrame, wildcard: str) -> pd.DataFrame:
     """CORE DataProcessor.merge_relrec_datasets, vectorised per relationship kind.
 
@@ -665,30 +686,9 @@ def merge_relrec(study, left: pd.DataFrame, domain: str, relrec: pd.DataFrame, w
         g = grp.reset_index(drop=True)
         gU, gU_has = pU.iloc[grp.index].reset_index(drop=True), pU_has[grp.index]
 
-        def side(frame, keyU, col, vals):
-            """(pair, record) of the records each pair points at on one side (CORE
-            filter_if_present on USUBJID, then on IDVAR = IDVARVAL)."""
-            cand = pd.DataFrame({"_pid": g["_pid"].to_numpy(), "_u": gU.to_numpy(), "_uhas": gU_has})
-            recs = pd.DataFrame({"_pos": np.arange(len(frame)), "_u": keyU.to_numpy()})
-            if vals is not None:
-                vkey, vhas = _pair_key(g[vals])
-                cand["_v"], cand["_vhas"] = vkey.to_numpy(), vhas
-                recs["_v"] = _float_keys(frame[col]).to_numpy()
-            else:
-                cand["_vhas"] = False
-            parts = []
-            for (uhas, vhas), c in cand.groupby(["_uhas", "_vhas"], sort=False):
-                on = (["_u"] if uhas else []) + (["_v"] if vhas else [])
-                cols = ["_pid"] + on
-                if on:
-                    parts.append(c[cols].merge(recs[["_pos"] + on], on=on)[["_pid", "_pos"]])
-                else:
-                    parts.append(c[["_pid"]].merge(recs[["_pos"]], how="cross"))
-            return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["_pid", "_pos"])
-
         if with_vals:
-            ls = side(left, lU, ivl, "IDVARVAL_LEFT")
-            rs = side(right, rU, ivr, "IDVARVAL_RIGHT")
+            ls = _relrec_side(g, gU, gU_has, left, lU, ivl, "IDVARVAL_LEFT")
+            rs = _relrec_side(g, gU, gU_has, right, rU, ivr, "IDVARVAL_RIGHT")
             j = ls.merge(rs, on="_pid", suffixes=("_l", "_r"))
             lrec = left.iloc[j["_pos_l"].to_numpy()].reset_index(drop=True)
             rrec = right.iloc[j["_pos_r"].to_numpy()].reset_index(drop=True).rename(columns=ren)
@@ -697,8 +697,8 @@ def merge_relrec(study, left: pd.DataFrame, domain: str, relrec: pd.DataFrame, w
             res = pd.concat([lrec, rrec], axis=1)[ok]
             res = res.assign(_pid=j["_pid"].to_numpy()[ok])
         else:
-            ls = side(left, lU, None, None)
-            rs = side(right, rU, None, None)
+            ls = _relrec_side(g, gU, gU_has, left, lU, None, None)
+            rs = _relrec_side(g, gU, gU_has, right, rU, None, None)
             j = ls.merge(rs, on="_pid", suffixes=("_l", "_r"))
             lrec = left.iloc[j["_pos_l"].to_numpy()].reset_index(drop=True)
             rrec = right.iloc[j["_pos_r"].to_numpy()].reset_index(drop=True).rename(columns=ren)
