@@ -48,6 +48,7 @@ class Rule(BaseModel):
     message: str
     standard: str
     core_id: str | None = None
+    cg_id: str | None = None              # SDTMIG conformance rule (CGnnnn)
     fda_id: str | None = None
     scope: RuleScope = Field(default_factory=RuleScope)
     params: dict[str, Any] = Field(default_factory=dict)
