@@ -268,6 +268,18 @@ class Result:
         return self.values if self.defined is None else self.values & self.defined
 
 
+def _names_operation(leaf: dict) -> bool:
+    def has(v):
+        if isinstance(v, str):
+            return v.startswith("$")
+        if isinstance(v, list):
+            return any(has(x) for x in v)
+        if isinstance(v, dict):
+            return any(has(x) for x in v.values())
+        return False
+    return any(has(v) for v in leaf.values())
+
+
 def evaluate(node, env: Env):
     """business_rules check_conditions_recursively over :class:`Result` (pandas semantics)."""
     if isinstance(node, dict) and list(node.keys()) == ["not"]:
@@ -291,6 +303,10 @@ def evaluate(node, env: Env):
     op = node["operator"]
     leaf, key = _resolve(node, env.wildcard)
     memo = env.memo
+    if memo is not None and env.memo_without_operations and (op in ("exists", "not_exists") or _names_operation(leaf)):
+        # the leaf reads an operation's column (exists also looks inside their lists): not
+        # shared with the frame the operations were added to
+        memo = None
     if memo is not None:
         hit = memo.get(key)
         if hit is None:
@@ -553,6 +569,7 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
         return "execution error", f"evaluation dataset failed to build: {exc}", []
     try:
         frame = builders.preprocess(study, info, frame, rule)
+        base = frame
         frame = operations.run_operations(study, info, frame, rule.operations)
     except operations.DomainNotFound as exc:
         return "skipped", f"operation domain not found: {exc}", []
@@ -564,12 +581,18 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
         return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []
     if frame is None or frame.empty:
         return "skipped", "Dataset is empty after preprocessing and operations", []
-    shared = any(frame is f for f in (study.cache.get(("shared", id(frame))),))
+    shared = study.cache.get(("shared", id(frame))) is frame
+    # operations add $ columns to a shared frame and keep its records: what the Check computes
+    # on the frame's own columns is shared too
+    derived = not shared and frame is not base and study.cache.get(("shared", id(base))) is base \
+        and len(frame) == len(base) and frame.index.equals(base.index)
     frame = frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) or frame.index.start != 0 else frame
     env = Env(frame, info.wildcard)
-    if shared:  # a frame shared between rules: leaf results and column arrays are shared too
-        env.memo = study.cache.setdefault(("memo", id(frame), info.wildcard), {})
-        env.columns_cache = study.cache.setdefault(("cols", id(frame)), {})
+    if shared or derived:  # a frame shared between rules: leaf results and column arrays are shared too
+        key = id(base) if derived else id(frame)
+        env.memo = study.cache.setdefault(("memo", key, info.wildcard), {})
+        env.columns_cache = study.cache.setdefault(("cols", key), {})
+        env.memo_without_operations = derived
     try:
         results = evaluate(rule.check, env)
     except KeyError as exc:

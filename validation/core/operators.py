@@ -202,13 +202,14 @@ class Env:
         self.n = len(df)
         self.index = df.index
         self.memo = None  # leaf results shared between rules on the same frame (engine)
+        self.memo_without_operations = False
         self.columns_cache: dict = {}
         self._lists = None
 
     def list_values(self) -> list:
         """The distinct lists held in the frame's cells (operation results), for ``exists``."""
         if self._lists is None:
-            hit = self.columns_cache.get(("lists",))
+            hit = None if self.memo_without_operations else self.columns_cache.get(("lists",))
             if hit is not None:
                 self._lists = hit
                 return hit
@@ -224,7 +225,8 @@ class Env:
                     if column_of_iterables(s):
                         out.extend(v for v in _unique_objects(s) if isinstance(v, list))
             self._lists = out
-            self.columns_cache[("lists",)] = out
+            if not self.memo_without_operations:
+                self.columns_cache[("lists",)] = out
         return self._lists
 
     # ``--`` prefix (CORE replace_prefix: only at the start, replacement may be "")
@@ -265,6 +267,8 @@ class Env:
 
     # per-column arrays, computed once per frame (shared between rules on a shared frame)
     def _cached(self, kind: str, name, fn):
+        if self.memo_without_operations and isinstance(name, str) and name.startswith("$"):
+            return fn(self.col(name))  # an operation's column: not in the shared cache
         key = (kind, name)
         hit = self.columns_cache.get(key)
         if hit is None:
