@@ -336,7 +336,8 @@ def folders(args, work: Path) -> list[tuple[str, Path, Path | None]]:
     if "study" in want:
         out.append(("study", study / "sdtm", study))
     import defects
-    names = [n for n in defects.DEFECTS if "defects" in want or f"defect-{n}" in want]
+    names = [n for n in defects.DEFECTS if "defects" in want or f"defect-{n}" in want
+             or any(f"defect-{x}" in want for x, d in defects.DEFECTS.items() if d.baseline == n)]
     for n in names:
         info = defects.make(study, work / "defects", n)
         out.append((f"defect-{n}", work / "defects" / n / "sdtm", work / "defects" / n))
@@ -489,8 +490,8 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     diffs = load_differences()
     results, totals = {}, collections.Counter()
-    base_core = base_ours = None
-    detect = []
+    seen = {}
+    import defects
     timing = []
     for name, folder, build in folders(args, work):
         core = load(name)
@@ -519,22 +520,32 @@ def main(argv=None) -> int:
         ran = not ours["how"].startswith(("unavailable", "failed"))
         timing.append((name, run.get("wall_s"), run.get("max_rss_mb"), run.get("peak_rss_tree_mb"),
                        ours["wall_s"] if ran else None, ours["peak_rss_mb"] if ran else None))
-        if name == "study":
-            base_core, base_ours = core, ours
-        elif name.startswith("defect-") and base_core is not None:
-            new_core = _keyset(core) - _keyset(base_core)
-            our_key = lambda f: (f["rule"], f["dataset"], f["row"], f["variable"])  # noqa: E731
-            new_ours = {our_key(f) for f in ours["findings"]} - {our_key(f) for f in base_ours["findings"]}
-            detect.append((name[7:], sorted({k[0] for k in new_core}), sorted({k[0] for k in new_ours}),
-                           sorted(set(fired(base_core)) - set(fired(core)))))
+        seen[name] = (core, ours)
+
+    # a defect is caught when a rule reports something the unchanged study (or the defect's
+    # control copy, e.g. the same folder with AE as Dataset-JSON) does not
+    detect = []
+    our_key = lambda f: (f["rule"], f["dataset"], f["row"], f["variable"])  # noqa: E731
+    for name, (core, ours) in seen.items():
+        if not name.startswith("defect-"):
+            continue
+        d = defects.DEFECTS[name[7:]]
+        base = seen.get(f"defect-{d.baseline}") if d.baseline else seen.get("study")
+        if base is None:
+            continue
+        new_core = _keyset(core) - _keyset(base[0])
+        new_ours = {our_key(f) for f in ours["findings"]} - {our_key(f) for f in base[1]["findings"]}
+        detect.append((d.name + (" (control)" if d.control else "") + (f" vs {d.baseline}" if d.baseline else ""),
+                       sorted({k[0] for k in new_core}), sorted({k[0] for k in new_ours}),
+                       sorted(set(fired(base[0])) - set(fired(core))), d.control))
 
     if detect:
         print("\n=== defects: rules with findings that the unchanged study does not have")
-        print(f"  {'defect':<28} {'CORE':>4} {'ours':>4}  CORE rules / our rules")
-        for n, c, o, gone in detect:
-            print(f"  {n:<28} {'yes' if c else 'NO':>4} {'yes' if o else 'NO':>4}  {' '.join(c) or '-'}"
+        print(f"  {'defect':<34} {'CORE':>4} {'ours':>4}  CORE rules / our rules")
+        for n, c, o, gone, _ in detect:
+            print(f"  {n:<34} {'yes' if c else 'NO':>4} {'yes' if o else 'NO':>4}  {' '.join(c) or '-'}"
                   + (f" (gone: {' '.join(gone)})" if gone else "") + f" / {' '.join(o) or '-'}")
-        real = [d for d in detect if not d[0].startswith("control")]
+        real = [d for d in detect if not d[4]]
         print(f"  caught: CORE {sum(1 for d in real if d[1])}/{len(real)}, ours {sum(1 for d in real if d[2])}/{len(real)}")
 
     print("\n=== time and memory (CORE: stored run, /usr/bin/time -v; ours: this run, child process)")

@@ -51,14 +51,15 @@ class Defect:
     what: str                     # the one thing that is wrong, in words
     fn: Callable[["Copy"], dict]
     control: bool = False         # no defect: isolates a side effect of another copy
+    baseline: str | None = None   # compare with this copy instead of the unchanged study
 
 
 DEFECTS: dict[str, Defect] = {}
 
 
-def defect(name: str, what: str, control: bool = False):
+def defect(name: str, what: str, control: bool = False, baseline: str | None = None):
     def register(fn):
-        DEFECTS[name] = Defect(name, what, fn, control)
+        DEFECTS[name] = Defect(name, what, fn, control, baseline)
         return fn
     return register
 
@@ -181,7 +182,15 @@ def req_variable_missing(c: Copy) -> dict:
     return {"dataset": "AE", "records": [], "variable": "AEDECOD", "before": "present", "after": "absent"}
 
 
-@defect("label_over_40", "the AESTDTC label has 44 characters (> 40); AE is written as Dataset-JSON v1.1")
+@defect("control_ae_json", "no defect: AE written as Dataset-JSON v1.1 (the control for label_over_40)", control=True)
+def control_ae_json(c: Copy) -> dict:
+    ae, m = c.read("AE")
+    c.write_json(ae, m)
+    return {"dataset": "AE", "records": [], "variable": None, "before": "sdtm/ae.xpt", "after": "sdtm/ae.json"}
+
+
+@defect("label_over_40", "the AESTDTC label has 44 characters (> 40); AE is written as Dataset-JSON v1.1",
+        baseline="control_ae_json")
 def label_over_40(c: Copy) -> dict:
     ae, m = c.read("AE")
     v = m.variable("AESTDTC")
@@ -190,13 +199,6 @@ def label_over_40(c: Copy) -> dict:
     c.write_json(ae, m)
     return {"dataset": "AE", "records": [], "variable": "AESTDTC", "before": before, "after": LONG_LABEL,
             "file": "sdtm/ae.json"}
-
-
-@defect("control_ae_json", "no defect: AE written as Dataset-JSON v1.1 (the control for label_over_40)", control=True)
-def control_ae_json(c: Copy) -> dict:
-    ae, m = c.read("AE")
-    c.write_json(ae, m)
-    return {"dataset": "AE", "records": [], "variable": None, "before": "sdtm/ae.xpt", "after": "sdtm/ae.json"}
 
 
 @defect("epoch_blank_post_dose", "EPOCH is blank on an AE record that starts after the first dose (full date)")
