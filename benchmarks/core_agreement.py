@@ -365,8 +365,16 @@ def documented(diffs: list[dict], rule: str, dataset: str) -> bool:
     return False
 
 
+def same_dataset(core_ds: str, our_ds: str) -> bool:
+    """Equal, or ours names the domain of CORE's split dataset (LB for LBCH, SUPPLB for SUPPLBCH; SDTMIG §4.1.7)."""
+    return core_ds == our_ds or (len(our_ds) >= 2 and core_ds.startswith(our_ds) and len(core_ds) - len(our_ds) <= 2)
+
+
 def compare(core: dict, ours: list[dict], diffs: list[dict]) -> dict:
-    """Per CORE rule: CORE findings, matched by us, unmatched (documented or not); ours CORE lacks."""
+    """Per CORE rule: CORE findings, matched by us, unmatched (documented or not); ours CORE lacks.
+
+    ``waived``: how many of our findings for the rule are waived (they still match: we report them).
+    """
     ours_by = collections.defaultdict(list)
     for f in ours:
         for rid in set(f["core_ids"]):
@@ -390,11 +398,12 @@ def compare(core: dict, ours: list[dict], diffs: list[dict]) -> dict:
                 ok = (c["dataset"], c["row"]) in recs
                 used.add(("r", c["dataset"], c["row"]))
             elif c["kind"] == "variable":
-                ok = (c["dataset"], (c["variable"] or "").upper()) in vars_
-                used.add(("v", c["dataset"], (c["variable"] or "").upper()))
+                var = (c["variable"] or "").upper()
+                ok = any(v == var and same_dataset(c["dataset"], d) for d, v in vars_)
+                used.update(("v", d, var) for d, v in vars_ if v == var and same_dataset(c["dataset"], d))
             else:
-                ok = c["dataset"] in dsets
-                used.add(("d", c["dataset"]))
+                ok = any(same_dataset(c["dataset"], d) for d in dsets)
+                used.update(("d", d) for d in dsets if same_dataset(c["dataset"], d))
             if ok:
                 matched += 1
             elif documented(diffs, rid, c["dataset"]):
@@ -403,11 +412,10 @@ def compare(core: dict, ours: list[dict], diffs: list[dict]) -> dict:
                 unmatched += 1
                 if len(examples) < 3:
                     examples.append(f"{c['dataset']}:{c['row'] if c['kind'] != 'variable' else c['variable']}")
-        core_ds = {c["dataset"] for c in core_by.get(rid, []) if c["kind"] == "dataset"}
         extra = [f for f in mine
                  if ("r", f["dataset"], f["row"]) not in used
                  and ("v", f["dataset"], (f["variable"] or "").upper()) not in used
-                 and f["dataset"] not in core_ds]
+                 and ("d", f["dataset"]) not in used]
         rows.append({"rule": rid, "core": len(core_by.get(rid, [])), "matched": matched,
                      "unmatched_documented": unmatched_doc, "unmatched": unmatched, "ours_extra": len(extra),
                      "ours": len(mine), "waived": sum(f["waived"] for f in mine),
@@ -434,10 +442,10 @@ def print_table(name: str, res: dict, core: dict, ours: dict, stale: list[str]) 
         print("  CORE execution errors (not findings): "
               + ", ".join(f"{k} ({len(v)} datasets)" for k, v in core["execution_errors"].items()))
     print(f"  {'CORE rule':<12} {'datasets':<18} {'CORE':>6} {'matched':>8} {'unmatched':>9} {'documented':>10} "
-          f"{'ours+':>6}  listed  examples")
+          f"{'ours+':>6} {'waived':>6}  listed  examples")
     for r in res["rules"]:
         print(f"  {r['rule']:<12} {','.join(r['datasets'])[:18]:<18} {r['core']:>6} {r['matched']:>8} "
-              f"{r['unmatched']:>9} {r['unmatched_documented']:>10} {r['ours_extra']:>6}  "
+              f"{r['unmatched']:>9} {r['unmatched_documented']:>10} {r['ours_extra']:>6} {r['waived']:>6}  "
               f"{'yes' if r['listed'] else '-':<6}  {' '.join(r['examples'])}")
     if res["ours_without_core_id"]:
         print(f"  ours without a CORE id: {res['ours_without_core_id']} "
@@ -502,7 +510,8 @@ def main(argv=None) -> int:
                        if core["files"].get(k) != file_hashes(folder).get(k))
         ours = run_ours_timed(folder)
         sdtm = {p.stem.upper() for p in folder.iterdir() if p.suffix.lower() in DATASET_SUFFIXES}
-        ours["findings"] = [f for f in ours["findings"] if f["dataset"] in sdtm or not f["dataset"]]
+        ours["findings"] = [f for f in ours["findings"]
+                            if not f["dataset"] or any(same_dataset(d, f["dataset"]) for d in sdtm)]
         res = compare(core, ours["findings"], diffs)
         print_table(name, res, core, ours, stale)
         t = {"core": sum(r["core"] for r in res["rules"]), "matched": sum(r["matched"] for r in res["rules"]),
