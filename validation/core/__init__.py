@@ -27,9 +27,10 @@ from .library import (
     from_cdisc_standards,
 )
 from .model import Dataset, Variable
-from .xpt import read_xpt, read_xpt_folder
+from .xpt import read_dataset_json, read_folder, read_xpt, read_xpt_folder
 
 __all__ = [
     "CoreRule", "Dataset", "JsonLibrary", "Library", "NullLibrary", "StandardsLibrary", "Variable",
-    "csv_rows", "from_cdisc_standards", "load_rules", "read_xpt", "read_xpt_folder", "run_core_rules",
+    "csv_rows", "from_cdisc_standards", "load_rules", "read_dataset_json", "read_folder", "read_xpt",
+    "read_xpt_folder", "run_core_rules",
 ]

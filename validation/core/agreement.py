@@ -76,18 +76,18 @@ def compare(findings, status, core: dict) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("folder", type=Path, help="folder of XPT files")
+    ap.add_argument("folder", type=Path, help="folder of XPT (and Dataset-JSON) files")
     ap.add_argument("core_findings", type=Path, help="CORE's findings JSON on the same folder")
     ap.add_argument("--library", type=Path, help="standards library JSON (JsonLibrary format)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs (best is reported)")
     args = ap.parse_args(argv)
 
-    from .xpt import read_xpt_folder
+    from .xpt import read_folder
 
     library = JsonLibrary.load(args.library) if args.library else _default_library()
     print(f"library: {type(library).__name__}")
     t0 = time.perf_counter()
-    datasets = read_xpt_folder(args.folder)
+    datasets = read_folder(args.folder)
     t_read = time.perf_counter() - t0
     times = []
     for _ in range(max(args.repeat, 1)):

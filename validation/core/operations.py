@@ -372,12 +372,13 @@ def op_dy(study, p, frame):
     if not dms:
         raise DomainNotFound("Operation dy requires DM domain but Domain not found in datasets")
     dm = pd.concat([study.raw(i.name) for i in dms], ignore_index=True) if len(dms) > 1 else study.raw(dms[0].name)
+    # CORE: the record's --DTC minus RFSTDTC of the same row number of frame ⋈ DM (the two are
+    # aligned by row label, so a subject twice in DM shifts the RFSTDTCs, as in CORE)
     target = frame[p.target]
-    merged = frame[["USUBJID"]].assign(_dtc=target.to_numpy()).merge(
-        dm[["USUBJID", "RFSTDTC"]], on="USUBJID", suffixes=("", "_dm"))
-    uniq = pd.unique(pd.concat([merged["_dtc"], merged["RFSTDTC"]]).astype(object))
+    merged = frame[["USUBJID"]].merge(dm[["USUBJID", "RFSTDTC"]], on="USUBJID", suffixes=("", "_dm"))
+    uniq = pd.unique(pd.concat([target.astype(object), merged["RFSTDTC"].astype(object)]))
     table = {u: _iso_date(u) for u in uniq if isinstance(u, str)}
-    a = pd.to_datetime(merged["_dtc"].astype(object).map(table), errors="coerce")
+    a = pd.to_datetime(target.astype(object).map(table), errors="coerce").reset_index(drop=True)
     b = pd.to_datetime(merged["RFSTDTC"].astype(object).map(table), errors="coerce")
     days = (a - b).dt.days
     out = pd.Series(np.where(days < 0, days, days + 1)).astype("Int64").astype(object)

@@ -1,15 +1,23 @@
-"""Read a folder of SAS XPORT v5 files into :class:`Dataset` objects with the metadata the CORE
-rules use (pyreadstat: the same reader CORE uses for the variable metadata)."""
+"""Read a folder of SAS XPORT v5 (and Dataset-JSON v1.1) files into :class:`Dataset` objects
+with the metadata the CORE rules use, as CORE 0.17.1 reads them: XPT variable metadata from
+pyreadstat (CORE's own metadata reader), Dataset-JSON rows as they are (``""`` stays ``""``,
+``null`` is None, integers stay integers, floats rounded to 15 digits) with the file's
+``dataType`` as the variable type."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pyreadstat
 
 from .model import Dataset, Variable
 
 TYPES = {"string": "Char", "double": "Num", "Character": "Char", "Numeric": "Num"}
+#: CORE's DatasetJSONMetadataReader type conversion
+JSON_TYPES = {"boolean": "Num", "decimal": "Num", "double": "Num", "float": "Num", "integer": "Num",
+              "string": "Char", "datetime": "Char", "date": "Char", "time": "Char", "URI": "Char"}
 
 
 def read_xpt(path: str | Path) -> Dataset:
@@ -40,6 +48,55 @@ def read_xpt(path: str | Path) -> Dataset:
         size=os.path.getsize(path),
         first_record=first,
     )
+
+
+def read_dataset_json(path: str | Path) -> Dataset:
+    """One Dataset-JSON v1.1 file as CORE's DatasetJSONReader gives it."""
+    path = Path(path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    columns = doc.get("columns") or []
+    names = [c["name"] for c in columns]
+    frame = pd.DataFrame(doc.get("rows") or [], columns=names)
+    for c in names:
+        if frame[c].dtype == float:
+            frame[c] = frame[c].round(15)
+        elif frame[c].dtype == object:
+            frame[c] = frame[c].map(lambda x: round(x, 15) if isinstance(x, float) else x)
+    variables = [Variable(c["name"], c.get("label") or "", JSON_TYPES.get(c.get("dataType"), c.get("dataType") or ""),
+                          c.get("length"), c.get("displayFormat", "") or "") for c in columns]
+    first = None
+    if doc.get("rows"):
+        row = pd.DataFrame([doc["rows"][0]], columns=names).iloc[0]
+        first = {k: (v.decode("utf-8") if isinstance(v, bytes) else str(v)) for k, v in row.items()}
+    return Dataset(
+        name=str(doc.get("name") or path.stem).upper(),
+        frame=frame,
+        label=doc.get("label") or "",
+        variables=variables,
+        filename=path.name,
+        size=os.path.getsize(path),
+        first_record=first,
+    )
+
+
+def read_folder(folder: str | Path) -> dict[str, Dataset]:
+    """Every ``*.xpt`` and Dataset-JSON ``*.json`` file of a folder, by dataset name."""
+    folder = Path(folder)
+    out = {}
+    for p in sorted(folder.iterdir()):
+        if not p.is_file():
+            continue
+        if p.suffix.lower() == ".xpt":
+            ds = read_xpt(p)
+        elif p.suffix.lower() == ".json" and p.name not in ("metadata.json", "manifest.json", "define.json"):
+            try:
+                ds = read_dataset_json(p)
+            except (ValueError, KeyError, TypeError):
+                continue  # not a Dataset-JSON file
+        else:
+            continue
+        out[ds.name] = ds
+    return out
 
 
 def read_xpt_folder(folder: str | Path) -> dict[str, Dataset]:
