@@ -70,12 +70,20 @@ class Study:
         self._meta_cache: dict[str, dict] = {}
         self._model_wild = None
         self.cache: dict = {}  # evaluation frames and dataset classes shared between rules
+        self._raw: dict[str, pd.DataFrame] = {}
 
     def raw(self, name: str) -> pd.DataFrame:
+        """The dataset's records as CORE reads them (floats rounded to 15 decimals for XPT and
+        Dataset-JSON, as CORE's readers do); computed once."""
+        hit = self._raw.get(name)
+        if hit is not None:
+            return hit
         ds = self.datasets[name]
         if ds.frame is None:
             raise builders.BuildError(ds.error or f"dataset {name} could not be read")
-        return ds.frame
+        frame = _round_floats(ds.frame) if ds.round_floats else ds.frame
+        self._raw[name] = frame
+        return frame
 
     def dataset_metadata_row(self, info: DatasetInfo) -> dict:
         """CORE get_dataset_metadata (Dataset Metadata Check columns)."""
@@ -102,6 +110,43 @@ class Study:
                     pass
             self._model_wild = names
         return self._model_wild
+
+
+def _round15(values: np.ndarray) -> np.ndarray:
+    """Python's ``round(x, 15)`` (correctly rounded, unlike numpy's) once per distinct value."""
+    out = values.copy()
+    ok = np.isfinite(values)
+    if ok.any():
+        uniq, inverse = np.unique(values[ok], return_inverse=True)
+        rounded = np.array([round(float(u), 15) for u in uniq], dtype=float)
+        out[ok] = rounded[inverse]
+    return out
+
+
+def _round_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """CORE XPTReader._format_floats / DatasetJSONReader: every float rounded to 15 decimals."""
+    cols = {}
+    for c, dt in frame.dtypes.items():
+        if pd.api.types.is_float_dtype(dt):
+            a = frame[c].to_numpy(dtype=float)
+            r = _round15(a)
+            if not np.array_equal(a, r, equal_nan=True):
+                cols[c] = r
+        elif dt == object and len(frame):
+            s = frame[c]
+            if pd.api.types.infer_dtype(s, skipna=True) in ("floating", "mixed-integer-float", "mixed"):
+                types = np.frompyfunc(type, 1, 1)(s.to_numpy(dtype=object))
+                is_f = types == float
+                if is_f.any():
+                    a = s.to_numpy(dtype=object).copy()
+                    a[is_f] = _round15(a[is_f].astype(float))
+                    cols[c] = a
+    if not cols:
+        return frame
+    out = frame.copy(deep=False)
+    for c, v in cols.items():
+        out[c] = v
+    return out
 
 
 # ----------------------------------------------------------------------------- scope

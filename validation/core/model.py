@@ -39,6 +39,9 @@ class Dataset:
     size: int | None = None
     first_record: dict | None = None  # as CORE's metadata reader gives it (default: from frame)
     error: str | None = None  # the file could not be read (frame is None): an execution error where needed
+    #: CORE's XPT and Dataset-JSON readers round every float to 15 decimals (Python round);
+    #: its CSV reader does not (False for CORE's CSV test data)
+    round_floats: bool = True
 
     def __post_init__(self) -> None:
         self.name = self.name.upper()

@@ -104,7 +104,7 @@ def read_case(files: dict[str, str]) -> dict[str, Dataset]:
         first_record = dict(zip(rows[0], rows[1])) if len(rows) > 1 else {}
         ds = Dataset(name=str(name), frame=frame, label=label, variables=variables,
                      filename=p.name, size=len(text.encode("utf-8")), first_record=first_record,
-                     error=error)
+                     error=error, round_floats=False)
         out[ds.name] = ds
     return out
 
