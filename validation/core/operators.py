@@ -1114,9 +1114,21 @@ def op_is_title_case(env, leaf):
 
 
 # target_is_(not_)sorted_by --------------------------------------------------------------
+_VALID_DATES: dict = {}  # text -> CORE is_valid_date, filled a column at a time
+
+
+def _remember_valid_dates(*series) -> None:
+    vals = pd.unique(pd.concat([pd.Series(s.to_numpy(dtype=object)) for s in series], ignore_index=True))
+    new = [v for v in vals if isinstance(v, str) and v not in _VALID_DATES]
+    if new:
+        if len(_VALID_DATES) > 1_000_000:
+            _VALID_DATES.clear()
+        _VALID_DATES.update(zip(new, dates.is_valid_date(np.array(new, dtype=object)).tolist()))
+
+
 def _parse_date(x):
     """CORE utils.parse_date: (text before any "--", number of non-empty -/T/: parts)."""
-    if not isinstance(x, str) or not dates.is_valid_date(np.array([x], dtype=object))[0]:
+    if not _is_valid_date_text(x):
         return 0, 0
     if "--" in x:
         x = x.split("--", 1)[0]
@@ -1124,7 +1136,13 @@ def _parse_date(x):
 
 
 def _is_valid_date_text(x) -> bool:
-    return isinstance(x, str) and bool(dates.is_valid_date(np.array([x], dtype=object))[0])
+    if not isinstance(x, str):
+        return False
+    hit = _VALID_DATES.get(x)
+    if hit is None:
+        hit = bool(dates.is_valid_date(np.array([x], dtype=object))[0])
+        _VALID_DATES[x] = hit
+    return hit
 
 
 def _date_overlaps(group: pd.DataFrame, comparator: str) -> pd.Series:
@@ -1246,6 +1264,7 @@ def op_target_is_sorted_by(env, leaf):
         for c in cols:
             env.col(c)
         work = env.df[cols].copy()
+        _remember_valid_dates(work[target], work[comparator])  # one vectorised parse per column
         tcol = target
         if rx:
             tcol = f"{target}_extracted"
