@@ -17,6 +17,11 @@ Per rule and per dataset (a split domain counts once, evaluated on all its files
 
 A rule the evaluator cannot run (an operator, operation or rule type it lacks, a rule that
 needs define.xml or CT) is reported as ``not executed: <reason>``, never as passed.
+
+Data are taken as CORE reads them: XPT/Dataset-JSON floats rounded to 15 decimals (Python
+``round``), blanks as the reader gives them ("" from XPT, None from CORE's CSV test data).
+Work that does not depend on the rule is shared between rules in one run (evaluation frames,
+joins, operations on other datasets, leaf results on the same frame, parsed dates).
 """
 from __future__ import annotations
 
