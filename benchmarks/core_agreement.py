@@ -18,7 +18,7 @@ and compares per CORE rule. A CORE finding is matched when one of our findings f
 (``.rule`` or ``.core_ids``) has
   - record findings: the same dataset and record number;
   - variable-metadata findings (CORE reports the variable's position as "row"): the same
-    dataset and variable;
+    dataset and variable (or the same position);
   - dataset-level findings (no record): the same dataset.
 Unmatched CORE findings of a rule listed in ``validation/core_differences.yaml`` (documented
 CORE false positives: ``- {core_id, reason, datasets?}``) count as documented. Target: 0 CORE
@@ -352,16 +352,29 @@ def folders(args, work: Path) -> list[tuple[str, Path, Path | None]]:
 # ============================================================================ comparison
 
 def load_differences() -> list[dict]:
+    """validation/core_differences.yaml: a list of {core_id, reason, datasets?, variables?},
+    or a mapping with that list under ``differences``; a missing file is empty."""
     if not DIFFERENCES.is_file():
         return []
     import yaml
-    return yaml.safe_load(DIFFERENCES.read_text(encoding="utf-8")) or []
+    data = yaml.safe_load(DIFFERENCES.read_text(encoding="utf-8")) or []
+    if isinstance(data, dict):
+        data = data.get("differences") or []
+    return [d for d in data if isinstance(d, dict) and d.get("core_id")]
 
 
-def documented(diffs: list[dict], rule: str, dataset: str) -> bool:
+def documented(diffs: list[dict], rule: str, finding: dict) -> bool:
+    """A CORE finding is documented when an entry names its rule and (if given) its dataset and variable."""
     for d in diffs:
-        if d.get("core_id") == rule and (not d.get("datasets") or dataset in {x.upper() for x in d["datasets"]}):
-            return True
+        if d.get("core_id") != rule:
+            continue
+        if d.get("datasets") and not any(same_dataset(finding["dataset"], x.upper()) for x in d["datasets"]):
+            continue
+        if d.get("variables"):
+            names = {str(k).upper() for k in (finding.get("values") or {})} | {(finding.get("variable") or "").upper()}
+            if not names & {v.upper() for v in d["variables"]}:
+                continue
+        return True
     return False
 
 
@@ -398,15 +411,17 @@ def compare(core: dict, ours: list[dict], diffs: list[dict]) -> dict:
                 ok = (c["dataset"], c["row"]) in recs
                 used.add(("r", c["dataset"], c["row"]))
             elif c["kind"] == "variable":
+                # the variable's name, or CORE's "row" (the variable's position) if ours reports that too
                 var = (c["variable"] or "").upper()
-                ok = any(v == var and same_dataset(c["dataset"], d) for d, v in vars_)
+                ok = any(v == var and same_dataset(c["dataset"], d) for d, v in vars_) or (c["dataset"], c["row"]) in recs
                 used.update(("v", d, var) for d, v in vars_ if v == var and same_dataset(c["dataset"], d))
+                used.add(("r", c["dataset"], c["row"]))
             else:
                 ok = any(same_dataset(c["dataset"], d) for d in dsets)
                 used.update(("d", d) for d in dsets if same_dataset(c["dataset"], d))
             if ok:
                 matched += 1
-            elif documented(diffs, rid, c["dataset"]):
+            elif documented(diffs, rid, c):
                 unmatched_doc += 1
             else:
                 unmatched += 1
