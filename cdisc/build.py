@@ -308,14 +308,20 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
 def study_context(result: BuildResult, specs_dir: Path) -> dict:
     """What validating the build later needs from its specs, so a build folder validates on its
     own (``cdisc validate BUILD``): the data cut, the CT versions and the sponsor's codelists and
-    extensions, and the study's validation rule parameters (specs/validation.yaml)."""
+    extensions, the study's validation rule parameters (specs/validation.yaml) and its waivers
+    (specs/waivers.yaml)."""
     from .specio import load_yaml
 
     path = Path(specs_dir) / "validation.yaml"
     overrides = ((load_yaml(path, display="specs/validation.yaml") or {}).get("rules") or {}) if path.is_file() else {}
+    wpath = Path(specs_dir) / "waivers.yaml"
+    waivers = load_yaml(wpath, display="specs/waivers.yaml") if wpath.is_file() else None
+    if isinstance(waivers, dict):
+        waivers = waivers.get("waivers")
     return {"studyid": result.study.studyid, "data_cut": result.study.data_cut.isoformat(),
             "ct": {"sdtm": result.study.ct.sdtm, "adam": result.study.ct.adam},
-            "sponsor_ct": result.ct.sponsor, "validation": {"rules": overrides}}
+            "sponsor_ct": result.ct.sponsor, "validation": {"rules": overrides},
+            "waivers": waivers or []}
 
 
 def load_build_metadata(out_dir: Path) -> dict[str, DatasetMeta]:

@@ -70,6 +70,7 @@ def validate_datasets(
     engine: str = "native",
     build: dict | None = None,
     report_dir: Path | str | None = None,
+    core_datasets: dict | None = None,
 ) -> ValidationResult:
     """Validate a build and (with ``out_dir``) write suites, results.json and report.html.
 
@@ -90,6 +91,8 @@ def validate_datasets(
             columns the report shows.
         report_dir: where results.json, report.html and suites/ go (instead of
             ``out_dir/validation``).
+        core_datasets: the SDTM datasets as ``validation.core.Dataset`` (the files' own
+            metadata): the CDISC CORE rules run on them (validation/core_bridge.py).
 
     Returns:
         ValidationResult (``.errors``, ``.warnings``, ``.exit_code()``, ``.to_dict()``).
@@ -159,6 +162,28 @@ def validate_datasets(
         if len(frame):
             raw.append(frame.assign(rule=rule.id, severity=rule.severity))
     timings["rules_total"] = time.perf_counter() - t_rules
+
+    # 3b. CDISC CORE rules (their own definitions, our evaluator)
+    if core_datasets:
+        from .core_bridge import run_core
+
+        covered = set()
+        for frame in raw:
+            if not len(frame):
+                continue
+            for rid, ds, row in zip(frame["rule"], frame["dataset"], frame["row"]):
+                r = by_id.get(rid)
+                if r is not None and r.core_id:
+                    covered.add((r.core_id, ds, None if pd.isna(row) else int(row)))
+        core_raw, core_status, core_rules, seconds = run_core(core_datasets, covered)
+        raw += core_raw
+        statuses.update(core_status)
+        rules = list(rules) + [r for r in core_rules if r.id not in by_id]
+        by_id.update({r.id: r for r in core_rules})
+        for st in core_status.values():
+            for n in st.datasets:
+                checks_per_dataset[n] = checks_per_dataset.get(n, 0) + 1
+        timings["core_rules"] = seconds
 
     # 4. findings
     findings = _to_findings(raw, data, by_id)

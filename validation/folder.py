@@ -85,6 +85,21 @@ def read_folder(path: Path) -> Folder:
     return out
 
 
+def core_datasets(path: Path, folder: Folder, ig) -> dict:
+    """The SDTM datasets of the folder as the CORE evaluator reads them (each file as it is,
+    split files separately: the evaluator knows SDTMIG §4.1.7 itself). ADaM datasets are not
+    in the scope of the SDTMIG rules."""
+    from .core.xpt import read_dataset_json as core_json, read_xpt as core_xpt
+
+    out = {}
+    for name, rel in sorted(folder.files.items()):
+        if name.startswith("AD") and ig.domain_for(name) is None:
+            continue
+        p = Path(path) / rel
+        out[name] = core_xpt(p) if p.suffix.lower() == ".xpt" else core_json(p)
+    return out
+
+
 def _combine_splits(datasets: dict[str, pd.DataFrame], ig) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
     """Split datasets of one domain as one frame; returns the frames and, per combined domain,
     [(file dataset name, first row, number of rows)] to map findings back."""
@@ -127,7 +142,7 @@ def _unsplit(result: ValidationResult, parts: dict[str, list]) -> None:
 
 
 def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, report_dir: Path | str | None = None,
-                    fail_on: str = "error", engine: str = "native", rules=None) -> ValidationResult:
+                    fail_on: str = "error", engine: str = "native", rules=None, core: bool = True) -> ValidationResult:
     """Validate the datasets of ``path`` (see the module docstring); with ``report_dir``
     write results.json, report.html and the suites there."""
     from cdisc.build import load_build_metadata
@@ -166,6 +181,9 @@ def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, re
         cut = context.get("data_cut") or (manifest or {}).get("data_cut")
         rules = apply_study_params(rules, (context.get("validation") or {}).get("rules"), data_cut=cut,
                                    file=f"{path.name}/study.json")
+        from .waivers import waivers_from
+
+        waivers = waivers_from(context.get("waivers"), file=f"{path.name}/study.json")
     ctd = ct.as_dict()
 
     data, parts = _combine_splits(folder.datasets, ig)
@@ -180,7 +198,8 @@ def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, re
         metas = metadata_from_files(data, labels, ctd, ig, adamig)
     out = Path(report_dir) if report_dir is not None else None
     result = validate_datasets(data, metas, ctd, rules=rules, waivers=waivers, engine=engine, fail_on=fail_on,
-                               build=manifest, report_dir=out)
+                               build=manifest, report_dir=out,
+                               core_datasets=core_datasets(path, folder, ig) if core else None)
     _unsplit(result, parts)
     if out is not None and parts:                    # rewrite with the split files' records
         from .engine import write_outputs

@@ -69,10 +69,17 @@ def load_waivers(path: Path | str | None) -> list[Waiver]:
     data = load_yaml(path, display=str(path))
     if data is None:
         return []
+    return waivers_from(data, file=str(path))
+
+
+def waivers_from(data, *, file: str) -> list[Waiver]:
+    """Waivers from parsed YAML/JSON (a list, or ``{waivers: [...]}``); errors name ``file``."""
+    if data is None:
+        return []
     if isinstance(data, dict):
         data = data.get("waivers", [])
     if not isinstance(data, list):
-        raise SpecError("expected a list of waivers", file=str(path), key="waivers")
+        raise SpecError("expected a list of waivers", file=file, key="waivers")
     waivers, problems = [], []
     for i, entry in enumerate(data):
         try:
@@ -83,7 +90,7 @@ def load_waivers(path: Path | str | None) -> list[Waiver]:
                 problems.append(
                     Problem(
                         err["msg"],
-                        file=str(path),
+                        file=file,
                         key=f"waivers[{i}]" + (f".{loc}" if loc else ""),
                         hint="each waiver needs rule, dataset and reason",
                     )

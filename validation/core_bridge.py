@@ -1,0 +1,151 @@
+"""The CDISC CORE rules (validation/core) as part of a validation run: findings, statuses, differences.
+
+Every SDTMIG 3.4 rule CORE 0.17.1 runs is evaluated by our vectorised evaluator
+(``validation.core.run_core_rules``) on the SDTM datasets of the folder. Its findings join our
+own rule catalogue's under their CORE ids (``CORE-000334``), with the rule's own message and
+citations (CDISC conformance rule CGnnnn, FDA ids), and go through the same waivers and report.
+
+Two adjustments, both data with a reason, both shown in the report:
+
+- ``validation/core_differences.yaml``: CORE rules whose findings we judge CORE false positives
+  (e.g. CORE-000550 on TS's TSVAL1..n, which SDTMIG 3.4 TS assumption 4 defines), optionally
+  limited to datasets or variables. Their findings are not reported; the rule's status says
+  "CORE false positive" with the reason. ``benchmarks/core_agreement.py`` counts them as
+  explained.
+- a CORE finding on a record that one of our own rules already reports under the same CORE
+  id (``core_id`` in rules.yaml, e.g. CDISC-DS-010 for CORE-000544) is reported once, by ours.
+
+Severity: error, or warning for rules whose own description says "should" (a recommendation
+in CDISC wording).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from cdisc.errors import SpecError
+from cdisc.specio import parse_yaml
+
+from .model import Rule, RuleScope, RuleStatus
+from .rules import RAW_COLUMNS
+
+DIFFERENCES_FILE = "core_differences.yaml"
+
+
+@dataclass(frozen=True)
+class Difference:
+    core_id: str
+    reason: str
+    datasets: tuple[str, ...] = ()
+    variables: tuple[str, ...] = ()
+
+    def covers(self, dataset: str, variables) -> bool:
+        if self.datasets and dataset.upper() not in self.datasets:
+            return False
+        if self.variables and not (set(v.upper() for v in variables) & set(self.variables)):
+            return False
+        return True
+
+
+@lru_cache(maxsize=4)
+def load_differences(path: str | None = None) -> tuple[Difference, ...]:
+    """The documented CORE false positives (``validation/core_differences.yaml``)."""
+    if path is None:
+        text = resources.files("validation").joinpath(DIFFERENCES_FILE).read_text(encoding="utf-8")
+        where = f"validation/{DIFFERENCES_FILE}"
+    else:
+        text, where = Path(path).read_text(encoding="utf-8"), str(path)
+    data = parse_yaml(text, file=where) or {}
+    out = []
+    for i, e in enumerate(data.get("differences") or []):
+        if not isinstance(e, dict) or not e.get("core_id") or not str(e.get("reason") or "").strip():
+            raise SpecError("each difference needs core_id and reason", file=where, key=f"differences[{i}]")
+        out.append(Difference(str(e["core_id"]), str(e["reason"]).strip(),
+                              tuple(str(d).upper() for d in e.get("datasets") or ()),
+                              tuple(str(v).upper() for v in e.get("variables") or ())))
+    return tuple(out)
+
+
+def _severity(description: str) -> str:
+    return "warning" if re.search(r"\bshould\b", description, re.IGNORECASE) else "error"
+
+
+def core_catalogue() -> list[Rule]:
+    """Our Rule records for the CORE rules (message, citations, severity)."""
+    from .core import load_rules
+
+    out = []
+    for r in load_rules():
+        cg = ", ".join(r.cdisc_ids) or None
+        fda = ", ".join(r.fda_ids) or None
+        out.append(Rule(id=r.id, engine="core", check=r.id, severity=_severity(r.description),
+                        message=(r.message or r.description or r.id).strip(),
+                        standard=f"CDISC CORE 0.17.1 rule{' (' + cg + ')' if cg else ''}: {r.description.strip()}",
+                        core_id=r.id, cg_id=cg, fda_id=fda, scope=RuleScope(standards=["SDTM"])))
+    return out
+
+
+def run_core(core_datasets: dict, covered: set[tuple[str, str, int | None]], differences=None
+             ) -> tuple[list[pd.DataFrame], dict[str, RuleStatus], list[Rule], float]:
+    """Evaluate the CORE rules; returns (raw findings frames, statuses, rules, seconds).
+
+    ``covered``: (core id, dataset, record) our own rules already report.
+    """
+    import time
+
+    from .core import from_cdisc_standards, run_core_rules
+
+    t0 = time.perf_counter()
+    rules = {r.id: r for r in core_catalogue()}
+    differences = load_differences() if differences is None else differences
+    by_id: dict[str, list[Difference]] = {}
+    for d in differences:
+        by_id.setdefault(d.core_id, []).append(d)
+    findings, status = run_core_rules(core_datasets, from_cdisc_standards())
+    statuses: dict[str, RuleStatus] = {}
+    explained: dict[str, int] = {}
+    rows = []
+    for rec in findings.itertuples(index=False):
+        variables = list(rec.variables or [])
+        rule = rules.get(rec.core_id)
+        if rule is None:
+            continue
+        diffs = [d for d in by_id.get(rec.core_id, []) if d.covers(rec.dataset, variables)]
+        if diffs:
+            explained[rec.core_id] = explained.get(rec.core_id, 0) + 1
+            continue
+        row = None if pd.isna(rec.record) else int(rec.record)
+        if (rec.core_id, rec.dataset, row) in covered:
+            continue
+        values = list(rec.values or [])
+        shown = ", ".join(f"{v}={'' if val is None or (isinstance(val, float) and pd.isna(val)) else val}"
+                          for v, val in zip(variables, values))
+        rows.append({"dataset": rec.dataset, "variable": variables[0] if len(variables) == 1 else
+                     (", ".join(variables) or None), "row": row,
+                     "usubjid": None if rec.usubjid is None or pd.isna(rec.usubjid) else rec.usubjid,
+                     "value": shown[:200] if shown else None, "detail": None,
+                     "rule": rec.core_id, "severity": rule.severity})
+    for s in status.itertuples(index=False):
+        rule = rules.get(s.core_id)
+        if rule is None:
+            continue
+        if s.status != "executed":
+            statuses[s.core_id] = RuleStatus(s.core_id, rule.severity, "not applicable",
+                                             reason=f"not executed: {s.reason}")
+            continue
+        diffs = by_id.get(s.core_id, [])
+        reason = None
+        if diffs and explained.get(s.core_id):
+            reason = (f"{explained[s.core_id]} CORE finding(s) not reported: CORE false positive "
+                      f"(validation/core_differences.yaml): {diffs[0].reason}")
+        evaluated = sorted(d for d, st in (s.dataset_status or {}).items() if st in ("success", "issue reported"))
+        statuses[s.core_id] = RuleStatus(s.core_id, rule.severity, "passed" if evaluated else "not applicable",
+                                         datasets=evaluated, reason=reason or (None if evaluated else
+                                                                                "no dataset in its scope"))
+    frame = pd.DataFrame(rows, columns=RAW_COLUMNS + ["rule", "severity"])
+    return ([frame] if len(frame) else []), statuses, list(rules.values()), time.perf_counter() - t0
