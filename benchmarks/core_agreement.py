@@ -154,9 +154,11 @@ def _child(folder: Path, out: Path) -> int:
     except Exception as e:      # noqa: BLE001 - report, do not hide
         findings, how = [], f"failed: {type(e).__name__}: {e}"
     seconds = time.perf_counter() - t
-    kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, kids.ru_maxrss)
     out.write_text(json.dumps({"findings": findings, "how": how, "seconds_in_process": seconds,
-                               "maxrss_kb": kb}, default=str), encoding="utf-8")
+                               "maxrss_kb": kb, "children_cpu_s": kids.ru_utime + kids.ru_stime},
+                              default=str), encoding="utf-8")
     return 0
 
 
@@ -170,9 +172,11 @@ def run_ours_timed(folder: Path) -> dict:
         wall = time.perf_counter() - t
         p.returncode = os.waitstatus_to_exitcode(status)
         if not out.is_file():
-            return {"findings": [], "how": f"failed: child exit {p.returncode}", "wall_s": wall, "peak_rss_mb": None}
+            return {"findings": [], "how": f"failed: child exit {p.returncode}", "wall_s": wall, "cpu_s": None,
+                    "peak_rss_mb": None}
         data = json.loads(out.read_text(encoding="utf-8"))
     data["wall_s"] = wall
+    data["cpu_s"] = ru.ru_utime + ru.ru_stime + (data.get("children_cpu_s") or 0)
     data["peak_rss_mb"] = max(ru.ru_maxrss, data.get("maxrss_kb") or 0) / 1024
     return data
 
@@ -542,8 +546,9 @@ def main(argv=None) -> int:
                          "ours_wall_s": ours["wall_s"], "ours_peak_rss_mb": ours["peak_rss_mb"]}
         run = core.get("run", {})
         ran = not ours["how"].startswith(("unavailable", "failed"))
-        timing.append((name, run.get("wall_s"), run.get("max_rss_mb"), run.get("peak_rss_tree_mb"),
-                       ours["wall_s"] if ran else None, ours["peak_rss_mb"] if ran else None))
+        timing.append((name, run.get("wall_s"), run.get("cpu_s"), run.get("max_rss_mb"), run.get("peak_rss_tree_mb"),
+                       ours["wall_s"] if ran else None, ours["cpu_s"] if ran else None,
+                       ours["peak_rss_mb"] if ran else None))
         seen[name] = (core, ours)
 
     # a defect is caught when a rule reports something the unchanged study (or the defect's
@@ -572,17 +577,20 @@ def main(argv=None) -> int:
         real = [d for d in detect if not d[4]]
         print(f"  caught: CORE {sum(1 for d in real if d[1])}/{len(real)}, ours {sum(1 for d in real if d[2])}/{len(real)}")
 
-    print("\n=== time and memory (CORE: stored run, /usr/bin/time -v; ours: this run, child process)")
-    print(f"  {'folder':<34} {'CORE s':>8} {'CORE MB':>8} {'tree MB':>8} {'ours s':>7} {'ours MB':>8} {'speed':>7} {'memory':>7}")
-    for name, cw, cm, ct, ow, om in timing:
-        if name.startswith("defect-"):
-            continue
-        print(f"  {name:<34} {cw or 0:>8.1f} {cm or 0:>8.0f} {ct or 0:>8.0f} {ow or 0:>7.2f} {om or 0:>8.0f} "
-              f"{ratio(cw, ow):>7} {ratio(ct or cm, om):>7}")
-    dt = [x for x in timing if x[0].startswith("defect-")]
+    print("\n=== time and memory (CORE: its stored run, /usr/bin/time -v; ours: this run, a child process)")
+    print("  wall and CPU seconds, peak RSS in MB (CORE: largest process / whole process tree); ratios CORE / ours")
+    print(f"  {'folder':<26} {'CORE wall':>9} {'CPU':>7} {'MB':>6} {'tree MB':>7} | {'ours wall':>9} {'CPU':>6} {'MB':>6} "
+          f"| {'wall':>6} {'CPU':>6} {'memory':>6}")
+    def line(name, cw, cc, cm, ct, ow, oc, om):
+        print(f"  {name:<26} {cw or 0:>9.1f} {cc or 0:>7.1f} {cm or 0:>6.0f} {ct or 0:>7.0f} | {ow or 0:>9.2f} "
+              f"{oc or 0:>6.2f} {om or 0:>6.0f} | {ratio(cw, ow):>6} {ratio(cc, oc):>6} {ratio(ct or cm, om):>6}")
+    for t in timing:
+        if not t[0].startswith("defect-"):
+            line(*t)
+    dt = [t for t in timing if t[0].startswith("defect-")]
     if dt:
-        print(f"  {'all ' + str(len(dt)) + ' defect copies (sum)':<34} {sum(x[1] or 0 for x in dt):>8.1f} {'':>8} {'':>8} "
-              f"{sum(x[4] or 0 for x in dt):>7.2f} {'':>8} {ratio(sum(x[1] or 0 for x in dt), sum(x[4] or 0 for x in dt)):>7}")
+        tot = lambda k: sum(t[k] or 0 for t in dt)  # noqa: E731
+        line(f"{len(dt)} defect copies (sum)", tot(1), tot(2), None, None, tot(5), tot(6), None)
 
     print(f"\n=== all folders: CORE findings {totals['core']}, matched {totals['matched']}, unmatched documented "
           f"{totals['documented']}, UNMATCHED AND UNDOCUMENTED {totals['unmatched']} (target 0); "
@@ -617,7 +625,9 @@ def refresh(args) -> int:
     want = set(args.refresh or ["study", "defects"])
     runs = []
     if want & {"study", "defects"} or any(w.startswith("defect-") for w in want):
-        study = study_folder(work, "current")          # refresh = the current shipped study
+        # refreshing the study = the current shipped study (and a new snapshot); refreshing only
+        # defect copies keeps them derived from the stored snapshot, as the comparison makes them
+        study = study_folder(work, "current" if "study" in want else "snapshot")
         if "study" in want:
             write_snapshot(study)
             runs.append(("study", study / "sdtm", None))
