@@ -102,6 +102,9 @@ def run_core(core_datasets: dict, covered: set[tuple[str, str, int | None]], dif
 
     t0 = time.perf_counter()
     rules = {r.id: r for r in core_catalogue()}
+    from .core import load_rules as load_core
+
+    rule_types = {r.id: r.rule_type for r in load_core()}
     differences = load_differences() if differences is None else differences
     by_id: dict[str, list[Difference]] = {}
     for d in differences:
@@ -120,14 +123,21 @@ def run_core(core_datasets: dict, covered: set[tuple[str, str, int | None]], dif
             explained[rec.core_id] = explained.get(rec.core_id, 0) + 1
             continue
         row = None if pd.isna(rec.record) else int(rec.record)
+        values = list(rec.values or [])
+        usubjid = None if rec.usubjid is None or pd.isna(rec.usubjid) else rec.usubjid
+        variable = variables[0] if len(variables) == 1 else (", ".join(variables) or None)
+        if rule_types.get(rec.core_id, "").endswith("Metadata Check") or (variables and variables[0] in
+                                                                         ("variable_name", "dataset_name")):
+            # a finding about a variable or the dataset, not a record: CORE's "record" is the
+            # variable's position; the variable is named by the value of variable_name
+            meta = dict(zip(variables, values))
+            variable = meta.get("variable_name") or (variable if variables[:1] != ["dataset_name"] else None)
+            row, usubjid = None, None
         if (rec.core_id, rec.dataset, row) in covered:
             continue
-        values = list(rec.values or [])
         shown = ", ".join(f"{v}={'' if val is None or (isinstance(val, float) and pd.isna(val)) else val}"
                           for v, val in zip(variables, values))
-        rows.append({"dataset": rec.dataset, "variable": variables[0] if len(variables) == 1 else
-                     (", ".join(variables) or None), "row": row,
-                     "usubjid": None if rec.usubjid is None or pd.isna(rec.usubjid) else rec.usubjid,
+        rows.append({"dataset": rec.dataset, "variable": variable, "row": row, "usubjid": usubjid,
                      "value": shown[:200] if shown else None, "detail": None,
                      "rule": rec.core_id, "severity": rule.severity})
     for s in status.itertuples(index=False):

@@ -174,7 +174,8 @@ def validate_datasets(
             for rid, ds, row in zip(frame["rule"], frame["dataset"], frame["row"]):
                 r = by_id.get(rid)
                 if r is not None and r.core_id:
-                    covered.add((r.core_id, ds, None if pd.isna(row) else int(row)))
+                    for cid in r.core_id.replace(" ", "").split(","):
+                        covered.add((cid, ds, None if pd.isna(row) else int(row)))
         core_raw, core_status, core_rules, seconds = run_core(core_datasets, covered)
         raw += core_raw
         statuses.update(core_status)

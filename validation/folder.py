@@ -66,8 +66,9 @@ def read_folder(path: Path) -> Folder:
     if not path.is_dir():
         raise InputError(f"{path} is not a folder", hint="give the folder that holds the .xpt or Dataset-JSON files")
     out = Folder(is_build=(path / "metadata.json").is_file() and (path / "manifest.json").is_file())
-    if out.is_build:
-        candidates = sorted(p for d in ("sdtm", "adam") for p in (path / d).glob("*.xpt"))
+    if out.is_build:        # its datasets are in sdtm/ and adam/ (XPT, or Dataset-JSON instead)
+        candidates = sorted(p for d in ("sdtm", "adam") for p in (path / d).glob("*")
+                            if p.is_file() and p.suffix.lower() in (".xpt", ".json"))
     else:
         candidates = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".xpt", ".json")
                             and not (SKIP_DIRS & {q.name for q in p.relative_to(path).parents}))
