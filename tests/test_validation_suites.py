@@ -146,7 +146,7 @@ def test_clean_build_passes_every_suite(clean):
     # Every generated check ran somewhere; only the exception rule never triggers.
     assert {i for i, r in ge.items() if r.status == "passed"} == {
         "CDISC-DS-002", "CDISC-DS-004", "CDISC-DS-005", "CDISC-DS-006", "CDISC-DS-007",
-        "CDISC-DS-008", "CDISC-DS-009", "CDISC-DS-010", "CDISC-DS-011"}
+        "CDISC-DS-008", "CDISC-DS-009", "CDISC-DS-010", "CDISC-DS-011", "CDISC-DS-013"}
     # Every Req/Exp variable is present, so no existence expectation was generated.
     assert ge["CDISC-DS-001"].status == ge["CDISC-DS-003"].status == "not applicable"
     assert sorted(p.name for p in (out / "validation" / "suites").iterdir()) == [
@@ -205,10 +205,10 @@ def test_suite_json_is_generated_from_metadata(clean):
         "INTRAVENOUS", "ORAL", "SUBCUTANEOUS"]
     # AE has 12 variables (9 Char, 3 Num): 6 Req not-null + 9 ASCII + 9 Char type + 3 Num type
     # + 1 AESEQ positive integer + 2 codelists (AESEV, AESER) + 2 ISO (AESTDTC, AEENDTC)
-    # + 1 key + 1 AESEQ within USUBJID = 34.
+    # + 1 key + 1 AESEQ within USUBJID + 1 DOMAIN = AE (CDISC-DS-013) = 35.
     rules = {r.check: r for r in load_rules() if r.engine == "ge"}
     specs = suite_specs("AE", data["AE"], metas["AE"], ct, rules)
-    assert len(specs) == len(suite["expectations"]) == 34
+    assert len(specs) == len(suite["expectations"]) == 35
 
 
 def test_saved_suite_reruns_outside_the_toolkit(clean, defective):
@@ -267,3 +267,12 @@ def test_numeric_range_from_the_spec_becomes_an_expectation():
     between = [s for s in suite_specs("DM", df, meta, {}, rules) if s.kind == "ExpectColumnValuesToBeBetween"]
     assert [(s.rule, s.variable, s.kwargs["min_value"], s.kwargs["max_value"]) for s in between] == [
         ("CDISC-DS-012", "AGE", 2, 17)]
+
+
+def test_domain_value_is_the_datasets_domain_code():
+    """DOMAIN = EA on an AE record (CORE 0.17.1 has no rule that reports it): CDISC-DS-013."""
+    data, metas, ct = sample_build()
+    data["AE"].loc[2, "DOMAIN"] = "EA"
+    rules = [r for r in load_rules() if r.engine == "ge"]
+    res = validate_datasets(data, metas, ct, rules=rules)
+    assert {(f.rule, f.dataset, f.row, f.value) for f in res.findings} == {("CDISC-DS-013", "AE", 3, "EA")}

@@ -141,6 +141,9 @@ def suite_specs(name: str, df: pd.DataFrame, meta: DatasetMeta, ct: dict,
             if v.range is not None and any(b is not None for b in v.range):
                 add("numeric_range", "ExpectColumnValuesToBeBetween", v.name, column=v.name,
                     min_value=v.range[0], max_value=v.range[1])
+    if "DOMAIN" in cols and meta.standard == "SDTM" and not name.startswith(("SUPP", "SQ", "RELREC")):
+        code = name[:4] if name.startswith("AP") else name[:2]      # AP-- datasets: APxx
+        add("domain_value", "ExpectColumnValuesToBeInSet", "DOMAIN", column="DOMAIN", value_set=[code])
     keys = [k for k in meta.keys]
     if keys and all(k in cols for k in keys):
         if len(keys) == 1:
