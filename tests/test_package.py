@@ -371,3 +371,13 @@ def test_reviewer_documents_from_specs_docs(build, tmp_path):
     assert (out / ADAM / "adrg.pdf").read_bytes() == b"%PDF-1.4 adrg\n"
     assert f"{SDTM}/acrf.pdf" in [f["path"] for f in manifest["files"]]
     assert verify_package(out) == []
+    # define.xml links exactly the documents the package holds (no dead def:leaf)
+    from lxml import etree
+
+    ns = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",
+          "xlink": "http://www.w3.org/1999/xlink"}
+    sdtm = etree.parse(str(out / SDTM / "define.xml"))
+    assert sdtm.xpath("//odm:MetaDataVersion/def:leaf/@xlink:href", namespaces=ns) == ["acrf.pdf"]
+    assert sdtm.xpath("//def:AnnotatedCRF/def:DocumentRef/@leafID", namespaces=ns) == ["LF.acrf"]
+    adam = etree.parse(str(out / ADAM / "define.xml"))
+    assert adam.xpath("//def:SupplementalDoc/def:DocumentRef/@leafID", namespaces=ns) == ["LF.adrg"]

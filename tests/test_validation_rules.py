@@ -301,7 +301,7 @@ def test_crashing_check_is_reported_not_raised(monkeypatch):
 
 def test_catalogue_entries_are_complete_and_unique():
     ids = [r.id for r in RULES]
-    assert len(ids) == len(set(ids)) == 37
+    assert len(ids) == len(set(ids)) == 45
     assert all(r.message and r.standard for r in RULES)
     # Verified FDA IDs (FDA Validator Rules v1.3 rule text).
     fda = {r.id: r.fda_id for r in RULES}

@@ -71,6 +71,7 @@ def validate_datasets(
     build: dict | None = None,
     report_dir: Path | str | None = None,
     core_datasets: dict | None = None,
+    define_findings: list[pd.DataFrame] | None = None,
 ) -> ValidationResult:
     """Validate a build and (with ``out_dir``) write suites, results.json and report.html.
 
@@ -93,6 +94,8 @@ def validate_datasets(
             ``out_dir/validation``).
         core_datasets: the SDTM datasets as ``validation.core.Dataset`` (the files' own
             metadata): the CDISC CORE rules run on them (validation/core_bridge.py).
+        define_findings: raw findings of the define.xml checks (validation/define_checks.py),
+            one frame per define.xml checked; None: no define.xml was checked.
 
     Returns:
         ValidationResult (``.errors``, ``.warnings``, ``.exit_code()``, ``.to_dict()``).
@@ -162,6 +165,19 @@ def validate_datasets(
         if len(frame):
             raw.append(frame.assign(rule=rule.id, severity=rule.severity))
     timings["rules_total"] = time.perf_counter() - t_rules
+
+    # 3a. define.xml checks (run by the caller, who found the define.xml files)
+    for rule in rules:
+        if rule.engine == "define":
+            if define_findings is None:
+                statuses[rule.id] = RuleStatus(rule.id, rule.severity, "not applicable",
+                                               reason="no define.xml in the folder")
+            else:
+                statuses[rule.id] = RuleStatus(rule.id, rule.severity, "passed",
+                                               datasets=sorted({d for f in define_findings for d in f["dataset"]}))
+    for frame in define_findings or []:
+        if len(frame):
+            raw.append(frame.assign(severity=frame["rule"].map(lambda r: by_id[r].severity)))
 
     # 3b. CDISC CORE rules (their own definitions, our evaluator)
     if core_datasets:

@@ -198,9 +198,19 @@ def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, re
             labels[target] = folder.labels[offsets[0][0]]
         metas = metadata_from_files(data, labels, ctd, ig, adamig)
     out = Path(report_dir) if report_dir is not None else None
+    defines = sorted(p for p in path.rglob("define.xml") if p.is_file()) if not folder.is_build else []
+    define_findings = None
+    if defines:
+        from .define_checks import check_define
+
+        define_findings = []
+        for d in defines:
+            beside = {n: folder.datasets[n] for n, rel in folder.files.items() if (path / rel).parent == d.parent}
+            define_findings.append(check_define(d, beside, ig, adamig, ct_packages=getattr(ct, "packages", ())))
     result = validate_datasets(data, metas, ctd, rules=rules, waivers=waivers, engine=engine, fail_on=fail_on,
                                build=manifest, report_dir=out,
-                               core_datasets=core_datasets(path, folder, ig) if core else None)
+                               core_datasets=core_datasets(path, folder, ig) if core else None,
+                               define_findings=define_findings)
     _unsplit(result, parts)
     if out is not None and parts:                    # rewrite with the split files' records
         from .engine import write_outputs

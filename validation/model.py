@@ -42,7 +42,7 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    engine: Literal["ge", "python", "core"]
+    engine: Literal["ge", "python", "core", "define"]
     check: str
     severity: Severity
     message: str

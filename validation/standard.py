@@ -110,7 +110,8 @@ def standard_definitions(name: str, meta: DatasetMeta | None, columns, ig, adami
     return defs, adamig, cls
 
 
-def merge_with_standard(name: str, meta: DatasetMeta, columns, ct, ig, adamig) -> DatasetMeta:
+def merge_with_standard(name: str, meta: DatasetMeta, columns, ct, ig, adamig, *,
+                        add_missing: bool = True) -> DatasetMeta:
     """The spec's metadata of one dataset, with the standard's Core designations and codelists."""
     defs, std, _ = standard_definitions(name, meta, columns, ig, adamig)
     if not defs:
@@ -138,7 +139,7 @@ def merge_with_standard(name: str, meta: DatasetMeta, columns, ct, ig, adamig) -
                     update["codelist"] = cl
         variables.append(v.model_copy(update=update) if update else v)
     have = {v.name for v in variables}
-    for n, d in by_name.items():
+    for n, d in (by_name.items() if add_missing else ()):
         if n in have or d.core not in ("Req", "Exp") or "--" in n:
             continue
         # a Req/Exp variable of the standard the spec does not define: checked for presence

@@ -407,20 +407,31 @@ def _supp_qualifiers(sdtm_specs: dict) -> dict[str, dict[str, object]]:
     return out
 
 
-def _qorig_origin(sup) -> Origin:
+def _with_standard_core(meta, data):
+    """The dataset's metadata with the standard's Core designations (SDTMIG 3.4 / ADaMIG 1.3:
+    Req makes an ItemRef Mandatory), without adding variables the dataset does not have."""
+    from cdisc.standards import load_standard
+    from validation.standard import merge_with_standard
+
+    merged = merge_with_standard(meta.name, meta, list(data.columns), None, load_standard("sdtmig", "3.4"),
+                                 load_standard("adamig", "1.3"), add_missing=False)
+    return merged
+
+
+def _qorig_origin(sup, acrf: bool = True) -> Origin:
     """def:Origin of one supplemental qualifier: its QORIG (``CRF`` = Collected from the
     Investigator), else the origin its spec rule implies (sdtm/spec.py defaults)."""
     meta = sup.meta()
     if sup.qorig:
         meta = meta.model_copy(update={"origin": sup.qorig})
     origin = origin_from_meta(meta, dataset="SUPP")
-    if origin.type == "Collected" and origin.source == "Investigator":
+    if origin.type == "Collected" and origin.source == "Investigator" and acrf:
         origin = origin.model_copy(update={"documents": [DocumentRef(leaf_id=ACRF.id)]})
     return origin
 
 
 def value_levels_for(ds: BuildDataset, items: dict[str, object], supp: dict[str, object],
-                     methods: list[Method], comments: list[Comment]) -> list[ValueLevel]:
+                     methods: list[Method], comments: list[Comment], acrf: bool = True) -> list[ValueLevel]:
     """The ValueLevel entries of one dataset (see VLM_TARGETS), data type/length/digits
     left for :func:`describe_value_levels`. Adds MethodDefs/CommentDefs the SUPP-- QVAL
     entries need to ``methods``/``comments``."""
@@ -450,7 +461,7 @@ def value_levels_for(ds: BuildDataset, items: dict[str, object], supp: dict[str,
                 }
                 sup = supp.get(code) if code_var == "QNAM" else None
                 if sup is not None:
-                    fields["origin"] = _qorig_origin(sup)
+                    fields["origin"] = _qorig_origin(sup, acrf)
                     fields["mandatory"] = True
                     if sup.codelist:
                         # The ItemDef's DataType must be its CodeList's (Define-XML 2.1
@@ -518,6 +529,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
     from cdisc.study import load_study
 
     specs_dir = Path(specs_dir)
+    acrf_present = (specs_dir / "docs" / ACRF.href).is_file()
     study = load_study(specs_dir)
     ct = load_terminology(specs_dir)
     ct_standards, owner = _ct_packages(ct)
@@ -544,11 +556,12 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
             if ds.name in notes:
                 text = notes[ds.name] if not meta.comment else f"{meta.comment} {notes[ds.name]}"
                 meta = meta.model_copy(update={"comment": text})
+            meta = _with_standard_core(meta, ds.data)
             origins = {}
             for v in meta.variables:
                 origin = origin_from_meta(v, dataset=ds.name)
                 if origin is not None and origin.type == "Collected" and origin.source == "Investigator" \
-                        and standard == "SDTM":
+                        and standard == "SDTM" and acrf_present:
                     origins[v.name] = origin.model_copy(update={
                         "documents": [DocumentRef(leaf_id=ACRF.id)]})
             roles = {v.name: sdtm_role(meta, v.name) for v in meta.variables} if standard == "SDTM" else None
@@ -563,7 +576,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
             methods += m
             comments += c
             items = {i.name: i for i in dataset.items}
-            value_levels += value_levels_for(ds, items, supp_specs.get(ds.name, {}), methods, comments)
+            value_levels += value_levels_for(ds, items, supp_specs.get(ds.name, {}), methods, comments, acrf_present)
             frames[ds.name], metas[ds.name] = ds.data, meta
             for v in meta.variables:
                 if v.codelist:
@@ -580,7 +593,8 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
         codelists = build_codelists(uses, ct, owner, where=f"{standard} define.xml")
         ct_used = sorted({cl.standard_oid for cl in codelists if cl.standard_oid})
         standards = [IG[standard]] + [s for s in ct_standards.values() if s.oid in ct_used]
-        docs = DOCUMENTS[standard]
+        # only the documents the package holds: a def:leaf to a missing file is a dead link
+        docs = [d for d in DOCUMENTS[standard] if (specs_dir / "docs" / d.href).is_file()]
         st = Study(
             oid=study_oid(study.studyid), name=study.studyid, description=study.title.strip(),
             protocol_name=study.protocol or study.studyid,
@@ -595,7 +609,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
         models[standard] = DefineModel(
             study=st, standards=standards, datasets=defs, value_levels=value_levels,
             codelists=codelists, methods=methods, comments=comments, documents=docs,
-            annotated_crf=[DocumentRef(leaf_id=ACRF.id)] if standard == "SDTM" else [],
+            annotated_crf=[DocumentRef(leaf_id=ACRF.id)] if standard == "SDTM" and acrf_present else [],
             supplemental_docs=[DocumentRef(leaf_id=d.id) for d in docs if d.id != ACRF.id])
     return models
 

@@ -520,7 +520,7 @@ def describe_dataset(meta: DatasetMeta, df: pd.DataFrame | None, *, href: str,
     Steps:
         1. per variable, :func:`describe_variable` for type/length/digits from the data;
         2. key sequence from ``VariableMeta.key_sequence`` or the position in
-           ``meta.keys``; Mandatory = Yes for core Req (Define-XML 2.1 §5.3.5);
+           ``meta.keys``; Mandatory = Yes for core Req and for keys (Define-XML 2.1 §5.3.5.1);
         3. origin from ``origins`` or the metadata; a Derived variable without method
            text is an error (Define-XML 2.1: ItemRef/@MethodOID is required when the
            origin is Derived);
@@ -558,7 +558,7 @@ def describe_dataset(meta: DatasetMeta, df: pd.DataFrame | None, *, href: str,
             comments.append(Comment(oid=comment_oid, description=var.comment))
         key = var.key_sequence or (meta.keys.index(var.name) + 1 if var.name in meta.keys else None)
         items.append(ItemDefinition(
-            name=var.name, label=var.label, key_sequence=key, mandatory=var.core == "Req",
+            name=var.name, label=var.label, key_sequence=key, mandatory=var.core == "Req" or key is not None,
             role=roles.get(var.name), origin=origin, method_oid=method_oid,
             codelist_oid=(codelist_oids.get(var.codelist, f"CL.{var.codelist}")
                           if var.codelist else None),
@@ -570,7 +570,9 @@ def describe_dataset(meta: DatasetMeta, df: pd.DataFrame | None, *, href: str,
         dataset_comment = f"COM.{meta.name}"
         comments.append(Comment(oid=dataset_comment, description=meta.comment))
     if repeating is None:
-        repeating = not meta.structure.strip().lower().startswith("one record per subject")
+        # No only for exactly one record per subject (DM, ADSL); "one record per subject per
+        # parameter per visit" (BDS) repeats (Define-XML 2.1 §5.3.5)
+        repeating = meta.structure.strip().lower().rstrip(".") != "one record per subject"
     domain = None
     if purpose == "Tabulation":
         # A supplemental qualifier dataset carries its parent's domain (SUPPAE -> AE).
