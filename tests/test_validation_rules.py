@@ -37,7 +37,7 @@ def test_clean_build_has_no_findings_and_every_python_rule_applies():
     assert result.findings == []
     status = {r.id: r.status for r in result.rules}
     python_ids = [r.id for r in RULES if r.engine == "python"]
-    assert len(python_ids) == 23
+    assert len(python_ids) == 27
     assert all(status[i] == "passed" for i in python_ids), status
     assert result.exit_code() == 0 and result.verdict == "Ready for lock: no errors"
 
@@ -139,7 +139,7 @@ def _death_flag_missing(d, m):
 def _before_consent(d, m):
     # 001 consented 2023-01-05; AE 2 now 2023-01-03 (day 3 - 20 = -17), ADAE copy kept in step.
     _set(d["AE"], 2, AESTDTC="2023-01-03", AESTDY=-17.0)
-    _set(d["ADAE"], 2, AESTDTC="2023-01-03", ASTDT=sas_date("2023-01-03"))
+    _set(d["ADAE"], 2, AESTDTC="2023-01-03", ASTDT=sas_date("2023-01-03"), ASTDY=-17.0)
 
 
 def _after_cut(d, m):
@@ -165,6 +165,26 @@ def _zero_dose(d, m):
 
 def _negative_dose(d, m):
     _set(d["EX"], 3, EXDOSE=-3e7)
+
+
+def _param_two_names(d, m):
+    _set(d["ADRS"], 2, PARAM="Overall response")          # OVR now has two PARAM texts
+
+
+def _aval_avalc(d, m):
+    _set(d["ADRS"], 2, AVAL=9.0)                           # OVR CR is now 1 (record 1) and 9 (record 2)
+
+
+def _flag_value(d, m):
+    _set(d["ADAE"], 3, TRTEMFL="YES")
+
+
+def _population_flag_null(d, m):
+    _set(d["ADSL"], 2, SAFFL="")
+
+
+def _ady(d, m):
+    _set(d["ADAE"], 1, ASTDY=1.0)                           # ASTDT 2023-01-21 - TRTSDT 2023-01-20 + 1 = 2
 
 
 def _codelist_unknown(d, m):
@@ -204,6 +224,13 @@ CASES = {
     "date before birth": (_before_birth, {("CDISC-XD-019", "DM", 2, S2, "RFICDTC")}),
     "zero dose": (_zero_dose, {("CDISC-XD-020", "EX", 2, S1, "EXDOSE")}),
     "negative dose": (_negative_dose, {("CDISC-XD-020", "EX", 3, S2, "EXDOSE")}),
+    "PARAMCD with two PARAMs": (_param_two_names, {("CDISC-XD-021", "ADRS", r, u, "PARAMCD")
+                                                   for r, u in ((1, S1), (2, S1), (4, S2), (6, S3))}),
+    "AVAL/AVALC not one-to-one": (_aval_avalc, {("CDISC-XD-022", "ADRS", 1, S1, "AVALC"),
+                                                ("CDISC-XD-022", "ADRS", 2, S1, "AVALC")}),
+    "flag not Y/N": (_flag_value, {("CDISC-XD-023", "ADAE", 3, S2, "TRTEMFL")}),
+    "population flag null": (_population_flag_null, {("CDISC-XD-023", "ADSL", 2, S2, "SAFFL")}),
+    "ADY off": (_ady, {("CDISC-XD-024", "ADAE", 1, S1, "ASTDY")}),
     "codelist not in CT": (_codelist_unknown, {("CDISC-MD-001", "AE", None, None, "AESEV")}),
 }
 
@@ -301,7 +328,7 @@ def test_crashing_check_is_reported_not_raised(monkeypatch):
 
 def test_catalogue_entries_are_complete_and_unique():
     ids = [r.id for r in RULES]
-    assert len(ids) == len(set(ids)) == 45
+    assert len(ids) == len(set(ids)) == 49
     assert all(r.message and r.standard for r in RULES)
     # Verified FDA IDs (FDA Validator Rules v1.3 rule text).
     fda = {r.id: r.fda_id for r in RULES}

@@ -776,6 +776,93 @@ def one_record_per_subject_param(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
     return concat(out)
 
 
+def _one_to_one(df: pd.DataFrame, a: str, b: str, within: list[str]) -> pd.Series:
+    """Records whose ``a`` value maps to more than one ``b`` (or the reverse), within groups."""
+    both = df[[*within, a, b]].copy()
+    both[a] = norm_text(df[a])
+    both[b] = norm_text(df[b])
+    both = both[(both[a] != "") & (both[b] != "")]
+    bad = pd.Series(False, index=df.index)
+    for x, y in ((a, b), (b, a)):
+        n = both.groupby([*within, x])[y].transform("nunique")
+        bad.loc[n.index[n > 1]] = True
+    return bad
+
+
+@check("paramcd_param_one_to_one")
+def paramcd_param_one_to_one(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
+    """BDS: PARAMCD and PARAM are one-to-one across the dataset (ADaMIG 1.3 §3.3.4).
+
+    Algorithm: every record whose PARAMCD has two PARAM values, or whose PARAM has two
+    PARAMCD values, is a finding (blank values are Req-variable findings, not this rule's)."""
+    names = ctx.select(rule.scope, need=["PARAMCD", "PARAM"])
+    if not names:
+        raise NotApplicable("no dataset with PARAMCD and PARAM")
+    return concat([found(n, ctx.datasets[n], _one_to_one(ctx.datasets[n], "PARAMCD", "PARAM", []), "PARAMCD",
+                         value=as_text(ctx.datasets[n]["PARAMCD"]) + " / " + as_text(ctx.datasets[n]["PARAM"]),
+                         detail="PARAMCD and PARAM are not one-to-one")
+                   for n in names])
+
+
+@check("aval_avalc_one_to_one")
+def aval_avalc_one_to_one(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
+    """BDS: within a parameter, AVAL and AVALC are one-to-one where both are populated
+    (ADaMIG 1.3 §3.3.4: AVALC, when present with AVAL, maps one-to-one to it)."""
+    names = ctx.select(rule.scope, need=["PARAMCD", "AVAL", "AVALC"])
+    if not names:
+        raise NotApplicable("no dataset with PARAMCD, AVAL and AVALC")
+    out = []
+    for n in names:
+        df = ctx.datasets[n]
+        both = df["AVAL"].notna() & ~blank(df["AVALC"])
+        bad = _one_to_one(df[both], "AVAL", "AVALC", ["PARAMCD"]).reindex(df.index, fill_value=False)
+        out.append(found(n, df, bad, "AVALC", value=as_text(df["AVAL"]) + " / " + as_text(df["AVALC"]),
+                         detail="AVAL and AVALC are not one-to-one within PARAMCD " + as_text(df["PARAMCD"])))
+    return concat(out)
+
+
+@check("flag_values")
+def flag_values(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
+    """ADaM flags: *FL is Y, N or null; ADSL population flags (``params.population``) are Y or N,
+    never null (ADaMIG 1.3 §3.1.4 and §3.2.6 population flags)."""
+    population = set(rule.params.get("population") or [])
+    out = []
+    for n in ctx.select(rule.scope):
+        df = ctx.datasets[n]
+        for c in [c for c in df.columns if c.endswith("FL") and df[c].dtype.kind not in "fiu"]:
+            text = df[c].astype("string").str.strip().fillna("")
+            allowed = {"Y", "N"} if (n == "ADSL" and c in population) else {"Y", "N", ""}
+            bad = ~text.isin(allowed)
+            out.append(found(n, df, bad, c, detail=("a population flag is Y or N" if "" not in allowed
+                                                    else "a flag is Y, N or null")))
+    return concat(out)
+
+
+@check("ady_consistent")
+def ady_consistent(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
+    """ADaM *DY equals its *DT from TRTSDT: DT - TRTSDT + 1 on or after, DT - TRTSDT before
+    (ADaMIG 1.3 §3.1.4 *DY; no day 0). Pairs: ADY/ADT, ASTDY/ASTDT, AENDY/AENDT; TRTSDT from
+    the dataset, else ADSL."""
+    pairs = [("ADY", "ADT"), ("ASTDY", "ASTDT"), ("AENDY", "AENDT")]
+    out = []
+    for n in ctx.select(rule.scope, need=["USUBJID"]):
+        df = ctx.datasets[n]
+        ref = None
+        for dy, dt in pairs:
+            if dy not in df.columns or dt not in df.columns or df[dy].dtype.kind not in "fiu":
+                continue
+            if ref is None:
+                ref = _subject_days(ctx, n, df, "TRTSDT")
+                if ref is None:
+                    break
+            days = _adam_days(ctx, n, df, dt)
+            expected = days - ref + (days >= ref).astype("float64")
+            have = df[dy].notna() & expected.notna()
+            bad = have & (pd.to_numeric(df[dy], errors="coerce") != expected)
+            out.append(found(n, df, bad, dy, detail="expected " + as_text(expected) + f" from {dt} and TRTSDT"))
+    return concat(out)
+
+
 @check("death_flag_date")
 def death_flag_date(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
     """DTHFL = Y if and only if the death date is present (DM: DTHDTC; ADSL: DTHDT)."""

@@ -269,6 +269,7 @@ def sample_build() -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMeta], dic
             _v("AESTDTC", "Start Date/Time of Adverse Event", core="Perm"),
             _v("AEENDTC", "End Date/Time of Adverse Event", core="Perm"),
             _v("ASTDT", "Analysis Start Date", type="Num", core="Cond", fmt="DATE9."),
+            _v("ASTDY", "Analysis Start Relative Day", type="Num", core="Perm"),
             _v("AENDT", "Analysis End Date", type="Num", core="Cond", fmt="DATE9."),
             _v("TRTSDT", "Date of First Exposure to Treatment", type="Num", core="Cond", fmt="DATE9."),
             _v("TRTEMFL", "Treatment Emergent Analysis Flag", core="Cond", codelist="NY"),
@@ -285,6 +286,9 @@ def sample_build() -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMeta], dic
         # 001's HEADACHE starts 2023-01-18, before the first dose: not treatment-emergent.
         "TRTEMFL": ["Y", "", "Y", "Y"],
     })
+    # ASTDY = ASTDT - TRTSDT (+1 on or after): 2023-01-21 -> 2; 2023-01-18 -> -2; 2023-02-16 -> 2;
+    # 2023-03-15 -> 6
+    adae["ASTDY"] = adae["ASTDT"] - adae["TRTSDT"] + (adae["ASTDT"] >= adae["TRTSDT"]).astype(float)
     data["ADAE"] = _frame(adae.to_dict("records"), metas["ADAE"])
 
     # ---------------------------------------------------------------- ADTTE
@@ -316,6 +320,7 @@ def sample_build() -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMeta], dic
         name="ADRS", label="Response Analysis Dataset", standard="ADaM",
         class_="BASIC DATA STRUCTURE", keys=["STUDYID", "USUBJID", "PARAMCD", "ADT"],
         variables=adam_id + [_v("ASEQ", "Analysis Sequence Number", type="Num", core="Perm")] + bds + [
+            _v("AVAL", "Analysis Value", type="Num", core="Cond"),
             _v("AVALC", "Analysis Value (C)", core="Cond"),
             _v("ADT", "Analysis Date", type="Num", core="Cond", fmt="DATE9."),
         ],
@@ -328,7 +333,7 @@ def sample_build() -> tuple[dict[str, pd.DataFrame], dict[str, DatasetMeta], dic
     data["ADRS"] = _frame([
         dict(STUDYID=STUDY, USUBJID=u, ASEQ=q, PARAMCD=p,
              PARAM={"OVR": "Overall Response by Investigator", "BOR": "Best Overall Response"}[p],
-             AVALC=v, ADT=sas_date(d))
+             AVAL={"CR": 1.0, "PR": 2.0, "PD": 4.0}[v], AVALC=v, ADT=sas_date(d))
         for u, q, p, v, d in rs
     ], metas["ADRS"])
 
