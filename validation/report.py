@@ -168,9 +168,11 @@ def render_html(result: ValidationResult) -> str:
             refs = []
             if r is not None:
                 refs.append(_e(r.standard))
+                if r.cg_id:
+                    refs.append(f"SDTMIG conformance {_e(r.cg_id)}")
                 if r.fda_id:
                     refs.append(f"FDA {_e(r.fda_id)}")
-                if r.core_id:
+                if r.core_id and r.core_id != r.id:
                     refs.append(f"CORE {_e(r.core_id)}")
             title = _e(r.message if r else rid)
             parts.append(
@@ -205,7 +207,7 @@ def render_html(result: ValidationResult) -> str:
 
     # Rules
     parts.append('<h2 id="rules">Rules</h2><table><tr><th>Rule</th><th>Severity</th><th>Status</th>'
-                 "<th>Findings</th><th>Waived</th><th>Datasets</th><th>Standard</th><th>FDA</th>"
+                 "<th>Findings</th><th>Waived</th><th>Datasets</th><th>Standard</th><th>CG</th><th>FDA</th>"
                  "<th>CORE</th><th>Note</th></tr>")
     for st in result.rules:
         r = rules.get(st.id)
@@ -213,7 +215,7 @@ def render_html(result: ValidationResult) -> str:
             f"<tr><td><code>{_e(st.id)}</code><br><span class=\"muted\">{_e(r.message if r else '')}</span></td>"
             f"<td>{_sev(st.severity)}</td><td>{_e(st.status)}</td><td class=\"n\">{st.findings}</td>"
             f'<td class="n">{st.waived}</td><td>{_e(", ".join(st.datasets))}</td>'
-            f"<td>{_e(r.standard if r else '')}</td><td>{_e(r.fda_id if r else '')}</td>"
+            f"<td>{_e(r.standard if r else '')}</td><td>{_e(r.cg_id if r else '')}</td><td>{_e(r.fda_id if r else '')}</td>"
             f"<td>{_e(r.core_id if r else '')}</td><td>{_e(st.reason)}</td></tr>"
         )
     parts.append("</table>")
