@@ -119,6 +119,7 @@ _ABS = np.uint64((1 << 63) - 1)
 _M56 = np.uint64((1 << 56) - 1)
 _M52 = np.uint64((1 << 52) - 1)
 
+_factorize = pd.factorize  # hash-based codes of the record keys (a seam for the collision test)
 _SAMPLE = 2048            # records sampled to decide whether a text column is deduplicated
 _VERIFY_BLOCK = 1 << 16   # records per block when checking deduplicated values byte by byte
 
@@ -610,7 +611,7 @@ def _distinct(slab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             key ^= w64[:, j]
             key *= mult
             key ^= key >> np.uint64(29)
-    codes, uniques = pd.factorize(key)
+    codes, uniques = _factorize(key)
     reps = np.empty(len(uniques), dtype=np.int64)
     reps[codes] = np.arange(n, dtype=np.int64)
     if words > 1:
