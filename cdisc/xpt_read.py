@@ -90,6 +90,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -120,6 +121,7 @@ _M56 = np.uint64((1 << 56) - 1)
 _M52 = np.uint64((1 << 52) - 1)
 
 _factorize = pd.factorize  # hash-based codes of the record keys (a seam for the collision test)
+_BLOCK_BYTES = 16 << 20   # data area read and converted in blocks of about this size
 _SAMPLE = 2048            # records sampled to decide whether a text column is deduplicated
 _VERIFY_BLOCK = 1 << 16   # records per block when checking deduplicated values byte by byte
 
@@ -225,16 +227,53 @@ def read_xport(path, *, datetime_as_numbers: bool = True,
     path = Path(path)
     _check_encoding(encoding)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            return _read(_File(fh), datetime_as_numbers, encoding)
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
-    try:
-        return _read(raw, datetime_as_numbers, encoding)
     except _Bad as exc:
         hint = exc.hint or ("the XPT file is truncated or damaged; export it again"
                             if exc.row is None else None)
         raise InputError(str(exc), file=str(path), column=exc.column, row=exc.row,
                          hint=hint) from None
+
+
+# --------------------------------------------------------------------------- the file
+
+class _File:
+    """The file, read once: ``src[a:b]`` gives header bytes (read ahead in 64 KB steps and
+    kept), ``read_into`` fills a buffer from an offset (the data area, block by block)."""
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.size = os.fstat(fh.fileno()).st_size
+        self.head = b""
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, s: slice) -> bytes:
+        start, stop = s.start or 0, min(self.size, self.size if s.stop is None else s.stop)
+        if stop <= len(self.head):
+            return self.head[start:stop]
+        if start > len(self.head):                  # beyond the headers: not kept
+            self.fh.seek(start)
+            return self.fh.read(max(0, stop - start))
+        want = min(self.size, max(stop, 2 * len(self.head), 1 << 16)) - len(self.head)
+        self.fh.seek(len(self.head))
+        self.head += self.fh.read(want)
+        return self.head[start:stop]
+
+    def read_into(self, offset: int, buf: np.ndarray) -> None:
+        self.fh.seek(offset)
+        view = memoryview(buf).cast("B")
+        got = 0
+        while got < len(view):
+            n = self.fh.readinto(view[got:])
+            if not n:
+                raise _Bad(f"the file ends at byte {offset + got}, before the {len(view)} bytes "
+                           f"from byte {offset} (did it change while being read?)")
+            got += n
 
 
 # --------------------------------------------------------------------------- headers
@@ -299,7 +338,7 @@ class _Var:
     informat: str
 
 
-def _read(raw: bytes, datetime_as_numbers: bool, encoding: str) -> tuple[pd.DataFrame, XptMeta]:
+def _read(raw: _File, datetime_as_numbers: bool, encoding: str) -> tuple[pd.DataFrame, XptMeta]:
     size = len(raw)
     if size == 0:
         raise _Bad("the file is empty")
@@ -367,10 +406,6 @@ def _read(raw: bytes, datetime_as_numbers: bool, encoding: str) -> tuple[pd.Data
 
     data_start = RECORD * (at + 1)
     d = size - data_start
-    second = _find_aligned(raw, _MEMBER_NEEDLES, data_start)
-    if second is not None:
-        raise _Bad(f"the file holds more than one dataset: a second MEMBER header at byte "
-                   f"{second}; only the first would be read", hint="export one dataset per XPT file")
     full = d // reclen
     tail = raw[data_start + full * reclen:]
     if tail.strip(b" "):
@@ -378,8 +413,7 @@ def _read(raw: bytes, datetime_as_numbers: bool, encoding: str) -> tuple[pd.Data
     if len(tail) >= RECORD:
         raise _Bad(f"the data area ends with {len(tail)} blank bytes that are not a whole record "
                    f"({reclen} bytes); the padding is fewer than 80")
-    data = np.frombuffer(raw, dtype=np.uint8, count=full * reclen, offset=data_start)
-    nonblank = _last_nonblank(data, reclen, full)
+    nonblank = _last_nonblank(raw, data_start, reclen, full)
     least = (d - RECORD) // reclen + 1 if d else 0
     records = max(nonblank, least)
     declared = obs["digits"][:15]
@@ -389,17 +423,29 @@ def _read(raw: bytes, datetime_as_numbers: bool, encoding: str) -> tuple[pd.Data
             raise _Bad(f"the OBSV8 header declares {n} observations, but the data area holds {records}")
         records = n
 
-    rows = data[: records * reclen].reshape(records, reclen)
-    columns: dict[str, object] = {}
-    for v in variables:
-        slab = rows[:, v.position: v.position + v.length]
-        if v.ntype == 1:
-            values = _numbers(slab)
-            if not datetime_as_numbers:
-                values = _as_datetimes(values, v)
-        else:
-            values = _texts(slab, encoding, v.name)
-        columns[v.name] = values
+    # the data area, in blocks of ~16 MB of whole records (the file is read once; the
+    # blocks bound the temporary arrays); each variable fills its preallocated column
+    columns = {v.name: np.empty(records, dtype=np.float64 if v.ntype == 1 else object)
+               for v in variables}
+    block = max(1, _BLOCK_BYTES // reclen)
+    buf = np.empty(min(block, records) * reclen, dtype=np.uint8)
+    for lo in range(0, records, block):
+        hi = min(records, lo + block)
+        chunk = buf[: (hi - lo) * reclen]
+        raw.read_into(data_start + lo * reclen, chunk)
+        _no_member_header(raw, chunk, data_start + lo * reclen)
+        rows = chunk.reshape(hi - lo, reclen)
+        for v in variables:
+            slab = rows[:, v.position: v.position + v.length]
+            if v.ntype == 1:
+                columns[v.name][lo:hi] = _numbers(slab)
+            else:
+                columns[v.name][lo:hi] = _texts(slab, encoding, v.name, lo)
+    del buf
+    if not datetime_as_numbers:
+        for v in variables:
+            if v.ntype == 1:
+                columns[v.name] = _as_datetimes(columns[v.name], v)
     frame = pd.DataFrame(columns, index=pd.RangeIndex(records), copy=False) if columns else pd.DataFrame()
     meta = XptMeta(
         version=version, table_name=table_name, file_label=file_label,
@@ -413,17 +459,17 @@ def _read(raw: bytes, datetime_as_numbers: bool, encoding: str) -> tuple[pd.Data
     return frame, meta
 
 
-def _namestrs(raw: bytes, start: int, nlen: int, nvar: int, version: int, encoding: str) -> list[_Var]:
+def _namestrs(raw: _File, start: int, nlen: int, nvar: int, version: int, encoding: str) -> list[_Var]:
     out = []
     pos = 0
     for i in range(nvar):                       # one loop step per variable, not per record
         at = start + i * nlen
         (ntype, _hfun, length, _number, nname, nlabel, nform, nfl, nfd, _nfj, _fill, niform,
-         nifl, nifd, npos) = _NAMESTR.unpack_from(raw, at)
+         nifl, nifd, npos) = _NAMESTR.unpack(raw[at: at + _NAMESTR.size])
         where = f"variable {i + 1}"
         name = _text(nname, encoding, f"name of {where}")
         if version == 8 and nlen == 140:
-            longname, _lablen = _LONGNAME.unpack_from(raw, at + _NAMESTR.size)
+            longname, _lablen = _LONGNAME.unpack(raw[at + _NAMESTR.size: at + 122])
             name = _text(longname, encoding, f"name of {where}") or name
         shown = name or where
         if ntype not in (1, 2):
@@ -444,7 +490,7 @@ def _namestrs(raw: bytes, start: int, nlen: int, nvar: int, version: int, encodi
     return out
 
 
-def _labels(raw: bytes, at: int, m: re.Match, variables: list[_Var], encoding: str) -> int:
+def _labels(raw: _File, at: int, m: re.Match, variables: list[_Var], encoding: str) -> int:
     """Apply a v8 LABELV8/LABELV9 block (long names, labels, formats); return the record
     index after it."""
     number = re.match(rb" *([0-9]{1,5})", m["digits"])     # "00003" or "3    "
@@ -479,27 +525,43 @@ def _labels(raw: bytes, at: int, m: re.Match, variables: list[_Var], encoding: s
     return (pos + RECORD - 1) // RECORD
 
 
-def _find_aligned(raw: bytes, needles: tuple[bytes, ...], start: int) -> int | None:
-    """First 80-byte-aligned offset >= start where one of ``needles`` begins."""
-    found = None
-    for needle in needles:
-        at = raw.find(needle, start)
-        while at >= 0 and at % RECORD:
-            at = raw.find(needle, at + 1)
-        if at >= 0 and (found is None or at < found):
-            found = at
-    return found
+def _no_member_header(raw: _File, chunk: np.ndarray, offset: int) -> None:
+    """A MEMBER (MEMBV8) header at an 80-byte-aligned file offset inside ``chunk`` (the
+    bytes from file offset ``offset``) means a second dataset: an error. The aligned 80-byte
+    rows of the chunk are one (n, 80) view: rows starting with "H" are compared with the
+    headers in one vectorised step; a partial row at the end of the chunk is read from the
+    file."""
+    first = -offset % RECORD
+    n = max(0, (len(chunk) - first) // RECORD)
+    found = []
+    if n:
+        grid = chunk[first: first + n * RECORD].reshape(n, RECORD)
+        cand = np.flatnonzero(grid[:, 0] == ord("H"))
+        if len(cand):
+            head = grid[cand, : len(_MEMBER_NEEDLES[0])]
+            for needle in _MEMBER_NEEDLES:
+                hit = (head == np.frombuffer(needle, dtype=np.uint8)).all(axis=1)
+                found += [first + RECORD * int(c) for c in cand[hit][:1]]
+    rest = first + n * RECORD
+    if rest < len(chunk) and raw[offset + rest: offset + rest + len(_MEMBER_NEEDLES[0])] \
+            in _MEMBER_NEEDLES:
+        found.append(rest)
+    if found:
+        raise _Bad(f"the file holds more than one dataset: a second MEMBER header at byte "
+                   f"{offset + min(found)}; only the first would be read",
+                   hint="export one dataset per XPT file")
 
 
-def _last_nonblank(data: np.ndarray, reclen: int, full: int) -> int:
+def _last_nonblank(raw: _File, data_start: int, reclen: int, full: int) -> int:
     """1 + index of the last record that is not all blanks (0 if none), scanning back in
     blocks of about 1 MB (usually the last record decides)."""
     stop = full
     block = max(1, (1 << 20) // reclen)
     while stop > 0:
         lo = max(0, stop - block)
-        recs = data[lo * reclen: stop * reclen].reshape(stop - lo, reclen)
-        hit = np.flatnonzero((recs != 32).any(axis=1))
+        buf = np.empty((stop - lo) * reclen, dtype=np.uint8)
+        raw.read_into(data_start + lo * reclen, buf)
+        hit = np.flatnonzero((buf.reshape(stop - lo, reclen) != 32).any(axis=1))
         if len(hit):
             return lo + int(hit[-1]) + 1
         stop = lo
@@ -554,7 +616,7 @@ def ibm_bits_to_float(bits: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- text
 
-def _texts(slab: np.ndarray, encoding: str, column: str) -> np.ndarray:
+def _texts(slab: np.ndarray, encoding: str, column: str, first: int = 0) -> np.ndarray:
     """(records, width) stored bytes -> object array of str (module docstring, step 4)."""
     n, width = slab.shape
     if n == 0:
@@ -570,7 +632,7 @@ def _texts(slab: np.ndarray, encoding: str, column: str) -> np.ndarray:
     except _BadRow as exc:
         record = exc.index if codes is None else int(np.flatnonzero(codes == exc.index)[0])
         raise _Bad(f"text that is not valid {encoding}: {exc.reason} ({exc.raw!r})",
-                   column=column, row=record + 1) from None
+                   column=column, row=first + record + 1) from None
     return values if codes is None else values[codes]
 
 
@@ -625,32 +687,44 @@ def _distinct(slab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _decode(rows: np.ndarray, encoding: str) -> np.ndarray:
-    """Strip (ReadStat's rule) and decode each record of ``rows`` (m, width), a private copy."""
+    """Strip (ReadStat's rule) and decode each record of ``rows`` (m, width).
+
+    Trailing blanks: ``np.strings.rstrip`` on the records as numpy bytes (``S`` values end
+    at their trailing NULs anyway). Records holding a NUL byte anywhere get ReadStat's exact
+    rule instead (strip trailing blanks and NULs, then the first NUL ends the text). Bytes
+    become code points by widening to uint32 (ASCII and latin-1 need no codec); records
+    with bytes >= 0x80 are decoded with ``encoding`` unless it is latin-1.
+    """
     m, width = rows.shape
     rows = np.ascontiguousarray(rows)
-    nul = rows == 0
-    has_nul = bool(nul.any())
-    idx = np.arange(1, width + 1, dtype=np.int32 if width > 250 else np.uint8)
-    pad = (rows == 32) | nul if has_nul else rows == 32
-    keep = np.where(pad, 0, idx).max(axis=1)         # 1 + last byte not blank/NUL
-    if has_nul:                                        # a NUL ends the text (C string)
-        keep = np.minimum(keep, np.where(nul, idx - 1, width).min(axis=1))
-    rows[idx[None, :] > keep[:, None]] = 0
-    wide = rows.astype(np.uint32)                      # byte -> code point: ASCII, latin-1
-    text = wide.view(f"U{width}").reshape(m)
-    if codecs.lookup(encoding).name != "iso8859-1":
-        high = np.flatnonzero((rows >= 0x80).any(axis=1))
-        if len(high):
-            raw = rows[high].view(f"S{width}").reshape(len(high))
-            try:
-                text[high] = np.strings.decode(raw, encoding, "strict")
-            except UnicodeDecodeError:
-                for k, value in zip(high, raw.tolist()):   # error path only: find the record
-                    try:
-                        value.decode(encoding)
-                    except UnicodeDecodeError as exc:
-                        raise _BadRow(int(k), exc.reason, value) from None
-                raise
+    stripped = np.strings.rstrip(rows.view(f"S{width}").reshape(m), b" ")
+    if stripped.dtype.itemsize == width:
+        clean = stripped.view(np.uint8).reshape(m, width)
+    else:
+        clean = np.zeros((m, width), dtype=np.uint8)
+        clean[:, : stripped.dtype.itemsize] = stripped.view(np.uint8).reshape(m, -1)
+    if rows.min() == 0:                                  # NUL bytes: the exact rule, those records
+        special = np.flatnonzero((rows == 0).any(axis=1))
+        sub = rows[special]
+        nul = sub == 0
+        idx = np.arange(1, width + 1, dtype=np.int32 if width > 250 else np.uint8)
+        keep = np.where((sub == 32) | nul, 0, idx).max(axis=1)     # 1 + last non-blank/NUL
+        keep = np.minimum(keep, np.where(nul, idx - 1, width).min(axis=1))  # first NUL
+        sub[idx[None, :] > keep[:, None]] = 0
+        clean[special] = sub
+    text = clean.astype(np.uint32).view(f"U{width}").reshape(m)   # byte -> code point
+    if codecs.lookup(encoding).name != "iso8859-1" and clean.max() >= 0x80:
+        high = np.flatnonzero((clean >= 0x80).any(axis=1))
+        raw = clean[high].view(f"S{width}").reshape(len(high))
+        try:
+            text[high] = np.strings.decode(raw, encoding, "strict")
+        except UnicodeDecodeError:
+            for k, value in zip(high, raw.tolist()):     # error path only: find the record
+                try:
+                    value.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    raise _BadRow(int(k), exc.reason, value) from None
+            raise
     return text.astype(object)
 
 

@@ -582,3 +582,41 @@ def test_labelv8_entry_for_the_last_variable(tmp_path):
                         label_count=1))
     _, meta = assert_same(p)
     assert meta.column_labels == ["", label]
+
+
+# ------------------------------------------------------------------ block-wise reading
+
+@pytest.mark.parametrize("block", [1, 97, 1000, 4096])
+def test_small_blocks_give_the_same_frame(tmp_path, monkeypatch, built, block):
+    """The data area is read in blocks (16 MB by default); any block size gives the same
+    frame, the same record numbers in errors and finds a second dataset anywhere."""
+    monkeypatch.setattr(xr, "_BLOCK_BYTES", block)
+    for f in built.files()[:6]:
+        assert_same(f)
+    n = 3000
+    df = pd.DataFrame({"T": [f"v{i % 11}" * (1 + i % 4) for i in range(n)],
+                       "N": np.arange(n, dtype=float) / 7})
+    p = ours_xpt(tmp_path / "blocks.xpt", df, [V("T"), V("N", type="Num")])
+    ours, _ = assert_same(p)
+    assert ours["T"].tolist() == df["T"].tolist()
+    raw = bytearray(p.read_bytes())
+    start = raw.find(b"HEADER RECORD*******OBS") + 80
+    reclen = 12 + 8
+    at = start + 2345 * reclen
+    raw[at: at + 2] = b"\xff\xfe"
+    bad = tmp_path / "badtext.xpt"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(InputError) as exc:
+        read_xport(bad)
+    assert exc.value.problems[0].row == 2346 and exc.value.problems[0].column == "T"
+
+
+@pytest.mark.parametrize("shift", [0, 8, 40, 79])
+def test_second_member_found_in_any_block(tmp_path, monkeypatch, shift):
+    """A second MEMBER header after many records, at block boundaries of every phase."""
+    monkeypatch.setattr(xr, "_BLOCK_BYTES", 80 * 7 + shift)
+    one = craft([("A", 2, 8)], b"abcdefgh" * 200)
+    p = tmp_path / "two.xpt"
+    p.write_bytes(one + one[3 * 80:])
+    with pytest.raises(InputError, match="more than one dataset"):
+        read_xport(p)
