@@ -40,13 +40,15 @@ class Folder:
 
 
 def _read_xpt(path: Path) -> tuple[pd.DataFrame, dict]:
-    import pyreadstat
+    """One XPT file (v5 or v8) with cdisc.xpt_read: the frame pyreadstat's
+    ``read_xport(path, disable_datetime_conversion=True)`` gives (SAS numbers, "" for blank
+    text), a blank variable label as None as pyreadstat gives it. A damaged file or text that
+    is not UTF-8 is an InputError naming the file (and variable and record)."""
+    from cdisc.xpt_read import read_xport
 
-    try:
-        df, meta = pyreadstat.read_xport(str(path), disable_datetime_conversion=True)
-    except Exception as exc:
-        raise InputError(f"cannot read XPT: {exc}", file=str(path)) from None
-    return df, {"label": meta.file_label or "", "variables": dict(zip(meta.column_names, meta.column_labels))}
+    df, meta = read_xport(path)
+    return df, {"label": meta.file_label, "variables": {n: label or None for n, label in
+                                                        zip(meta.column_names, meta.column_labels)}}
 
 
 def _read_json(path: Path) -> tuple[pd.DataFrame, dict] | None:

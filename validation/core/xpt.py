@@ -1,7 +1,9 @@
 """Read a folder of SAS XPORT v5 (and Dataset-JSON v1.1) files into :class:`Dataset` objects
-with the metadata the CORE rules use, as CORE 0.17.1 reads them: XPT variable metadata from
-pyreadstat (CORE's own metadata reader), Dataset-JSON rows as they are (``""`` stays ``""``,
-``null`` is None, integers stay integers, floats rounded to 15 digits) with the file's
+with the metadata the CORE rules use, as CORE 0.17.1 reads them: XPT data and variable metadata
+as pyreadstat (CORE's own reader) gives them, read by cdisc.xpt_read (the same frame as
+``pyreadstat.read_xport(path, encoding="utf-8")``: dates converted, floats bit for bit; the
+engine rounds them to 15 decimals as CORE does), Dataset-JSON rows as they are (``""`` stays
+``""``, ``null`` is None, integers stay integers, floats rounded to 15 digits) with the file's
 ``dataType`` as the variable type."""
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import pyreadstat
+
+from cdisc.xpt_read import read_xport
 
 from .model import Dataset, Variable
 
@@ -22,19 +25,12 @@ JSON_TYPES = {"boolean": "Num", "decimal": "Num", "double": "Num", "float": "Num
 
 def read_xpt(path: str | Path) -> Dataset:
     path = Path(path)
-    df, meta = pyreadstat.read_xport(str(path), encoding="utf-8")
-    widths = meta.variable_storage_width or {}
-    formats = meta.original_variable_types or {}
-    labels = meta.column_names_to_labels or {}
+    df, meta = read_xport(path, datetime_as_numbers=False)
     variables = [
-        Variable(
-            name=name,
-            label=labels.get(name) or "",
-            type=TYPES.get(meta.readstat_variable_types.get(name), "Char"),
-            length=widths.get(name),
-            format="" if formats.get(name) in (None, "NULL") else formats.get(name),
-        )
-        for name in meta.column_names
+        Variable(name=name, label=label, type=kind, length=length,
+                 format="" if fmt in (None, "NULL") else fmt)      # pyreadstat's text: "DATE9"
+        for name, label, kind, length, fmt in zip(meta.column_names, meta.column_labels, meta.types,
+                                                  meta.lengths, meta.pyreadstat_formats)
     ]
     first = None
     if len(df):
@@ -42,7 +38,7 @@ def read_xpt(path: str | Path) -> Dataset:
     return Dataset(
         name=path.name.split(".")[0].upper(),
         frame=df,
-        label=meta.file_label or "",
+        label=meta.file_label,
         variables=variables,
         filename=path.name,
         size=os.path.getsize(path),
