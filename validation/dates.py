@@ -32,6 +32,16 @@ def iso_date(s: pd.Series) -> pd.Series:
     return pd.to_datetime(text.str.slice(0, 10).where(full), format="%Y-%m-%d", errors="coerce")
 
 
+def _comparable(text: pd.Series) -> np.ndarray:
+    """Valid right-truncated values (see compare_iso), tested once per distinct value."""
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    if len(uniques) == 0:
+        return np.zeros(len(text), dtype=bool)
+    u = pd.Series(uniques, dtype="string")
+    ok_u = (u.str.match(TRUNCATED).fillna(False) & _one_valid(u).fillna(False)).to_numpy(dtype=bool)
+    return np.where(codes >= 0, ok_u[np.maximum(codes, 0)], False)
+
+
 def compare_iso(a: pd.Series, b: pd.Series) -> pd.Series:
     """Compare two ISO 8601 series at the precision both share: -1, 0, 1, or NaN.
 
@@ -46,9 +56,8 @@ def compare_iso(a: pd.Series, b: pd.Series) -> pd.Series:
         3. The cut strings compare as text in chronological order.
     """
     ta, tb = a.astype("string"), b.astype("string")
-    ok = (ta.str.match(TRUNCATED).fillna(False) & tb.str.match(TRUNCATED).fillna(False)).astype(bool)
     # Invalid values (2023-02-30, hour 25) are the ISO 8601 rule's finding, not a date order.
-    ok &= _one_valid(ta).fillna(False).astype(bool) & _one_valid(tb).fillna(False).astype(bool)
+    ok = pd.Series(_comparable(ta) & _comparable(tb), index=a.index)
     out = pd.Series(np.nan, index=a.index, dtype="float64")
     if not ok.any():
         return out

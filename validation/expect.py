@@ -66,7 +66,7 @@ def suite_dict(name: str, meta, specs, ge_version: str) -> dict:
 def _rows_found(name: str, df: pd.DataFrame, mask: np.ndarray, cols: list[str], spec, detail) -> pd.DataFrame:
     pos = np.flatnonzero(mask)
     if not len(pos):
-        return pd.DataFrame(columns=RAW_COLUMNS + ["rule", "severity"])
+        return None
     part = pd.DataFrame({"dataset": name, "variable": spec.variable, "row": pos + 1})
     if len(cols) == 1:
         part["value"] = as_text(df[cols[0]].iloc[pos]).to_numpy()
@@ -179,7 +179,7 @@ def evaluate(name: str, df: pd.DataFrame, specs) -> pd.DataFrame:
             out.append(_rows_found(name, df, bad, cols, spec, _detail_for(snake(kind), kw)))
         else:
             raise ValueError(f"no native evaluation for expectation {kind}")
-    out = [f for f in out if len(f)]
+    out = [f for f in out if f is not None and len(f)]
     if not out:
         return pd.DataFrame(columns=RAW_COLUMNS + ["rule", "severity"])
     return pd.concat(out, ignore_index=True)
