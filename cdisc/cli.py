@@ -28,8 +28,11 @@ class _Abort(Exception):
 
 
 def _run(debug: bool, func, *args, **kwargs):
+    from .gcpause import gc_paused
+
     try:
-        return func(*args, **kwargs)
+        with gc_paused():          # a one-shot command: see cdisc/gcpause.py
+            return func(*args, **kwargs)
     except CdiscError as exc:
         kind = type(exc).__name__.replace("Error", " error").lower()
         n = len(exc.problems)

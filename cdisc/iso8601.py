@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 # One date/time component that may be unknown ("-") in the middle of a value.
@@ -33,11 +34,33 @@ TRUNCATED = r"^\d{4}(?:-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)
 _FULL_DATE = r"^\d{4}-\d{2}-\d{2}"
 
 
+def by_distinct(s: pd.Series, test, missing: bool) -> np.ndarray:
+    """``test`` (a vectorised bool function of a string Series) applied once per distinct
+    value of ``s`` and spread back to every row; missing values get ``missing``.
+
+    Coded columns (--TESTCD, dates, units) have few distinct values per many records, so this
+    is what makes the text tests cheap on a million-row LB.
+    """
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if not len(uniques):
+        return np.full(len(s), missing, dtype=bool)
+    ok = np.asarray(test(pd.Series(np.asarray(uniques, dtype=object), dtype="string")), dtype=bool)
+    return np.where(codes < 0, missing, ok[np.maximum(codes, 0)])
+
+
+_STR = np.dtypes.StringDType()
+
+
+def _blank_text(u: pd.Series) -> np.ndarray:
+    # np.strings: C loops, variable width (no padding of long texts); same whitespace as str.strip
+    return np.strings.str_len(np.strings.strip(u.to_numpy(dtype=object).astype(_STR))) == 0
+
+
 def blank(s: pd.Series) -> pd.Series:
     """Missing in the SDTM sense: NaN/None, or a string of only spaces (XPT blank)."""
     if s.dtype.kind in "fiub":
         return s.isna()
-    return s.isna() | (s.astype("string").str.strip() == "").fillna(True).astype(bool)
+    return pd.Series(by_distinct(s, _blank_text, True), index=s.index)
 
 
 def iso8601_valid(s: pd.Series, allow_interval: bool = False) -> pd.Series:
@@ -52,16 +75,19 @@ def iso8601_valid(s: pd.Series, allow_interval: bool = False) -> pd.Series:
         2. Each value (or each side of an interval) must match ``ISO8601_DTC``.
         3. Values with a full calendar date must name a real day (2023-02-30 fails).
     """
-    text = s.astype("string")
-    is_blank = blank(s)
+    return pd.Series(by_distinct(s, lambda u: _valid_or_blank(u, allow_interval), True), index=s.index)
+
+
+def _valid_or_blank(text: pd.Series, allow_interval: bool) -> pd.Series:
+    is_blank = _blank_text(text)
     if allow_interval:
         parts = text.str.split("/", n=1, expand=True)
         left = parts[0]
-        right = parts[1] if parts.shape[1] > 1 else pd.Series(pd.NA, index=s.index, dtype="string")
+        right = parts[1] if parts.shape[1] > 1 else pd.Series(pd.NA, index=text.index, dtype="string")
         ok = _one_valid(left) & (right.isna() | _one_valid(right))
     else:
         ok = _one_valid(text)
-    return (is_blank | ok).astype(bool)
+    return (is_blank | ok.to_numpy(dtype=bool))
 
 
 def _one_valid(text: pd.Series) -> pd.Series:

@@ -20,7 +20,9 @@ in CDISC wording).
 """
 from __future__ import annotations
 
+import os
 import re
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -92,16 +94,142 @@ def core_catalogue() -> list[Rule]:
     return out
 
 
-def run_core(core_datasets: dict, covered: set[tuple[str, str, int | None]], differences=None
+def evaluate_core(core_datasets: dict, claim=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The CORE evaluator's own (findings, status) frames for the datasets (with ``claim``,
+    only the rules this process takes from the shared counter)."""
+    from .core import from_cdisc_standards, run_core_rules
+
+    return run_core_rules(core_datasets, from_cdisc_standards(), claim=claim)
+
+
+def _parallel() -> bool:
+    """Fork a child for the CORE rules only where it can run beside us: a POSIX fork, more
+    than one core for this process, and not switched off (CDISC_JOBS=1)."""
+    if not hasattr(os, "fork") or os.environ.get("CDISC_JOBS", "").strip() == "1":
+        return False
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                          # macOS: no affinity API
+        cores = os.cpu_count() or 1
+    return cores > 1
+
+
+class CoreEvaluation:
+    """The CORE rules evaluated beside our own checks, on two cores.
+
+    ``start()`` forks a child process that takes rules one at a time from a shared counter
+    and evaluates them; the parent meanwhile runs the suites and our rule catalogue, then
+    (``result()``) takes the remaining rules from the same counter until none is left and
+    receives the child's frames (pickled through a pipe). Both halves are put back in the
+    rule catalogue's order, so the output does not depend on who evaluated what.
+
+    On one core, without fork, or if the child fails in any way (killed, out of memory, an
+    exception), the rules it did not report are evaluated here: the findings never depend
+    on where they were computed. The child writes no file and leaves with ``os._exit``.
+    """
+
+    def __init__(self, core_datasets: dict):
+        self.datasets = core_datasets
+        self.seconds = 0.0
+        self._proc = None
+        self._conn = None
+        self._counter = None
+        self._t0 = time.perf_counter()
+
+    def __bool__(self) -> bool:
+        return bool(self.datasets)
+
+    def start(self) -> CoreEvaluation:
+        if not self.datasets or not _parallel():
+            return self
+        import multiprocessing as mp
+
+        from .core import load_rules as load_core
+
+        load_core()                                 # read once, before the fork: both halves need it
+        ctx = mp.get_context("fork")
+        try:
+            counter = ctx.Value("q", 0)
+            parent, child = ctx.Pipe(duplex=False)
+        except OSError:
+            return self
+        self._counter = counter
+        proc = ctx.Process(target=_child, args=(self.datasets, self._claim, child), daemon=True)
+        try:
+            proc.start()
+        except OSError:                             # no memory or process slot: run here instead
+            parent.close()
+            child.close()
+            self._counter = None
+            return self
+        child.close()
+        self._proc, self._conn = proc, parent
+        return self
+
+    def _claim(self) -> int:
+        with self._counter.get_lock():
+            i = self._counter.value
+            self._counter.value = i + 1
+        return i
+
+    def result(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from .core import load_rules as load_core
+
+        if self._proc is None:
+            out = evaluate_core(self.datasets)
+        else:
+            mine = evaluate_core(self.datasets, claim=self._claim)
+            theirs = None
+            try:
+                theirs = self._conn.recv()
+            except (EOFError, OSError):
+                pass
+            finally:
+                self._conn.close()
+                self._proc.join()
+            self._proc = None
+            parts = [mine]
+            if isinstance(theirs, tuple) and len(theirs) == 2:
+                parts.append(theirs)
+            done = {c for _, st in parts for c in st["core_id"]}
+            lost = [r for r in load_core() if r.id not in done]
+            if lost:                                 # the child died: its rules, here
+                from .core import from_cdisc_standards, run_core_rules
+
+                parts.append(run_core_rules(self.datasets, from_cdisc_standards(), rules=lost))
+            order = {r.id: i for i, r in enumerate(load_core())}
+            out = tuple(_in_order([p[k] for p in parts], order) for k in (0, 1))
+        self.seconds = time.perf_counter() - self._t0
+        return out
+
+
+def _in_order(frames: list[pd.DataFrame], order: dict[str, int]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)] or frames[:1]
+    allf = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    pos = allf["core_id"].map(order).to_numpy()
+    return allf.iloc[pos.argsort(kind="stable")].reset_index(drop=True)
+
+
+def _child(datasets: dict, claim, conn) -> None:
+    try:
+        conn.send(evaluate_core(datasets, claim=claim))
+    except BaseException as exc:                    # the parent evaluates the lost rules itself
+        try:
+            conn.send(f"{type(exc).__name__}: {exc}")
+        except Exception:
+            pass
+    finally:
+        conn.close()
+        os._exit(0)
+
+
+def run_core(core_datasets, covered: set[tuple[str, str, int | None]], differences=None
              ) -> tuple[list[pd.DataFrame], dict[str, RuleStatus], list[Rule], float]:
     """Evaluate the CORE rules; returns (raw findings frames, statuses, rules, seconds).
 
+    ``core_datasets``: ``{name: Dataset}`` or a started :class:`CoreEvaluation`.
     ``covered``: (core id, dataset, record) our own rules already report.
     """
-    import time
-
-    from .core import from_cdisc_standards, run_core_rules
-
     t0 = time.perf_counter()
     rules = {r.id: r for r in core_catalogue()}
     from .core import load_rules as load_core
@@ -111,7 +239,10 @@ def run_core(core_datasets: dict, covered: set[tuple[str, str, int | None]], dif
     by_id: dict[str, list[Difference]] = {}
     for d in differences:
         by_id.setdefault(d.core_id, []).append(d)
-    findings, status = run_core_rules(core_datasets, from_cdisc_standards())
+    if isinstance(core_datasets, CoreEvaluation):
+        findings, status = core_datasets.result()
+    else:
+        findings, status = evaluate_core(core_datasets)
     statuses: dict[str, RuleStatus] = {}
     explained: dict[str, int] = {}
     rows = []
@@ -160,4 +291,5 @@ def run_core(core_datasets: dict, covered: set[tuple[str, str, int | None]], dif
                                          datasets=evaluated, reason=reason or (None if evaluated else
                                                                                 "no dataset in its scope"))
     frame = pd.DataFrame(rows, columns=RAW_COLUMNS + ["rule", "severity"])
-    return ([frame] if len(frame) else []), statuses, list(rules.values()), time.perf_counter() - t0
+    seconds = core_datasets.seconds if isinstance(core_datasets, CoreEvaluation) else time.perf_counter() - t0
+    return ([frame] if len(frame) else []), statuses, list(rules.values()), seconds

@@ -18,6 +18,7 @@ from cdisc.iso8601 import (  # noqa: F401
     ISO8601_DTC,
     ISO8601_DTC_RE,
     TRUNCATED,
+    by_distinct,
     _one_valid,
     blank,
     iso8601_valid,
@@ -34,12 +35,7 @@ def iso_date(s: pd.Series) -> pd.Series:
 
 def _comparable(text: pd.Series) -> np.ndarray:
     """Valid right-truncated values (see compare_iso), tested once per distinct value."""
-    codes, uniques = pd.factorize(text, use_na_sentinel=True)
-    if len(uniques) == 0:
-        return np.zeros(len(text), dtype=bool)
-    u = pd.Series(uniques, dtype="string")
-    ok_u = (u.str.match(TRUNCATED).fillna(False) & _one_valid(u).fillna(False)).to_numpy(dtype=bool)
-    return np.where(codes >= 0, ok_u[np.maximum(codes, 0)], False)
+    return by_distinct(text, lambda u: (u.str.match(TRUNCATED).fillna(False) & _one_valid(u).fillna(False)), False)
 
 
 def compare_iso(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -55,21 +51,23 @@ def compare_iso(a: pd.Series, b: pd.Series) -> pd.Series:
            fixed width, so cutting both strings there cuts at a component boundary.
         3. The cut strings compare as text in chronological order.
     """
-    ta, tb = a.astype("string"), b.astype("string")
     # Invalid values (2023-02-30, hour 25) are the ISO 8601 rule's finding, not a date order.
-    ok = pd.Series(_comparable(ta) & _comparable(tb), index=a.index)
-    out = pd.Series(np.nan, index=a.index, dtype="float64")
-    if not ok.any():
-        return out
-    la, lb = ta.str.len(), tb.str.len()
-    shared = np.minimum(la, lb).where(ok)
-    # A loop over distinct precisions (at most ~7), not over records.
-    for n in sorted(shared.dropna().unique()):
-        sel = shared == n
-        xa = ta[sel].str.slice(0, int(n))
-        xb = tb[sel].str.slice(0, int(n))
-        out[sel] = np.where(xa < xb, -1.0, np.where(xa > xb, 1.0, 0.0))
-    return out
+    ok = _comparable(a) & _comparable(b)
+    out = np.full(len(a), np.nan)
+    if ok.any():
+        # numpy StringDType: slicing and comparing in C loops, every row at once
+        xa, xb = _strings(a[ok]), _strings(b[ok])
+        n = np.minimum(np.strings.str_len(xa), np.strings.str_len(xb))
+        xa, xb = np.strings.slice(xa, 0, n), np.strings.slice(xb, 0, n)
+        out[ok] = np.where(xa < xb, -1.0, np.where(xa > xb, 1.0, 0.0))
+    return pd.Series(out, index=a.index)
+
+
+_STR = np.dtypes.StringDType()
+
+
+def _strings(s: pd.Series) -> np.ndarray:
+    return s.to_numpy(dtype=object).astype(str).astype(_STR)
 
 
 _SAS_EPOCH = pd.Timestamp("1960-01-01")

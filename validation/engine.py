@@ -70,7 +70,7 @@ def validate_datasets(
     engine: str = "native",
     build: dict | None = None,
     report_dir: Path | str | None = None,
-    core_datasets: dict | None = None,
+    core_datasets=None,
     define_findings: list[pd.DataFrame] | None = None,
 ) -> ValidationResult:
     """Validate a build and (with ``out_dir``) write suites, results.json and report.html.
@@ -93,7 +93,8 @@ def validate_datasets(
         report_dir: where results.json, report.html and suites/ go (instead of
             ``out_dir/validation``).
         core_datasets: the SDTM datasets as ``validation.core.Dataset`` (the files' own
-            metadata): the CDISC CORE rules run on them (validation/core_bridge.py).
+            metadata): the CDISC CORE rules run on them (validation/core_bridge.py); or a
+            started ``core_bridge.CoreEvaluation`` (the rules already running beside us).
         define_findings: raw findings of the define.xml checks (validation/define_checks.py),
             one frame per define.xml checked; None: no define.xml was checked.
 

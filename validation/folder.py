@@ -148,6 +148,14 @@ def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, re
                     fail_on: str = "error", engine: str = "native", rules=None, core: bool = True) -> ValidationResult:
     """Validate the datasets of ``path`` (see the module docstring); with ``report_dir``
     write results.json, report.html and the suites there."""
+    from cdisc.gcpause import gc_paused
+
+    with gc_paused():
+        return _validate_folder(path, specs_dir=specs_dir, report_dir=report_dir, fail_on=fail_on, engine=engine,
+                                rules=rules, core=core)
+
+
+def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, core) -> ValidationResult:
     from cdisc.build import load_build_metadata
     from cdisc.ct import load_terminology, make_terminology
     from cdisc.specio import load_yaml
@@ -158,9 +166,13 @@ def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, re
     from .standard import merge_with_standard, metadata_from_files
     from .waivers import load_waivers
 
+    from .core_bridge import CoreEvaluation
+
     path = Path(path)
     folder = read_folder(path)
     ig, adamig = load_standard("sdtmig", "3.4"), load_standard("adamig", "1.3")
+    # the CORE rules need only the files: start them now, beside everything below
+    core_run = CoreEvaluation(core_datasets(path, folder, ig)).start() if core else None
     context = {}
     if folder.is_build and (path / "study.json").is_file():
         context = json.loads((path / "study.json").read_text(encoding="utf-8"))
@@ -211,7 +223,7 @@ def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, re
             define_findings.append(check_define(d, beside, ig, adamig, ct_packages=getattr(ct, "packages", ())))
     result = validate_datasets(data, metas, ctd, rules=rules, waivers=waivers, engine=engine, fail_on=fail_on,
                                build=manifest, report_dir=out,
-                               core_datasets=core_datasets(path, folder, ig) if core else None,
+                               core_datasets=core_run,
                                define_findings=define_findings)
     _unsplit(result, parts)
     if out is not None and parts:                    # rewrite with the split files' records

@@ -205,8 +205,11 @@ def shown(ctx: "RuleContext", name: str, df: pd.DataFrame, var: str) -> pd.Serie
     return as_text(s)
 
 
+_EMPTY = pd.DataFrame({c: pd.Series(dtype=object) for c in RAW_COLUMNS})
+
+
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in RAW_COLUMNS})
+    return _EMPTY.copy()
 
 
 def found(

@@ -25,13 +25,14 @@ joins, operations on other datasets, leaf results on the same frame, parsed date
 """
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from cdisc.gcpause import gc_paused
 
 from . import builders, operations
 from .catalogue import CoreRule, load_rules
@@ -703,13 +704,16 @@ def run_rule(study: Study, rule: CoreRule) -> tuple[list[dict], dict]:
 
 def run_core_rules(datasets: Mapping[str, Dataset], library: Library | None = None,
                    rule_ids: Iterable[str] | None = None, rules: Iterable[CoreRule] | None = None,
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   claim: Callable[[], int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate CORE rules on ``datasets`` (name -> Dataset).
 
     Returns ``(findings, rule_status)``: one finding per row (core_id, dataset, record
     (1-based, None for a dataset-level finding), usubjid, seq, variables, values, message)
     and one status per rule (executed / not executed with the reason, findings, datasets
     evaluated/skipped, execution errors by dataset, seconds, CDISC and FDA rule ids).
+
+    ``claim``: for several processes sharing the rules, returns the position of the next
+    rule not yet taken (a shared counter); this process evaluates only the rules it claims.
     """
     library = library if library is not None else NullLibrary()
     ds = {k.upper(): v for k, v in sorted(datasets.items(), key=lambda kv: kv[0].upper())}
@@ -719,21 +723,21 @@ def run_core_rules(datasets: Mapping[str, Dataset], library: Library | None = No
         wanted = set(rule_ids)
         rules = [r for r in rules if r.id in wanted]
     all_findings, statuses = [], []
-    was = gc.isenabled()
-    gc.disable()  # thousands of short-lived pandas objects, no cycles worth collecting mid-run
-    try:
-        for rule in rules:
+    with gc_paused():  # thousands of short-lived pandas objects, no cycles worth collecting mid-run
+        for rule in (rules if claim is None else _claimed(rules, claim)):
             f, s = run_rule(study, rule)
             all_findings.extend(f)
             statuses.append(s)
-    finally:
-        if was:
-            gc.enable()
     fdf = pd.DataFrame(all_findings, columns=FINDING_COLUMNS)
     fdf["record"] = fdf["record"].astype("Int64")
     fdf["seq"] = fdf["seq"].astype("Int64")
     sdf = pd.DataFrame(statuses, columns=STATUS_COLUMNS)
     return fdf, sdf
+
+
+def _claimed(rules: list, claim: Callable[[], int]):
+    while (i := claim()) < len(rules):
+        yield rules[i]
 
 
 def csv_rows(findings: pd.DataFrame) -> list[tuple[str, str, str, str, str]]:
