@@ -59,6 +59,31 @@ class AdamVariable(VariableSpec):
         return self
 
 
+class Parameter(_Strict):
+    """One analysis parameter of a BDS dataset, as define.xml and the reviewer's guide state it.
+
+    ``method``: how AVAL/AVALC of this parameter is derived (events, censoring, windows), one
+    MethodDef per parameter in define.xml; ``avalc``: the AVALC values it can take (a
+    codelist of the AVALC value-level metadata); ``comment``: what else a reviewer needs
+    (e.g. which of two OS definitions is the protocol's).
+    """
+
+    paramcd: str
+    param: str
+    method: str
+    avalc: list[str] | None = None
+    aval_unit: str | None = None
+    comment: str | None = None
+
+    @field_validator("paramcd")
+    @classmethod
+    def _code(cls, v: str) -> str:
+        # ADaMIG 1.3 §3.3.4: PARAMCD <= 8 characters, letters, digits and _, not starting with a digit
+        if not (v and len(v) <= 8 and v.replace("_", "").isalnum() and v.isupper() and not v[0].isdigit()):
+            raise ValueError(f"PARAMCD {v!r}: at most 8 upper-case letters, digits or _, not starting with a digit")
+        return v
+
+
 class AdamSpec(_Strict):
     dataset: str
     label: str
@@ -69,6 +94,7 @@ class AdamSpec(_Strict):
     steps: list[Step] = Field(default_factory=list)
     variables: list[AdamVariable]
     sort: list[str] | None = None
+    parameters: list[Parameter] = Field(default_factory=list)
 
     @field_validator("dataset")
     @classmethod
@@ -80,6 +106,10 @@ class AdamSpec(_Strict):
     @model_validator(mode="after")
     def _keys(self) -> "AdamSpec":
         check_variable_list([v.name for v in self.variables], self.keys, self.sort, "dataset")
+        codes = [p.paramcd for p in self.parameters]
+        dup = sorted({c for c in codes if codes.count(c) > 1})
+        if dup:
+            raise ValueError(f"parameters: PARAMCD listed twice: {', '.join(dup)}")
         return self
 
     def meta(self) -> DatasetMeta:

@@ -108,6 +108,9 @@ class Study(_Strict):
     # the form "*" lists columns of every form (the EDC's own bookkeeping columns).
     columns_not_mapped: dict[str, dict[str, str]] = Field(default_factory=dict)
     trial_summary: list[dict[str, Any]] = Field(default_factory=list)
+    # Coding dictionaries and their versions, e.g. {MEDDRA: "27.1", WHODRUG: "GLOBAL B3 2024-03"}:
+    # define.xml names them as ExternalCodeLists of the coded variables.
+    dictionaries: dict[str, str] = Field(default_factory=dict)
     inclusion_exclusion: list[dict[str, Any]] = Field(default_factory=list)
 
     @model_validator(mode="after")
