@@ -360,3 +360,26 @@ def test_derive_var_atoxgr_on_a_tiny_frame():
     assert out["ATOXGRN"].tolist()[6:8] == [3.0, 1.0] and pd.isna(out["ATOXGR"].iloc[8])
     with pytest.raises(SpecError):
         derive_var_atoxgr(df, criteria={"PLAT": {"direction": "low", "grades": [{"grade": 1, "gt": 5}]}})
+
+
+# ------------------------------------------------------------------------------------------ ADEX
+
+def test_adex_cells_infused_and_totals_from_the_ex_form(built, truth):
+    ex = _raw("ex")
+    ex["CELLS"] = ex["EXDOSE"].astype(float) * ex["EXWT"].astype(float)
+    adex = built["ADEX"]
+    cells = adex[adex["PARAMCD"] == "CELLS"].groupby("USUBJID")["AVAL"].sum()
+    tot = _param(built, "ADEX", "TOTCELLS")["AVAL"]
+    expected = ex.groupby("USUBJID")["CELLS"].sum()
+    assert np.allclose(tot.sort_index(), expected.reindex(tot.sort_index().index))
+    assert np.allclose(cells.sort_index(), expected.sort_index())
+    # 103-003: 3 infusions of 10 x10^6 cells/kg at 23.1 kg
+    assert tot[UID + "103-003"] == pytest.approx(693.0)
+    ninf = _param(built, "ADEX", "NINF")["AVAL"]
+    assert (ninf == truth.reindex(ninf.index)["N_INFUSIONS"].astype(float)).all()
+    adsl = built["ADSL"].set_index("USUBJID")
+    assert np.allclose(adsl["TOTCELL"], expected.reindex(adsl.index))
+    # lymphodepletion records: days -5 (start), fludarabine 30 and cyclophosphamide 300 mg/m2
+    ld = adex[adex["PARCAT1"] == "LYMPHODEPLETION"]
+    assert set(ld["PARAMCD"]) == {"FLUDOSE", "CYCDOSE"} and (ld["ASTDY"] == -5).all()
+    assert set(ld.loc[ld["PARAMCD"] == "FLUDOSE", "AVAL"]) == {30.0}
