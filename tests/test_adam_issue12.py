@@ -383,3 +383,15 @@ def test_adex_cells_infused_and_totals_from_the_ex_form(built, truth):
     ld = adex[adex["PARCAT1"] == "LYMPHODEPLETION"]
     assert set(ld["PARAMCD"]) == {"FLUDOSE", "CYCDOSE"} and (ld["ASTDY"] == -5).all()
     assert set(ld.loc[ld["PARAMCD"] == "FLUDOSE", "AVAL"]) == {30.0}
+
+
+def test_build_fails_naming_the_spec_when_a_parameter_is_not_listed(tmp_path):
+    from conftest import copy_study, run_cli
+
+    study = copy_study(tmp_path)
+    spec = study.read_spec("adam/adtte.yaml")
+    spec["parameters"] = [p for p in spec["parameters"] if p["paramcd"] != "OSSENS"]
+    study.write_spec("adam/adtte.yaml", spec)
+    res = run_cli("build", "--specs", study.specs, "--raw", study.raw, "--out", tmp_path / "out", "--no-validate")
+    assert res.code == 2, res.output
+    assert "adtte.yaml" in res.output and "PARAMCD OSSENS" in res.output and "not listed in parameters" in res.output
