@@ -170,6 +170,7 @@ class _Runner:
                 out[v.name] = pd.to_numeric(col, errors="raise").astype("float64")
         order = self.spec.sort or self.spec.keys
         out = out.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
+        check_parameters(self.spec, out, self.display)
         dup = out.duplicated(self.spec.keys, keep=False)
         if dup.any():
             rows = out[dup].head(10)
@@ -177,6 +178,59 @@ class _Runner:
                                      f"{' / '.join(map(str, r))}", file=self.display, key="keys")
                              for r in rows[self.spec.keys].itertuples(index=False)])
         return out
+
+
+def check_parameters(spec: AdamSpec, data: pd.DataFrame, display: str) -> None:
+    """The built PARAMCD/PARAM pairs are exactly the spec's ``parameters:`` (the define.xml
+    MethodDefs and value-level metadata are written from that list).
+
+    1. A BDS dataset (class BASIC DATA STRUCTURE) must list its parameters; a dataset with
+       ``parameters:`` must have PARAMCD and PARAM.
+    2. Every PARAMCD in the data is listed (extra -> error) and every listed PARAMCD occurs
+       (missing -> error); each PARAMCD has exactly the listed PARAM text.
+    3. Where a parameter lists ``avalc``, its non-blank AVALC values are among them; where it
+       gives ``aval_unit`` and the data has AVALU, AVALU is that unit.
+    """
+    params = spec.parameters
+    is_bds = spec.class_.upper() == "BASIC DATA STRUCTURE"
+    if not params:
+        if is_bds:
+            raise SpecError(f"{spec.dataset} is a BDS dataset but its spec lists no parameters",
+                            file=display, key="parameters",
+                            hint="list every PARAMCD with its PARAM and method (adam.spec.Parameter)")
+        return
+    if "PARAMCD" not in data.columns or "PARAM" not in data.columns:
+        raise SpecError(f"{spec.dataset}: parameters are listed but the dataset has no PARAMCD/PARAM",
+                        file=display, key="parameters")
+    problems: list[Problem] = []
+    listed = {p.paramcd: p for p in params}
+    pairs = data[["PARAMCD", "PARAM"]].drop_duplicates()
+    built = pairs.groupby("PARAMCD", sort=True)["PARAM"].agg(lambda s: sorted(set(s)))
+    for code in sorted(set(built.index) - set(listed)):
+        problems.append(Problem(f"{spec.dataset}: PARAMCD {code} ({' / '.join(built[code])}) is in the data "
+                                "but not listed in parameters", file=display, key="parameters"))
+    for code in [p.paramcd for p in params if p.paramcd not in built.index]:
+        problems.append(Problem(f"{spec.dataset}: parameter {code} is listed in parameters but no record has it",
+                                file=display, key="parameters"))
+    for code in sorted(set(built.index) & set(listed)):
+        if built[code] != [listed[code].param]:
+            problems.append(Problem(f"{spec.dataset}: PARAMCD {code} has PARAM {built[code]} in the data, "
+                                    f"parameters says {listed[code].param!r}", file=display, key="parameters"))
+    for code, p in listed.items():
+        rows = data["PARAMCD"] == code
+        if p.avalc is not None and "AVALC" in data.columns:
+            vals = set(data.loc[rows, "AVALC"].astype("str")) - {""}
+            bad = sorted(vals - set(p.avalc))
+            if bad:
+                problems.append(Problem(f"{spec.dataset}: PARAMCD {code} has AVALC {bad} not among its listed "
+                                        f"values {p.avalc}", file=display, key="parameters"))
+        if p.aval_unit is not None and "AVALU" in data.columns:
+            units = sorted(set(data.loc[rows, "AVALU"].astype("str")))
+            if units and units != [p.aval_unit]:
+                problems.append(Problem(f"{spec.dataset}: PARAMCD {code} has AVALU {units}, parameters says "
+                                        f"{p.aval_unit!r}", file=display, key="parameters"))
+    if problems:
+        raise SpecError(problems)
 
 
 def merge_supp(data: pd.DataFrame, supp: pd.DataFrame, *, qnams: dict[str, str] | list[str],

@@ -357,9 +357,11 @@ def test_is_tiers_and_titre(ds):
     assert (r.ISORRES, r.ISSTRESC, r.ISSTRESN) == ("1:160", "160", 160.0)        # truth ADA_MAX_TITER 160
     assert set(i.ISTESTCD) == {"ADA_BAB"} and set(i.ISTEST) == {"Binding Antidrug Antibody"}
     # ADA is first sampled on Day 1 before the infusion, which is after lymphodepletion began
-    # (RFXSTDTC): no IS record precedes RFXSTDTC, so no ISLOBXFL (ADaM sets the ADA baseline
-    # relative to the first VGO-Cs01p infusion instead).
-    assert (i.ISLOBXFL == "Y").sum() == 0
+    # (RFXSTDTC): ISLOBXFL is anchored at the first VGO-Cs01p infusion (RFSTDTC; issue 12,
+    # specs/sdtm/is.yaml), so it flags the day-1 pre-dose sample, the ADIS ABLFL record.
+    assert (i.ISLOBXFL == "Y").sum() > 0
+    assert set(i.loc[i.ISLOBXFL == "Y", "ISDY"]) == {1.0}
+    assert len(i[(i.ISLOBXFL == "Y")].groupby(["USUBJID", "ISSCAT"])) == (i.ISLOBXFL == "Y").sum()
     assert set(i[i.VISIT == "DAY 1"].ISDY) == {1.0}
 
 

@@ -22,12 +22,13 @@ from typing import Callable
 
 from .baseline import derive_var_ablfl, derive_var_base, derive_var_chg, derive_var_pchg
 from .dates import derive_vars_dt, derive_vars_dtm, derive_vars_dy
+from .grading import derive_var_atoxgr
 from .flags import (derive_var_anl_flag, derive_var_extreme_flag, derive_var_trtemfl,
                     derive_var_worst_flag)
 from .merge import (derive_var_merged_exist_flag, derive_var_merged_summary,
                     derive_vars_merged)
 from .params import derive_extreme_records, derive_param_computed, derive_param_exist_flag
-from .timing import derive_var_relative_time, derive_vars_analysis_window
+from .timing import derive_var_relative_time, derive_vars_analysis_window, derive_vars_last_dose
 from .tte import CensorSource, EventSource, TTESource, derive_param_tte
 
 DERIVATIONS: dict[str, Callable[..., object]] = {
@@ -53,6 +54,8 @@ DERIVATIONS: dict[str, Callable[..., object]] = {
         derive_param_tte,
         derive_var_relative_time,
         derive_vars_analysis_window,
+        derive_vars_last_dose,
+        derive_var_atoxgr,
     )
 }
 
