@@ -33,6 +33,13 @@ Choices (Define-XML 2.1.0 section numbers in brackets):
   RSTESTCD, PCSTRESN per PCTESTCD, ISORRES per ISTESTCD, AVAL per PARAMCD (any ADaM
   dataset with PARAMCD) and QVAL per QNAM (SUPP-- datasets), one entry per code present in
   the data with a non-missing result.
+* ADaM parameters (:mod:`cdisc.define.adam_params`): AVAL and AVALC per PARAMCD, each
+  with the MethodDef of the spec's ``parameters:`` entry (one per PARAMCD) and, for AVALC,
+  a codelist of its values; codelists for PARAMCD (decoded by PARAM), PARAM, ADRS AVALC,
+  EVNTDESC, CNSDTDSC, AVISIT.
+* Dictionaries (:mod:`cdisc.define.dictionaries`): MedDRA/WHODrug-coded variables point to
+  an ExternalCodeList with the version from study.yaml ``dictionaries``; in SDTM their
+  origin is Assigned.
 * Documents [§5.3.13]: SDTM: acrf.pdf (def:AnnotatedCRF) and csdrg.pdf
   (def:SupplementalDoc); ADaM: adrg.pdf (def:SupplementalDoc). The PDFs themselves are
   the sponsor's; the package copies them when ``specs/docs/`` holds them.
@@ -53,6 +60,12 @@ from cdisc.define.model import (
     CodeList, Comment, DatasetDefinition, DefineModel, Document, DocumentRef, Method,
     Origin, Standard, Study, Term, ValueLevel, describe_dataset, describe_value_levels,
     origin_from_meta,
+)
+from cdisc.define.adam_params import parameter_metadata
+from cdisc.define.codelists import _ct_packages, build_codelists  # noqa: F401
+from cdisc.define.dictionaries import apply_dictionaries
+from cdisc.define.roles_methods import (  # noqa: F401
+    _SE_METHODS, _is_derived, _rule_method, _with_methods, sdtm_role,
 )
 from cdisc.errors import ConformanceError, InputError, Problem, SpecError
 from cdisc.metadata import DatasetMeta, VariableMeta
@@ -160,239 +173,6 @@ def metadata_version_oid(studyid: str, standard: str) -> str:
     """``MetaDataVersion/@OID`` = Dataset-JSON ``metaDataVersionOID`` (one per define)."""
     ig = IG[standard]
     return f"MDV.{studyid}.{ig.name}.{ig.version.replace('.', '-')}"
-
-
-# --------------------------------------------------------------------------------------
-# SDTM roles (SDTM v2.0 variable roles by name pattern)
-# --------------------------------------------------------------------------------------
-_ROLE_EXACT = {
-    "STUDYID": "Identifier", "DOMAIN": "Identifier", "USUBJID": "Identifier",
-    "POOLID": "Identifier", "SPDEVID": "Identifier", "RDOMAIN": "Identifier",
-    "IDVAR": "Identifier", "IDVARVAL": "Identifier", "RELID": "Identifier",
-    "QNAM": "Topic", "QLABEL": "Synonym Qualifier", "QVAL": "Result Qualifier",
-    "QORIG": "Record Qualifier", "QEVAL": "Record Qualifier",
-    "VISITNUM": "Timing", "VISIT": "Timing", "VISITDY": "Timing", "TAETORD": "Timing",
-    "EPOCH": "Timing", "SUBJID": "Topic", "ARM": "Synonym Qualifier",
-    "ACTARM": "Synonym Qualifier", "ELEMENT": "Synonym Qualifier", "AGEU": "Variable Qualifier",
-    "TSPARMCD": "Topic", "TSPARM": "Synonym Qualifier", "TSVAL": "Result Qualifier",
-    "IETESTCD": "Topic", "IETEST": "Synonym Qualifier", "IECAT": "Grouping Qualifier",
-}
-_ROLE_SUFFIX = [
-    (("SEQ", "GRPID", "REFID", "SPID", "LNKID", "LNKGRP"), "Identifier"),
-    (("DTC", "STDTC", "ENDTC", "DY", "STDY", "ENDY", "DUR", "TPT", "TPTNUM", "ELTM",
-      "TPTREF", "RFTDTC", "STRF", "ENRF", "EVLINT", "EVINTX", "STRTPT", "STTPT", "ENRTPT",
-      "ENTPT", "STINT", "ENINT", "NOMDY", "NOMLBL"), "Timing"),
-    (("CAT", "SCAT"), "Grouping Qualifier"),
-    (("DECOD", "TEST", "MODIFY"), "Synonym Qualifier"),
-    (("ORRES", "STRESC", "STRESN"), "Result Qualifier"),
-    (("ORRESU", "STRESU", "ORNRLO", "ORNRHI", "STNRLO", "STNRHI", "STNRC", "DOSU", "LLT",
-      "LLTCD", "PTCD", "HLT", "HLTCD", "HLGT", "HLGTCD", "BDSYCD", "SOC", "SOCCD", "DOSTXT"),
-     "Variable Qualifier"),
-]
-_TOPIC_SUFFIX = {"EVENTS": "TERM", "INTERVENTIONS": "TRT", "FINDINGS": "TESTCD",
-                 "FINDINGS ABOUT": "TESTCD"}
-
-
-def sdtm_role(meta: DatasetMeta, var: str) -> str:
-    """The SDTM v2.0 role of ``var`` in ``meta`` (SDTMIG 3.4 domain tables, column Role).
-
-    Steps: 1. names shared by all domains (STUDYID, USUBJID, VISITNUM, EPOCH, QNAM, ...);
-    2. the topic variable of the class (--TERM for Events, --TRT for Interventions,
-    --TESTCD for Findings; ETCD in SE/TE/TA); 3. the --suffix after the two-letter domain
-    prefix (--SEQ Identifier, --DTC/--DY Timing, --CAT Grouping, --DECOD/--TEST Synonym,
-    --ORRES/--STRESC/--STRESN Result, units/ranges/dictionary codes Variable Qualifier);
-    4. anything else is a Record Qualifier.
-    """
-    if var in _ROLE_EXACT:
-        return _ROLE_EXACT[var]
-    cls = (meta.class_ or "").upper()
-    if var == "ETCD":
-        return "Topic"
-    prefix = meta.name[:2]
-    suffix = var[len(prefix):] if var.startswith(prefix) else None
-    if suffix is not None and _TOPIC_SUFFIX.get(cls) == suffix:
-        return "Topic"
-    if suffix is not None:
-        for suffixes, role in _ROLE_SUFFIX:
-            if suffix in suffixes:
-                return role
-    return "Record Qualifier"
-
-
-# --------------------------------------------------------------------------------------
-# Methods for Derived variables whose spec has no method text
-# --------------------------------------------------------------------------------------
-_SE_METHODS = {
-    "STUDYID": "Study identifier from specs/study.yaml (studyid).",
-    "DOMAIN": "Set to SE.",
-    "USUBJID": "DM.USUBJID of the subject.",
-    "SESEQ": "Sequence number of the element within USUBJID, in order of SESTDTC.",
-    "ETCD": "Code of each trial element (specs/study.yaml elements) the subject entered.",
-    "ELEMENT": "Description of the element (TE.ELEMENT).",
-    "TAETORD": "Planned order of the element within the subject's arm (TA.TAETORD).",
-    "EPOCH": "Epoch of the element (TA.EPOCH).",
-    "SESTDTC": "Start of the element: the subject's date named by the element's start rule "
-               "in specs/study.yaml (e.g. RFICDTC for screening, RFXSTDTC for the infusion), "
-               "shifted by start_offset_days.",
-    "SEENDTC": "End of the element: start of the subject's next element; for the last "
-               "element the subject's end of participation (DM.RFPENDTC).",
-}
-
-
-def _rule_method(var) -> str | None:
-    """Method text from an SDTM spec variable's mapping rule (sdtm/spec.py rules)."""
-    rule = var.rule
-    arg = getattr(var, rule)
-    if rule == "template":
-        text = f"Built from the template {arg} (raw fields and variables in braces)."
-    elif rule == "sequence":
-        text = (f"Sequence number of the record within USUBJID, records ordered by "
-                f"{', '.join(arg)}.")
-    elif rule == "study_day":
-        text = (f"Study day of {arg} relative to DM.RFSTDTC: date - RFSTDTC + 1 on or after "
-                f"RFSTDTC, date - RFSTDTC before it; no day 0 (SDTMIG 3.4 §4.4.4).")
-    elif rule == "epoch":
-        text = f"EPOCH of the subject's SE element during which {arg} falls."
-    elif rule == "visit":
-        part = arg if isinstance(arg, str) else arg.part
-        text = (f"{part.upper()} from the EDC folder through the visit schedule in "
-                "specs/study.yaml; unscheduled visits numbered in time order.")
-    elif rule == "lookup":
-        text = (f"{arg.from_} looked up in the {arg.table} table of specs/study.yaml "
-                f"({arg.key} -> {arg.field}).")
-    elif rule == "aggregate":
-        forms = ", ".join(s.form for s in arg.sources)
-        text = f"Per subject, the {arg.how} value from the form(s) {forms}."
-    elif rule == "result":
-        text = (f"{arg.part.upper()} standardised from {arg.orres}"
-                + (f" and {arg.orresu}" if arg.orresu else "")
-                + " (SDTMIG 3.4 §4.5.1).")
-    elif rule == "value":
-        text = f"Set to {arg}."
-    elif rule == "study":
-        text = f"The study's {arg} from specs/study.yaml."
-    elif rule == "map":
-        col = arg if isinstance(arg, str) else arg.from_
-        text = f"Raw {col} mapped to controlled terminology."
-    elif rule == "assign":
-        text = f"Raw {arg}."
-    elif rule == "number":
-        text = f"Raw {arg} as a number."
-    elif rule == "iso8601":
-        text = f"Raw {arg.date}" + (f" and {arg.time}" if arg.time else "") + " as ISO 8601."
-    else:  # pragma: no cover - every rule of RULE_KEYS is handled above
-        return None
-    if var.when:
-        text += f" Only where {var.when}."
-    return text
-
-
-def _is_derived(var: VariableMeta) -> bool:
-    return (var.origin or "").strip().lower() == "derived"
-
-
-def _with_methods(meta: DatasetMeta, spec_vars: dict) -> DatasetMeta:
-    """A copy of ``meta`` where every Derived variable has method text (spec rule, SE
-    table or a pointer to the build) so that each gets a MethodDef (Define-XML 2.1
-    §5.3.5: MethodOID is required on an ItemRef whose origin is Derived)."""
-    changed = []
-    for v in meta.variables:
-        if _is_derived(v) and not v.method:
-            text = None
-            if v.name in spec_vars:
-                text = _rule_method(spec_vars[v.name])
-            elif meta.name == "SE":
-                text = _SE_METHODS.get(v.name)
-            text = text or f"Derived by the cdisc build of {meta.name} (see the reviewer's guide)."
-            v = v.model_copy(update={"method": text})
-        changed.append(v)
-    return meta.model_copy(update={"variables": changed})
-
-
-# --------------------------------------------------------------------------------------
-# Codelists
-# --------------------------------------------------------------------------------------
-def _ct_packages(ct) -> tuple[dict[str, Standard], "_Owner"]:
-    """CT standards by publishing set (SDTM, ADaM: the packages study.yaml names) and a
-    codelist name -> standard OID lookup (sponsor codelists have none)."""
-    standards: dict[str, Standard] = {}
-    oids: dict[str, str] = {}
-    for p in ct.packages:
-        pub = "SDTM" if p.kind == "sdtm" else "ADaM"
-        std = Standard(oid=f"STD.CT.{pub.upper()}.{p.version}", name="CDISC/NCI", type="CT",
-                       version=p.version, publishing_set=pub)
-        standards[pub] = std
-        oids[p.kind] = std.oid
-    return standards, _Owner(ct, oids)
-
-
-class _Owner:
-    """``owner.get(name)``: the OID of the CT standard whose package holds codelist ``name``."""
-
-    def __init__(self, ct, oids: dict[str, str]):
-        self._ct, self._oids = ct, oids
-
-    def get(self, name: str, default=None):
-        p = self._ct.package_of(name)
-        return self._oids.get(p.kind, default) if p is not None else default
-
-
-def _used_values(series_list: list[pd.Series]) -> set[str]:
-    """The distinct non-blank values of the columns, as codelist coded values (a whole
-    number as its integer text, 2.0 -> "2")."""
-    values: set[str] = set()
-    for s in series_list:
-        if pd.api.types.is_numeric_dtype(s):
-            uniq = np.unique(s.dropna().to_numpy(dtype=float))
-            values |= {f"{x:.0f}" if x == round(x) else repr(float(x)) for x in uniq}
-        else:
-            text = s.astype(str).str.strip()
-            values |= set(text[text != ""].unique().tolist())
-    return values
-
-
-def build_codelists(uses: dict[str, list[tuple[pd.Series, str]]], ct, owner,
-                    *, where: str) -> list[CodeList]:
-    """CodeList objects for the codelists ``uses`` names (name -> [(values, type)]).
-
-    Steps (Define-XML 2.1 §5.3.9): 1. a name not in the study's CT is a SpecError;
-    2. non-extensible and sponsor codelists: every term; extensible CDISC codelists: the
-    terms used in the data in CT order, then used values CT does not have as
-    ``ExtendedValue`` terms (no C-code), or every term when nothing is used;
-    3. sponsor terms of a CDISC codelist (study-ct.yaml extensions) are ExtendedValue;
-    4. DataType integer/float when every referencing variable is Num.
-    """
-    out, problems = [], []
-    for name in sorted(uses):
-        if name not in ct.codelists:
-            problems.append(Problem(f"codelist {name} is referenced but not in specs/ct",
-                                    file=where, key=name,
-                                    hint="add it to specs/ct/study-ct.yaml or fix the variable's codelist"))
-            continue
-        cl = ct.codelists[name]
-        used = _used_values([s for s, _ in uses[name]])
-        cdisc_extensible = cl.extensible and not cl.sponsor
-        if cdisc_extensible and used:
-            chosen = [t for t in cl.terms if t.value in used]
-            known = {t.value for t in cl.terms}
-            extra = sorted(used - known)
-        else:
-            chosen, extra = list(cl.terms), []
-        terms = [Term(coded_value=t.value, decode=t.decode,
-                      c_code=None if (t.sponsor or cl.sponsor) else t.code,
-                      extended=bool(t.sponsor and cdisc_extensible))
-                 for t in chosen]
-        terms += [Term(coded_value=v, extended=True) for v in extra]
-        kinds = {k for _, k in uses[name]}
-        data_type = "text"
-        if kinds == {"Num"}:
-            data_type = "integer" if all(re.fullmatch(r"-?\d+", t.coded_value) for t in terms) else "float"
-        out.append(CodeList(oid=f"CL.{name}", name=cl.label, data_type=data_type,
-                            c_code=None if cl.sponsor else cl.code, terms=terms,
-                            standard_oid=None if cl.sponsor else owner.get(name)))
-    if problems:
-        raise SpecError(problems)
-    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -534,6 +314,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
     ct = load_terminology(specs_dir)
     ct_standards, owner = _ct_packages(ct)
     sdtm_specs = load_domain_specs(specs_dir)
+    adam_specs = _adam_specs(specs_dir)
     supp_specs = _supp_qualifiers(sdtm_specs)
     datasets = datasets if datasets is not None else read_build(build_dir)
     notes = dataset_notes or {}
@@ -548,6 +329,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
         comments: list[Comment] = []
         value_levels: list[ValueLevel] = []
         uses: dict[str, list[tuple[pd.Series, str]]] = {}
+        extra_codelists: list[CodeList] = []
         frames, metas = {}, {}
         for ds in group:
             spec = sdtm_specs.get(ds.name)
@@ -576,14 +358,23 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
             methods += m
             comments += c
             items = {i.name: i for i in dataset.items}
-            value_levels += value_levels_for(ds, items, supp_specs.get(ds.name, {}), methods, comments, acrf_present)
+            vls = value_levels_for(ds, items, supp_specs.get(ds.name, {}), methods, comments, acrf_present)
+            if standard == "ADaM":
+                spec = adam_specs.get(ds.name)
+                vls, cls, m, c = parameter_metadata(ds.name, ds.data, dataset, list(
+                    spec.parameters) if spec is not None else [], vls)
+                extra_codelists += cls
+                methods += m
+                comments += c
+            value_levels += vls
             frames[ds.name], metas[ds.name] = ds.data, meta
             for v in meta.variables:
                 if v.codelist:
                     uses.setdefault(v.codelist, []).append((ds.data[v.name], v.type))
         value_levels = describe_value_levels(value_levels, frames, metas)
+        own = {cl.oid for cl in extra_codelists}
         for vl in value_levels:
-            if vl.codelist_oid:
+            if vl.codelist_oid and vl.codelist_oid not in own:
                 name = vl.codelist_oid[3:]
                 df = frames[vl.dataset]
                 mask = np.ones(len(df), dtype=bool)
@@ -591,6 +382,8 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
                     mask &= df[cond.variable].astype(str).isin(cond.values).to_numpy()
                 uses.setdefault(name, []).append((df.loc[mask, vl.variable], "Char"))
         codelists = build_codelists(uses, ct, owner, where=f"{standard} define.xml")
+        codelists += extra_codelists + apply_dictionaries(defs, study.dictionaries, standard=standard,
+                                                          study_file=str(specs_dir / "study.yaml"))
         ct_used = sorted({cl.standard_oid for cl in codelists if cl.standard_oid})
         standards = [IG[standard]] + [s for s in ct_standards.values() if s.oid in ct_used]
         # only the documents the package holds: a def:leaf to a missing file is a dead link
@@ -612,6 +405,15 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
             annotated_crf=[DocumentRef(leaf_id=ACRF.id)] if standard == "SDTM" and acrf_present else [],
             supplemental_docs=[DocumentRef(leaf_id=d.id) for d in docs if d.id != ACRF.id])
     return models
+
+
+def _adam_specs(specs_dir: Path) -> dict:
+    """ADaM specs by dataset name (their ``parameters:``); none when the study has none."""
+    from adam.runner import load_adam_specs
+
+    if not (Path(specs_dir) / "adam").is_dir():
+        return {}
+    return {name: spec for name, (spec, _) in load_adam_specs(Path(specs_dir)).items()}
 
 
 def _tool_version() -> str:
