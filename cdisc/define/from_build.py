@@ -278,6 +278,7 @@ def _dataset_order(ds: BuildDataset) -> tuple:
 def build_define_models(build_dir: Path, specs_dir: Path, *,
                         dataset_notes: dict[str, str] | None = None,
                         datasets: dict[str, BuildDataset] | None = None,
+                        documents: set[str] | None = None,
                         ) -> dict[str, DefineModel]:
     """The Define-XML 2.1 model of a build's SDTM datasets and of its ADaM datasets.
 
@@ -287,6 +288,9 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
         dataset_notes: dataset name -> extra text for its def:CommentDef (e.g. how the
             package split it, FDA TCG §3.3.2).
         datasets: the build already read by :func:`read_build` (saves reading twice).
+        documents: the document files (acrf.pdf, csdrg.pdf, adrg.pdf) that will sit beside
+            define.xml, the only ones it links (no dead def:leaf); default: those in
+            ``specs/docs/``. Without acrf.pdf no origin cites the aCRF.
 
     Returns:
         ``{"SDTM": model, "ADaM": model}``, a key only for a standard the build has.
@@ -309,7 +313,10 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
     from cdisc.study import load_study
 
     specs_dir = Path(specs_dir)
-    acrf_present = (specs_dir / "docs" / ACRF.href).is_file()
+    if documents is None:     # default: the documents the study keeps in specs/docs/
+        documents = {d.href for ds in DOCUMENTS.values() for d in ds
+                     if (specs_dir / "docs" / d.href).is_file()}
+    acrf_present = ACRF.href in documents
     study = load_study(specs_dir)
     ct = load_terminology(specs_dir)
     ct_standards, owner = _ct_packages(ct)
@@ -387,7 +394,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
         ct_used = sorted({cl.standard_oid for cl in codelists if cl.standard_oid})
         standards = [IG[standard]] + [s for s in ct_standards.values() if s.oid in ct_used]
         # only the documents the package holds: a def:leaf to a missing file is a dead link
-        docs = [d for d in DOCUMENTS[standard] if (specs_dir / "docs" / d.href).is_file()]
+        docs = [d for d in DOCUMENTS[standard] if d.href in documents]
         st = Study(
             oid=study_oid(study.studyid), name=study.studyid, description=study.title.strip(),
             protocol_name=study.protocol or study.studyid,
@@ -424,7 +431,8 @@ def _tool_version() -> str:
 
 def write_defines(build_dir: Path, specs_dir: Path, out_dirs: dict[str, Path] | None = None, *,
                   dataset_notes: dict[str, str] | None = None, html: bool = True,
-                  datasets: dict[str, BuildDataset] | None = None) -> dict[str, Path]:
+                  datasets: dict[str, BuildDataset] | None = None,
+                  documents: set[str] | None = None) -> dict[str, Path]:
     """Write define.xml (+ define2-1.xsl, + define.html) for SDTM and for ADaM.
 
     Args:
@@ -433,7 +441,7 @@ def write_defines(build_dir: Path, specs_dir: Path, out_dirs: dict[str, Path] | 
         out_dirs: standard -> folder for its define.xml; default ``BUILD/sdtm`` and
             ``BUILD/adam`` (next to the .xpt files the define's leaves point to). A
             standard the build has but ``out_dirs`` lacks is not written.
-        dataset_notes, datasets: see :func:`build_define_models`.
+        dataset_notes, datasets, documents: see :func:`build_define_models`.
         html: also render ``define.html`` with the stylesheet.
 
     Returns:
@@ -453,7 +461,7 @@ def write_defines(build_dir: Path, specs_dir: Path, out_dirs: dict[str, Path] | 
     build_dir = Path(build_dir)
     out_dirs = out_dirs or {"SDTM": build_dir / "sdtm", "ADaM": build_dir / "adam"}
     models = build_define_models(build_dir, specs_dir, dataset_notes=dataset_notes,
-                                 datasets=datasets)
+                                 datasets=datasets, documents=documents)
     written: dict[str, Path] = {}
     for standard, model in models.items():
         if standard not in out_dirs:
