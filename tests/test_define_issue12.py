@@ -104,6 +104,8 @@ def test_one_method_per_parameter_through_value_level_metadata(with_params, data
     # the OS comment
     assert _x(adam, "//def:CommentDef[@OID='COM.ADTTE.AVAL.OS']//odm:TranslatedText/text()") == [
         "Conventional OS definition."]
+    assert _x(adam, "//odm:ItemDef[@OID='IT.ADTTE.AVAL.OS']/odm:Description/odm:TranslatedText/text()") == [
+        "Analysis Value: Overall Survival (days)"]
     # the AVAL ItemDef points at its value list
     assert _x(adam, "//odm:ItemDef[@OID='IT.ADTTE.AVAL']/def:ValueListRef/@ValueListOID") == ["VL.ADTTE.AVAL"]
 

@@ -122,7 +122,7 @@ def parameter_metadata(ds_name: str, df: pd.DataFrame, dataset: DatasetDefinitio
         if vl.dataset == ds_name and vl.variable == "AVAL" and len(vl.where) == 1 \
                 and vl.where[0].variable == "PARAMCD":
             code = vl.where[0].values[0]
-            update = {"label": f"AVAL: {pairs.get(code, code)}"}
+            update = {"label": f"{items['AVAL'].label}: {pairs.get(code, code)}"} if "AVAL" in items else {}
             if (oid := param_method("AVAL", code)) is not None:
                 update["method_oid"] = oid
             if (oid := param_comment("AVAL", code)) is not None:
@@ -147,7 +147,7 @@ def parameter_metadata(ds_name: str, df: pd.DataFrame, dataset: DatasetDefinitio
                                              values))
             out.append(ValueLevel(
                 dataset=ds_name, variable="AVALC", where=[("PARAMCD", "EQ", [code])],
-                label=f"AVALC: {pairs.get(code, code)}", origin=parent.origin,
+                label=f"{parent.label}: {pairs.get(code, code)}", origin=parent.origin,
                 method_oid=param_method("AVALC", code) or parent.method_oid,
                 comment_oid=param_comment("AVALC", code), codelist_oid=cl_oid,
                 data_type="text"))
