@@ -3,12 +3,21 @@
 ``package(build, out, specs)`` turns a validated build folder into::
 
     out/manifest.json                       SHA-256 and size of every file, the splits,
-                                            the validation verdict (no clock time)
+                                            the validation verdict, the documents (generated,
+                                            from specs/docs, or missing), the supplementary
+                                            files (no clock time)
     out/m5/datasets/<studyid>/tabulations/sdtm/
-        *.xpt, define.xml, define2-1.xsl, define.html, validation-report.html,
-        [*.json Dataset-JSON], [acrf.pdf, csdrg.pdf], [split/<name><n>.xpt]
+        *.xpt, define.xml, define2-1.xsl, csdrg.pdf, [acrf.pdf], [split/<name><n>.xpt]
     out/m5/datasets/<studyid>/analysis/adam/datasets/
-        *.xpt, define.xml, define2-1.xsl, define.html, [*.json], [adrg.pdf], [split/]
+        *.xpt, define.xml, define2-1.xsl, adrg.pdf, [split/]
+    out/supplementary/                      beside m5: what the TCG does not list there
+        sdtm/ adam/: define.html, [*.json Dataset-JSON]; validation/: report.html, results.json
+
+m5 holds only the file types the FDA Study Data Technical Conformance Guide lists for the
+dataset folders (XPT, define.xml and its stylesheet, the reviewer's guides and aCRF as PDF).
+The reviewer's guides are generated (:mod:`cdisc.guides`) unless ``specs/docs/`` holds the
+sponsor's own; an annotated CRF is never generated: without ``specs/docs/acrf.pdf`` the
+manifest lists it as not included, the command says so and define.xml does not link it.
 
 following the folder structure of the FDA Study Data Technical Conformance Guide (TCG
 §7.2, eCTD module 5: ``m5/datasets/<study>/tabulations/sdtm`` and
@@ -36,7 +45,6 @@ import numpy as np
 import pandas as pd
 
 from cdisc.define.from_build import (
-    DOCUMENTS,
     BuildDataset,
     metadata_version_oid,
     read_build,
@@ -44,9 +52,11 @@ from cdisc.define.from_build import (
     write_defines,
 )
 from cdisc.errors import ConformanceError, DataError, InputError, Problem
+from cdisc.guides import package_documents
 
 DEFAULT_SPLIT_LIMIT = 5 * 1024**3          # FDA TCG §3.3.2: 5 GB
 MANIFEST = "manifest.json"
+SUPPLEMENTARY = "supplementary"            # beside m5: what the TCG does not list for m5/datasets
 MANIFEST_HASH = "manifest.json.sha256"     # sidecar: the manifest itself is checked too
 RECORD = 80                                # XPT v5 records are 80 bytes
 
@@ -345,7 +355,8 @@ def _file_entries(root: Path) -> list[dict]:
 
 def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bool = False,
             split_limit_bytes: int = DEFAULT_SPLIT_LIMIT,
-            split_by: dict[str, str] | None = None, protected: dict[str, Path] | None = None) -> dict:
+            split_by: dict[str, str] | None = None, protected: dict[str, Path] | None = None,
+            echo=None) -> dict:
     """Make the submission package of a build (FDA TCG §7.2 folders) and its manifest.
 
     Args:
@@ -361,6 +372,7 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
         split_by: dataset -> split variable, overriding :func:`split_candidates`.
         protected: folders the package may not be, be inside of or contain (the CLI passes
             the study's specs, raw and build folders); default: the build and specs folders.
+        echo: called with each message for the user (a missing aCRF); default: stderr.
 
     Returns:
         The manifest (also written as ``out/manifest.json``).
@@ -373,14 +385,16 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
     Steps:
         1. refuse a build whose validation/results.json counts error findings (unless
            ``allow_errors``) and a build whose .xpt files differ from its manifest;
-        2. copy the SDTM .xpt (and Dataset-JSON, when the build has them) into
+        2. copy the SDTM .xpt into
            ``m5/datasets/<studyid>/tabulations/sdtm``, the ADaM ones into
            ``.../analysis/adam/datasets``;
         3. split every transport file over the limit into ``split/<name><i>.xpt``;
-        4. generate define.xml per standard from the specs and the data, with
-           define2-1.xsl and define.html beside it, zero XSD errors (the split noted in
-           the dataset's comment); copy the validation report to the SDTM folder and the
-           reviewer documents found in specs/docs;
+        4. the documents: specs/docs/ acrf.pdf, csdrg.pdf, adrg.pdf copied when present,
+           otherwise the cSDRG/ADRG generated as PDF (:func:`cdisc.guides.package_documents`;
+           a missing aCRF is reported through ``echo``); define.xml per standard from the
+           specs and the data with define2-1.xsl beside it, zero XSD errors, linking only
+           the documents present (the split noted in the dataset's comment); define.html,
+           Dataset-JSON and the validation report into ``supplementary/``;
         5. manifest.json: every file's path, size and SHA-256 (sorted), the splits, the
            validation verdict, the documents define.xml names but the package lacks;
            timestamps are the data cut, never the clock; JSON with sorted keys;
@@ -414,10 +428,6 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
             entry = {"dataset": name, "standard": ds.standard, "records": int(len(ds.data)),
                      "variables": len(ds.meta.variables),
                      "file": f"{rel_dirs[ds.standard]}/{ds.path.name}"}
-            js = ds.path.with_suffix(".json")
-            if js.is_file():
-                shutil.copyfile(js, folder / js.name)
-                entry["dataset_json"] = f"{rel_dirs[ds.standard]}/{js.name}"
             if ds.path.stat().st_size > split_limit_bytes:
                 info = split_dataset(ds, folder / "split", split_limit_bytes, study.created,
                                      by=(split_by or {}).get(name))
@@ -431,18 +441,11 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
                                "split folder (FDA TCG §3.3.2).")
                 entry["split"] = [p["file"] for p in info["parts"]]
             listing.append(entry)
-        write_defines(build_dir, specs_dir, dirs, dataset_notes=notes, datasets=datasets)
-        report = build_dir / "validation" / "report.html"
-        if report.is_file() and "SDTM" in dirs:
-            shutil.copyfile(report, dirs["SDTM"] / "validation-report.html")
-        documents = []
-        for std, folder in sorted(dirs.items()):
-            for doc in DOCUMENTS[std]:
-                src = specs_dir / "docs" / doc.href
-                if src.is_file():
-                    shutil.copyfile(src, folder / doc.href)
-                documents.append({"file": f"{rel_dirs[std]}/{doc.href}", "title": doc.title,
-                                  "included": src.is_file()})
+        documents, present = package_documents(build_dir, specs_dir, dirs, rel_dirs, datasets,
+                                               echo if echo is not None else _stderr)
+        write_defines(build_dir, specs_dir, dirs, dataset_notes=notes, datasets=datasets,
+                      html=False, documents=present)
+        supplementary = _supplementary(build_dir, tmp, dirs, datasets, listing)
         manifest = {
             "format": "cdisc submission package", "version": 1,
             "tool": {"name": "cdisc", "version": __version__},
@@ -452,6 +455,7 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
             "validation": validation,
             "split_limit_bytes": int(split_limit_bytes),
             "datasets": listing, "splits": splits, "documents": documents,
+            "supplementary": supplementary,
             "files": _file_entries(tmp),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
@@ -459,6 +463,45 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
         (tmp / MANIFEST_HASH).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n", encoding="utf-8")
         staged.commit()
     return manifest
+
+
+def _stderr(message: str) -> None:
+    import click
+
+    click.echo(message, err=True)
+
+
+def _supplementary(build_dir: Path, root: Path, dirs: dict[str, Path], datasets: dict,
+                   listing: list[dict]) -> list[dict]:
+    """Files a reviewer may use that the TCG does not list for m5/datasets: the
+    Dataset-JSON copies, define.html (define.xml rendered) and the validation report, in
+    ``supplementary/`` beside m5 (``sdtm/``, ``adam/``, ``validation/``). Returns the
+    manifest entries ``{"file", "kind", "standard"}``; ``listing`` entries get their
+    ``dataset_json`` path."""
+    from cdisc.define.xsd import render_html
+
+    out: list[dict] = []
+    by_name = {e["dataset"]: e for e in listing}
+    for std, folder in sorted(dirs.items()):
+        sub = root / SUPPLEMENTARY / std.lower()
+        sub.mkdir(parents=True, exist_ok=True)
+        render_html(folder / "define.xml", sub / "define.html")
+        out.append({"file": f"{SUPPLEMENTARY}/{std.lower()}/define.html", "kind": "define.html",
+                    "standard": std})
+        for name, ds in sorted(datasets.items()):
+            js = ds.path.with_suffix(".json")
+            if ds.standard == std and js.is_file():
+                shutil.copyfile(js, sub / js.name)
+                rel = f"{SUPPLEMENTARY}/{std.lower()}/{js.name}"
+                by_name[name]["dataset_json"] = rel
+                out.append({"file": rel, "kind": "Dataset-JSON", "standard": std})
+    for name, kind in (("report.html", "validation report"), ("results.json", "validation results")):
+        src = build_dir / "validation" / name
+        if src.is_file():
+            (root / SUPPLEMENTARY / "validation").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, root / SUPPLEMENTARY / "validation" / name)
+            out.append({"file": f"{SUPPLEMENTARY}/validation/{name}", "kind": kind, "standard": None})
+    return out
 
 
 def verify_package(out_dir: Path) -> list[Problem]:

@@ -46,7 +46,8 @@ def _check(folder, mutate=None, data_mutate=None):
     from cdisc.standards import load_ct
 
     found = check_define(path, frames, IG, ADAMIG, ct_packages=[load_ct("sdtm", "2025-03-28")])
-    return {(r.rule, r.dataset, r.variable) for r in found.itertuples()}
+    return {(r.rule, r.dataset, r.variable if isinstance(r.variable, str) else None)
+            for r in found.itertuples()}
 
 
 @pytest.fixture
@@ -58,6 +59,18 @@ def copy(pkg, tmp_path):
 
 def test_the_shipped_package_passes(pkg):
     assert _check(pkg / SDTM) == set() and _check(pkg / ADAM) == set()
+
+
+def test_dictionary_codelists_are_not_enumerations(pkg):
+    # MedDRA is an ExternalCodeList (no CodeListItems): DF-005 must not compare AEDECOD with it,
+    # but the coded variables do point to it
+    from lxml import etree
+
+    root = etree.parse(str(pkg / SDTM / "define.xml")).getroot()
+    ns = {"odm": "http://www.cdisc.org/ns/odm/v1.3"}
+    ext = root.findall(".//odm:CodeList/odm:ExternalCodeList", ns)
+    assert {e.get("Dictionary") for e in ext} == {"MedDRA"} and {e.get("Version") for e in ext} == {"27.1"}
+    assert _check(pkg / SDTM) == set()
 
 
 def test_validate_a_package_folder(pkg):

@@ -137,10 +137,15 @@ def test_layout(pkg, build):
     out, manifest = pkg
     sdtm, adam = out / SDTM, out / ADAM
     names = {p.name for p in sdtm.iterdir()}
-    assert {"ae.xpt", "dm.xpt", "suppae.xpt", "define.xml", "define2-1.xsl", "define.html",
-            "validation-report.html", "ae.json"} <= names
-    assert {"adsl.xpt", "adae.xpt", "define.xml", "define2-1.xsl", "adsl.json"} <= \
+    # m5 holds only what the FDA TCG lists: XPT, define.xml + stylesheet, reviewer's guides
+    # (issue 12); Dataset-JSON, define.html and the validation report are in supplementary/.
+    assert {"ae.xpt", "dm.xpt", "suppae.xpt", "define.xml", "define2-1.xsl", "csdrg.pdf"} <= names
+    assert {"adsl.xpt", "adae.xpt", "define.xml", "define2-1.xsl", "adrg.pdf"} <= \
         {p.name for p in adam.iterdir()}
+    assert {"validation-report.html", "define.html", "ae.json"}.isdisjoint(names)
+    assert (out / "supplementary" / "sdtm" / "ae.json").is_file()
+    assert (out / "supplementary" / "adam" / "adsl.json").is_file()
+    assert (out / "supplementary" / "validation" / "report.html").is_file()
     # The transport files are the build's, byte for byte.
     for xpt in sorted(build.rglob("*.xpt")):
         folder = sdtm if xpt.parent.name == "sdtm" else adam
@@ -149,9 +154,9 @@ def test_layout(pkg, build):
         assert validate_define(path) == []
     assert manifest["validation"]["errors"] == 0 and manifest["validation"]["allow_errors"] is False
     assert manifest["created"] == "2026-02-28T00:00:00" and manifest["splits"] == []
-    # No acrf/csdrg/adrg in specs/docs: listed as referenced by define.xml but not included.
-    assert {d["file"].rsplit("/", 1)[1]: d["included"] for d in manifest["documents"]} == {
-        "acrf.pdf": False, "csdrg.pdf": False, "adrg.pdf": False}
+    # No acrf/csdrg/adrg in specs/docs: the guides are generated, the aCRF is missing.
+    assert {d["file"].rsplit("/", 1)[1]: (d["included"], d["source"]) for d in manifest["documents"]} == {
+        "acrf.pdf": (False, None), "csdrg.pdf": (True, "generated"), "adrg.pdf": (True, "generated")}
 
 
 def test_manifest_checksums(pkg):
@@ -221,12 +226,12 @@ def test_verify_package_detects_tampering(pkg, tmp_path):
     data = bytearray(ae.read_bytes())
     data[-100] ^= 0x01                       # one bit in one record
     ae.write_bytes(bytes(data))
-    (copy / ADAM / "adsl.json").unlink()
+    (copy / "supplementary" / "adam" / "adsl.json").unlink()   # beside m5 (issue 12)
     (copy / SDTM / "notes.txt").write_text("extra", encoding="utf-8")
     problems = verify_package(copy)
     found = {(p.file, p.message.split(":")[0].split(" (")[0]) for p in problems}
     assert found == {(f"{SDTM}/ae.xpt", "file changed"),
-                     (f"{ADAM}/adsl.json", "file listed in manifest.json is missing"),
+                     ("supplementary/adam/adsl.json", "file listed in manifest.json is missing"),
                      (f"{SDTM}/notes.txt", "file is not in manifest.json")}
     (copy / "manifest.json").unlink()
     assert "manifest.json not found" in verify_package(copy)[0].message
@@ -365,8 +370,9 @@ def test_reviewer_documents_from_specs_docs(build, tmp_path):
     (specs / "docs" / "adrg.pdf").write_bytes(b"%PDF-1.4 adrg\n")
     out = tmp_path / "out"
     manifest = package(build, out, specs)
-    assert {d["file"].rsplit("/", 1)[1]: d["included"] for d in manifest["documents"]} == {
-        "acrf.pdf": True, "csdrg.pdf": False, "adrg.pdf": True}
+    assert {d["file"].rsplit("/", 1)[1]: (d["included"], d["source"]) for d in manifest["documents"]} == {
+        "acrf.pdf": (True, "specs/docs/acrf.pdf"), "csdrg.pdf": (True, "generated"),
+        "adrg.pdf": (True, "specs/docs/adrg.pdf")}
     assert (out / SDTM / "acrf.pdf").read_bytes() == b"%PDF-1.4 acrf\n"
     assert (out / ADAM / "adrg.pdf").read_bytes() == b"%PDF-1.4 adrg\n"
     assert f"{SDTM}/acrf.pdf" in [f["path"] for f in manifest["files"]]
@@ -377,7 +383,8 @@ def test_reviewer_documents_from_specs_docs(build, tmp_path):
     ns = {"odm": "http://www.cdisc.org/ns/odm/v1.3", "def": "http://www.cdisc.org/ns/def/v2.1",
           "xlink": "http://www.w3.org/1999/xlink"}
     sdtm = etree.parse(str(out / SDTM / "define.xml"))
-    assert sdtm.xpath("//odm:MetaDataVersion/def:leaf/@xlink:href", namespaces=ns) == ["acrf.pdf"]
+    assert sdtm.xpath("//odm:MetaDataVersion/def:leaf/@xlink:href", namespaces=ns) == [
+        "acrf.pdf", "csdrg.pdf"]
     assert sdtm.xpath("//def:AnnotatedCRF/def:DocumentRef/@leafID", namespaces=ns) == ["LF.acrf"]
     adam = etree.parse(str(out / ADAM / "define.xml"))
     assert adam.xpath("//def:SupplementalDoc/def:DocumentRef/@leafID", namespaces=ns) == ["LF.adrg"]

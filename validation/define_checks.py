@@ -119,6 +119,8 @@ def check_define(path: Path, datasets: dict[str, pd.DataFrame], ig, adamig, ct_p
             cref = x("odm:CodeListRef/@CodeListOID", it)
             if cref and var in df.columns and cref[0] in codelists and not x("def:ValueListRef", it):
                 cl = codelists[cref[0]]
+                if x("odm:ExternalCodeList", cl):
+                    continue          # MedDRA/WHODrug: a dictionary, not enumerated terms
                 allowed = set(x("odm:CodeListItem/@CodedValue|odm:EnumeratedItem/@CodedValue", cl))
                 values = as_text(df[var]).astype(str).str.strip()
                 bad = values.ne("") & ~values.isin(allowed)

@@ -33,6 +33,13 @@ Choices (Define-XML 2.1.0 section numbers in brackets):
   RSTESTCD, PCSTRESN per PCTESTCD, ISORRES per ISTESTCD, AVAL per PARAMCD (any ADaM
   dataset with PARAMCD) and QVAL per QNAM (SUPP-- datasets), one entry per code present in
   the data with a non-missing result.
+* ADaM parameters (:mod:`cdisc.define.adam_params`): AVAL and AVALC per PARAMCD, each
+  with the MethodDef of the spec's ``parameters:`` entry (one per PARAMCD) and, for AVALC,
+  a codelist of its values; codelists for PARAMCD (decoded by PARAM), PARAM, ADRS AVALC,
+  EVNTDESC, CNSDTDSC, AVISIT.
+* Dictionaries (:mod:`cdisc.define.dictionaries`): MedDRA/WHODrug-coded variables point to
+  an ExternalCodeList with the version from study.yaml ``dictionaries``; in SDTM their
+  origin is Assigned.
 * Documents [§5.3.13]: SDTM: acrf.pdf (def:AnnotatedCRF) and csdrg.pdf
   (def:SupplementalDoc); ADaM: adrg.pdf (def:SupplementalDoc). The PDFs themselves are
   the sponsor's; the package copies them when ``specs/docs/`` holds them.
@@ -42,7 +49,6 @@ Choices (Define-XML 2.1.0 section numbers in brackets):
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +57,20 @@ import pandas as pd
 
 from cdisc.define.model import (
     CodeList, Comment, DatasetDefinition, DefineModel, Document, DocumentRef, Method,
-    Origin, Standard, Study, Term, ValueLevel, describe_dataset, describe_value_levels,
+    Origin, Standard, Study, ValueLevel, describe_dataset, describe_value_levels,
     origin_from_meta,
 )
+from cdisc.define.adam_params import parameter_metadata
+from cdisc.define.codelists import _ct_packages, build_codelists  # noqa: F401
+from cdisc.define.dictionaries import apply_dictionaries
+from cdisc.define.value_levels import (  # noqa: F401
+    ACRF, VLM_TARGETS, _qorig_origin, _supp_qualifiers, _with_standard_core, value_levels_for,
+)
+from cdisc.define.roles_methods import (  # noqa: F401
+    _SE_METHODS, _is_derived, _rule_method, _with_methods, sdtm_role,
+)
 from cdisc.errors import ConformanceError, InputError, Problem, SpecError
-from cdisc.metadata import DatasetMeta, VariableMeta
+from cdisc.metadata import DatasetMeta
 
 STANDARDS = ("SDTM", "ADaM")
 IG = {
@@ -63,22 +78,11 @@ IG = {
     "ADaM": Standard(oid="STD.ADAMIG.1-3", name="ADaMIG", type="IG", version="1.3"),
 }
 PURPOSE = {"SDTM": "Tabulation", "ADaM": "Analysis"}
-ACRF = Document(id="LF.acrf", href="acrf.pdf", title="Annotated Case Report Form")
 DOCUMENTS = {
     "SDTM": [ACRF, Document(id="LF.csdrg", href="csdrg.pdf",
                             title="Clinical Study Data Reviewer's Guide")],
     "ADaM": [Document(id="LF.adrg", href="adrg.pdf", title="Analysis Data Reviewer's Guide")],
 }
-# (dataset test, where-variable, result variables, variable naming the code) per
-# Define-XML 2.1 §5.3.7; an ADaM dataset qualifies by having PARAMCD, a SUPP-- by QNAM.
-VLM_TARGETS = [
-    (lambda ds, std: ds == "LB", "LBTESTCD", ["LBORRES", "LBSTRESN"], "LBTEST"),
-    (lambda ds, std: ds == "RS", "RSTESTCD", ["RSORRES"], "RSTEST"),
-    (lambda ds, std: ds == "PC", "PCTESTCD", ["PCSTRESN"], "PCTEST"),
-    (lambda ds, std: ds == "IS", "ISTESTCD", ["ISORRES"], "ISTEST"),
-    (lambda ds, std: std == "ADaM", "PARAMCD", ["AVAL"], "PARAM"),
-    (lambda ds, std: std == "SDTM" and ds.startswith("SUPP"), "QNAM", ["QVAL"], "QLABEL"),
-]
 _CLASS_ORDER = ["TRIAL DESIGN", "SPECIAL PURPOSE", "INTERVENTIONS", "EVENTS", "FINDINGS",
                 "FINDINGS ABOUT", "RELATIONSHIP", "STUDY REFERENCE"]
 
@@ -163,328 +167,6 @@ def metadata_version_oid(studyid: str, standard: str) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# SDTM roles (SDTM v2.0 variable roles by name pattern)
-# --------------------------------------------------------------------------------------
-_ROLE_EXACT = {
-    "STUDYID": "Identifier", "DOMAIN": "Identifier", "USUBJID": "Identifier",
-    "POOLID": "Identifier", "SPDEVID": "Identifier", "RDOMAIN": "Identifier",
-    "IDVAR": "Identifier", "IDVARVAL": "Identifier", "RELID": "Identifier",
-    "QNAM": "Topic", "QLABEL": "Synonym Qualifier", "QVAL": "Result Qualifier",
-    "QORIG": "Record Qualifier", "QEVAL": "Record Qualifier",
-    "VISITNUM": "Timing", "VISIT": "Timing", "VISITDY": "Timing", "TAETORD": "Timing",
-    "EPOCH": "Timing", "SUBJID": "Topic", "ARM": "Synonym Qualifier",
-    "ACTARM": "Synonym Qualifier", "ELEMENT": "Synonym Qualifier", "AGEU": "Variable Qualifier",
-    "TSPARMCD": "Topic", "TSPARM": "Synonym Qualifier", "TSVAL": "Result Qualifier",
-    "IETESTCD": "Topic", "IETEST": "Synonym Qualifier", "IECAT": "Grouping Qualifier",
-}
-_ROLE_SUFFIX = [
-    (("SEQ", "GRPID", "REFID", "SPID", "LNKID", "LNKGRP"), "Identifier"),
-    (("DTC", "STDTC", "ENDTC", "DY", "STDY", "ENDY", "DUR", "TPT", "TPTNUM", "ELTM",
-      "TPTREF", "RFTDTC", "STRF", "ENRF", "EVLINT", "EVINTX", "STRTPT", "STTPT", "ENRTPT",
-      "ENTPT", "STINT", "ENINT", "NOMDY", "NOMLBL"), "Timing"),
-    (("CAT", "SCAT"), "Grouping Qualifier"),
-    (("DECOD", "TEST", "MODIFY"), "Synonym Qualifier"),
-    (("ORRES", "STRESC", "STRESN"), "Result Qualifier"),
-    (("ORRESU", "STRESU", "ORNRLO", "ORNRHI", "STNRLO", "STNRHI", "STNRC", "DOSU", "LLT",
-      "LLTCD", "PTCD", "HLT", "HLTCD", "HLGT", "HLGTCD", "BDSYCD", "SOC", "SOCCD", "DOSTXT"),
-     "Variable Qualifier"),
-]
-_TOPIC_SUFFIX = {"EVENTS": "TERM", "INTERVENTIONS": "TRT", "FINDINGS": "TESTCD",
-                 "FINDINGS ABOUT": "TESTCD"}
-
-
-def sdtm_role(meta: DatasetMeta, var: str) -> str:
-    """The SDTM v2.0 role of ``var`` in ``meta`` (SDTMIG 3.4 domain tables, column Role).
-
-    Steps: 1. names shared by all domains (STUDYID, USUBJID, VISITNUM, EPOCH, QNAM, ...);
-    2. the topic variable of the class (--TERM for Events, --TRT for Interventions,
-    --TESTCD for Findings; ETCD in SE/TE/TA); 3. the --suffix after the two-letter domain
-    prefix (--SEQ Identifier, --DTC/--DY Timing, --CAT Grouping, --DECOD/--TEST Synonym,
-    --ORRES/--STRESC/--STRESN Result, units/ranges/dictionary codes Variable Qualifier);
-    4. anything else is a Record Qualifier.
-    """
-    if var in _ROLE_EXACT:
-        return _ROLE_EXACT[var]
-    cls = (meta.class_ or "").upper()
-    if var == "ETCD":
-        return "Topic"
-    prefix = meta.name[:2]
-    suffix = var[len(prefix):] if var.startswith(prefix) else None
-    if suffix is not None and _TOPIC_SUFFIX.get(cls) == suffix:
-        return "Topic"
-    if suffix is not None:
-        for suffixes, role in _ROLE_SUFFIX:
-            if suffix in suffixes:
-                return role
-    return "Record Qualifier"
-
-
-# --------------------------------------------------------------------------------------
-# Methods for Derived variables whose spec has no method text
-# --------------------------------------------------------------------------------------
-_SE_METHODS = {
-    "STUDYID": "Study identifier from specs/study.yaml (studyid).",
-    "DOMAIN": "Set to SE.",
-    "USUBJID": "DM.USUBJID of the subject.",
-    "SESEQ": "Sequence number of the element within USUBJID, in order of SESTDTC.",
-    "ETCD": "Code of each trial element (specs/study.yaml elements) the subject entered.",
-    "ELEMENT": "Description of the element (TE.ELEMENT).",
-    "TAETORD": "Planned order of the element within the subject's arm (TA.TAETORD).",
-    "EPOCH": "Epoch of the element (TA.EPOCH).",
-    "SESTDTC": "Start of the element: the subject's date named by the element's start rule "
-               "in specs/study.yaml (e.g. RFICDTC for screening, RFXSTDTC for the infusion), "
-               "shifted by start_offset_days.",
-    "SEENDTC": "End of the element: start of the subject's next element; for the last "
-               "element the subject's end of participation (DM.RFPENDTC).",
-}
-
-
-def _rule_method(var) -> str | None:
-    """Method text from an SDTM spec variable's mapping rule (sdtm/spec.py rules)."""
-    rule = var.rule
-    arg = getattr(var, rule)
-    if rule == "template":
-        text = f"Built from the template {arg} (raw fields and variables in braces)."
-    elif rule == "sequence":
-        text = (f"Sequence number of the record within USUBJID, records ordered by "
-                f"{', '.join(arg)}.")
-    elif rule == "study_day":
-        text = (f"Study day of {arg} relative to DM.RFSTDTC: date - RFSTDTC + 1 on or after "
-                f"RFSTDTC, date - RFSTDTC before it; no day 0 (SDTMIG 3.4 §4.4.4).")
-    elif rule == "epoch":
-        text = f"EPOCH of the subject's SE element during which {arg} falls."
-    elif rule == "visit":
-        part = arg if isinstance(arg, str) else arg.part
-        text = (f"{part.upper()} from the EDC folder through the visit schedule in "
-                "specs/study.yaml; unscheduled visits numbered in time order.")
-    elif rule == "lookup":
-        text = (f"{arg.from_} looked up in the {arg.table} table of specs/study.yaml "
-                f"({arg.key} -> {arg.field}).")
-    elif rule == "aggregate":
-        forms = ", ".join(s.form for s in arg.sources)
-        text = f"Per subject, the {arg.how} value from the form(s) {forms}."
-    elif rule == "result":
-        text = (f"{arg.part.upper()} standardised from {arg.orres}"
-                + (f" and {arg.orresu}" if arg.orresu else "")
-                + " (SDTMIG 3.4 §4.5.1).")
-    elif rule == "value":
-        text = f"Set to {arg}."
-    elif rule == "study":
-        text = f"The study's {arg} from specs/study.yaml."
-    elif rule == "map":
-        col = arg if isinstance(arg, str) else arg.from_
-        text = f"Raw {col} mapped to controlled terminology."
-    elif rule == "assign":
-        text = f"Raw {arg}."
-    elif rule == "number":
-        text = f"Raw {arg} as a number."
-    elif rule == "iso8601":
-        text = f"Raw {arg.date}" + (f" and {arg.time}" if arg.time else "") + " as ISO 8601."
-    else:  # pragma: no cover - every rule of RULE_KEYS is handled above
-        return None
-    if var.when:
-        text += f" Only where {var.when}."
-    return text
-
-
-def _is_derived(var: VariableMeta) -> bool:
-    return (var.origin or "").strip().lower() == "derived"
-
-
-def _with_methods(meta: DatasetMeta, spec_vars: dict) -> DatasetMeta:
-    """A copy of ``meta`` where every Derived variable has method text (spec rule, SE
-    table or a pointer to the build) so that each gets a MethodDef (Define-XML 2.1
-    §5.3.5: MethodOID is required on an ItemRef whose origin is Derived)."""
-    changed = []
-    for v in meta.variables:
-        if _is_derived(v) and not v.method:
-            text = None
-            if v.name in spec_vars:
-                text = _rule_method(spec_vars[v.name])
-            elif meta.name == "SE":
-                text = _SE_METHODS.get(v.name)
-            text = text or f"Derived by the cdisc build of {meta.name} (see the reviewer's guide)."
-            v = v.model_copy(update={"method": text})
-        changed.append(v)
-    return meta.model_copy(update={"variables": changed})
-
-
-# --------------------------------------------------------------------------------------
-# Codelists
-# --------------------------------------------------------------------------------------
-def _ct_packages(ct) -> tuple[dict[str, Standard], "_Owner"]:
-    """CT standards by publishing set (SDTM, ADaM: the packages study.yaml names) and a
-    codelist name -> standard OID lookup (sponsor codelists have none)."""
-    standards: dict[str, Standard] = {}
-    oids: dict[str, str] = {}
-    for p in ct.packages:
-        pub = "SDTM" if p.kind == "sdtm" else "ADaM"
-        std = Standard(oid=f"STD.CT.{pub.upper()}.{p.version}", name="CDISC/NCI", type="CT",
-                       version=p.version, publishing_set=pub)
-        standards[pub] = std
-        oids[p.kind] = std.oid
-    return standards, _Owner(ct, oids)
-
-
-class _Owner:
-    """``owner.get(name)``: the OID of the CT standard whose package holds codelist ``name``."""
-
-    def __init__(self, ct, oids: dict[str, str]):
-        self._ct, self._oids = ct, oids
-
-    def get(self, name: str, default=None):
-        p = self._ct.package_of(name)
-        return self._oids.get(p.kind, default) if p is not None else default
-
-
-def _used_values(series_list: list[pd.Series]) -> set[str]:
-    """The distinct non-blank values of the columns, as codelist coded values (a whole
-    number as its integer text, 2.0 -> "2")."""
-    values: set[str] = set()
-    for s in series_list:
-        if pd.api.types.is_numeric_dtype(s):
-            uniq = np.unique(s.dropna().to_numpy(dtype=float))
-            values |= {f"{x:.0f}" if x == round(x) else repr(float(x)) for x in uniq}
-        else:
-            text = s.astype(str).str.strip()
-            values |= set(text[text != ""].unique().tolist())
-    return values
-
-
-def build_codelists(uses: dict[str, list[tuple[pd.Series, str]]], ct, owner,
-                    *, where: str) -> list[CodeList]:
-    """CodeList objects for the codelists ``uses`` names (name -> [(values, type)]).
-
-    Steps (Define-XML 2.1 §5.3.9): 1. a name not in the study's CT is a SpecError;
-    2. non-extensible and sponsor codelists: every term; extensible CDISC codelists: the
-    terms used in the data in CT order, then used values CT does not have as
-    ``ExtendedValue`` terms (no C-code), or every term when nothing is used;
-    3. sponsor terms of a CDISC codelist (study-ct.yaml extensions) are ExtendedValue;
-    4. DataType integer/float when every referencing variable is Num.
-    """
-    out, problems = [], []
-    for name in sorted(uses):
-        if name not in ct.codelists:
-            problems.append(Problem(f"codelist {name} is referenced but not in specs/ct",
-                                    file=where, key=name,
-                                    hint="add it to specs/ct/study-ct.yaml or fix the variable's codelist"))
-            continue
-        cl = ct.codelists[name]
-        used = _used_values([s for s, _ in uses[name]])
-        cdisc_extensible = cl.extensible and not cl.sponsor
-        if cdisc_extensible and used:
-            chosen = [t for t in cl.terms if t.value in used]
-            known = {t.value for t in cl.terms}
-            extra = sorted(used - known)
-        else:
-            chosen, extra = list(cl.terms), []
-        terms = [Term(coded_value=t.value, decode=t.decode,
-                      c_code=None if (t.sponsor or cl.sponsor) else t.code,
-                      extended=bool(t.sponsor and cdisc_extensible))
-                 for t in chosen]
-        terms += [Term(coded_value=v, extended=True) for v in extra]
-        kinds = {k for _, k in uses[name]}
-        data_type = "text"
-        if kinds == {"Num"}:
-            data_type = "integer" if all(re.fullmatch(r"-?\d+", t.coded_value) for t in terms) else "float"
-        out.append(CodeList(oid=f"CL.{name}", name=cl.label, data_type=data_type,
-                            c_code=None if cl.sponsor else cl.code, terms=terms,
-                            standard_oid=None if cl.sponsor else owner.get(name)))
-    if problems:
-        raise SpecError(problems)
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# Value-level metadata
-# --------------------------------------------------------------------------------------
-def _supp_qualifiers(sdtm_specs: dict) -> dict[str, dict[str, object]]:
-    """SUPP-- dataset name -> QNAM -> the spec's Supplemental entry."""
-    out: dict[str, dict[str, object]] = {}
-    for dom, (spec, _) in sdtm_specs.items():
-        if spec.supplemental:
-            out[f"SUPP{dom}"] = {s.name: s for s in spec.supplemental}
-    return out
-
-
-def _with_standard_core(meta, data):
-    """The dataset's metadata with the standard's Core designations (SDTMIG 3.4 / ADaMIG 1.3:
-    Req makes an ItemRef Mandatory), without adding variables the dataset does not have."""
-    from cdisc.standards import load_standard
-    from validation.standard import merge_with_standard
-
-    merged = merge_with_standard(meta.name, meta, list(data.columns), None, load_standard("sdtmig", "3.4"),
-                                 load_standard("adamig", "1.3"), add_missing=False)
-    return merged
-
-
-def _qorig_origin(sup, acrf: bool = True) -> Origin:
-    """def:Origin of one supplemental qualifier: its QORIG (``CRF`` = Collected from the
-    Investigator), else the origin its spec rule implies (sdtm/spec.py defaults)."""
-    meta = sup.meta()
-    if sup.qorig:
-        meta = meta.model_copy(update={"origin": sup.qorig})
-    origin = origin_from_meta(meta, dataset="SUPP")
-    if origin.type == "Collected" and origin.source == "Investigator" and acrf:
-        origin = origin.model_copy(update={"documents": [DocumentRef(leaf_id=ACRF.id)]})
-    return origin
-
-
-def value_levels_for(ds: BuildDataset, items: dict[str, object], supp: dict[str, object],
-                     methods: list[Method], comments: list[Comment], acrf: bool = True) -> list[ValueLevel]:
-    """The ValueLevel entries of one dataset (see VLM_TARGETS), data type/length/digits
-    left for :func:`describe_value_levels`. Adds MethodDefs/CommentDefs the SUPP-- QVAL
-    entries need to ``methods``/``comments``."""
-    out: list[ValueLevel] = []
-    df = ds.data
-    for applies, code_var, targets, label_var in VLM_TARGETS:
-        if not applies(ds.name, ds.standard) or code_var not in df.columns:
-            continue
-        codes = df[code_var].astype(str).str.strip()
-        names = (df[label_var].astype(str).str.strip() if label_var in df.columns
-                 else pd.Series([""] * len(df), index=df.index))
-        first_name = names.groupby(codes, sort=True).first()
-        for target in targets:
-            if target not in df.columns:
-                continue
-            parent = items[target]
-            col = df[target]
-            present = (col.notna() if pd.api.types.is_numeric_dtype(col)
-                       else col.astype(str).str.strip() != "")
-            for code in sorted(set(codes[present & (codes != "")])):
-                label = first_name.get(code) or code
-                fields: dict[str, object] = {
-                    "dataset": ds.name, "variable": target,
-                    "where": [(code_var, "EQ", [code])],
-                    "label": f"{parent.label}: {label}" if code_var != "QNAM" else label,
-                    "origin": parent.origin, "method_oid": parent.method_oid,
-                }
-                sup = supp.get(code) if code_var == "QNAM" else None
-                if sup is not None:
-                    fields["origin"] = _qorig_origin(sup, acrf)
-                    fields["mandatory"] = True
-                    if sup.codelist:
-                        # The ItemDef's DataType must be its CodeList's (Define-XML 2.1
-                        # §5.3.9): coded QVALs stay text even when they read as numbers.
-                        fields["codelist_oid"] = f"CL.{sup.codelist}"
-                        fields["data_type"] = "text"
-                    text = sup.method
-                    if fields["origin"].type == "Derived" and not text:
-                        text = _rule_method(sup)
-                    if text:
-                        oid = f"MT.{ds.name}.{target}.{code}"
-                        methods.append(Method(oid=oid, name=f"Algorithm to derive {code}",
-                                              description=text))
-                        fields["method_oid"] = oid
-                    if sup.comment:
-                        oid = f"COM.{ds.name}.{target}.{code}"
-                        comments.append(Comment(oid=oid, description=sup.comment))
-                        fields["comment_oid"] = oid
-                out.append(ValueLevel(**fields))
-    return out
-
-
-# --------------------------------------------------------------------------------------
 # The models
 # --------------------------------------------------------------------------------------
 def _dataset_order(ds: BuildDataset) -> tuple:
@@ -498,6 +180,7 @@ def _dataset_order(ds: BuildDataset) -> tuple:
 def build_define_models(build_dir: Path, specs_dir: Path, *,
                         dataset_notes: dict[str, str] | None = None,
                         datasets: dict[str, BuildDataset] | None = None,
+                        documents: set[str] | None = None,
                         ) -> dict[str, DefineModel]:
     """The Define-XML 2.1 model of a build's SDTM datasets and of its ADaM datasets.
 
@@ -507,6 +190,9 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
         dataset_notes: dataset name -> extra text for its def:CommentDef (e.g. how the
             package split it, FDA TCG §3.3.2).
         datasets: the build already read by :func:`read_build` (saves reading twice).
+        documents: the document files (acrf.pdf, csdrg.pdf, adrg.pdf) that will sit beside
+            define.xml, the only ones it links (no dead def:leaf); default: those in
+            ``specs/docs/``. Without acrf.pdf no origin cites the aCRF.
 
     Returns:
         ``{"SDTM": model, "ADaM": model}``, a key only for a standard the build has.
@@ -529,11 +215,15 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
     from cdisc.study import load_study
 
     specs_dir = Path(specs_dir)
-    acrf_present = (specs_dir / "docs" / ACRF.href).is_file()
+    if documents is None:     # default: the documents the study keeps in specs/docs/
+        documents = {d.href for ds in DOCUMENTS.values() for d in ds
+                     if (specs_dir / "docs" / d.href).is_file()}
+    acrf_present = ACRF.href in documents
     study = load_study(specs_dir)
     ct = load_terminology(specs_dir)
     ct_standards, owner = _ct_packages(ct)
     sdtm_specs = load_domain_specs(specs_dir)
+    adam_specs = _adam_specs(specs_dir)
     supp_specs = _supp_qualifiers(sdtm_specs)
     datasets = datasets if datasets is not None else read_build(build_dir)
     notes = dataset_notes or {}
@@ -548,6 +238,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
         comments: list[Comment] = []
         value_levels: list[ValueLevel] = []
         uses: dict[str, list[tuple[pd.Series, str]]] = {}
+        extra_codelists: list[CodeList] = []
         frames, metas = {}, {}
         for ds in group:
             spec = sdtm_specs.get(ds.name)
@@ -576,14 +267,23 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
             methods += m
             comments += c
             items = {i.name: i for i in dataset.items}
-            value_levels += value_levels_for(ds, items, supp_specs.get(ds.name, {}), methods, comments, acrf_present)
+            vls = value_levels_for(ds, items, supp_specs.get(ds.name, {}), methods, comments, acrf_present)
+            if standard == "ADaM":
+                spec = adam_specs.get(ds.name)
+                vls, cls, m, c = parameter_metadata(ds.name, ds.data, dataset, list(
+                    spec.parameters) if spec is not None else [], vls)
+                extra_codelists += cls
+                methods += m
+                comments += c
+            value_levels += vls
             frames[ds.name], metas[ds.name] = ds.data, meta
             for v in meta.variables:
                 if v.codelist:
                     uses.setdefault(v.codelist, []).append((ds.data[v.name], v.type))
         value_levels = describe_value_levels(value_levels, frames, metas)
+        own = {cl.oid for cl in extra_codelists}
         for vl in value_levels:
-            if vl.codelist_oid:
+            if vl.codelist_oid and vl.codelist_oid not in own:
                 name = vl.codelist_oid[3:]
                 df = frames[vl.dataset]
                 mask = np.ones(len(df), dtype=bool)
@@ -591,10 +291,12 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
                     mask &= df[cond.variable].astype(str).isin(cond.values).to_numpy()
                 uses.setdefault(name, []).append((df.loc[mask, vl.variable], "Char"))
         codelists = build_codelists(uses, ct, owner, where=f"{standard} define.xml")
+        codelists += extra_codelists + apply_dictionaries(defs, study.dictionaries, standard=standard,
+                                                          study_file=str(specs_dir / "study.yaml"))
         ct_used = sorted({cl.standard_oid for cl in codelists if cl.standard_oid})
         standards = [IG[standard]] + [s for s in ct_standards.values() if s.oid in ct_used]
         # only the documents the package holds: a def:leaf to a missing file is a dead link
-        docs = [d for d in DOCUMENTS[standard] if (specs_dir / "docs" / d.href).is_file()]
+        docs = [d for d in DOCUMENTS[standard] if d.href in documents]
         st = Study(
             oid=study_oid(study.studyid), name=study.studyid, description=study.title.strip(),
             protocol_name=study.protocol or study.studyid,
@@ -614,6 +316,15 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
     return models
 
 
+def _adam_specs(specs_dir: Path) -> dict:
+    """ADaM specs by dataset name (their ``parameters:``); none when the study has none."""
+    from adam.runner import load_adam_specs
+
+    if not (Path(specs_dir) / "adam").is_dir():
+        return {}
+    return {name: spec for name, (spec, _) in load_adam_specs(Path(specs_dir)).items()}
+
+
 def _tool_version() -> str:
     from cdisc import __version__
 
@@ -622,7 +333,8 @@ def _tool_version() -> str:
 
 def write_defines(build_dir: Path, specs_dir: Path, out_dirs: dict[str, Path] | None = None, *,
                   dataset_notes: dict[str, str] | None = None, html: bool = True,
-                  datasets: dict[str, BuildDataset] | None = None) -> dict[str, Path]:
+                  datasets: dict[str, BuildDataset] | None = None,
+                  documents: set[str] | None = None) -> dict[str, Path]:
     """Write define.xml (+ define2-1.xsl, + define.html) for SDTM and for ADaM.
 
     Args:
@@ -631,7 +343,7 @@ def write_defines(build_dir: Path, specs_dir: Path, out_dirs: dict[str, Path] | 
         out_dirs: standard -> folder for its define.xml; default ``BUILD/sdtm`` and
             ``BUILD/adam`` (next to the .xpt files the define's leaves point to). A
             standard the build has but ``out_dirs`` lacks is not written.
-        dataset_notes, datasets: see :func:`build_define_models`.
+        dataset_notes, datasets, documents: see :func:`build_define_models`.
         html: also render ``define.html`` with the stylesheet.
 
     Returns:
@@ -651,7 +363,7 @@ def write_defines(build_dir: Path, specs_dir: Path, out_dirs: dict[str, Path] | 
     build_dir = Path(build_dir)
     out_dirs = out_dirs or {"SDTM": build_dir / "sdtm", "ADaM": build_dir / "adam"}
     models = build_define_models(build_dir, specs_dir, dataset_notes=dataset_notes,
-                                 datasets=datasets)
+                                 datasets=datasets, documents=documents)
     written: dict[str, Path] = {}
     for standard, model in models.items():
         if standard not in out_dirs:
