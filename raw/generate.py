@@ -657,6 +657,14 @@ WEIGHT_FOLDERS = ("SCR", "LD", "D28", "M3", "M6", "M12")
 # A vital-signs line entered twice and deleted by the site: (SUBJECT, FOLDER).
 VS_DELETED = ("102-002", "D28")
 
+# Off-the-shelf VGO-Cs01p product lots (issue 12): an infusion uses the lot released before its
+# date (lot number, first infusion date it was used for). Viable CAR-NK cells infused (10^6,
+# from the thawed bag's viable count) = nominal dose x weight x a post-thaw factor 0.90-1.05.
+PRODUCT_LOTS = pd.DataFrame(
+    [("VGOCS-2402A", "2024-03-01"), ("VGOCS-2407B", "2024-07-01"), ("VGOCS-2411C", "2024-11-01")],
+    columns=["EXLOT", "FROM"],
+)
+
 EOS_TEXT = {"COMPLETED": ("Completed", "Completed 12-month follow-up"),
             "DEATH": ("Discontinued", "Death"),
             "WITHDRAWAL BY PARENT/GUARDIAN": ("Discontinued", "Withdrawal by parent/guardian"),
@@ -987,12 +995,25 @@ def make_ld(subj: pd.DataFrame, vis: pd.DataFrame, rng: np.random.Generator) -> 
                                "LDENDAT", "LDDAYS"])
 
 
-def make_ex(ex: pd.DataFrame, vis: pd.DataFrame) -> pd.DataFrame:
+def product(ex: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Per infusion (SUBJECT, EXNUM): the product lot in use on the infusion date
+    (PRODUCT_LOTS) and the viable CAR-NK cells infused (10^6, 1 decimal text): nominal dose
+    x weight x a post-thaw factor 0.90-1.05."""
+    e = ex.merge(DOSE_LEVELS, on="DOSELVL").sort_values(["SUBJECT", "EXNUM"]).reset_index(drop=True)
+    lot_idx = np.searchsorted(pd.to_datetime(PRODUCT_LOTS["FROM"]).to_numpy(), e["DATE"].to_numpy(),
+                              side="right") - 1
+    e["EXLOT"] = PRODUCT_LOTS["EXLOT"].to_numpy()[lot_idx]
+    e["EXVIAB"] = fmt_num(e["DOSE"] * e["WEIGHT_KG"] * (0.90 + 0.15 * rng.random(len(e))), 1)
+    return e[["SUBJECT", "EXNUM", "EXLOT", "EXVIAB"]]
+
+
+def make_ex(ex: pd.DataFrame, vis: pd.DataFrame, prod: pd.DataFrame) -> pd.DataFrame:
     """CAR-NK infusion log: one line per infusion in its visit folder (D1/D8/D15).
 
-    EXVOL = dose (x10^6/kg) x weight / product concentration (x10^6/mL), 1 decimal.
+    EXVOL = dose (x10^6/kg) x weight / product concentration (x10^6/mL), 1 decimal;
+    EXLOT / EXVIAB (viable cells infused, 10^6) from :func:`product`.
     """
-    e = ex.merge(DOSE_LEVELS, on="DOSELVL")
+    e = ex.merge(DOSE_LEVELS, on="DOSELVL").merge(prod, on=["SUBJECT", "EXNUM"])
     e = e.assign(RECORDPOSITION=1, EXNUM=e["EXNUM"].astype(str), EXDAT=fmt_date(e["DATE"]),
                  EXSTTIM=fmt_time(e["START"]), EXENTIM=fmt_time(e["END"]),
                  EXDOSE=fmt_num(e["DOSE"], 1),
@@ -1000,7 +1021,8 @@ def make_ex(ex: pd.DataFrame, vis: pd.DataFrame) -> pd.DataFrame:
                  EXROUTE="Intravenous", EXWT=fmt_num(e["WEIGHT_KG"], 1))
     e = e.merge(visit_keys(vis)[["SUBJECT", "FOLDER", "SEQ"]], on=["SUBJECT", "FOLDER"])
     return finalize(e, "EX", ["EXNUM", "EXDAT", "EXSTTIM", "EXENTIM", "DOSELVL", "EXDOSE",
-                              "EXDOSU", "EXVOL", "EXROUTE", "EXADJ", "EXINT", "EXWT"])
+                              "EXDOSU", "EXVOL", "EXROUTE", "EXADJ", "EXINT", "EXWT", "EXLOT",
+                              "EXVIAB"])
 
 
 def make_ae(ae: pd.DataFrame, subj: pd.DataFrame) -> pd.DataFrame:
@@ -1660,7 +1682,7 @@ TRUTH_COLUMNS = [
 ISSUE12_TRUTH = ["DIAGNOSIS_DATE", "DISEASE_STATUS", "CNS_STATUS", "PRIOR_LINES",
                  "PRIOR_HSCT", "PRIOR_HSCT_DATE", "POST_HSCT", "POST_HSCT_DATE",
                  "TOCILIZUMAB", "STEROID", "VASOPRESSOR", "ICU", "BASE_WEIGHT_KG",
-                 "BASE_HEIGHT_CM", "BASE_BSA_M2"]
+                 "BASE_HEIGHT_CM", "BASE_BSA_M2", "TOTAL_VIABLE_CELLS"]
 
 
 def _std_units(value: pd.Series, site: pd.Series, factor: float) -> pd.Series:
@@ -1671,7 +1693,7 @@ def _std_units(value: pd.Series, site: pd.Series, factor: float) -> pd.Series:
 
 
 def truth_issue12(subj: pd.DataFrame, hist: pd.DataFrame, cm: pd.DataFrame,
-                  vstate: pd.DataFrame) -> pd.DataFrame:
+                  vstate: pd.DataFrame, prod: pd.DataFrame) -> pd.DataFrame:
     """The issue-12 truth columns from the definition (index SUBJECT).
 
     DIAGNOSIS_DATE ISO (YYYY-MM when typed partial); PRIOR_*/POST_HSCT from HISTORY;
@@ -1703,6 +1725,8 @@ def truth_issue12(subj: pd.DataFrame, hist: pd.DataFrame, cm: pd.DataFrame,
     out["BASE_HEIGHT_CM"] = fmt_num(_std_units(scr["V_HEIGHT"], scr["SITENUMBER"], 2.54)
                                     .reindex(out.index), 1)
     out["BASE_BSA_M2"] = fmt_num(ld["V_BSA"].reindex(out.index), 2)
+    tot = prod.assign(V=prod["EXVIAB"].astype(float)).groupby("SUBJECT")["V"].sum()
+    out["TOTAL_VIABLE_CELLS"] = fmt_num(tot.reindex(out.index), 1)
     return out
 
 
@@ -1738,6 +1762,8 @@ def truth_issue12_from_forms(f: dict[str, pd.DataFrame], index: pd.Index) -> pd.
     out["BASE_HEIGHT_CM"] = fmt_num(np.round(np.where(scr["HEIGHTU"].eq("in"), ht * 2.54, ht),
                                              1), 1).set_axis(index)
     out["BASE_BSA_M2"] = ld["BSA"]
+    exf = f["ex"].assign(V=pd.to_numeric(f["ex"]["EXVIAB"]))
+    out["TOTAL_VIABLE_CELLS"] = fmt_num(exf.groupby("SUBJECT")["V"].sum().reindex(index), 1)
     return out
 
 TRUTH_COLUMNS = TRUTH_COLUMNS + ISSUE12_TRUTH
@@ -2006,8 +2032,8 @@ def generate() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
         (truth, forms) where forms maps the lower-case form OID to its text frame.
     """
     master = np.random.default_rng(SEED)
-    streams = dict(zip(["schedule", "ic", "ld", "ex", "labs", "pk", "vs", "crsa"],
-                       master.spawn(8)))
+    streams = dict(zip(["schedule", "ic", "ld", "ex", "labs", "pk", "vs", "crsa", "exlot"],
+                       master.spawn(9)))
     subj = subjects_frame()
     vis = build_schedule(subj, streams["schedule"])
     ends = end_days(subj, vis)
@@ -2018,11 +2044,12 @@ def generate() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     hist = history_frame(subj)
     vstate = vs_state(subj, vis, ex, ae, streams["vs"])
     cm = cm_frame(subj, ends)
+    prod = product(ex, streams["exlot"])
     forms = {
         "dm": make_dm(subj),
         "ic": make_ic(subj, streams["ic"]),
         "ld": make_ld(subj, vis, streams["ld"]),
-        "ex": make_ex(ex, vis),
+        "ex": make_ex(ex, vis, prod),
         "ae": make_ae(ae, subj),
         "dth": make_dth(subj, ends),
         "eos": make_eos(subj, ends),
@@ -2041,7 +2068,7 @@ def generate() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
         "icu": make_icu(subj, ae),
         "crsa": make_crsa(crsa_frame(ae, subj, vstate, streams["crsa"])),
     }
-    truth = build_truth(subj, vis, ends, state, pk, truth_issue12(subj, hist, cm, vstate))
+    truth = build_truth(subj, vis, ends, state, pk, truth_issue12(subj, hist, cm, vstate, prod))
     check_agreement(truth, forms)
     check_design(truth, forms)
     return truth, forms

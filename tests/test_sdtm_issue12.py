@@ -340,3 +340,29 @@ def test_relrec_links_resolve(built):
     # the 103-003 ICU stay is linked to its grade 3 CRS (AE line 6)
     ho = rel[rel.RDOMAIN.eq("HO")]
     assert ho.RELID.tolist() == ["AE6-HO1"] and ho.USUBJID.tolist() == [SID + "103-003"]
+
+
+# ---------------------------------------------------------------------------- EX
+
+
+def test_ex_lot_and_viable_cells(built, truth):
+    ex = built.df("EX").assign(SUBJECT=lambda d: _subj(d))
+    car = ex[ex.EXTRT.eq("VGO-CS01P")]
+    ld = ex[ex.EXCAT.eq("LYMPHODEPLETION")]
+    assert car.EXLOT.str.fullmatch(r"VGOCS-24\d\d[A-C]").all() and ld.EXLOT.eq("").all()
+    # hand-checked: 101-001 (March 2024) lot A, 103-003 (January 2025) lot C
+    assert set(car.loc[car.SUBJECT.eq("101-001"), "EXLOT"]) == {"VGOCS-2402A"}
+    assert set(car.loc[car.SUBJECT.eq("103-003"), "EXLOT"]) == {"VGOCS-2411C"}
+    supp = built.df("SUPPEX")
+    via = supp[supp.QNAM.eq("EXVIACEL")].assign(EXSEQ=lambda d: d.IDVARVAL.astype(float),
+                                                V=lambda d: d.QVAL.astype(float))
+    m = car.merge(via[["USUBJID", "EXSEQ", "V"]], on=["USUBJID", "EXSEQ"], how="left")
+    assert m.V.notna().all() and len(via) == len(car) == 14        # one per infusion, none for LD
+    wt = supp[supp.QNAM.eq("EXWTDOSE")].assign(EXSEQ=lambda d: d.IDVARVAL.astype(float),
+                                               W=lambda d: d.QVAL.astype(float))
+    m = m.merge(wt[["USUBJID", "EXSEQ", "W"]], on=["USUBJID", "EXSEQ"])
+    ratio = m.V / (m.EXDOSE * m.W)                  # actual viable cells vs nominal cells/kg x kg
+    assert ratio.between(0.89, 1.06).all()
+    tot = m.groupby("SUBJECT").V.sum().round(1).reindex(truth.index)
+    assert np.allclose(tot, truth.TOTAL_VIABLE_CELLS.astype(float))
+    assert truth.loc["102-003", "TOTAL_VIABLE_CELLS"] == "567.7"
