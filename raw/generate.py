@@ -544,6 +544,127 @@ EX_OVERRIDES = pd.DataFrame(
     columns=["SUBJECT", "EXNUM", "EXSTTIM_FIX", "EXENTIM_FIX", "EXINT_FIX", "EXADJ_FIX"],
 )
 
+# ---- Issue 12: disease history, vital signs, medications, procedures, ICU stays -----
+# Disease history at study entry and what happened after VGO-Cs01p (one row per subject):
+# DIAG_DATE T-ALL diagnosis (DIAG_PARTIAL "MON": the site typed only month and year);
+# STATUS disease status at entry as typed (relapsed = relapse after a remission; refractory
+# = no remission with the last line); CNS status at diagnosis (CNS1/2/3); LINES prior lines
+# of anti-leukaemia therapy; PRIOR_HSCT date of an earlier allogeneic HSCT ("" = none);
+# POST_HSCT_DAY study day of a consolidating allogeneic HSCT after VGO-Cs01p (None = none);
+# HEIGHT_CM at screening.
+HISTORY = pd.DataFrame(
+    [
+        ("101-001", "2022-05-16", "", "Refractory", "CNS1", 2, "", None, 138.0),
+        ("102-001", "2021-09-03", "", "Relapsed", "CNS1", 3, "2022-06-10", None, 163.0),
+        ("103-001", "2023-08-21", "", "Refractory", "CNS2", 2, "", None, 87.0),
+        ("101-002", "2022-11-07", "MON", "Relapsed", "CNS1", 2, "", 112, 150.0),
+        ("102-002", "2021-04-19", "", "relapsed", "CNS1", 3, "2022-01-14", None, 127.0),
+        ("103-002", "2023-02-06", "", "Refractory", "CNS1", 2, "", None, 158.0),
+        ("101-003", "2023-10-30", "", "Refractory", "CNS1", 2, "", None, 103.0),
+        ("102-003", "2020-07-22", "MON", "Relapsed", "CNS3", 4, "2021-05-11", 98, 174.0),
+        ("103-003", "2023-03-13", "", "Relapsed", "CNS1", 3, "", None, 121.0),
+    ],
+    columns=["SUBJECT", "DIAG_DATE", "DIAG_PARTIAL", "STATUS", "CNS", "LINES", "PRIOR_HSCT",
+             "POST_HSCT_DAY", "HEIGHT_CM"],
+)
+# Prior lines of anti-leukaemia therapy (pt.csv): line -> regimen as typed, drug code.
+PRIOR_LINES = pd.DataFrame(
+    [(1, "AIEOP-BFM induction/consolidation", "CHEMO"), (2, "Nelarabine-based reinduction", "NELA"),
+     (3, "Bortezomib + reinduction chemotherapy", "BORT"), (4, "Venetoclax + navitoclax", "VENE")],
+    columns=["LINE", "PTREG", "DRUG"],
+)
+# Synthetic WHODrug-like coding (coder output exported with the CM form): drug key ->
+# CMDECOD (preferred name), ATC code and ATC text of the level coded.
+DRUGS = {
+    "TOCI": ("TOCILIZUMAB", "L04AC", "INTERLEUKIN INHIBITORS"),
+    "DEXA": ("DEXAMETHASONE", "H02AB", "GLUCOCORTICOIDS"),
+    "NOREPI": ("NOREPINEPHRINE", "C01CA", "ADRENERGIC AND DOPAMINERGIC AGENTS"),
+    "ACYC": ("ACICLOVIR", "J05AB", "NUCLEOSIDES AND NUCLEOTIDES EXCL REVERSE TRANSCRIPTASE INHIBITORS"),
+    "SMXTMP": ("SULFAMETHOXAZOLE;TRIMETHOPRIM", "J01EE", "COMBINATIONS OF SULFONAMIDES AND TRIMETHOPRIM"),
+    "FLUC": ("FLUCONAZOLE", "J02AC", "TRIAZOLE DERIVATIVES"),
+    "IVIG": ("IMMUNOGLOBULIN HUMAN NORMAL", "J06BA", "IMMUNOGLOBULINS, NORMAL HUMAN"),
+    "PLT": ("PLATELETS, HUMAN", "B05AX", "OTHER BLOOD PRODUCTS"),
+    "RBC": ("RED BLOOD CELLS, HUMAN", "B05AX", "OTHER BLOOD PRODUCTS"),
+    "MERO": ("MEROPENEM", "J01DH", "CARBAPENEMS"),
+    "CHEMO": ("ANTINEOPLASTIC AGENTS", "L01", "ANTINEOPLASTIC AGENTS"),
+    "NELA": ("NELARABINE", "L01BB", "PURINE ANALOGUES"),
+    "BORT": ("BORTEZOMIB", "L01XG", "PROTEASOME INHIBITORS"),
+    "VENE": ("VENETOCLAX", "L01XX", "OTHER ANTINEOPLASTIC AGENTS"),
+}
+STEROIDS = ("DEXA",)
+# Concomitant medications (conmed.csv log) not derived from a rule: (SUBJECT, DRUG, CMTRT as
+# typed, dose, unit, route, frequency, start day, end day (None = ongoing), indication as
+# typed). Tocilizumab and dexamethasone follow the AE comments; norepinephrine is the
+# vasopressor of the grade 3 CRS (103-003) and of the septic shock (101-003).
+CONMEDS = [
+    ("102-001", "TOCI", "Tocilizumab", "8", "mg/kg", "Intravenous", "Once", 4, 4, "CRS"),
+    ("102-003", "TOCI", "Tocilizumab", "8", "mg/kg", "IV", "Once", 3, 3,
+     "Cytokine release syndrome"),
+    ("103-003", "TOCI", "Tocilizumab", "12", "mg/kg", "Intravenous", "Once", 16, 16,
+     "CRS grade 3"),
+    ("103-003", "TOCI", "tocilizumab", "12", "mg/kg", "Intravenous", "Once", 17, 17,
+     "CRS grade 3"),
+    ("103-003", "DEXA", "Dexamethasone", "0.15", "mg/kg", "Intravenous", "Q6H", 16, 18,
+     "CRS grade 3"),
+    ("103-003", "NOREPI", "Norepinephrine", "0.05", "ug/kg/min", "Intravenous", "Continuous", 17,
+     18, "CRS grade 3 - hypotension"),
+    ("101-003", "DEXA", "Dexamethasone", "0.5", "mg/kg", "Intravenous", "Q6H", 5, 7, "ICANS"),
+    ("101-003", "NOREPI", "Norepinephrine", "0.1", "ug/kg/min", "Intravenous", "Continuous", 73,
+     75, "Septic shock"),
+    ("101-003", "MERO", "Meropenem", "20", "mg/kg", "Intravenous", "Q8H", 72, 79, "Sepsis"),
+    ("101-003", "MERO", "Meropenem", "20", "mg/kg", "Intravenous", "Q8H", 7, 13,
+     "Febrile neutropenia"),
+    ("101-001", "MERO", "Meropenem", "20", "mg/kg", "Intravenous", "Q8H", 20, 26,
+     "Febrile neutropenia"),
+    ("103-001", "MERO", "Meropenem", "20", "mg/kg", "Intravenous", "Q8H", 6, 12,
+     "Febrile neutropenia"),
+    ("102-002", "IVIG", "IVIG", "400", "mg/kg", "Intravenous", "Once", 30, 30,
+     "Hypogammaglobulinaemia"),
+    ("103-003", "IVIG", "Immunoglobulin (IVIG)", "400", "mg/kg", "Intravenous", "Once", 35, 35,
+     "Hypogammaglobulinaemia"),
+    ("102-001", "PLT", "Platelet transfusion", "10", "mL/kg", "Intravenous", "Once", 3, 3,
+     "Thrombocytopenia"),
+    ("101-003", "PLT", "Platelet transfusion", "10", "mL/kg", "Intravenous", "Once", 2, 2,
+     "Thrombocytopenia"),
+    ("101-001", "RBC", "PRBC transfusion", "15", "mL/kg", "Intravenous", "Once", 5, 5,
+     "Anaemia"),
+    ("102-003", "RBC", "Packed red cells", "15", "mL/kg", "Intravenous", "Once", 3, 3,
+     "Anaemia"),
+]
+# Anti-infective prophylaxis every subject receives from the start of lymphodepletion:
+# (DRUG, CMTRT per site 101/102/103, dose, unit, route, frequency, last study day).
+PROPHYLAXIS = [
+    ("ACYC", ("Acyclovir", "Aciclovir", "Acyclovir"), "10", "mg/kg", "Oral", "BID", 90),
+    ("SMXTMP", ("Co-trimoxazole", "Cotrimoxazole", "Bactrim"), "5", "mg/kg", "Oral",
+     "BID", 180),
+    ("FLUC", ("Fluconazole", "Fluconazole", "Fluconazole"), "6", "mg/kg", "Oral", "QD", 28),
+]
+# Intensive care stays (icu.csv): (SUBJECT, admission day, discharge day, reason as typed).
+ICU_STAYS = [
+    ("103-003", 16, 19, "CRS grade 3 requiring vasopressor"),
+    ("101-003", 73, 76, "Septic shock"),
+]
+# Vital signs: the way each site records units (site 103 in the US: Fahrenheit, pounds,
+# inches; the degree sign is non-ASCII as in the EDC).
+VS_UNITS = pd.DataFrame(
+    [("101", "°C", "kg", "cm", "bpm", "m2"), ("102", "C", "kg", "cm", "beats/min", "m^2"),
+     ("103", "°F", "lb", "in", "bpm", "m2")],
+    columns=["SITENUMBER", "TEMPU", "WEIGHTU", "HEIGHTU", "HRU", "BSAU"],
+)
+# Dates of the disease history forms, all before consent (check_design).
+HISTORY_DATES = {("pt", "PTSTDAT"), ("pt", "PTENDAT"), ("dh", "DIAGDAT"), ("dh", "PRHSCTDAT")}
+WEIGHT_FOLDERS = ("SCR", "LD", "D28", "M3", "M6", "M12")
+# A vital-signs line entered twice and deleted by the site: (SUBJECT, FOLDER).
+VS_DELETED = ("102-002", "D28")
+
+# Off-the-shelf VGO-Cs01p product lots (issue 12): an infusion uses the lot released before its
+# date (lot number, first infusion date it was used for). Viable CAR-NK cells infused (10^6,
+# from the thawed bag's viable count) = nominal dose x weight x a post-thaw factor 0.90-1.05.
+PRODUCT_LOTS = pd.DataFrame(
+    [("VGOCS-2402A", "2024-03-01"), ("VGOCS-2407B", "2024-07-01"), ("VGOCS-2411C", "2024-11-01")],
+    columns=["EXLOT", "FROM"],
+)
+
 EOS_TEXT = {"COMPLETED": ("Completed", "Completed 12-month follow-up"),
             "DEATH": ("Discontinued", "Death"),
             "WITHDRAWAL BY PARENT/GUARDIAN": ("Discontinued", "Withdrawal by parent/guardian"),
@@ -874,12 +995,25 @@ def make_ld(subj: pd.DataFrame, vis: pd.DataFrame, rng: np.random.Generator) -> 
                                "LDENDAT", "LDDAYS"])
 
 
-def make_ex(ex: pd.DataFrame, vis: pd.DataFrame) -> pd.DataFrame:
+def product(ex: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Per infusion (SUBJECT, EXNUM): the product lot in use on the infusion date
+    (PRODUCT_LOTS) and the viable CAR-NK cells infused (10^6, 1 decimal text): nominal dose
+    x weight x a post-thaw factor 0.90-1.05."""
+    e = ex.merge(DOSE_LEVELS, on="DOSELVL").sort_values(["SUBJECT", "EXNUM"]).reset_index(drop=True)
+    lot_idx = np.searchsorted(pd.to_datetime(PRODUCT_LOTS["FROM"]).to_numpy(), e["DATE"].to_numpy(),
+                              side="right") - 1
+    e["EXLOT"] = PRODUCT_LOTS["EXLOT"].to_numpy()[lot_idx]
+    e["EXVIAB"] = fmt_num(e["DOSE"] * e["WEIGHT_KG"] * (0.90 + 0.15 * rng.random(len(e))), 1)
+    return e[["SUBJECT", "EXNUM", "EXLOT", "EXVIAB"]]
+
+
+def make_ex(ex: pd.DataFrame, vis: pd.DataFrame, prod: pd.DataFrame) -> pd.DataFrame:
     """CAR-NK infusion log: one line per infusion in its visit folder (D1/D8/D15).
 
-    EXVOL = dose (x10^6/kg) x weight / product concentration (x10^6/mL), 1 decimal.
+    EXVOL = dose (x10^6/kg) x weight / product concentration (x10^6/mL), 1 decimal;
+    EXLOT / EXVIAB (viable cells infused, 10^6) from :func:`product`.
     """
-    e = ex.merge(DOSE_LEVELS, on="DOSELVL")
+    e = ex.merge(DOSE_LEVELS, on="DOSELVL").merge(prod, on=["SUBJECT", "EXNUM"])
     e = e.assign(RECORDPOSITION=1, EXNUM=e["EXNUM"].astype(str), EXDAT=fmt_date(e["DATE"]),
                  EXSTTIM=fmt_time(e["START"]), EXENTIM=fmt_time(e["END"]),
                  EXDOSE=fmt_num(e["DOSE"], 1),
@@ -887,7 +1021,8 @@ def make_ex(ex: pd.DataFrame, vis: pd.DataFrame) -> pd.DataFrame:
                  EXROUTE="Intravenous", EXWT=fmt_num(e["WEIGHT_KG"], 1))
     e = e.merge(visit_keys(vis)[["SUBJECT", "FOLDER", "SEQ"]], on=["SUBJECT", "FOLDER"])
     return finalize(e, "EX", ["EXNUM", "EXDAT", "EXSTTIM", "EXENTIM", "DOSELVL", "EXDOSE",
-                              "EXDOSU", "EXVOL", "EXROUTE", "EXADJ", "EXINT", "EXWT"])
+                              "EXDOSU", "EXVOL", "EXROUTE", "EXADJ", "EXINT", "EXWT", "EXLOT",
+                              "EXVIAB"])
 
 
 def make_ae(ae: pd.DataFrame, subj: pd.DataFrame) -> pd.DataFrame:
@@ -1212,6 +1347,326 @@ def make_ada(subj: pd.DataFrame, vis: pd.DataFrame) -> pd.DataFrame:
 
 
 # =====================================================================================
+# Issue 12 forms: vital signs, medications, disease history, transplants, ICU stays
+# =====================================================================================
+
+
+def history_frame(subj: pd.DataFrame) -> pd.DataFrame:
+    """HISTORY with parsed dates and the post-infusion HSCT date."""
+    h = HISTORY.merge(subj[["SUBJECT", "FIRST_INF", "CONSENT", "SITENUMBER", "YES", "NO"]],
+                      on="SUBJECT")
+    h["DIAG"] = pd.to_datetime(h["DIAG_DATE"])
+    h["PRIOR_HSCT_TS"] = pd.to_datetime(h["PRIOR_HSCT"].replace("", None))
+    h["POST_HSCT"] = day_to_date(h["FIRST_INF"], pd.to_numeric(h["POST_HSCT_DAY"]))
+    return h
+
+
+def crs_episodes(ae: pd.DataFrame) -> pd.DataFrame:
+    """Active CRS lines with the ASTCT component that set a grade >= 2 (fever alone is 1).
+
+    Grade 2: hypotension without vasopressor when the subject's log has a CRS-associated
+    hypotension line, else hypoxia with low-flow oxygen; grade 3: both, with a vasopressor.
+    """
+    crs = ae[ae.KEY.eq("CRS") & ae.RECSTATUS.eq("Active")].copy()
+    hyp = ae[ae.KEY.eq("HYPOT") & ae.AECOMM.str.contains("CRS")][["SUBJECT", "START"]]
+    crs = crs.merge(hyp.rename(columns={"START": "HSTART"}), on="SUBJECT", how="left")
+    crs["HYPOTENSION"] = crs.GRADE.ge(3) | (crs.GRADE.eq(2) & crs.HSTART.between(crs.START,
+                                                                                 crs.END))
+    crs["HYPOXIA"] = crs.GRADE.ge(3) | (crs.GRADE.eq(2) & ~crs["HYPOTENSION"])
+    return crs.drop(columns="HSTART")
+
+
+def vs_state(subj: pd.DataFrame, vis: pd.DataFrame, ex: pd.DataFrame, ae: pd.DataFrame,
+             rng: np.random.Generator) -> pd.DataFrame:
+    """One row per vital-signs time point with internal values (C, kg, cm).
+
+    Algorithm:
+        1. Visit rows: every attended visit; on an infusion day a pre-infusion row (30-55
+           min before the start) and a 1 h post-infusion row; Screening 09:30-09:55 (after
+           consent), Lymphodepletion 07:30-07:55 (before the first agent), others
+           08:00-10:25.
+        2. CRS monitoring rows (FOLDER LOG): one per day of each CRS line, the first at
+           the CRS start time (the fever that started it), later days at 06:00.
+        3. Temperature: 36.4-37.4 C; on a CRS onset day 38.2-39.0 (+0.4 per grade above
+           1); later CRS days before the last 38.0-38.8; on a visit inside a CRS episode
+           38.1-38.8. Heart rate, BP by age (SBP 90 + 1.5 x age + 0..14); the worst CRS day
+           (day 2 of a grade >= 2 episode) gets the component that set its grade: SBP 5-15
+           mmHg below the PALS hypotension limit min(70 + 2 x age, 90) (hypotension) and/or
+           SpO2 88-91 % (hypoxia).
+        4. Weight: the dosing weight (WEIGHT_KG) at Lymphodepletion, +0.1..0.6 kg at
+           Screening, later weights drift; height at Screening; BSA (Mosteller,
+           2 decimals) at Screening and Lymphodepletion.
+    """
+    att = vis.loc[~vis.NOTDONE, ["SUBJECT", "FOLDER", "SEQ", "DAY", "DATE"]]
+    inf = ex[["SUBJECT", "FOLDER", "START", "END"]]
+    v = att.merge(inf, on=["SUBJECT", "FOLDER"], how="left")
+    post = v[v.START.notna()].assign(TPT="1 h post-infusion", POS=2)
+    v = pd.concat([v.assign(TPT=np.where(v.START.notna(), "Pre-infusion", ""), POS=1), post],
+                  ignore_index=True)
+    n = len(v)
+    u = rng.random((n, 2))
+    v["MIN"] = np.select(
+        [v.TPT.eq("Pre-infusion"), v.TPT.eq("1 h post-infusion"), v.FOLDER.eq("SCR"),
+         v.FOLDER.eq("LD")],
+        [v.START - 30 - 5 * np.floor(u[:, 0] * 6), v.END + 60, 570 + 5 * np.floor(u[:, 0] * 6),
+         450 + 5 * np.floor(u[:, 0] * 6)], 480 + 5 * np.floor(u[:, 0] * 30)).astype(int)
+    crs = crs_episodes(ae)
+    days = crs.assign(D=[list(range(int(a), int(b) + 1)) for a, b in zip(crs.START, crs.END)])
+    days = days.explode("D").reset_index(drop=True)
+    days["D"] = days["D"].astype(int)
+    days["ONSET"] = days.D.eq(days.START)
+    days["LAST"] = days.D.eq(days.END)
+    days["WORST"] = days.GRADE.ge(2) & days.D.eq(np.minimum(days.START + 1, days.END - 1))
+    days["MIN"] = np.where(days.ONSET, parse_minutes(days.STIME), 360).astype(int)
+    days["DATE"] = day_to_date(days["FIRST_INF"], days["D"])
+    days = days.assign(FOLDER="LOG", SEQ=900, DAY=days["D"], TPT="", POS=days["D"])
+    cols = ["SUBJECT", "FOLDER", "SEQ", "DAY", "DATE", "MIN", "TPT", "POS"]
+    s = pd.concat([v[cols].assign(ROW="VISIT"),
+                   days[cols + ["GRADE", "ONSET", "LAST", "WORST", "HYPOTENSION",
+                                "HYPOXIA"]].assign(ROW="CRS")], ignore_index=True)
+    s = s.merge(subj[["SUBJECT", "AGE", "WEIGHT_KG", "SITENUMBER"]], on="SUBJECT")
+    s = s.merge(HISTORY[["SUBJECT", "HEIGHT_CM"]], on="SUBJECT")
+    s = s.sort_values(["SUBJECT", "SEQ", "POS"]).reset_index(drop=True)
+    n = len(s)
+    u = pd.DataFrame(rng.random((n, 7)), columns=[f"u{i}" for i in range(7)])
+    s = pd.concat([s, u], axis=1)
+    # inside a CRS episode (not its last day) on a visit row
+    ep = s[["SUBJECT", "DAY"]].reset_index().merge(crs[["SUBJECT", "START", "END"]],
+                                                   on="SUBJECT")
+    inside = ep[(ep.START <= ep.DAY) & (ep.DAY < ep.END)]["index"].unique()
+    febrile_visit = s.index.isin(inside) & s.ROW.eq("VISIT")
+    for col in ["GRADE"]:
+        s[col] = s[col].fillna(0)
+    flags = ["ONSET", "LAST", "WORST", "HYPOTENSION", "HYPOXIA"]
+    s[flags] = s[flags].fillna(False).astype(bool)
+    temp = np.select(
+        [s.ROW.eq("CRS") & s.ONSET, s.ROW.eq("CRS") & ~s.LAST, s.ROW.eq("CRS") & s.LAST,
+         febrile_visit],
+        [38.2 + 0.8 * s.u0 + 0.4 * (s.GRADE - 1), 38.0 + 0.8 * s.u0, 36.8 + 0.8 * s.u0,
+         38.1 + 0.7 * s.u0], 36.4 + 1.0 * s.u0)
+    s["V_TEMP"] = np.round(temp, 1)
+    sbp_norm = 90 + 1.5 * s.AGE + 14 * s.u1
+    pals = np.minimum(70 + 2 * s.AGE, 90)         # PALS hypotension: SBP < 70 + 2 x age, < 90 from 10 y
+    s["V_SYSBP"] = np.round(np.where(s.WORST & s.HYPOTENSION, pals - 5 - 10 * s.u1, sbp_norm))
+    s["V_DIABP"] = np.round(np.where(s.WORST & s.HYPOTENSION, 35 + 6 * s.u2,
+                                     52 + 0.8 * s.AGE + 10 * s.u2))
+    fever = s.V_TEMP.ge(38.0)
+    s["V_HR"] = np.round(135 - 3.5 * s.AGE + 15 * s.u3 + np.where(fever, 20, 0))
+    s["V_SPO2"] = np.minimum(np.round(np.where(s.WORST & s.HYPOXIA, 88 + 3 * s.u4, 96 + 4 * s.u4)),
+                             100)
+    wt = np.select([s.FOLDER.eq("LD"), s.FOLDER.eq("SCR")],
+                   [s.WEIGHT_KG, s.WEIGHT_KG + 0.1 + 0.5 * s.u5],
+                   s.WEIGHT_KG * (0.94 + 0.08 * s.u5))
+    s["V_WEIGHT"] = np.where(s.FOLDER.isin(WEIGHT_FOLDERS) & s.TPT.ne("1 h post-infusion"),
+                             np.round(wt, 1), np.nan)
+    s["V_HEIGHT"] = np.where(s.FOLDER.eq("SCR"), s.HEIGHT_CM, np.nan)
+    bsa = np.sqrt(s.HEIGHT_CM * s.V_WEIGHT / 3600)
+    s["V_BSA"] = np.where(s.FOLDER.isin(["SCR", "LD"]), np.round(bsa, 2), np.nan)
+    return s
+
+
+def make_vs(state: pd.DataFrame) -> pd.DataFrame:
+    """Vital signs (FORM VS): one line per time point, in the visit folder or, for the daily
+    CRS monitoring, in the LOG folder; units as each site records them (site 103 F/lb/in).
+    One line (VS_DELETED) is entered twice and the duplicate deleted."""
+    s = state.merge(VS_UNITS, on="SITENUMBER")
+    us = s.SITENUMBER.eq("103")
+    s["TEMP"] = fmt_num(np.where(us, s.V_TEMP * 9 / 5 + 32, s.V_TEMP), 1)
+    s["SYSBP"] = fmt_num(s.V_SYSBP, 0)
+    s["DIABP"] = fmt_num(s.V_DIABP, 0)
+    s["HR"] = fmt_num(s.V_HR, 0)
+    s["SPO2"] = fmt_num(s.V_SPO2, 0)
+    w = pd.Series(np.where(us, s.V_WEIGHT / 0.45359237, s.V_WEIGHT), index=s.index)
+    h = pd.Series(np.where(us, s.V_HEIGHT / 2.54, s.V_HEIGHT), index=s.index)
+    s["WEIGHT"] = fmt_num(w.fillna(0), 1).where(w.notna(), "")
+    s["HEIGHT"] = fmt_num(h.fillna(0), 1).where(h.notna(), "")
+    s["BSA"] = fmt_num(s.V_BSA.fillna(0), 2).where(s.V_BSA.notna(), "")
+    for col in ["WEIGHTU", "HEIGHTU", "BSAU"]:
+        s[col] = s[col].where(s[col.removesuffix("U")].ne(""), "")
+    s = s.assign(VSDAT=fmt_date(s["DATE"]), VSTIM=fmt_time(s["MIN"]), VSTPT=s["TPT"],
+                 BPU="mmHg")
+    s = s.sort_values(["SUBJECT", "SEQ", "POS"])
+    s["RECORDPOSITION"] = s.groupby(["SUBJECT", "FOLDER"]).cumcount() + 1
+    dup = s[s.SUBJECT.eq(VS_DELETED[0]) & s.FOLDER.eq(VS_DELETED[1])].assign(
+        RECSTATUS="Deleted", RECORDPOSITION=2)
+    s = pd.concat([s.assign(RECSTATUS="Active"), dup], ignore_index=True)
+    return finalize(s, "VS", ["VSDAT", "VSTIM", "VSTPT", "TEMP", "TEMPU", "SYSBP", "DIABP",
+                              "BPU", "HR", "HRU", "SPO2", "WEIGHT", "WEIGHTU", "HEIGHT",
+                              "HEIGHTU", "BSA", "BSAU"])
+
+
+def cm_frame(subj: pd.DataFrame, ends: pd.DataFrame) -> pd.DataFrame:
+    """Concomitant medications: CONMEDS plus every subject's prophylaxis; days -> dates;
+    past the end of participation: stopped on the death day, else ongoing (no end date,
+    CMONGO Yes)."""
+    rows = pd.DataFrame(CONMEDS, columns=["SUBJECT", "DRUG", "CMTRT", "CMDOSE", "CMDOSU",
+                                          "CMROUTE", "CMDOSFRQ", "START", "END", "CMINDC"])
+    pro = []
+    for drug, names, dose, unit, route, frq, last in PROPHYLAXIS:   # 3 drugs x 3 sites
+        for i, site in enumerate(("101", "102", "103")):
+            pro.append((site, drug, names[i], dose, unit, route, frq, -5, last, "Prophylaxis"))
+    pro = pd.DataFrame(pro, columns=["SITENUMBER"] + list(rows.columns[1:]))
+    pro = subj[["SUBJECT", "SITENUMBER"]].merge(pro, on="SITENUMBER").drop(columns="SITENUMBER")
+    cm = pd.concat([pro, rows], ignore_index=True)
+    cm = cm.merge(subj[["SUBJECT", "FIRST_INF"]], on="SUBJECT")
+    cm = cm.merge(ends[["SUBJECT", "LSTCON_DAY", "DEATH_DAY"]], on="SUBJECT")
+    stop = cm.DEATH_DAY.fillna(cm.LSTCON_DAY)
+    end = pd.to_numeric(cm["END"])
+    # past the end of participation: stopped at death, else unknown (ongoing, no end date)
+    cm["END"] = end.where(end <= stop, cm["DEATH_DAY"])
+    cm["START_DATE"] = day_to_date(cm["FIRST_INF"], cm["START"])
+    cm["END_DATE"] = day_to_date(cm["FIRST_INF"], cm["END"])
+    return cm
+
+
+def syndrome_line(df: pd.DataFrame, ae: pd.DataFrame, day: str, key: pd.Series) -> pd.Series:
+    """AE line (RECORDPOSITION, text) of the subject's active CRS or ICANS line (``key``) that
+    covers study day ``day`` of each row of ``df``; "" when none."""
+    lines = ae.loc[ae.KEY.isin(["CRS", "ICANS"]) & ae.RECSTATUS.eq("Active"),
+                   ["SUBJECT", "KEY", "START", "END", "RECORDPOSITION"]]
+    d = df[["SUBJECT"]].assign(D=df[day], KEY=key).reset_index()
+    m = d.merge(lines, on=["SUBJECT", "KEY"])
+    m = m[(m.START <= m.D) & (m.D <= m.END)].drop_duplicates("index")
+    out = pd.Series("", index=df.index, dtype=object)
+    out[m["index"].to_numpy()] = m["RECORDPOSITION"].astype(str).to_numpy()
+    return out
+
+
+def make_cm(cm: pd.DataFrame, ae: pd.DataFrame) -> pd.DataFrame:
+    """Concomitant medication log (FORM CONMED, FOLDER LOG), coded with the synthetic drug
+    dictionary. CMAELINE: the AE line of the CRS or ICANS event a CRS/ICANS treatment
+    (tocilizumab, dexamethasone, vasopressor) was given for; empty for other lines."""
+    c = cm.sort_values(["SUBJECT", "START", "DRUG"], kind="stable").copy()
+    treats = c.DRUG.isin(["TOCI", "DEXA", "NOREPI"]) & c.CMINDC.str.contains("CRS|ICANS|ytokine")
+    key = pd.Series(np.where(c.CMINDC.str.contains("ICANS"), "ICANS", "CRS"), index=c.index)
+    c["CMAELINE"] = syndrome_line(c, ae, "START", key).where(treats, "")
+    c["RECORDPOSITION"] = c.groupby("SUBJECT").cumcount() + 1
+    c["CMDECOD"] = c.DRUG.map({k: v[0] for k, v in DRUGS.items()})
+    c["CMCLASCD"] = c.DRUG.map({k: v[1] for k, v in DRUGS.items()})
+    c["CMCLAS"] = c.DRUG.map({k: v[2] for k, v in DRUGS.items()})
+    c = c.assign(FOLDER="LOG", SEQ=900, CMSTDAT=fmt_date(c["START_DATE"]),
+                 CMENDAT=fmt_date(c["END_DATE"]),
+                 CMONGO=np.where(c["END"].isna(), "Yes", "No"))
+    assert c.loc[treats, "CMAELINE"].ne("").all(), "a CRS/ICANS treatment outside its event"
+    return finalize(c, "CONMED", ["CMTRT", "CMDECOD", "CMCLAS", "CMCLASCD", "CMINDC", "CMDOSE",
+                                  "CMDOSU", "CMROUTE", "CMDOSFRQ", "CMSTDAT", "CMENDAT", "CMONGO",
+                                  "CMAELINE"])
+
+
+def pt_frame(hist: pd.DataFrame) -> pd.DataFrame:
+    """Prior anti-leukaemia lines between diagnosis and 5 weeks before consent: line k of
+    n starts at diagnosis + 7 days + (k-1) x span/n and lasts 60 % of its segment."""
+    p = hist.merge(PRIOR_LINES, how="cross")
+    p = p[p.LINE <= p.LINES].reset_index(drop=True)
+    span = (p.CONSENT - pd.Timedelta(days=35) - p.DIAG).dt.days / p.LINES
+    p["START_DATE"] = p.DIAG + pd.to_timedelta(7 + np.floor((p.LINE - 1) * span), unit="D")
+    p["END_DATE"] = p.START_DATE + pd.to_timedelta(np.floor(0.6 * span), unit="D")
+    return p
+
+
+def make_pt(p: pd.DataFrame) -> pd.DataFrame:
+    """Prior anti-leukaemia therapy (FORM PT, FOLDER SCR, one line per prior line)."""
+    p = p.assign(FOLDER="SCR", SEQ=1, RECORDPOSITION=p["LINE"], PTLINE=p["LINE"].astype(str),
+                 PTDECOD=p.DRUG.map({k: v[0] for k, v in DRUGS.items()}),
+                 PTCLASCD=p.DRUG.map({k: v[1] for k, v in DRUGS.items()}),
+                 PTCLAS=p.DRUG.map({k: v[2] for k, v in DRUGS.items()}),
+                 PTSTDAT=fmt_partial(p["START_DATE"], pd.Series(np.where(p.LINE.eq(1),
+                                                                         p.DIAG_PARTIAL, ""))),
+                 PTENDAT=fmt_date(p["END_DATE"]))
+    return finalize(p, "PT", ["PTLINE", "PTREG", "PTDECOD", "PTCLAS", "PTCLASCD", "PTSTDAT",
+                              "PTENDAT"])
+
+
+def make_dh(hist: pd.DataFrame) -> pd.DataFrame:
+    """Disease history (FORM DH, FOLDER SCR): T-ALL diagnosis date (partial for two
+    subjects), status at entry, CNS status, number of prior lines, prior HSCT and its date."""
+    h = hist.assign(FOLDER="SCR", SEQ=1, RECORDPOSITION=0,
+                    DIAGDAT=fmt_partial(hist["DIAG"], hist["DIAG_PARTIAL"]),
+                    DISSTAT=hist["STATUS"], CNSSTAT=hist["CNS"],
+                    PRLINES=hist["LINES"].astype(str),
+                    PRHSCT=np.where(hist.PRIOR_HSCT.ne(""), hist.YES, hist.NO),
+                    PRHSCTDAT=fmt_date(hist["PRIOR_HSCT_TS"]))
+    return finalize(h, "DH", ["DIAGDAT", "DISSTAT", "CNSSTAT", "PRLINES", "PRHSCT",
+                              "PRHSCTDAT"])
+
+
+def make_sct(hist: pd.DataFrame) -> pd.DataFrame:
+    """Transplant after VGO-Cs01p (FORM SCT, FOLDER LOG): consolidating allogeneic HSCT."""
+    h = hist[hist.POST_HSCT.notna()]
+    h = h.assign(FOLDER="LOG", SEQ=900, RECORDPOSITION=1, SCTDAT=fmt_date(h["POST_HSCT"]),
+                 SCTTYPE=np.where(h.SITENUMBER.eq("102"), "Allo-HSCT", "Allogeneic HSCT"),
+                 SCTDONOR=np.where(h.SITENUMBER.eq("102"), "Haploidentical", "Matched unrelated"),
+                 SCTREAS="Consolidation in remission")
+    return finalize(h, "SCT", ["SCTDAT", "SCTTYPE", "SCTDONOR", "SCTREAS"])
+
+
+def crsa_frame(ae: pd.DataFrame, subj: pd.DataFrame, vstate: pd.DataFrame,
+               rng: np.random.Generator) -> pd.DataFrame:
+    """One ASTCT grading assessment per active CRS or ICANS line (crsa.csv).
+
+    CRS: maximum temperature over the episode (the CRS monitoring vital signs), hypotension
+    and the number of vasopressors (grade 3: one; grade <= 2: none), hypoxia and the oxygen
+    flow (grade 2 hypoxia: low-flow 1-2 L/min; grade 3: 4-6 L/min), assessed on the worst
+    day (the day the vital signs show the component). ICANS: the encephalopathy score ASTCT
+    requires for the age: ICE (0-10) from age 12, CAPD (0-32) under 12; grade 1-2 ICANS have
+    ICE 3-9 / CAPD 1-8 (a CAPD >= 9 would be grade 3).
+    """
+    crs = crs_episodes(ae)
+    crs["WDAY"] = np.where(crs.GRADE.ge(2), np.minimum(crs.START + 1, crs.END - 1), crs.START)
+    v = vstate[vstate.ROW.eq("CRS")][["SUBJECT", "DAY", "V_TEMP"]]
+    m = crs[["SUBJECT", "RECORDPOSITION", "START", "END"]].merge(v, on="SUBJECT")
+    m = m[(m.DAY >= m.START) & (m.DAY <= m.END)]
+    tmax = m.groupby(["SUBJECT", "RECORDPOSITION"])["V_TEMP"].max().rename("MAXTEMP")
+    crs = crs.merge(tmax.reset_index(), on=["SUBJECT", "RECORDPOSITION"])
+    u = rng.random(len(crs))
+    crs = crs.assign(KIND="CRS", HYPOT=np.where(crs.HYPOTENSION, "Yes", "No"),
+                     VASOP=np.where(crs.GRADE.ge(3), "1", "0"),
+                     HYPOX=np.where(crs.HYPOXIA, "Yes", "No"),
+                     O2FLOW=np.where(crs.GRADE.ge(3), 4 + np.floor(3 * u),
+                                     np.where(crs.HYPOXIA, 1 + np.floor(2 * u), 0)))
+    icans = ae[ae.KEY.eq("ICANS") & ae.RECSTATUS.eq("Active")].copy()
+    icans = icans.merge(subj[["SUBJECT", "AGE"]], on="SUBJECT")
+    w = rng.random(len(icans))
+    icans = icans.assign(KIND="ICANS", WDAY=icans.START,
+                         ICE=np.where(icans.AGE >= 12, 9 - np.floor(3 * w) - 2 * (icans.GRADE - 1),
+                                      np.nan),
+                         CAPD=np.where(icans.AGE < 12, 3 + np.floor(3 * w) + 2 * (icans.GRADE - 1),
+                                       np.nan))
+    a = pd.concat([crs, icans], ignore_index=True)
+    a["WDATE"] = day_to_date(a["FIRST_INF"], a["WDAY"])
+    return a.sort_values(["SUBJECT", "RECORDPOSITION"]).reset_index(drop=True)
+
+
+def make_crsa(a: pd.DataFrame) -> pd.DataFrame:
+    """CRS/ICANS grading assessment (FORM CRSA, FOLDER LOG): one line per CRS or ICANS line of
+    the AE log, AELINE = that line's RECORDPOSITION; fields of the other syndrome blank."""
+    c = a.assign(FOLDER="LOG", SEQ=900, AELINE=a["RECORDPOSITION"].astype(str),
+                 CRSADAT=fmt_date(a["WDATE"]), SYNDROME=a["KIND"],
+                 MAXTEMP=fmt_num(a["MAXTEMP"].fillna(0), 1).where(a["MAXTEMP"].notna(), ""),
+                 TEMPU=np.where(a["MAXTEMP"].notna(), "C", ""),
+                 O2FLOW=fmt_num(a["O2FLOW"].fillna(0), 0).where(a["O2FLOW"].notna(), ""),
+                 O2FLOWU=np.where(a["O2FLOW"].notna(), "L/min", ""),
+                 ICE=fmt_num(a["ICE"].fillna(0), 0).where(a["ICE"].notna(), ""),
+                 CAPD=fmt_num(a["CAPD"].fillna(0), 0).where(a["CAPD"].notna(), ""))
+    c["RECORDPOSITION"] = c.groupby("SUBJECT").cumcount() + 1
+    return finalize(c, "CRSA", ["AELINE", "SYNDROME", "CRSADAT", "MAXTEMP", "TEMPU", "HYPOT",
+                                "VASOP", "HYPOX", "O2FLOW", "O2FLOWU", "ICE", "CAPD"])
+
+
+def make_icu(subj: pd.DataFrame, ae: pd.DataFrame) -> pd.DataFrame:
+    """Intensive care unit stays (FORM ICU, FOLDER LOG), admission and discharge dates;
+    ICUAELINE the AE line of the CRS/ICANS event that led to the stay (empty otherwise)."""
+    i = pd.DataFrame(ICU_STAYS, columns=["SUBJECT", "ADMDAY", "DISDAY", "ICUREAS"])
+    i = i.merge(subj[["SUBJECT", "FIRST_INF"]], on="SUBJECT")
+    key = pd.Series("CRS", index=i.index)
+    i["ICUAELINE"] = syndrome_line(i, ae, "ADMDAY", key).where(i.ICUREAS.str.contains("CRS"), "")
+    i = i.assign(FOLDER="LOG", SEQ=900, RECORDPOSITION=1,
+                 ICUADMDAT=fmt_date(day_to_date(i["FIRST_INF"], i["ADMDAY"])),
+                 ICUDISDAT=fmt_date(day_to_date(i["FIRST_INF"], i["DISDAY"])))
+    return finalize(i, "ICU", ["ICUADMDAT", "ICUDISDAT", "ICUREAS", "ICUAELINE"])
+
+
+# =====================================================================================
 # Truth: from the definition, and again from the forms
 # =====================================================================================
 
@@ -1224,8 +1679,97 @@ TRUTH_COLUMNS = [
     "FIRST_CD7_UNIT", "ADA_STATUS", "ADA_MAX_TITER", "CMAX", "CMAX_UNIT", "TMAX_H", "DLT",
     "MAX_CRS_GRADE", "MAX_ICANS_GRADE"]
 
+ISSUE12_TRUTH = ["DIAGNOSIS_DATE", "DISEASE_STATUS", "CNS_STATUS", "PRIOR_LINES",
+                 "PRIOR_HSCT", "PRIOR_HSCT_DATE", "POST_HSCT", "POST_HSCT_DATE",
+                 "TOCILIZUMAB", "STEROID", "VASOPRESSOR", "ICU", "BASE_WEIGHT_KG",
+                 "BASE_HEIGHT_CM", "BASE_BSA_M2", "TOTAL_VIABLE_CELLS"]
 
-def build_truth(subj, vis, ends, state, pk) -> pd.DataFrame:
+
+def _std_units(value: pd.Series, site: pd.Series, factor: float) -> pd.Series:
+    """The standard-unit value SDTM recovers: site 103's converted raw value (1 decimal)."""
+    raw = np.round(value / factor, 1)
+    return pd.Series(np.where(site.eq("103"), np.round(raw * factor, 1), value),
+                     index=value.index)
+
+
+def truth_issue12(subj: pd.DataFrame, hist: pd.DataFrame, cm: pd.DataFrame,
+                  vstate: pd.DataFrame, prod: pd.DataFrame) -> pd.DataFrame:
+    """The issue-12 truth columns from the definition (index SUBJECT).
+
+    DIAGNOSIS_DATE ISO (YYYY-MM when typed partial); PRIOR_*/POST_HSCT from HISTORY;
+    TOCILIZUMAB/STEROID/VASOPRESSOR Y when a CM line of that drug exists; ICU Y with an
+    ICU stay; BASE_* the last values before lymphodepletion (weight and BSA of the
+    Lymphodepletion visit, height of Screening) in kg / cm / m2.
+    """
+    h = hist.set_index("SUBJECT")
+    out = pd.DataFrame(index=subj["SUBJECT"].sort_values())
+    iso = fmt_iso(h["DIAG"])
+    out["DIAGNOSIS_DATE"] = iso.where(h["DIAG_PARTIAL"].ne("MON"), iso.str[:7])
+    out["DISEASE_STATUS"] = h["STATUS"].str.upper()
+    out["CNS_STATUS"] = h["CNS"]
+    out["PRIOR_LINES"] = h["LINES"].astype(str)
+    out["PRIOR_HSCT"] = np.where(h["PRIOR_HSCT"].reindex(out.index).ne(""), "Y", "N")
+    out["PRIOR_HSCT_DATE"] = h["PRIOR_HSCT"]
+    out["POST_HSCT"] = np.where(h["POST_HSCT"].reindex(out.index).notna(), "Y", "N")
+    out["POST_HSCT_DATE"] = fmt_iso(h["POST_HSCT"])
+    for col, drugs in [("TOCILIZUMAB", ["TOCI"]), ("STEROID", list(STEROIDS)),
+                       ("VASOPRESSOR", ["NOREPI"])]:
+        out[col] = np.where(out.index.isin(cm.loc[cm.DRUG.isin(drugs), "SUBJECT"]), "Y", "N")
+    icu = {s for s, *_ in ICU_STAYS}
+    out["ICU"] = np.where(out.index.isin(list(icu)), "Y", "N")
+    v = vstate.set_index("SUBJECT")
+    ld = v[v.FOLDER.eq("LD")]
+    scr = v[v.FOLDER.eq("SCR")]
+    out["BASE_WEIGHT_KG"] = fmt_num(_std_units(ld["V_WEIGHT"], ld["SITENUMBER"], 0.45359237)
+                                    .reindex(out.index), 1)
+    out["BASE_HEIGHT_CM"] = fmt_num(_std_units(scr["V_HEIGHT"], scr["SITENUMBER"], 2.54)
+                                    .reindex(out.index), 1)
+    out["BASE_BSA_M2"] = fmt_num(ld["V_BSA"].reindex(out.index), 2)
+    tot = prod.assign(V=prod["EXVIAB"].astype(float)).groupby("SUBJECT")["V"].sum()
+    out["TOTAL_VIABLE_CELLS"] = fmt_num(tot.reindex(out.index), 1)
+    return out
+
+
+def truth_issue12_from_forms(f: dict[str, pd.DataFrame], index: pd.Index) -> pd.DataFrame:
+    """The issue-12 truth columns again, from the form text (Active rows only)."""
+    out = pd.DataFrame(index=index)
+    dh = f["dh"].set_index("SUBJECT").reindex(index)
+    full = parse_date(dh["DIAGDAT"])
+    part = dh["DIAGDAT"].str.fullmatch(r"UN-[A-Z]{3}-\d{4}")
+    mon = dh["DIAGDAT"].str[3:6].map({m: f"{i + 1:02d}" for i, m in enumerate(MONTHS)})
+    out["DIAGNOSIS_DATE"] = fmt_iso(full).where(~part, dh["DIAGDAT"].str[7:] + "-" + mon)
+    out["DISEASE_STATUS"] = dh["DISSTAT"].str.upper()
+    out["CNS_STATUS"] = dh["CNSSTAT"]
+    out["PRIOR_LINES"] = f["pt"].groupby("SUBJECT").size().reindex(index).astype(str)
+    assert (out["PRIOR_LINES"] == dh["PRLINES"]).all(), "PT lines disagree with DH PRLINES"
+    out["PRIOR_HSCT"] = np.where(dh["PRHSCT"].isin(["Yes", "Y"]), "Y", "N")
+    out["PRIOR_HSCT_DATE"] = fmt_iso(parse_date(dh["PRHSCTDAT"]))
+    sct = f["sct"].set_index("SUBJECT")
+    out["POST_HSCT"] = np.where(index.isin(sct.index), "Y", "N")
+    out["POST_HSCT_DATE"] = fmt_iso(parse_date(sct["SCTDAT"]).reindex(index))
+    cm = f["conmed"]
+    for col, decods in [("TOCILIZUMAB", ["TOCILIZUMAB"]), ("STEROID", ["DEXAMETHASONE"]),
+                        ("VASOPRESSOR", ["NOREPINEPHRINE"])]:
+        out[col] = np.where(index.isin(cm.loc[cm.CMDECOD.isin(decods), "SUBJECT"]), "Y", "N")
+    out["ICU"] = np.where(index.isin(f["icu"]["SUBJECT"]), "Y", "N")
+    vs = f["vs"]
+    ld = vs[vs.FOLDER.eq("LD")].set_index("SUBJECT").reindex(index)
+    scr = vs[vs.FOLDER.eq("SCR")].set_index("SUBJECT").reindex(index)
+    w = pd.to_numeric(ld["WEIGHT"])
+    out["BASE_WEIGHT_KG"] = fmt_num(np.round(np.where(ld["WEIGHTU"].eq("lb"), w * 0.45359237, w),
+                                             1), 1).set_axis(index)
+    ht = pd.to_numeric(scr["HEIGHT"])
+    out["BASE_HEIGHT_CM"] = fmt_num(np.round(np.where(scr["HEIGHTU"].eq("in"), ht * 2.54, ht),
+                                             1), 1).set_axis(index)
+    out["BASE_BSA_M2"] = ld["BSA"]
+    exf = f["ex"].assign(V=pd.to_numeric(f["ex"]["EXVIAB"]))
+    out["TOTAL_VIABLE_CELLS"] = fmt_num(exf.groupby("SUBJECT")["V"].sum().reindex(index), 1)
+    return out
+
+TRUTH_COLUMNS = TRUTH_COLUMNS + ISSUE12_TRUTH
+
+
+def build_truth(subj, vis, ends, state, pk, extra: pd.DataFrame) -> pd.DataFrame:
     """Derive truth.csv from the truth definition (not from the form text).
 
     Args:
@@ -1282,6 +1826,7 @@ def build_truth(subj, vis, ends, state, pk) -> pd.DataFrame:
     out["TMAX_H"] = fmt_num(top["HOURS"], 2)
     out["MAX_CRS_GRADE"] = t["MAX_CRS_GRADE"].astype(str)
     out["MAX_ICANS_GRADE"] = t["MAX_ICANS_GRADE"].astype(str)
+    out = out.join(extra)                                  # issue-12 columns
     out = out.reset_index().sort_values("SUBJECT").reset_index(drop=True)
     return out[TRUTH_COLUMNS].fillna("").astype(str)
 
@@ -1392,6 +1937,7 @@ def truth_from_forms(forms: dict[str, pd.DataFrame]) -> pd.DataFrame:
     icans = pd.to_numeric(ae["AEICANSGR"], errors="coerce").groupby(ae["SUBJECT"]).max()
     out["MAX_CRS_GRADE"] = crs.reindex(out.index).fillna(0).astype(int).astype(str)
     out["MAX_ICANS_GRADE"] = icans.reindex(out.index).fillna(0).astype(int).astype(str)
+    out = out.join(truth_issue12_from_forms(f, out.index))
     out = out.reset_index()
     return out[TRUTH_COLUMNS].fillna("").astype(str)
 
@@ -1438,6 +1984,9 @@ def check_design(truth: pd.DataFrame, forms: dict[str, pd.DataFrame]) -> None:
             assert ok.all(), f"{name}.{col}: malformed date"
             d = parse_date(txt)
             assert (d.isna() | (d <= DATA_CUT)).all(), f"{name}.{col} after data cut"
+            if (name, col) in HISTORY_DATES:              # disease history: before consent
+                assert (d.isna() | (d < df.SUBJECT.map(consent))).all(), f"{name}.{col}"
+                continue
             assert (d.isna() | (d >= df.SUBJECT.map(consent))).all(), f"{name}.{col} < consent"
             assert (d.isna() | (d <= df.SUBJECT.map(last))).all(), f"{name}.{col} > last contact"
         for col in [c for c in df.columns if c.endswith("TIM")]:
@@ -1483,7 +2032,8 @@ def generate() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
         (truth, forms) where forms maps the lower-case form OID to its text frame.
     """
     master = np.random.default_rng(SEED)
-    streams = dict(zip(["schedule", "ic", "ld", "ex", "labs", "pk"], master.spawn(6)))
+    streams = dict(zip(["schedule", "ic", "ld", "ex", "labs", "pk", "vs", "crsa", "exlot"],
+                       master.spawn(9)))
     subj = subjects_frame()
     vis = build_schedule(subj, streams["schedule"])
     ends = end_days(subj, vis)
@@ -1491,11 +2041,15 @@ def generate() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     ae = ae_frame(subj)
     state = lab_state(subj, vis, ae, ex, streams["labs"])
     pk = pk_samples(subj, vis, ex, streams["pk"])
+    hist = history_frame(subj)
+    vstate = vs_state(subj, vis, ex, ae, streams["vs"])
+    cm = cm_frame(subj, ends)
+    prod = product(ex, streams["exlot"])
     forms = {
         "dm": make_dm(subj),
         "ic": make_ic(subj, streams["ic"]),
         "ld": make_ld(subj, vis, streams["ld"]),
-        "ex": make_ex(ex, vis),
+        "ex": make_ex(ex, vis, prod),
         "ae": make_ae(ae, subj),
         "dth": make_dth(subj, ends),
         "eos": make_eos(subj, ends),
@@ -1506,8 +2060,15 @@ def generate() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
         "fc": make_fc(state, subj),
         "pk": make_pk(pk),
         "ada": make_ada(subj, vis),
+        "vs": make_vs(vstate),
+        "conmed": make_cm(cm, ae),
+        "pt": make_pt(pt_frame(hist)),
+        "dh": make_dh(hist),
+        "sct": make_sct(hist),
+        "icu": make_icu(subj, ae),
+        "crsa": make_crsa(crsa_frame(ae, subj, vstate, streams["crsa"])),
     }
-    truth = build_truth(subj, vis, ends, state, pk)
+    truth = build_truth(subj, vis, ends, state, pk, truth_issue12(subj, hist, cm, vstate, prod))
     check_agreement(truth, forms)
     check_design(truth, forms)
     return truth, forms

@@ -12,7 +12,7 @@ Checks (SDTMIG 3.4 and FDA Study Data Technical Conformance Guide):
 - ``seq_unique``: --SEQ is unique within USUBJID in each domain (SDTMIG 3.4 §4.1.5).
 - ``dates_after_consent``: every --DTC is on or after DM.RFICDTC (nothing is collected before
   consent), compared at the precision both dates have; a domain whose spec sets
-  ``dates_before_consent_allowed`` (medical history, prior medication) is exempt.
+  ``dates_before_consent_allowed`` is exempt, and so are MH and CM (histories) always.
 - ``study_days``: every --DY (and --STDY/--ENDY) equals the study day of its --DTC against
   DM.RFSTDTC, no day 0 (SDTMIG 3.4 §4.4.4).
 - ``rfstdtc_is_first_dose``: DM.RFSTDTC equals the subject's first EXSTDTC of study treatment
@@ -102,9 +102,16 @@ def _cmp_common_precision(a: pd.Series, b: pd.Series) -> pd.Series:
     return res
 
 
+# Domains whose records are histories by definition and start before the study: exempt from
+# the consent check in every study, as validation rule CDISC-XD-016 exempts them (SDTMIG 3.4
+# MH; CM holds prior medications). A spec can exempt other domains with a reason.
+HISTORY_DOMAINS = {"MH": "medical history precedes the study",
+                   "CM": "prior medications (e.g. prior therapy lines) precede the study"}
+
+
 def dates_after_consent(datasets: dict[str, pd.DataFrame], traces: dict,
                         allowed: dict[str, str] | None = None) -> list[Problem]:
-    allowed = allowed or {}
+    allowed = {**HISTORY_DOMAINS, **(allowed or {})}
     dm = datasets["DM"]
     if "RFICDTC" not in dm.columns:
         return []

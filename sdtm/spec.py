@@ -241,8 +241,10 @@ class DomainSpec(_Strict):
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
-        if not (v.isalnum() and v.isupper() and 2 <= len(v) <= 4):
-            raise ValueError("domain must be a 2-4 character upper-case code, e.g. AE")
+        # RELREC is the one SDTMIG dataset built from a spec whose name is not a domain code
+        # (SDTMIG 3.4 §8.2); SUPP-- datasets are derived from the parent's supplemental list.
+        if not (v.isalnum() and v.isupper() and (2 <= len(v) <= 4 or v == "RELREC")):
+            raise ValueError("domain must be a 2-4 character upper-case code, e.g. AE, or RELREC")
         return v
 
     @model_validator(mode="after")

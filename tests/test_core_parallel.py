@@ -47,8 +47,11 @@ def test_parallel_equals_serial(datasets, serial, monkeypatch):
     out = job.result()
     _same(out, serial)
     # the shipped study's known CORE findings are all there (hand-checked: 194 findings,
-    # most of them documented CORE false positives such as CORE-000550 on TS)
-    assert len(out[0]) == len(serial[0]) == 194
+    # most of them documented CORE false positives such as CORE-000550 on TS; issue 12 (FA and
+    # RELREC now exist) gives 215: among them CORE-000701 on the 23 prior-therapy CM records
+    # without EPOCH (waived in specs/waivers.yaml) and CORE-000767 on the one HO record no FA is
+    # related to (documented in validation/core_differences.yaml))
+    assert len(out[0]) == len(serial[0]) == 215
     assert list(out[1]["core_id"]) == sorted(out[1]["core_id"])      # catalogue order
     assert out[1]["core_id"].is_unique and len(out[1]) == 430
 

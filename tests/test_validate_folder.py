@@ -32,7 +32,7 @@ def test_a_delivery_is_checked_against_the_standard_alone(delivery):
     before = tree_bytes(delivery)
     res = run_cli("validate", delivery)
     assert res.code == 1, res.output                  # errors remain (below)
-    assert "Validated 21 datasets of" in res.stdout and "against SDTMIG 3.4 / ADaMIG 1.3" in res.stdout
+    assert "Validated 33 datasets of" in res.stdout and "against SDTMIG 3.4 / ADaMIG 1.3" in res.stdout
     report = delivery.with_name("delivery.validation")
     assert (report / "report.html").is_file() and (report / "results.json").is_file()
     assert tree_bytes(delivery) == before            # nothing written into the delivery
@@ -83,7 +83,7 @@ def test_dataset_json_folder(tmp_path, built):
     for f in (b / "sdtm").glob("*.json"):
         shutil.copy(f, d / f.name)
     result = validate_folder(d, specs_dir=SPECS)
-    assert len(result.source["files"]) == 21 and all(f.endswith(".json") for f in result.source["files"].values())
+    assert len(result.source["files"]) == 33 and all(f.endswith(".json") for f in result.source["files"].values())
     assert result.findings == []
 
 
