@@ -366,3 +366,49 @@ def test_ex_lot_and_viable_cells(built, truth):
     tot = m.groupby("SUBJECT").V.sum().round(1).reindex(truth.index)
     assert np.allclose(tot, truth.TOTAL_VIABLE_CELLS.astype(float))
     assert truth.loc["102-003", "TOTAL_VIABLE_CELLS"] == "567.7"
+
+
+# ---------------------------------------------------------------------------- AE (issue 12)
+
+
+def test_ae_grading_scale_per_record(built):
+    """SUPPAE AETOXSCL names the scale of AETOXGR on every AE: ASTCT 2019 for the 14 CRS and 3
+    ICANS lines, NCI CTCAE v5.0 for the other 40 (57 active AE lines in raw/ae.csv)."""
+    ae, supp = built.df("AE"), built.df("SUPPAE")
+    scl = supp[supp.QNAM.eq("AETOXSCL")].assign(AESEQ=lambda x: x.IDVARVAL.astype(float))
+    m = ae.merge(scl[["USUBJID", "AESEQ", "QVAL"]], on=["USUBJID", "AESEQ"], how="left")
+    assert len(ae) == 57 and m.QVAL.notna().all()
+    astct = m.AEDECOD.isin(["Cytokine release syndrome", "Immune effector cell-associated neurotoxicity syndrome"])
+    assert (m.loc[astct, "QVAL"] == "ASTCT 2019").all() and astct.sum() == 17
+    assert (m.loc[~astct, "QVAL"] == "NCI CTCAE V5.0").all()
+
+
+def test_no_hypotension_ae_inside_a_crs_episode(built, crs):
+    """Hypotension that is part of a graded CRS is carried by the CRS grade (and FA), not a
+    separate AE: the two lines sites entered (101-002, 103-003) are deleted in the raw export
+    and excluded; 101-003's septic-shock hypotension (day 73, no CRS) stays."""
+    ae = built.df("AE").assign(SUBJECT=lambda d: _subj(d))
+    hyp = ae[ae.AEDECOD.eq("Hypotension")]
+    assert list(hyp.SUBJECT) == ["101-003"]
+    both = hyp.merge(crs[["SUBJECT", "START", "END"]], on="SUBJECT")
+    inside = (both.AESTDTC.str[:10] >= both.START) & (both.AESTDTC.str[:10] <= both.END)
+    assert not inside.any()
+    rec = next(r for r in built.manifest["reconciliation"] if r["domain"] == "AE")
+    assert rec["rows_read"] == 60 and rec["records"] == 57 and sum(rec["excluded"].values()) == 3
+
+
+def test_aeshosp_agrees_with_icu_transfer(built):
+    """The AE an ICU stay is related to (RELREC AE-HO) is serious by hospitalisation: 103-003's
+    grade 3 CRS (the DLT, ICU transfer on day 16: AESHOSP and AESMIE); 101-003's ICU stay
+    for septic shock falls inside its sepsis AE, also AESHOSP."""
+    ae = built.df("AE").assign(SUBJECT=lambda d: _subj(d))
+    rr = built.df("RELREC")
+    ho_rel = rr[rr.RELID.isin(rr.loc[rr.RDOMAIN.eq("HO"), "RELID"]) & rr.RDOMAIN.eq("AE")]
+    linked = ae.merge(ho_rel[["USUBJID", "IDVARVAL"]], left_on=["USUBJID", ae.AESPID.astype(str)],
+                      right_on=["USUBJID", "IDVARVAL"])
+    assert list(zip(linked.SUBJECT, linked.AEDECOD, linked.AESHOSP, linked.AESMIE)) == [
+        ("103-003", "Cytokine release syndrome", "Y", "Y")]
+    ho = built.df("HO").assign(SUBJECT=lambda d: _subj(d)).set_index("SUBJECT")
+    sepsis = ae[ae.SUBJECT.eq("101-003") & ae.AEDECOD.eq("Sepsis")].iloc[0]
+    assert sepsis.AESTDTC[:10] <= ho.loc["101-003", "HOSTDTC"] <= sepsis.AEENDTC[:10]
+    assert sepsis.AESHOSP == "Y"
