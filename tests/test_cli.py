@@ -63,15 +63,15 @@ def test_clean_build_prints_datasets_and_reconciliation(built):
     assert out.startswith("Study VGO-Cs01p (data cut 2026-02-28), CT: ")
     # records hand-checked: DM 9 subjects; EX 14 infusions + 18 lymphodepletion lines;
     # AE 60 rows - 1 deleted; SE 9 x 4 elements; SUPPAE 59 x (AECRS, AEICANS, AEDLT) + 14
-    # AECRSGR + 3 AEICNSGR (ae.csv lines 19, 32, 59) = 194. SUPP-- have 10 variables, SE 12
+    # AECRSGR + 3 AEICNSGR (ae.csv lines 19, 32, 59) + 57 AETOXSCL = 245 (3 x 57 + 14 + 3 + 57). SUPP-- have 10 variables, SE 12
     # (SDTMIG 3.4 SE with SESTDY/SEENDY; no SEUPDES).
-    rows = {"DM": (9, _spec_variables("dm")), "EX": (32, _spec_variables("ex")), "AE": (59, _spec_variables("ae")),
-            "SE": (36, 12), "SUPPAE": (194, 10)}
+    rows = {"DM": (9, _spec_variables("dm")), "EX": (32, _spec_variables("ex")), "AE": (57, _spec_variables("ae")),
+            "SE": (36, 12), "SUPPAE": (245, 10)}
     for ds, (n, nvar) in rows.items():
         pattern = rf"^{ds}\s+{n}\s+{nvar}\s+\S*sdtm/{ds.lower()}\.xpt$"
         assert re.search(pattern, out, re.M), (pattern, out)
     assert "Reconciliation of raw rows (read = mapped + excluded):" in out
-    assert re.search(r"^AE\s+ae\.csv\s+60\s+59\s+59\s+1 by 'record deleted in EDC \(entered in error\)'$", out, re.M)
+    assert re.search(r"^AE\s+ae\.csv\s+60\s+57\s+57\s+3 by 'record deleted in EDC \(entered in error\)'$", out, re.M)
     assert re.search(r"^DM\s+dm\.csv\s+9\s+9\s+9\s+-$", out, re.M)
     assert re.search(r"^EX\s+ex\.csv\s+14\s+14\s+14\s+-$", out, re.M)
     assert re.search(r"^not mapped: truth\.csv \(synthetic-data truth table", out, re.M)

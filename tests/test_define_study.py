@@ -118,10 +118,10 @@ def test_item_defs_from_the_data(defines, built):
     assert int(ae["AETERM"].str.len().max()) == 54
     assert (_item(sdtm, "IT.AE.AETERM").get("DataType"), _item(sdtm, "IT.AE.AETERM").get("Length")) \
         == ("text", "54")
-    # AESEQ runs 1..10 within a subject (subject 103-003 has 10 AEs) -> integer, 2 digits.
-    assert ae.groupby("USUBJID").size().max() == 10
+    # AESEQ runs 1..9 within a subject (subject 103-003 has 9 AEs) -> integer, 1 digit.
+    assert ae.groupby("USUBJID").size().max() == 9
     assert (_item(sdtm, "IT.AE.AESEQ").get("DataType"), _item(sdtm, "IT.AE.AESEQ").get("Length")) \
-        == ("integer", "2")
+        == ("integer", "1")
     # AESTDTC holds ISO 8601 date/times of mixed precision -> an ISO type, no Length.
     stdtc = _item(sdtm, "IT.AE.AESTDTC")
     assert stdtc.get("DataType") in ("date", "datetime", "partialDate", "partialDatetime",
@@ -206,7 +206,7 @@ def test_supp_qval_value_level_metadata(defines, built):
     oids = [r.get("ItemOID") for r in vl.findall("odm:ItemRef", NS)]
     # specs/sdtm/ae.yaml supplemental QNAMs, sorted
     assert oids == ["IT.SUPPAE.QVAL.AECRS", "IT.SUPPAE.QVAL.AECRSGR", "IT.SUPPAE.QVAL.AEDLT",
-                    "IT.SUPPAE.QVAL.AEICANS", "IT.SUPPAE.QVAL.AEICNSGR"]
+                    "IT.SUPPAE.QVAL.AEICANS", "IT.SUPPAE.QVAL.AEICNSGR", "IT.SUPPAE.QVAL.AETOXSCL"]
     grade = _item(sdtm, "IT.SUPPAE.QVAL.AECRSGR")
     # Coded grades "1".."4" stay text: the ItemDef type must be its codelist's.
     assert grade.find("odm:CodeListRef", NS).get("CodeListOID") == "CL.ASTCTGR"

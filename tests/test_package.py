@@ -275,21 +275,21 @@ def test_refuses_unvalidated_or_changed_build(built, tmp_path):
 # --------------------------------------------------------------------------------------
 def test_split_dataset_ae_with_a_tiny_limit(build, tmp_path):
     """AE: 36 variables, records of 643 bytes; header = 3 + 4 + 1 + 63 + 1 records of 80
-    bytes (36 namestrs x 140 = 5040 = 63 x 80) = 5,760 bytes; 5760 + pad80(59 x 643 =
-    37937 -> 38000) = 43,760 bytes. Under a 20,000-byte limit a part holds at most 22
+    bytes (36 namestrs x 140 = 5040 = 63 x 80) = 5,760 bytes; 5760 + pad80(57 x 643 =
+    36651 -> 36720) = 42,480 bytes. Under a 20,000-byte limit a part holds at most 22
     records (5760 + pad80(22 x 643 = 14146) = 19,920 <= 20,000; 23 records give 20,560).
-    AE has no AECAT, so it is split by USUBJID; records per subject (sorted): 6, 7, 7 |
-    6, 7, 6 | 5, 5, 10 -> greedy parts of 20, 19 and 20 records: ae1, ae2, ae3.xpt."""
+    AE has no AECAT, so it is split by USUBJID; records per subject (sorted): 6, 6, 7 |
+    6, 7, 6 | 5, 5, 9 -> greedy parts of 19, 19 and 19 records: ae1, ae2, ae3.xpt."""
     import pyreadstat
 
     limit = 20_000
     ds = read_build(build)["AE"]
-    assert ds.path.stat().st_size == 43_760
+    assert ds.path.stat().st_size == 42_480
     var, parts = plan_split(ds, limit)
     assert var == "USUBJID" and [len(p) for p in parts] == [3, 3, 3]
     info = split_dataset(ds, tmp_path / "split", limit, load_study(SPECS).created)
     assert [p["file"] for p in info["parts"]] == ["split/ae1.xpt", "split/ae2.xpt", "split/ae3.xpt"]
-    assert [p["records"] for p in info["parts"]] == [20, 19, 20]
+    assert [p["records"] for p in info["parts"]] == [19, 19, 19]
     assert info["parts"][2]["values"] == ["VGO-Cs01p-103-001", "VGO-Cs01p-103-002",
                                           "VGO-Cs01p-103-003"]
     pieces = []

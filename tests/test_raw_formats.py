@@ -47,7 +47,8 @@ def test_csv_is_read_as_text_with_line_numbers():
     assert set(df[FILE_COL]) == {"dm.csv"}
     assert df.loc[df["SUBJECT"] == "102-003", ROW_COL].item() == 7
     ae = read_raw(RAW / "ae.csv")
-    assert ae.loc[ae["RECSTATUS"] == "Deleted", ROW_COL].tolist() == [13]   # 101-002 line 6
+    # 101-002 hypotension (line 11) and duplicate headache (line 13), 103-003 hypotension (line 60)
+    assert ae.loc[ae["RECSTATUS"] == "Deleted", ROW_COL].tolist() == [11, 13, 60]
     assert ae.loc[ae[ROW_COL] == 3, "AECOMM"].item() == "Fever 38.6 °C; paracetamol only"
     assert (ae["AESDTH"] == "").sum() > 0 and ae["AESDTH"].notna().all()    # blanks are ""
 

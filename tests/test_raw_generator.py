@@ -123,13 +123,14 @@ def test_first_infusion_of_101_001(forms, truth):
 def test_deleted_ae_row(forms):
     ae = forms["ae"]
     deleted = ae[ae.RECSTATUS == "Deleted"]
-    assert len(deleted) == 1
-    row = deleted.iloc[0]
+    assert list(zip(deleted.SUBJECT, deleted.AETERM)) == [("101-002", "Hypotension"), ("101-002", "Headache"),
+                                                          ("103-003", "Hypotension")]
+    row = deleted.iloc[1]
     assert (row.SUBJECT, row.RECORDPOSITION, row.AETERM) == ("101-002", "6", "Headache")
     original = ae[(ae.SUBJECT == "101-002") & (ae.RECORDPOSITION == "5")].iloc[0]
     same = [c for c in ae.columns[9:] if c != "AECOMM"]
     assert (row[same] == original[same]).all()
-    assert len(ae) == 60 and (ae.RECSTATUS == "Active").sum() == 59
+    assert len(ae) == 60 and (ae.RECSTATUS == "Active").sum() == 57
 
 
 def test_deaths_and_end_of_study(forms, truth):

@@ -119,9 +119,9 @@ def test_ae_comments_reach_co_in_ascii():
 
     root = Path(__file__).resolve().parent.parent
     co = build_sdtm(root / "specs", root / "raw").datasets["CO"].data
-    # ae.csv has 14 non-blank AECOMM; 1 ("Duplicate of line 5 - entered in error") is on the
-    # deleted record -> 13 comments
-    assert len(co) == 13 and set(co["RDOMAIN"]) == {"AE"} and set(co["IDVAR"]) == {"AESPID"}
+    # ae.csv has 14 non-blank AECOMM; 3 are on deleted records ("Duplicate of line 5 - entered
+    # in error" and the two CRS-associated hypotension lines) -> 11 comments
+    assert len(co) == 11 and set(co["RDOMAIN"]) == {"AE"} and set(co["IDVAR"]) == {"AESPID"}
     r = co[(co["USUBJID"] == "VGO-Cs01p-102-002") & (co["IDVARVAL"] == "1")].iloc[0]
     assert r["COVAL"] == "Fievre 38,9 deg C"          # raw "Fièvre 38,9 °C"
     assert co["COVAL"].map(str.isascii).all()
