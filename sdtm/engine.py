@@ -457,14 +457,18 @@ class _Mapper:
     def iso(self, spec: IsoDate, raw: pd.DataFrame, resolve) -> pd.Series:
         date = resolve(spec.date)
         time = resolve(spec.time) if spec.time else None
-        tokens = self.ctx.study.raw.unknown_tokens
-        res, bad = fn.iso8601_dtc(date, time, unknown_tokens=tokens)
-        bad_date = fn.iso8601_dtc(date, unknown_tokens=tokens)[1] if time is not None else bad
-        self.report(raw, bad_date, date, spec.date,
+        forms = raw[FORM_COL] if FORM_COL in raw.columns else pd.Series("", index=raw.index)
+        res, bad_date, bad_time, tried = convert_dates(self.ctx.study, date, time, forms, spec.date, spec.formats)
+        legacy = tried.eq("")
+        self.report(raw, bad_date & legacy, date, spec.date,
                     "date {value!r} is not a valid date in DD-MON-YYYY (or ISO 8601)",
                     "use e.g. 12-MAR-2025 or UN-MAR-2025 for an unknown day")
+        for layouts in sorted(set(tried[bad_date & ~legacy])):     # a loop over layout lists
+            self.report(raw, bad_date & tried.eq(layouts), date, spec.date,
+                        "date {value!r} is not a valid date in any of the layouts tried: " + layouts,
+                        "correct the date in the EDC, or add its layout to raw.date_formats in specs/study.yaml")
         if time is not None:
-            self.report(raw, bad & ~bad_date, time, spec.time, "time {value!r} is not a valid time HH:MM (00:00-23:59)",
+            self.report(raw, bad_time & ~bad_date, time, spec.time, "time {value!r} is not a valid time HH:MM (00:00-23:59)",
                         "use e.g. 14:05, or UN:UN for an unknown time")
         return res
 
@@ -705,6 +709,43 @@ class _Mapper:
         return supp.reset_index(drop=True)
 
 
+def convert_dates(study: Study, date: pd.Series, time: pd.Series | None, forms: pd.Series, column: str,
+                  override: list[str] | None = None) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Raw dates (and times) -> ISO 8601 text with the layouts of each record's form.
+
+    The layouts come from the rule (``iso8601.formats``), else study.yaml ``raw.date_formats``
+    (``form.COLUMN``, then ``form``, then ``*``). The default layouts (DD-MON-YYYY and ISO 8601)
+    are read by :func:`sdtm.functions.iso8601_dtc`; any other list by
+    :func:`sdtm.functions.dates_by_format`. A loop over forms, not records.
+    Returns (dtc, bad date, bad time, the layouts tried per record: "" for the default ones).
+    """
+    tokens = study.raw.unknown_tokens
+    parts = []
+    bad_d = pd.Series(False, index=date.index)
+    bad_t = pd.Series(False, index=date.index)
+    tried = pd.Series("", index=date.index, dtype="object")
+    form_text = forms.astype("str").where(forms.notna(), "")
+    for form in pd.unique(form_text):
+        m = form_text.eq(form)
+        fmts = list(override) if override else study.raw.formats_for(form or None, column)
+        d = date[m]
+        t = time[m] if time is not None else None
+        if tuple(fmts) == fn.DEFAULT_DATE_FORMATS:
+            res, bad = fn.iso8601_dtc(d, t, unknown_tokens=tokens)
+            bd = fn.iso8601_dtc(d, unknown_tokens=tokens)[1] if t is not None else bad
+            bt = bad & ~bd
+        else:
+            res, bd, bt = fn.dates_by_format(d, t, formats=fmts, unknown_tokens=tokens)
+            tried[m] = ", ".join(fmts)
+        parts.append(res)
+        bad_d[m] = bd
+        bad_t[m] = bt
+    if len(parts) == 1:
+        return parts[0], bad_d, bad_t, tried
+    dtc = pd.concat(parts).reindex(date.index) if parts else pd.Series([], index=date.index, dtype="str")
+    return dtc, bad_d, bad_t, tried
+
+
 def read_form(ctx: Context, form: str, *, where: str, file: str | None = None, key: str | None = None) -> pd.DataFrame:
     """The raw frame of a form; a missing or unsafe form name is reported at the spec key naming it
     (a problem inside a raw file that exists keeps that file's name and row)."""
@@ -747,9 +788,13 @@ def aggregate_by_subject(ctx: Context, agg, *, where: str, problems: list[Proble
         else:
             date = form[src.value.date]
             time = form[src.value.time] if src.value.time else None
-            val, bad = fn.iso8601_dtc(date, time, unknown_tokens=ctx.study.raw.unknown_tokens)
+            val, bad, bad_t, tried = convert_dates(ctx.study, date, time, pd.Series(src.form, index=form.index),
+                                                   src.value.date, src.value.formats)
+            bad = bad | bad_t
+            layouts = f" in any of the layouts tried: {tried.iloc[0]}" if len(tried) and tried.iloc[0] else ""
             for v, f, r in zip(date[bad].tolist(), form.loc[bad, FILE_COL].tolist(), form.loc[bad, ROW_COL].tolist()):
-                problems.append(Problem(f"date {v!r} is not a valid date", file=f, row=int(r), column=src.value.date))
+                problems.append(Problem(f"date {v!r} is not a valid date{layouts}", file=f, row=int(r),
+                                        column=src.value.date))
         order = (pd.to_numeric(form[agg.order], errors="coerce") if agg.order
                  else pd.Series(0.0, index=form.index))
         parts.append(pd.DataFrame({"subj": form[subj_col].astype("str").str.strip(), "val": val,

@@ -62,6 +62,17 @@ class Source(_Strict):
 class IsoDate(_Strict):
     date: str                              # raw column with the date as typed
     time: str | None = None                # raw column with HH:MM
+    # Layouts of this column (overrides study.yaml raw.date_formats), e.g. [MM/DD/YYYY].
+    formats: list[str] | None = None
+
+    @field_validator("formats")
+    @classmethod
+    def _layouts(cls, v):
+        from .functions import parse_date_format
+
+        for f in v or ():
+            parse_date_format(str(f))
+        return v
 
 
 class Lookup(_Strict):
