@@ -382,6 +382,23 @@ class _Mapper:
                     conds.append(self.condition(case.when, frame, f"{key}.cases[{j}].when", out.columns))
                 values.append(case.value)
             res = fn.cases(conds, values, raw.index)
+        elif rule == "expr":
+            frame = self.expr_frame(raw, out)
+            try:
+                from cdisc.expr import evaluate_value, parse
+
+                expr = parse(var.expr, where=f"{key}.expr")
+                self.note_raw(n for n in expr.names if n not in out.columns)
+                res = evaluate_value(expr, frame)
+            except SpecError as exc:
+                raise SpecError([replace(p, file=p.file or self.file) for p in exc.problems]) from None
+            if var.type == "Char" and (res.dtype == object or str(res.dtype) == "str"):
+                res = res.astype("str").where(res.notna()).str.strip()
+                res = res.where(res.ne(""))
+            elif var.type == "Char":
+                from cdisc.expr import _num_text
+
+                res = _num_text(res)
         elif rule == "dm":
             # a subject-level value from DM, e.g. PCRFTDTC = RFXSTDTC (SDTMIG 3.4 PC: the date/time
             # of the reference time point, here the first infusion)
@@ -853,6 +870,8 @@ def references(var: Variable, where: str | None = None) -> set[str]:
                 names |= parse(c.when, where=f"{where}.cases[{j}].when" if where else None).names
     elif r == "dm":
         names.add("USUBJID")
+    elif r == "expr":
+        names |= parse(var.expr, where=f"{where}.expr" if where else None).names
     elif r == "sequence":
         names |= set(var.sequence) | {"USUBJID"}
     if var.when:

@@ -199,8 +199,8 @@ def template(fmt: str, resolve) -> pd.Series:
     if not fields:
         raise ValueError("template needs at least one {FIELD}")
     for _, f, spec, conv in parts:
-        if f is not None and (spec or conv or not f.isidentifier()):
-            raise ValueError(f"template field {{{f}}} must be a plain column name")
+        if f is not None and (spec or conv or "__" in f or not all(part.isidentifier() for part in f.split("."))):
+            raise ValueError(f"template field {{{f}}} must be a plain column name (dots allowed: {{IT.AETERM}})")
     cols = {f: resolve(f) for f in fields}
     index = next(iter(cols.values())).index
     out = pd.Series("", index=index, dtype="str")

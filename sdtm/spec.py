@@ -14,7 +14,7 @@ from cdisc.metadata import DatasetMeta, VariableMeta, VariableSpec, check_variab
 
 RULE_KEYS = ("assign", "value", "study", "template", "map", "decode", "lookup", "number", "iso8601",
              "study_day", "sequence", "epoch", "aggregate", "visit", "result", "nrind", "baseline_flag",
-             "cases", "dm")
+             "cases", "dm", "expr")
 
 
 class _Strict(BaseModel):
@@ -199,6 +199,9 @@ class Variable(VariableSpec):
     baseline_flag: BaselineFlag | None = None
     cases: list[Case] | None = None
     dm: str | None = None                  # a DM variable of the record's subject
+    # A value computed with the shared expression language (cdisc.expr), e.g.
+    # "substr(PATNO, 1, 3)", "round((number(TEMP) - 32) * 5 / 9, 1)", "'Y' if present(X) else None"
+    expr: str | None = None
 
     @model_validator(mode="after")
     def _one_rule(self) -> "Variable":
