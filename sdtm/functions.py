@@ -436,21 +436,24 @@ def cases(conditions: list[pd.Series], values: list, index: pd.Index) -> pd.Seri
 
 
 def number_text(values: pd.Series, decimals: pd.Series | None = None) -> pd.Series:
-    """Numbers as result text: a fixed number of decimals where given, else the shortest
-    form (12 significant digits, no trailing zeros: 89.0 -> "89", 106.104 -> "106.104")."""
+    """Numbers as result text without padding: rounded to ``decimals`` where given, then the
+    shortest form (12 significant digits, no trailing zeros: 89.0 -> "89", 106.104 ->
+    "106.104", 177.80 at 2 decimals -> "177.8"; --STRESC is the standardised value as
+    character, SDTMIG 3.4 §4.5.1)."""
     v = pd.to_numeric(values, errors="coerce").astype("float64")
     arr = v.to_numpy()
     ok = ~np.isnan(arr)
-    short = np.full(arr.shape, "", dtype=object)
-    if ok.any():
-        short[ok] = np.char.mod("%.12g", arr[ok]).astype(object)
-    out = pd.Series(short, index=v.index, dtype="object")
     if decimals is not None:
         d = pd.to_numeric(decimals, errors="coerce")
         for n in sorted(set(d.dropna().astype(int).tolist())):      # a loop over precisions, not records
             m = ok & (d == n).to_numpy()
             if m.any():
-                out[m] = np.char.mod(f"%.{n}f", np.round(arr[m], n)).astype(object)
+                arr = arr.copy()
+                arr[m] = np.round(arr[m], n)
+    short = np.full(arr.shape, "", dtype=object)
+    if ok.any():
+        short[ok] = np.char.mod("%.12g", arr[ok]).astype(object)
+    out = pd.Series(short, index=v.index, dtype="object")
     return out.where(ok)
 
 

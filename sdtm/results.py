@@ -9,7 +9,10 @@ serves every findings domain. A row per test and original unit::
 
 ``testcd`` is the --TESTCD, ``orresu``/``stresu`` are CDISC UNIT submission values (the
 original unit after CT mapping, so ``µmol/L`` and ``umol/L`` are one row), ``factor``
-multiplies the original value (default 1) and ``decimals`` rounds the standard value.
+multiplies the original value (default 1), ``offset`` is added after it (default 0; an
+affine conversion such as degrees F -> C: ``factor: 0.5555555556, offset: -17.7777777778``,
+i.e. (F - 32) x 5/9) and ``decimals`` rounds the standard value; --STRESC is the rounded
+number without padding (177.8, not 177.80).
 """
 from __future__ import annotations
 
@@ -40,15 +43,17 @@ def conversion_table(rows: list[dict]) -> pd.DataFrame:
         if not isinstance(row, dict) or not str(row.get("testcd") or "").strip():
             problems.append(Problem("a unit conversion row needs testcd", file=TABLE_FILE, key=key))
             continue
-        unknown = set(row) - {"testcd", "orresu", "stresu", "factor", "decimals", "comment"}
+        unknown = set(row) - {"testcd", "orresu", "stresu", "factor", "offset", "decimals", "comment"}
         if unknown:
             problems.append(Problem(f"unknown keys {sorted(unknown)}", file=TABLE_FILE, key=key,
-                                    hint="allowed: testcd, orresu, stresu, factor, decimals, comment"))
+                                    hint="allowed: testcd, orresu, stresu, factor, offset, decimals, comment"))
         try:
+            offset = float(row.get("offset", 0))
             factor = float(row.get("factor", 1))
             decimals = None if row.get("decimals") is None else int(row["decimals"])
         except (TypeError, ValueError):
-            problems.append(Problem("factor must be a number and decimals an integer", file=TABLE_FILE, key=key))
+            problems.append(Problem("factor and offset must be numbers and decimals an integer", file=TABLE_FILE,
+                                    key=key))
             continue
         orresu = str(row.get("orresu") or "").strip()
         stresu = str(row.get("stresu") or "").strip()
@@ -56,8 +61,8 @@ def conversion_table(rows: list[dict]) -> pd.DataFrame:
             problems.append(Problem("give both orresu and stresu, or neither (a unitless test)",
                                     file=TABLE_FILE, key=key))
         recs.append({"testcd": str(row["testcd"]).strip(), "orresu": orresu, "stresu": stresu,
-                     "factor": factor, "decimals": decimals, "__key": key})
-    table = pd.DataFrame(recs, columns=["testcd", "orresu", "stresu", "factor", "decimals", "__key"])
+                     "factor": factor, "offset": offset, "decimals": decimals, "__key": key})
+    table = pd.DataFrame(recs, columns=["testcd", "orresu", "stresu", "factor", "offset", "decimals", "__key"])
     dup = table.duplicated(["testcd", "orresu"], keep="first")
     for key, tc, u in zip(table.loc[dup, "__key"], table.loc[dup, "testcd"], table.loc[dup, "orresu"]):
         problems.append(Problem(f"test {tc} unit {u or '(none)'} is listed twice", file=TABLE_FILE, key=key))
@@ -163,9 +168,10 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
 
     factor = conv["factor"].astype("float64")
     decimals = conv["decimals"]
-    identity = factor.eq(1.0) & decimals.isna()
+    offset = conv["offset"].astype("float64").fillna(0.0)
+    identity = factor.eq(1.0) & offset.eq(0.0) & decimals.isna()
     value = num.where(is_num, pd.to_numeric(t["num"], errors="coerce").where(is_titer))
-    stresn = value * factor
+    stresn = value * factor + offset
     has_dec = decimals.notna()
     if has_dec.any():
         d = decimals.where(has_dec, 0).astype(int)
@@ -180,9 +186,9 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
     stresc = stresc.mask(is_num & matched, plain_text.where(identity, conv_text))
     stresc = stresc.mask(is_titer & matched, conv_text)
     qnum = pd.to_numeric(q["num"], errors="coerce")
-    q_text = q["num"].where(identity, number_text(qnum * factor, decimals))
+    q_text = q["num"].where(identity, number_text(qnum * factor + offset, decimals))
     stresc = stresc.mask(is_qual & matched, q["op"] + q_text)
-    stresc = stresc.mask(below, "<" + number_text(lim * factor))
+    stresc = stresc.mask(below, "<" + number_text(lim * factor + offset))
     stresc = stresc.mask(is_blq, blq)
     if codelist is not None:
         mapped = normalise(text.where(is_char, "")).map(codelist.lookup)
