@@ -197,6 +197,12 @@ class _Mapper:
                 require_columns(taken, set(src.columns.values()), file=fname, key=f"{self.file}: sources[{i}].columns")
                 taken = taken.assign(**{new: taken[old] for new, old in src.columns.items()},
                                      **{f"{SRC_PREFIX}{new}": old for new, old in src.columns.items()})
+            if src.visit:
+                fcol = self.ctx.study.raw.folder
+                require_columns(taken, {src.visit}, file=fname, key=f"{self.file}: sources[{i}].visit")
+                self.ctx.note_read(src.form, [src.visit])
+                self.renamed.setdefault(fcol, set()).add((src.form, src.visit))
+                taken = taken.assign(**{fcol: taken[src.visit], f"{SRC_PREFIX}{fcol}": src.visit})
             if src.set:
                 taken = taken.assign(**{k: str(v) for k, v in src.set.items()},
                                      **{f"{SRC_PREFIX}{k}": "" for k in src.set})
@@ -280,6 +286,15 @@ class _Mapper:
                               raw.loc[mask, ROW_COL].tolist()):
             self.problems.append(Problem(message.format(value=v, column=c), file=f, row=int(r), column=c, hint=hint))
 
+    def value_expr(self, text: str, frame: pd.DataFrame, key: str) -> pd.Series:
+        """A value expression (cdisc.expr) on ``frame``; its errors name this spec file and key."""
+        from cdisc.expr import evaluate_value
+
+        try:
+            return evaluate_value(text, frame, where=key)
+        except SpecError as exc:
+            raise SpecError([replace(p, file=p.file or self.file) for p in exc.problems]) from None
+
     def expr_frame(self, raw: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
         """Raw columns and the variables computed so far, for ``when``/``cases`` conditions."""
         return raw.assign(**{c: out[c] for c in out.columns})
@@ -351,8 +366,13 @@ class _Mapper:
             self.provenance[var.name] = var.iso8601.date
             res = self.iso(var.iso8601, raw, resolve)
         elif rule == "study_day":
-            ref = self._dm_column("RFSTDTC", resolve("USUBJID"), key)
-            res = fn.study_day(resolve(var.study_day), ref)
+            sd = var.study_day
+            date_name, ref_name = (sd, "RFSTDTC") if isinstance(sd, str) else (sd.date, sd.reference)
+            if not isinstance(sd, str) and (ref_name in out.columns or ref_name in raw.columns):
+                ref = resolve(ref_name)          # a reference of the same records (DMDY from RFSTDTC in DM)
+            else:
+                ref = self._dm_column(ref_name, resolve("USUBJID"), key)
+            res = fn.study_day(resolve(date_name), ref)
         elif rule == "epoch":
             if self.ctx.se is None:
                 raise SpecError("EPOCH needs SE; define elements in study.yaml", file=self.file, key=key)
@@ -540,7 +560,13 @@ class _Mapper:
             pos = np.searchsorted(days, dy.to_numpy(), side="right") - 1
             prev = np.where((pos >= 0) & ~np.isnan(dy.to_numpy()), plan_nums[np.clip(pos, 0, None)], np.nan)
             ordinal = pd.to_numeric(folder.str.upper().str.slice(len(prefix)), errors="coerce").fillna(1)
-            nums = nums.where(~unsched, pd.Series(prev, index=nums.index) + ordinal / 100.0)
+            if rule.unscheduled:
+                env = pd.DataFrame({"PREV_VISITNUM": prev, "UNS_ORDINAL": ordinal.to_numpy(dtype="float64"),
+                                    "STUDY_DAY": dy.to_numpy(dtype="float64")}, index=nums.index)
+                own = self.value_expr(rule.unscheduled, env, f"{key}.visit.unscheduled")
+                nums = nums.where(~unsched, pd.to_numeric(own, errors="coerce"))
+            else:
+                nums = nums.where(~unsched, pd.Series(prev, index=nums.index) + ordinal / 100.0)
             undated = unsched & nums.isna()
             if part == "visitnum":
                 self.report(raw, undated, folder, fcol,
@@ -550,6 +576,11 @@ class _Mapper:
         # VISIT of an unscheduled visit carries its number, so one VISIT has one VISITNUM
         # across the study (FDA validator SD0052).
         names = f_norm.map({k: v.visit for k, v in sched.items()})
+        if rule is not None and rule.unscheduled_name and unsched.any():
+            env = pd.DataFrame({"VISITNUM": nums, "UNS_ORDINAL": pd.to_numeric(
+                folder.str.upper().str.slice(len(prefix)), errors="coerce").fillna(1)}, index=nums.index)
+            own = self.value_expr(rule.unscheduled_name, env, f"{key}.visit.unscheduled_name")
+            return names.where(~unsched, own.where(nums.notna()))
         unsched_name = "UNSCHEDULED " + nums.map(lambda x: "" if np.isnan(x) else f"{x:.2f}")
         return names.where(~unsched, unsched_name.where(nums.notna()))
 
@@ -580,6 +611,9 @@ class _Mapper:
         everything = list(self.spec.variables) + list(self.spec.supplemental)
         keys = {var.name: (f"supplemental[{i - len(self.spec.variables)}]" if i >= len(self.spec.variables)
                            else f"variables[{i}]") for i, var in enumerate(everything)}
+        # helper variables are evaluated like the others and dropped from the output at the end
+        everything += list(self.spec.helpers)
+        keys.update({h.name: f"helpers[{i}]" for i, h in enumerate(self.spec.helpers)})
         for var in _evaluation_order(everything, file=self.file, keys=keys):
             key = keys[var.name]
             if var.rule == "sequence":
@@ -596,10 +630,14 @@ class _Mapper:
             keep = self.drop_duplicates(out, raw)
             out, raw = out[keep], raw[keep]
         for var, key in seq_vars:
-            missing = [c for c in var.sequence if c not in out.columns]
+            missing = [c for c in var.sequence if c not in out.columns and c not in raw.columns]
             if missing:
-                raise SpecError(f"sequence order names unknown variables {missing}", file=self.file, key=key)
-            out[var.name] = fn.sequence(out, by="USUBJID", order=var.sequence)
+                raise SpecError(f"sequence order names unknown variables {missing}", file=self.file, key=key,
+                                hint="order by output variables, helpers or raw columns")
+            from_raw = [c for c in var.sequence if c not in out.columns]
+            self.note_raw(from_raw)
+            frame = out.assign(**{c: raw[c] for c in from_raw}) if from_raw else out
+            out[var.name] = fn.sequence(frame, by="USUBJID", order=var.sequence)
         self.check_records(out, raw)
         order = ["USUBJID"] + [k for k in (self.spec.sort or self.spec.keys) if k != "USUBJID"] \
             if "USUBJID" in out.columns else (self.spec.sort or self.spec.keys)
@@ -854,6 +892,8 @@ def references(var: Variable, where: str | None = None) -> set[str]:
         names.add(var.lookup.from_)
     elif r == "number":
         names.add(var.number)
+    elif r == "study_day" and not isinstance(var.study_day, str):
+        names |= {var.study_day.date, var.study_day.reference, "USUBJID"}
     elif r in ("study_day", "epoch"):
         names |= {getattr(var, r), "USUBJID"}
     elif r == "visit" and not isinstance(var.visit, str) and var.visit.date:
