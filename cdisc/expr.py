@@ -423,9 +423,10 @@ class _Validator:
             self.visit(args[0])
             lits = args[1:]
             want = {"scan": (int, str), "replace": (str, str), "round": (int,)}[name]
-            for arg, typ in zip(lits, want):
+            for pos, (arg, typ) in enumerate(zip(lits, want)):
                 value = _literal_value(arg)
-                if isinstance(value, bool) or not isinstance(value, typ) or (typ is str and value == ""):
+                empty_ok = name == "replace" and pos == 1          # replace(x, '-', '') deletes
+                if isinstance(value, bool) or not isinstance(value, typ) or (typ is str and value == "" and not empty_ok):
                     self.reject(arg, f"a {name}() argument that is not a {'whole number' if typ is int else 'non-empty text'} literal",
                                 f"call it as {usage}")
             return
