@@ -31,10 +31,18 @@ Language
   ``length(x)``, ``coalesce(a, b, ...)``, ``number(x)``, ``date(x)``,
   ``substr(x, start[, length])`` (1-based like SAS ``SUBSTR``) and
   ``isin_list(x, 'A', 'B', ...)`` (same as ``x in ('A', 'B', ...)``).
+* Value functions (see :data:`FUNCTION_DOCS` for each rule and an example):
+  ``concat(a, b, ...)``, ``scan(x, n, 'sep')``, ``replace(x, 'old', 'new')``, ``text(x)``,
+  ``round(x, digits)``, ``days_between(start, end)``, ``add_days(date, n)`` and
+  ``study_day(date, reference)``; and the conditional ``a if condition else b`` (a missing
+  condition counts as false; both branches of one type). :func:`evaluate_value` evaluates a
+  value expression (the SDTM ``expr:`` rule; ADaM specs use :meth:`Expr.evaluate`).
+* A dotted name such as ``IT.AETERM`` is one column name, as EDC exports write them
+  (``ITEMGROUP.ITEM``); it is never attribute access.
 * Anything else is rejected with a :class:`~cdisc.errors.SpecError` that names what was
   found, where (1-based character column in the expression) and what is allowed:
-  attribute access and method calls (``X.startswith('a')``), indexing, lambdas,
-  comprehensions, conditional expressions, f-strings, keyword or starred arguments,
+  attribute access other than a dotted column name, method calls (``X.startswith('a')``),
+  indexing, lambdas, comprehensions, f-strings, keyword or starred arguments,
   ``:=``, ``is``, bit operators, other functions, any ``__`` (even inside a string) and
   expressions longer than :data:`MAX_LENGTH` characters.
 
@@ -148,7 +156,8 @@ FUNCTION_DOCS: dict[str, str] = {
 _ALLOWED = (
     "allowed: column names; literals ('text', 1, 2.5, True, False, None); and, or, not; "
     "==, !=, <, <=, >, >=; in / not in with a tuple or list of literals; + - * / and "
-    "unary -; parentheses; and the functions " + ", ".join(sorted(FUNCTIONS))
+    "unary -; parentheses; a if condition else b; dotted column names (IT.AETERM); and the functions "
+    + ", ".join(sorted(FUNCTIONS))
 )
 
 _COMPARE_OPS = {
@@ -1295,16 +1304,17 @@ def text_comparisons(expr: Expr) -> list[tuple[str, list[str]]]:
         if not isinstance(node, ast.Compare) or len(node.ops) != 1:
             continue
         left, op, right = node.left, node.ops[0], node.comparators[0]
-        if isinstance(right, ast.Name) and isinstance(left, ast.Constant):
+        if isinstance(right, (ast.Name, ast.Attribute)) and isinstance(left, ast.Constant):
             left, right = right, left
-        if not isinstance(left, ast.Name):
+        name = left.id if isinstance(left, ast.Name) else _dotted(left) if isinstance(left, ast.Attribute) else None
+        if name is None:
             continue
         if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant) and isinstance(right.value, str):
-            found.append((left.id, [right.value]))
+            found.append((name, [right.value]))
         elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
             lits = [e.value for e in right.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
             if lits:
-                found.append((left.id, lits))
+                found.append((name, lits))
     return found
 
 

@@ -98,3 +98,17 @@ def test_affine_conversion_f_to_c():
     assert not probs
     assert stresc.tolist() == ["37", "100", "<35"]
     assert stresn.tolist()[:2] == [37.0, 100.0]
+
+
+def test_near_miss_check_sees_dotted_columns():
+    from cdisc.expr import near_misses
+
+    df = pd.DataFrame({"IT.DSDECOD": ["DEATH", "death ", "COMPLETED"]})
+    hits = near_misses(parse("IT.DSDECOD == 'DEATH'"), df)
+    assert [(c, m.tolist(), lit) for c, m, lit in hits] == [("IT.DSDECOD", [False, True, False], "DEATH")]
+
+
+def test_adam_value_path_is_the_same_language(df):
+    # adam/runner.py evaluates its value expressions with parse(...).evaluate(frame)
+    got = parse("concat(substr(PATNO, 1, 3), '-', 'X') if present(SITE) else 'NONE'").evaluate(df)
+    assert got.tolist() == ["101-X", "NONE", "-X"]
