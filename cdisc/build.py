@@ -249,9 +249,12 @@ def _integrity(result: BuildResult, specs: dict, specs_dir: Path | None = None) 
     allowed = {dom: spec.dates_before_consent_reason for dom, (spec, _) in specs.items()
                if spec.dates_before_consent_allowed}
     treatments = [str(r.get("extrt", "")) for r in result.study.lookups.get("study_treatments", [])]
+    refs = {(dom, v.name): v.study_day.reference for dom, (spec, _) in specs.items() for v in spec.variables
+            if v.study_day is not None and not isinstance(v.study_day, str)}
     found = check_integrity({n: ds.data for n, ds in sdtm.items()},
                             {n: ds.trace for n, ds in sdtm.items() if ds.trace is not None},
-                            dates_before_consent_allowed=allowed, study_treatments=treatments)
+                            dates_before_consent_allowed=allowed, study_treatments=treatments,
+                            study_day_references=refs)
     wpath = Path(specs_dir) / "waivers.yaml" if specs_dir is not None else None
     if not found or wpath is None or not wpath.is_file():
         return found

@@ -211,21 +211,29 @@ def dates_after_consent(datasets: dict[str, pd.DataFrame], traces: dict,
     return out
 
 
-def study_days(datasets: dict[str, pd.DataFrame], traces: dict) -> list[Problem]:
+def study_days(datasets: dict[str, pd.DataFrame], traces: dict,
+               references: dict[tuple[str, str], str] | None = None) -> list[Problem]:
+    """``references``: (dataset, --DY) -> the reference date its spec names (default RFSTDTC); a
+    DM variable is checked against it, any other reference (a raw column) is not checked."""
+    references = references or {}
     dm = datasets["DM"]
-    ref_map = dm.drop_duplicates("USUBJID").set_index("USUBJID")["RFSTDTC"]
+    subjects = dm.drop_duplicates("USUBJID").set_index("USUBJID")
+    ref_map = subjects["RFSTDTC"]
     out = []
     for name, df in sorted(datasets.items()):
         if name in TRIAL_DESIGN or "USUBJID" not in df.columns:
             continue
         for dy in [c for c in df.columns if c.endswith("DY") and f"{c[:-2]}DTC" in df.columns]:
             dtc = f"{dy[:-2]}DTC"
-            expect = study_day(df[dtc], df["USUBJID"].map(ref_map))
+            ref_name = references.get((name, dy), "RFSTDTC")
+            if ref_name not in subjects.columns:
+                continue
+            expect = study_day(df[dtc], df["USUBJID"].map(subjects[ref_name]))
             have = pd.to_numeric(df[dy], errors="coerce")
             # a subject missing from DM is reported once, by subjects_in_dm
             bad = df["USUBJID"].isin(ref_map.index) & ~((expect.isna() & have.isna()) | (expect == have))
             out += _problems(name, df, bad, f"{dy} = " + have.astype("str") + f" but {dtc} " + _text(df[dtc])
-                             + " is study day " + expect.astype("str") + " from RFSTDTC", dy, traces.get(name),
+                             + " is study day " + expect.astype("str") + f" from {ref_name}", dy, traces.get(name),
                              "--DY = --DTC - RFSTDTC + 1 on or after RFSTDTC, --DTC - RFSTDTC before (no day 0)")
     return out
 
@@ -279,20 +287,23 @@ def death_consistency(datasets: dict[str, pd.DataFrame], traces: dict) -> list[P
 
 def check_integrity(datasets: dict[str, pd.DataFrame], traces: dict[str, pd.DataFrame] | None = None, *,
                     dates_before_consent_allowed: dict[str, str] | None = None,
-                    study_treatments: list[str] | None = None) -> list[Problem]:
+                    study_treatments: list[str] | None = None,
+                    study_day_references: dict[tuple[str, str], str] | None = None) -> list[Problem]:
     """Run every integrity check on the built SDTM datasets.
 
     Arguments: ``datasets`` name -> data (DM required), ``traces`` name -> the __file/__row
     of each record (for messages), ``dates_before_consent_allowed`` domain -> reason for the
     domains exempt from the consent check, ``study_treatments`` the EXTRT values of study
-    treatment. Returns the problems (empty when the study is consistent).
+    treatment, ``study_day_references`` (dataset, --DY) -> the reference date a spec names for it
+    (``study_day: {date, reference}``; default RFSTDTC). Returns the problems (empty when the
+    study is consistent).
     """
     if "DM" not in datasets:
         return [Problem("no DM dataset: integrity checks need the subjects and their reference dates")]
     traces = traces or {}
     found = {"subjects_in_dm": subjects_in_dm(datasets, traces), "seq_unique": seq_unique(datasets, traces),
              "dates_after_consent": dates_after_consent(datasets, traces, dates_before_consent_allowed),
-             "study_days": study_days(datasets, traces),
+             "study_days": study_days(datasets, traces, study_day_references),
              "rfstdtc_is_first_dose": rfstdtc_is_first_dose(datasets, traces, study_treatments),
              "death_consistency": death_consistency(datasets, traces)}
     out = []

@@ -45,3 +45,16 @@ def test_waiver_matches_rule_dataset_and_subject_only():
     active, waived = apply_integrity_waivers(problems, mine)
     assert active == [] and waived[0]["reason"] == "death confirmed by phone; DS form not yet entered"
     assert waived[0]["approved_by"] == "DM lead" and waived[0]["variable"] == "DTHDTC"
+
+
+def test_study_day_checked_against_the_named_reference():
+    dm = pd.DataFrame({"USUBJID": ["S-1"], "RFSTDTC": ["2024-01-10"], "RFICDTC": ["2024-01-01"]})
+    ds = pd.DataFrame({"USUBJID": ["S-1"], "DSSEQ": [1.0], "DSDECOD": ["COMPLETED"], "DSSTDTC": ["2024-01-05"],
+                       "DSSTDY": [5.0]})                     # day 5 counted from consent
+    data = {"DM": dm, "DS": ds}
+    assert [p.message for p in check_integrity(data)] == [
+        "DS record 1, USUBJID S-1: DSSTDY = 5.0 but DSSTDTC 2024-01-05 is study day -5.0 from RFSTDTC"]
+    assert check_integrity(data, study_day_references={("DS", "DSSTDY"): "RFICDTC"}) == []
+    data["DS"] = ds.assign(DSSTDY=[4.0])
+    assert [p.message for p in check_integrity(data, study_day_references={("DS", "DSSTDY"): "RFICDTC"})] == [
+        "DS record 1, USUBJID S-1: DSSTDY = 4.0 but DSSTDTC 2024-01-05 is study day 5.0 from RFICDTC"]

@@ -163,3 +163,16 @@ def test_integrity_waiver_needs_a_known_check_and_reason(tmp_path):
         integrity_waivers({"integrity": [{"rule": "death", "dataset": "DM", "reason": " "}]})
     text = str(err.value)
     assert "unknown integrity check 'death'" in text and "reason must say why" in text
+
+
+def test_study_day_against_a_sponsor_reference(tmp_path):
+    study = _copy(tmp_path)
+    spec = yaml.safe_load((study / "specs" / "sdtm" / "ds.yaml").read_text())
+    for v in spec["variables"]:
+        if v["name"] == "DSSTDY":
+            v["study_day"] = {"date": "DSSTDTC", "reference": "RFICDTC"}     # days since consent
+    (study / "specs" / "sdtm" / "ds.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    res = build_sdtm(study / "specs", study / "raw")
+    # 201-001: consent 2024-01-08, completed 2024-06-30: 174 days later -> day 175;
+    # 201-002: 2024-01-10 -> 2024-07-01: 173 days later -> day 174
+    assert res.datasets["DS"].data["DSSTDY"].tolist()[:2] == [175.0, 174.0]
