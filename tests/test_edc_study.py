@@ -176,3 +176,24 @@ def test_study_day_against_a_sponsor_reference(tmp_path):
     # 201-001: consent 2024-01-08, completed 2024-06-30: 174 days later -> day 175;
     # 201-002: 2024-01-10 -> 2024-07-01: 173 days later -> day 174
     assert res.datasets["DS"].data["DSSTDY"].tolist()[:2] == [175.0, 174.0]
+
+
+def test_helper_clashing_with_a_variable_is_a_spec_error(tmp_path):
+    study = _copy(tmp_path)
+    spec = yaml.safe_load((study / "specs" / "sdtm" / "ae.yaml").read_text())
+    spec["helpers"].append({"name": "AETERM", "expr": "IT.AETERM"})
+    (study / "specs" / "sdtm" / "ae.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(SpecError) as err:
+        build_sdtm(study / "specs", study / "raw")
+    assert "helper names repeat variables or each other: ['AETERM']" in str(err.value)
+
+
+def test_visit_column_of_a_form_must_exist(tmp_path):
+    study = _copy(tmp_path)
+    spec = yaml.safe_load((study / "specs" / "sdtm" / "vs.yaml").read_text())
+    spec["sources"][0]["visit"] = "VISIT.OID"          # that is ex.csv's column, not vs.csv's
+    (study / "specs" / "sdtm" / "vs.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(Exception) as err:
+        build_sdtm(study / "specs", study / "raw")
+    text = str(err.value)
+    assert "VISIT.OID" in text and "vs.csv" in text and "sources[0].visit" in text
