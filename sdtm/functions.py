@@ -526,7 +526,7 @@ def parse_date_format(fmt: str) -> list[tuple[str, str]]:
     if "MM" in toks and "MON" in toks:
         raise ValueError(f"date format {fmt!r} has both MM and MON")
     for k, t in items:
-        if k == "sep" and any(ch.isalnum() for ch in t):
+        if k == "sep" and t.strip().upper() != "T" and any(ch.isalnum() for ch in t):   # T: ISO date-time
             raise ValueError(f"date format {fmt!r}: {t!r} is not a separator; use the parts "
                              "YYYY, MM, MON, DD, HH, MM (minutes after HH), SS")
     return items

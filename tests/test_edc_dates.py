@@ -38,6 +38,8 @@ def parse(values, formats, time=None):
     ("MM/DD/YYYY HH:MM", "03/15/2024 14:UN", "2024-03-15T14"),
     ("DD.MM.YYYY HH:MM:SS", "15.03.2024 08:00:59", "2024-03-15T08:00:59"),
     ("MM/DD/YYYY HH:MM", "03/UN/2024 14:05", "2024-03"),   # a time only on a complete date
+    ("YYYY-MM-DDTHH:MM", "2024-03-15T14:05", "2024-03-15T14:05"),   # T is the ISO date-time separator
+    ("YYYY-MM-DDTHH:MM", "2024-03", "2024-03"),
 ])
 def test_layouts_and_partial_forms(fmt, value, want):
     dtc, bad, _ = parse([value], [fmt])
