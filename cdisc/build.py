@@ -45,6 +45,7 @@ class BuildResult:
     columns: list[dict] = field(default_factory=list)          # per raw form: columns read / not mapped
     unmapped_forms: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    integrity_waived: list[dict] = field(default_factory=list)   # integrity findings waived (specs/waivers.yaml)
 
 
 SUPP_VARIABLES = [
@@ -144,7 +145,7 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
 
     # Cross-domain integrity (sdtm/integrity.py): subjects, --SEQ, consent, --DY, RFSTDTC, death.
     t = time.perf_counter()
-    log.extend(_integrity(result, specs))
+    log.extend(_integrity(result, specs, Path(specs_dir)))
     result.timings["integrity"] = time.perf_counter() - t
 
     # Every raw file is either read by a spec or listed in study.yaml with the reason it is not.
@@ -239,17 +240,29 @@ def _add_trial_design(result: BuildResult, specs_dir: Path) -> None:
         result.datasets[name] = BuiltDataset(meta, df.reset_index(drop=True), "SDTM", None)
 
 
-def _integrity(result: BuildResult, specs: dict) -> list[Problem]:
-    """Cross-domain integrity problems of the SDTM datasets built so far (sdtm.integrity)."""
-    from sdtm.integrity import check_integrity
+def _integrity(result: BuildResult, specs: dict, specs_dir: Path | None = None) -> list[Problem]:
+    """Cross-domain integrity problems of the SDTM datasets built so far (sdtm.integrity), less the
+    ones waived with a reason in specs/waivers.yaml ``integrity:`` (kept in ``result.integrity_waived``)."""
+    from sdtm.integrity import apply_integrity_waivers, check_integrity, integrity_waivers
 
     sdtm = {n: ds for n, ds in result.datasets.items() if ds.standard == "SDTM"}
     allowed = {dom: spec.dates_before_consent_reason for dom, (spec, _) in specs.items()
                if spec.dates_before_consent_allowed}
     treatments = [str(r.get("extrt", "")) for r in result.study.lookups.get("study_treatments", [])]
-    return check_integrity({n: ds.data for n, ds in sdtm.items()},
-                           {n: ds.trace for n, ds in sdtm.items() if ds.trace is not None},
-                           dates_before_consent_allowed=allowed, study_treatments=treatments)
+    refs = {(dom, v.name): v.study_day.reference for dom, (spec, _) in specs.items() for v in spec.variables
+            if v.study_day is not None and not isinstance(v.study_day, str)}
+    found = check_integrity({n: ds.data for n, ds in sdtm.items()},
+                            {n: ds.trace for n, ds in sdtm.items() if ds.trace is not None},
+                            dates_before_consent_allowed=allowed, study_treatments=treatments,
+                            study_day_references=refs)
+    wpath = Path(specs_dir) / "waivers.yaml" if specs_dir is not None else None
+    if not found or wpath is None or not wpath.is_file():
+        return found
+    from .specio import load_yaml
+
+    waivers = integrity_waivers(load_yaml(wpath, display="specs/waivers.yaml"))
+    active, result.integrity_waived = apply_integrity_waivers(found, waivers)
+    return active
 
 
 def sha256(path: Path) -> str:
@@ -296,6 +309,8 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
         "columns": result.columns,
         "unmapped_forms": result.unmapped_forms,
     }
+    if result.integrity_waived:
+        manifest["integrity_waived"] = result.integrity_waived
     metadata = {name: ds.meta.model_dump(mode="json", by_alias=True, exclude_none=True)
                 for name, ds in sorted(result.datasets.items())}
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")

@@ -31,10 +31,18 @@ Language
   ``length(x)``, ``coalesce(a, b, ...)``, ``number(x)``, ``date(x)``,
   ``substr(x, start[, length])`` (1-based like SAS ``SUBSTR``) and
   ``isin_list(x, 'A', 'B', ...)`` (same as ``x in ('A', 'B', ...)``).
+* Value functions (see :data:`FUNCTION_DOCS` for each rule and an example):
+  ``concat(a, b, ...)``, ``scan(x, n, 'sep')``, ``replace(x, 'old', 'new')``, ``text(x)``,
+  ``round(x, digits)``, ``days_between(start, end)``, ``add_days(date, n)`` and
+  ``study_day(date, reference)``; and the conditional ``a if condition else b`` (a missing
+  condition counts as false; both branches of one type). :func:`evaluate_value` evaluates a
+  value expression (the SDTM ``expr:`` rule; ADaM specs use :meth:`Expr.evaluate`).
+* A dotted name such as ``IT.AETERM`` is one column name, as EDC exports write them
+  (``ITEMGROUP.ITEM``); it is never attribute access.
 * Anything else is rejected with a :class:`~cdisc.errors.SpecError` that names what was
   found, where (1-based character column in the expression) and what is allowed:
-  attribute access and method calls (``X.startswith('a')``), indexing, lambdas,
-  comprehensions, conditional expressions, f-strings, keyword or starred arguments,
+  attribute access other than a dotted column name, method calls (``X.startswith('a')``),
+  indexing, lambdas, comprehensions, f-strings, keyword or starred arguments,
   ``:=``, ``is``, bit operators, other functions, any ``__`` (even inside a string) and
   expressions longer than :data:`MAX_LENGTH` characters.
 
@@ -83,7 +91,7 @@ import pandas as pd
 
 from cdisc.errors import Problem, SpecError
 
-__all__ = ["Expr", "parse", "evaluate_filter", "FUNCTIONS", "MAX_LENGTH"]
+__all__ = ["Expr", "parse", "evaluate_filter", "evaluate_value", "FUNCTIONS", "FUNCTION_DOCS", "MAX_LENGTH"]
 
 #: Longest expression text accepted, in characters.
 MAX_LENGTH = 2000
@@ -104,12 +112,52 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "date": (1, 1, "date(x)"),
     "substr": (2, 3, "substr(x, start, length)"),
     "isin_list": (2, None, "isin_list(x, 'A', 'B', ...)"),
+    "concat": (2, None, "concat(a, b, ...)"),
+    "scan": (3, 3, "scan(x, n, 'separator')"),
+    "replace": (3, 3, "replace(x, 'old', 'new')"),
+    "text": (1, 1, "text(x)"),
+    "round": (2, 2, "round(x, digits)"),
+    "days_between": (2, 2, "days_between(start, end)"),
+    "add_days": (2, 2, "add_days(date, n)"),
+    "study_day": (2, 2, "study_day(date, reference)"),
+}
+
+#: One line per function: its rule and an example (README "Expression functions").
+FUNCTION_DOCS: dict[str, str] = {
+    "missing": "True where x is missing (NaN, blank text): `missing(AEENDTC)`",
+    "present": "True where x has a value: `present(DTHDTC)`",
+    "upper": "text in upper case: `upper(AEONGO) == 'YES'`",
+    "lower": "text in lower case: `lower(SEX)`",
+    "strip": "text without leading/trailing blanks: `strip(IT.AETERM)`",
+    "startswith": "x starts with a text literal: `startswith(LBTESTCD, 'CD7')`",
+    "endswith": "x ends with a text literal: `endswith(FOLDER, 'UNS')`",
+    "contains": "x contains a text literal (not a regex): `contains(AETERM, 'RASH')`",
+    "length": "number of characters: `length(SUBJID) == 3`",
+    "coalesce": "first present value, row by row (SQL COALESCE): `coalesce(AEENDAT_STD, AEENDAT)`",
+    "number": "text -> number, unparseable -> missing: `number(VSORRES) > 38`",
+    "date": "complete ISO 8601 text -> date, partial -> missing: `date(AESTDTC) >= date(RFSTDTC)`",
+    "substr": "SAS SUBSTR, 1-based, length optional: `substr(PATNO, 1, 3)` ('101-004' -> '101')",
+    "isin_list": "same as x in ('A', 'B'): `isin_list(AETOXGR, '3', '4')`",
+    "concat": "joins text; missing parts count as empty, an all-blank result is missing; numbers "
+              "are written without padding: `concat(SITE, '-', SUBJ)` ('101', '-', '004' -> '101-004')",
+    "scan": "SAS SCAN: the n-th part split at a literal separator (n < 0 counts from the end): "
+            "`scan(PATNO, 2, '-')` ('101-004' -> '004')",
+    "replace": "every occurrence of a literal replaced: `replace(TERM, '  ', ' ')`",
+    "text": "a number as text without padding (177.80 -> '177.8', 12.0 -> '12'); text stays: `text(DOSE)`",
+    "round": "a number rounded half away from zero to `digits` decimals: `round((TEMP - 32) * 5 / 9, 1)`",
+    "days_between": "whole days from start to end (end - start); ISO 8601 text or dates, partial -> missing: "
+                    "`days_between(RFSTDTC, DTHDTC)`",
+    "add_days": "the date n days later (n may be negative or a column); written as YYYY-MM-DD: "
+                "`add_days(RFSTDTC, 28)`",
+    "study_day": "SDTMIG study day of date against reference, no day 0 (date - reference + 1 on or after "
+                 "it): `study_day(DMDTC, RFSTDTC)`",
 }
 
 _ALLOWED = (
     "allowed: column names; literals ('text', 1, 2.5, True, False, None); and, or, not; "
     "==, !=, <, <=, >, >=; in / not in with a tuple or list of literals; + - * / and "
-    "unary -; parentheses; and the functions " + ", ".join(sorted(FUNCTIONS))
+    "unary -; parentheses; a if condition else b; dotted column names (IT.AETERM); and the functions "
+    + ", ".join(sorted(FUNCTIONS))
 )
 
 _COMPARE_OPS = {
@@ -135,7 +183,6 @@ _NODE_NAMES = {
     ast.Subscript: "indexing / subscript",
     ast.Slice: "slice",
     ast.Lambda: "lambda",
-    ast.IfExp: "conditional expression (a if b else c)",
     ast.ListComp: "list comprehension",
     ast.SetComp: "set comprehension",
     ast.DictComp: "dict comprehension",
@@ -272,6 +319,18 @@ class _Validator:
     def visit_Name(self, node: ast.Name) -> None:
         self.names.add(node.id)
 
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        name = _dotted(node)
+        if name is None:
+            self.reject(node, _NODE_NAMES[ast.Attribute],
+                        "a dotted raw column name is written as it is, e.g. IT.AETERM")
+        self.names.add(name)
+
+    def visit_IfExp(self, node: ast.IfExp) -> None:
+        self.visit(node.test)
+        self.visit(node.body)
+        self.visit(node.orelse)
+
     def visit_BoolOp(self, node: ast.BoolOp) -> None:
         for value in node.values:
             self.visit(value)
@@ -369,6 +428,17 @@ class _Validator:
                 self.reject(args[1], f"a non-text second argument to {name}()",
                             f"call it as {usage} with a quoted text literal")
             return
+        if name in ("scan", "replace", "round"):
+            self.visit(args[0])
+            lits = args[1:]
+            want = {"scan": (int, str), "replace": (str, str), "round": (int,)}[name]
+            for pos, (arg, typ) in enumerate(zip(lits, want)):
+                value = _literal_value(arg)
+                empty_ok = name == "replace" and pos == 1          # replace(x, '-', '') deletes
+                if isinstance(value, bool) or not isinstance(value, typ) or (typ is str and value == "" and not empty_ok):
+                    self.reject(arg, f"a {name}() argument that is not a {'whole number' if typ is int else 'non-empty text'} literal",
+                                f"call it as {usage}")
+            return
         if name == "substr":
             self.visit(args[0])
             for pos, arg in enumerate(args[1:]):
@@ -384,6 +454,18 @@ class _Validator:
 
 
 _NOT_LITERAL = object()
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``IT.AETERM`` (names joined by dots, as EDC exports name columns) as one column name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
 
 
 def _literal_value(node: ast.AST) -> Any:
@@ -674,6 +756,31 @@ class _Evaluator:
             self.cache[name] = _Val(s, kind, name, dtype=original, column=name)
         return self.cache[name]
 
+    def visit_Attribute(self, node: ast.Attribute) -> _Val:
+        """A dotted raw column name such as ``IT.AETERM``."""
+        return self.visit_Name(ast.copy_location(ast.Name(id=_dotted(node), ctx=ast.Load()), node))
+
+    def visit_IfExp(self, node: ast.IfExp) -> _Val:
+        """``a if condition else b`` row by row; a missing condition counts as false."""
+        cond = self.condition(self.visit(node.test), node.test, "'if'")
+        a, b = self.visit(node.body), self.visit(node.orelse)
+        kinds = {a.kind, b.kind} - {"null"}
+        if len(kinds) > 1:
+            self.fail(node, f"both branches of 'if ... else' must be of one type, got {a.describe()} "
+                            f"and {b.describe()}", hint="convert with text(x), number(x) or date(x)")
+        kind = kinds.pop() if kinds else "null"
+        label = self.label(node)
+        if not isinstance(cond, pd.Series):
+            if cond is pd.NA or cond is None or not cond:
+                return b if b.kind != "null" else _Val(b.data, kind if kind != "null" else "null", label)
+            return a
+        mask = self.definite(cond)
+        av = self.broadcast(None if a.kind == "null" else a.data, kind) if a.scalar else a.data
+        bv = self.broadcast(None if b.kind == "null" else b.data, kind) if b.scalar else b.data
+        if kind == "null":
+            return _Val(self.broadcast(None, "num"), "null", label)
+        return _Val(av.where(mask.to_numpy(), bv), kind, label)
+
     def visit_BoolOp(self, node: ast.BoolOp) -> _Val:
         word = "and" if isinstance(node.op, ast.And) else "or"
         combine = operator.and_ if word == "and" else operator.or_
@@ -869,6 +976,9 @@ class _Evaluator:
             return self.text_test(name, node, label)
         if name == "substr":
             return self.substr(node, label)
+        if name in ("scan", "replace", "round"):
+            first = self.visit(node.args[0])
+            return _EXTRA[name](self, node, [first] + [_literal_value(a) for a in node.args[1:]], label)
         args = [self.visit(a) for a in node.args]
         if name in ("missing", "present"):
             p = self.present(args[0])
@@ -897,6 +1007,8 @@ class _Evaluator:
             return self.date(args[0], node, label)
         if name == "coalesce":
             return self.coalesce(args, node, label)
+        if name in _EXTRA:
+            return _EXTRA[name](self, node, args, label)
         raise AssertionError(f"function {name} passed validation but has no implementation")
 
     def need_text(self, name: str, v: _Val, node: ast.AST) -> _Val:
@@ -1003,6 +1115,147 @@ class _Evaluator:
         return _Val(result, kind, label)
 
 
+# ---------------------------------------------------------------------------
+# value functions (concat, scan, replace, text, round, days_between, add_days, study_day)
+# ---------------------------------------------------------------------------
+
+
+def _series(ev: "_Evaluator", v: _Val, kind: str) -> pd.Series:
+    if v.kind == "null":
+        return ev.broadcast(None, kind)
+    return ev.broadcast(v.data, v.kind) if v.scalar else v.data
+
+
+def _as_text(ev: "_Evaluator", v: _Val, node) -> pd.Series:
+    """Text of a value; numbers without padding; missing -> NaN."""
+    if v.kind in ("str", "null"):
+        return _series(ev, v, "str")
+    if v.kind == "num":
+        return _num_text(_series(ev, v, "num"))
+    if v.kind == "date":
+        d = _series(ev, v, "date")
+        return d.dt.strftime("%Y-%m-%d").where(d.notna())
+    ev.fail(node, f"{v.describe()} cannot be used as text", column=v.column)
+
+
+def _num_text(x: pd.Series) -> pd.Series:
+    """Numbers as text, shortest form (12 significant digits): 177.80 -> '177.8', 12.0 -> '12'."""
+    arr = x.to_numpy(dtype="float64", na_value=np.nan)
+    ok = ~np.isnan(arr)
+    out = np.full(arr.shape, None, dtype=object)
+    if ok.any():
+        out[ok] = np.char.mod("%.12g", arr[ok]).astype(object)
+    return pd.Series(out, index=x.index, dtype="str")
+
+
+def _as_date(ev: "_Evaluator", v: _Val, node) -> pd.Series:
+    """Dates of a value: datetime64 as is, ISO 8601 text parsed (partial -> missing)."""
+    if v.kind == "date":
+        return _series(ev, v, "date")
+    if v.kind == "null":
+        return ev.broadcast(None, "date")
+    if v.kind == "str":
+        return _parse_iso(_series(ev, v, "str"))
+    ev.fail(node, f"{v.describe()} is not a date or ISO 8601 text", column=v.column)
+
+
+def _fn_concat(ev, node, args, label):
+    """concat(a, b, ...): text joined; a missing part is empty; an all-blank result is missing."""
+    out = pd.Series("", index=ev.index, dtype="str")
+    for a, n in zip(args, node.args):
+        out = out + _as_text(ev, a, n).fillna("")
+    return _Val(_blank_to_nan(out), "str", label)
+
+
+def _fn_scan(ev, node, args, label):
+    """scan(x, n, sep): SAS SCAN with one literal separator; n-th part (1-based, < 0 from the end)."""
+    v, n, sep = args
+    x = _as_text(ev, ev.need_text("scan", v, node), node)
+    parts = x.str.split(sep, regex=False)
+    k = n - 1 if n > 0 else n
+    got = parts.str.get(k) if n != 0 else pd.Series(np.nan, index=ev.index)
+    return _Val(_blank_to_nan(got.astype("str").where(got.notna()).str.strip()), "str", label)
+
+
+def _fn_replace(ev, node, args, label):
+    """replace(x, old, new): every occurrence of the literal ``old`` replaced by ``new``."""
+    v, old, new = args
+    x = _as_text(ev, ev.need_text("replace", v, node), node)
+    return _Val(_blank_to_nan(x.str.replace(old, new, regex=False)), "str", label)
+
+
+def _fn_round(ev, node, args, label):
+    """round(x, digits): half away from zero (SAS ROUND), not banker's rounding."""
+    v, digits = args
+    if v.kind not in ("num", "null"):
+        ev.fail(node, f"round() needs a number, but {v.describe()} is not one", column=v.column)
+    x = _series(ev, v, "num")
+    scale = 10.0 ** digits
+    arr = x.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(all="ignore"):
+        out = np.sign(arr) * np.floor(np.abs(arr) * scale + 0.5 + 1e-9) / scale
+    return _Val(pd.Series(out, index=ev.index), "num", label)
+
+
+def _fn_text(ev, node, args, label):
+    """text(x): numbers as text without padding; text unchanged; dates as YYYY-MM-DD."""
+    return _Val(_as_text(ev, args[0], node.args[0]), "str", label)
+
+
+def _fn_days_between(ev, node, args, label):
+    """days_between(start, end): end - start in whole days; missing if either is partial or missing."""
+    a, b = (_as_date(ev, v, n).dt.normalize() for v, n in zip(args, node.args))
+    return _Val(_to_float((b - a).dt.days), "num", label)
+
+
+def _fn_add_days(ev, node, args, label):
+    """add_days(date, n): the date n days later."""
+    d = _as_date(ev, args[0], node.args[0])
+    if args[1].kind not in ("num", "null"):
+        ev.fail(node, f"add_days() needs a number of days, but {args[1].describe()} is not one")
+    n = _series(ev, args[1], "num")
+    return _Val(d + pd.to_timedelta(n, unit="D"), "date", label)
+
+
+def _fn_study_day(ev, node, args, label):
+    """study_day(date, reference): SDTMIG 3.4 §4.4.4, no day 0."""
+    a, r = (_as_date(ev, v, n).dt.normalize() for v, n in zip(args, node.args))
+    diff = _to_float((a - r).dt.days)
+    return _Val(diff.where(diff < 0, diff + 1), "num", label)
+
+
+_EXTRA = {"concat": _fn_concat, "scan": _fn_scan, "replace": _fn_replace, "round": _fn_round,
+          "text": _fn_text, "days_between": _fn_days_between, "add_days": _fn_add_days,
+          "study_day": _fn_study_day}
+
+
+def evaluate_value(text_or_expr: str | Expr, frame: pd.DataFrame, *, where: str | None = None) -> pd.Series:
+    """Evaluate a value expression (the ``expr:`` rule) for every row of ``frame``.
+
+    Returns text (blank -> missing), numbers as float64, dates as ISO 8601 text
+    (``YYYY-MM-DD``, with ``Thh:mm`` / ``Thh:mm:ss`` where a time is present), aligned to
+    ``frame.index``; a true/false result is a SpecError (use ``cases`` for flags).
+    """
+    expr = text_or_expr if isinstance(text_or_expr, Expr) else parse(text_or_expr, where=where)
+    where = where if where is not None else expr.where
+    data, kind = _Evaluator(expr, frame, where).run()
+    if kind == "bool":
+        _fail(f"the value expression '{expr.source.strip()}' gives true/false, not a value", where,
+              hint="write a flag with 'Y' if <condition> else None, or with cases")
+    if kind == "date":
+        has_time = (data.dt.hour.fillna(0) + data.dt.minute.fillna(0) + data.dt.second.fillna(0)).gt(0)
+        txt = data.dt.strftime("%Y-%m-%d").where(data.notna())
+        with_sec = data.dt.second.fillna(0).gt(0)
+        txt = txt.where(~has_time, data.dt.strftime("%Y-%m-%dT%H:%M"))
+        txt = txt.where(~with_sec, data.dt.strftime("%Y-%m-%dT%H:%M:%S"))
+        return pd.Series(txt.where(data.notna()), index=frame.index, dtype="str")
+    if kind == "null":
+        return pd.Series(np.nan, index=frame.index, dtype="object")
+    if kind == "num":
+        return _to_float(data)
+    return data
+
+
 def evaluate_filter(text_or_expr: str | Expr, frame: pd.DataFrame, *, where: str | None = None) -> pd.Series:
     """Evaluate a condition as a row filter.
 
@@ -1051,16 +1304,17 @@ def text_comparisons(expr: Expr) -> list[tuple[str, list[str]]]:
         if not isinstance(node, ast.Compare) or len(node.ops) != 1:
             continue
         left, op, right = node.left, node.ops[0], node.comparators[0]
-        if isinstance(right, ast.Name) and isinstance(left, ast.Constant):
+        if isinstance(right, (ast.Name, ast.Attribute)) and isinstance(left, ast.Constant):
             left, right = right, left
-        if not isinstance(left, ast.Name):
+        name = left.id if isinstance(left, ast.Name) else _dotted(left) if isinstance(left, ast.Attribute) else None
+        if name is None:
             continue
         if isinstance(op, (ast.Eq, ast.NotEq)) and isinstance(right, ast.Constant) and isinstance(right.value, str):
-            found.append((left.id, [right.value]))
+            found.append((name, [right.value]))
         elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, (ast.Tuple, ast.List, ast.Set)):
             lits = [e.value for e in right.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
             if lits:
-                found.append((left.id, lits))
+                found.append((name, lits))
     return found
 
 

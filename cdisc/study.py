@@ -26,13 +26,41 @@ class RawConventions(_Strict):
     folder: str = "FOLDER"
     form: str = "FORM"
     record_position: str = "RECORDPOSITION"
-    date_formats: list[str] = Field(default_factory=lambda: ["DD-MON-YYYY", "YYYY-MM-DD"])
+    # Date layouts of the export, tried in order (sdtm.functions.dates_by_format): a list for
+    # the whole study, or a mapping "*" (every form) / form / "form.COLUMN" -> list, the most
+    # specific entry winning. E.g. {"*": [MM/DD/YYYY], vs: [DD.MM.YYYY HH:MM], "ae.AESTDAT": [YYYY/MM/DD]}.
+    date_formats: list[str] | dict[str, list[str]] = Field(default_factory=lambda: ["DD-MON-YYYY", "YYYY-MM-DD"])
     unknown_tokens: list[str] = Field(default_factory=lambda: ["UN", "UNK", "UK", "XX", "UNKN"])
     unscheduled_prefix: str = "UNS"   # folders not in the schedule whose OID starts so are unscheduled
     # Columns whose values the EDC controls (a record status, a yes/no flag): every value in
     # any form must be one of these, exactly; anything else is an error naming file/row/column.
     # E.g. {RECSTATUS: ["", "Deleted"]}: a "deleted" or "Removed" status is never mapped as live.
     allowed_values: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("date_formats")
+    @classmethod
+    def _layouts(cls, v):
+        from sdtm.functions import parse_date_format
+
+        for fmts in (v.values() if isinstance(v, dict) else [v]):
+            if not fmts:
+                raise ValueError("date_formats: give at least one layout, e.g. MM/DD/YYYY")
+            for f in fmts:
+                parse_date_format(str(f))
+        return v
+
+    def formats_for(self, form: str | None, column: str | None) -> list[str]:
+        """The date layouts of a raw column: ``form.COLUMN``, then ``form``, then ``*``."""
+        v = self.date_formats
+        if isinstance(v, list):
+            return list(v)
+        by = {str(k).strip().upper(): f for k, f in v.items()}
+        for key in ((f"{form}.{column}" if form and column else None), form, "*"):
+            if key and key.upper() in by:
+                return list(by[key.upper()])
+        from sdtm.functions import DEFAULT_DATE_FORMATS
+
+        return list(DEFAULT_DATE_FORMATS)
 
 
 def _newest(kind: str) -> str:

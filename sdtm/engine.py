@@ -197,6 +197,12 @@ class _Mapper:
                 require_columns(taken, set(src.columns.values()), file=fname, key=f"{self.file}: sources[{i}].columns")
                 taken = taken.assign(**{new: taken[old] for new, old in src.columns.items()},
                                      **{f"{SRC_PREFIX}{new}": old for new, old in src.columns.items()})
+            if src.visit:
+                fcol = self.ctx.study.raw.folder
+                require_columns(taken, {src.visit}, file=fname, key=f"{self.file}: sources[{i}].visit")
+                self.ctx.note_read(src.form, [src.visit])
+                self.renamed.setdefault(fcol, set()).add((src.form, src.visit))
+                taken = taken.assign(**{fcol: taken[src.visit], f"{SRC_PREFIX}{fcol}": src.visit})
             if src.set:
                 taken = taken.assign(**{k: str(v) for k, v in src.set.items()},
                                      **{f"{SRC_PREFIX}{k}": "" for k in src.set})
@@ -280,6 +286,15 @@ class _Mapper:
                               raw.loc[mask, ROW_COL].tolist()):
             self.problems.append(Problem(message.format(value=v, column=c), file=f, row=int(r), column=c, hint=hint))
 
+    def value_expr(self, text: str, frame: pd.DataFrame, key: str) -> pd.Series:
+        """A value expression (cdisc.expr) on ``frame``; its errors name this spec file and key."""
+        from cdisc.expr import evaluate_value
+
+        try:
+            return evaluate_value(text, frame, where=key)
+        except SpecError as exc:
+            raise SpecError([replace(p, file=p.file or self.file) for p in exc.problems]) from None
+
     def expr_frame(self, raw: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
         """Raw columns and the variables computed so far, for ``when``/``cases`` conditions."""
         return raw.assign(**{c: out[c] for c in out.columns})
@@ -351,8 +366,13 @@ class _Mapper:
             self.provenance[var.name] = var.iso8601.date
             res = self.iso(var.iso8601, raw, resolve)
         elif rule == "study_day":
-            ref = self._dm_column("RFSTDTC", resolve("USUBJID"), key)
-            res = fn.study_day(resolve(var.study_day), ref)
+            sd = var.study_day
+            date_name, ref_name = (sd, "RFSTDTC") if isinstance(sd, str) else (sd.date, sd.reference)
+            if not isinstance(sd, str) and (ref_name in out.columns or ref_name in raw.columns):
+                ref = resolve(ref_name)          # a reference of the same records (DMDY from RFSTDTC in DM)
+            else:
+                ref = self._dm_column(ref_name, resolve("USUBJID"), key)
+            res = fn.study_day(resolve(date_name), ref)
         elif rule == "epoch":
             if self.ctx.se is None:
                 raise SpecError("EPOCH needs SE; define elements in study.yaml", file=self.file, key=key)
@@ -382,6 +402,23 @@ class _Mapper:
                     conds.append(self.condition(case.when, frame, f"{key}.cases[{j}].when", out.columns))
                 values.append(case.value)
             res = fn.cases(conds, values, raw.index)
+        elif rule == "expr":
+            frame = self.expr_frame(raw, out)
+            try:
+                from cdisc.expr import evaluate_value, parse
+
+                expr = parse(var.expr, where=f"{key}.expr")
+                self.note_raw(n for n in expr.names if n not in out.columns)
+                res = evaluate_value(expr, frame)
+            except SpecError as exc:
+                raise SpecError([replace(p, file=p.file or self.file) for p in exc.problems]) from None
+            if var.type == "Char" and (res.dtype == object or str(res.dtype) == "str"):
+                res = res.astype("str").where(res.notna()).str.strip()
+                res = res.where(res.ne(""))
+            elif var.type == "Char":
+                from cdisc.expr import _num_text
+
+                res = _num_text(res)
         elif rule == "dm":
             # a subject-level value from DM, e.g. PCRFTDTC = RFXSTDTC (SDTMIG 3.4 PC: the date/time
             # of the reference time point, here the first infusion)
@@ -457,14 +494,18 @@ class _Mapper:
     def iso(self, spec: IsoDate, raw: pd.DataFrame, resolve) -> pd.Series:
         date = resolve(spec.date)
         time = resolve(spec.time) if spec.time else None
-        tokens = self.ctx.study.raw.unknown_tokens
-        res, bad = fn.iso8601_dtc(date, time, unknown_tokens=tokens)
-        bad_date = fn.iso8601_dtc(date, unknown_tokens=tokens)[1] if time is not None else bad
-        self.report(raw, bad_date, date, spec.date,
+        forms = raw[FORM_COL] if FORM_COL in raw.columns else pd.Series("", index=raw.index)
+        res, bad_date, bad_time, tried = convert_dates(self.ctx.study, date, time, forms, spec.date, spec.formats)
+        legacy = tried.eq("")
+        self.report(raw, bad_date & legacy, date, spec.date,
                     "date {value!r} is not a valid date in DD-MON-YYYY (or ISO 8601)",
                     "use e.g. 12-MAR-2025 or UN-MAR-2025 for an unknown day")
+        for layouts in sorted(set(tried[bad_date & ~legacy])):     # a loop over layout lists
+            self.report(raw, bad_date & tried.eq(layouts), date, spec.date,
+                        "date {value!r} is not a valid date in any of the layouts tried: " + layouts,
+                        "correct the date in the EDC, or add its layout to raw.date_formats in specs/study.yaml")
         if time is not None:
-            self.report(raw, bad & ~bad_date, time, spec.time, "time {value!r} is not a valid time HH:MM (00:00-23:59)",
+            self.report(raw, bad_time & ~bad_date, time, spec.time, "time {value!r} is not a valid time HH:MM (00:00-23:59)",
                         "use e.g. 14:05, or UN:UN for an unknown time")
         return res
 
@@ -519,7 +560,13 @@ class _Mapper:
             pos = np.searchsorted(days, dy.to_numpy(), side="right") - 1
             prev = np.where((pos >= 0) & ~np.isnan(dy.to_numpy()), plan_nums[np.clip(pos, 0, None)], np.nan)
             ordinal = pd.to_numeric(folder.str.upper().str.slice(len(prefix)), errors="coerce").fillna(1)
-            nums = nums.where(~unsched, pd.Series(prev, index=nums.index) + ordinal / 100.0)
+            if rule.unscheduled:
+                env = pd.DataFrame({"PREV_VISITNUM": prev, "UNS_ORDINAL": ordinal.to_numpy(dtype="float64"),
+                                    "STUDY_DAY": dy.to_numpy(dtype="float64")}, index=nums.index)
+                own = self.value_expr(rule.unscheduled, env, f"{key}.visit.unscheduled")
+                nums = nums.where(~unsched, pd.to_numeric(own, errors="coerce"))
+            else:
+                nums = nums.where(~unsched, pd.Series(prev, index=nums.index) + ordinal / 100.0)
             undated = unsched & nums.isna()
             if part == "visitnum":
                 self.report(raw, undated, folder, fcol,
@@ -529,6 +576,11 @@ class _Mapper:
         # VISIT of an unscheduled visit carries its number, so one VISIT has one VISITNUM
         # across the study (FDA validator SD0052).
         names = f_norm.map({k: v.visit for k, v in sched.items()})
+        if rule is not None and rule.unscheduled_name and unsched.any():
+            env = pd.DataFrame({"VISITNUM": nums, "UNS_ORDINAL": pd.to_numeric(
+                folder.str.upper().str.slice(len(prefix)), errors="coerce").fillna(1)}, index=nums.index)
+            own = self.value_expr(rule.unscheduled_name, env, f"{key}.visit.unscheduled_name")
+            return names.where(~unsched, own.where(nums.notna()))
         unsched_name = "UNSCHEDULED " + nums.map(lambda x: "" if np.isnan(x) else f"{x:.2f}")
         return names.where(~unsched, unsched_name.where(nums.notna()))
 
@@ -559,6 +611,9 @@ class _Mapper:
         everything = list(self.spec.variables) + list(self.spec.supplemental)
         keys = {var.name: (f"supplemental[{i - len(self.spec.variables)}]" if i >= len(self.spec.variables)
                            else f"variables[{i}]") for i, var in enumerate(everything)}
+        # helper variables are evaluated like the others and dropped from the output at the end
+        everything += list(self.spec.helpers)
+        keys.update({h.name: f"helpers[{i}]" for i, h in enumerate(self.spec.helpers)})
         for var in _evaluation_order(everything, file=self.file, keys=keys):
             key = keys[var.name]
             if var.rule == "sequence":
@@ -575,10 +630,14 @@ class _Mapper:
             keep = self.drop_duplicates(out, raw)
             out, raw = out[keep], raw[keep]
         for var, key in seq_vars:
-            missing = [c for c in var.sequence if c not in out.columns]
+            missing = [c for c in var.sequence if c not in out.columns and c not in raw.columns]
             if missing:
-                raise SpecError(f"sequence order names unknown variables {missing}", file=self.file, key=key)
-            out[var.name] = fn.sequence(out, by="USUBJID", order=var.sequence)
+                raise SpecError(f"sequence order names unknown variables {missing}", file=self.file, key=key,
+                                hint="order by output variables, helpers or raw columns")
+            from_raw = [c for c in var.sequence if c not in out.columns]
+            self.note_raw(from_raw)
+            frame = out.assign(**{c: raw[c] for c in from_raw}) if from_raw else out
+            out[var.name] = fn.sequence(frame, by="USUBJID", order=var.sequence)
         self.check_records(out, raw)
         order = ["USUBJID"] + [k for k in (self.spec.sort or self.spec.keys) if k != "USUBJID"] \
             if "USUBJID" in out.columns else (self.spec.sort or self.spec.keys)
@@ -705,6 +764,43 @@ class _Mapper:
         return supp.reset_index(drop=True)
 
 
+def convert_dates(study: Study, date: pd.Series, time: pd.Series | None, forms: pd.Series, column: str,
+                  override: list[str] | None = None) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Raw dates (and times) -> ISO 8601 text with the layouts of each record's form.
+
+    The layouts come from the rule (``iso8601.formats``), else study.yaml ``raw.date_formats``
+    (``form.COLUMN``, then ``form``, then ``*``). The default layouts (DD-MON-YYYY and ISO 8601)
+    are read by :func:`sdtm.functions.iso8601_dtc`; any other list by
+    :func:`sdtm.functions.dates_by_format`. A loop over forms, not records.
+    Returns (dtc, bad date, bad time, the layouts tried per record: "" for the default ones).
+    """
+    tokens = study.raw.unknown_tokens
+    parts = []
+    bad_d = pd.Series(False, index=date.index)
+    bad_t = pd.Series(False, index=date.index)
+    tried = pd.Series("", index=date.index, dtype="object")
+    form_text = forms.astype("str").where(forms.notna(), "")
+    for form in pd.unique(form_text):
+        m = form_text.eq(form)
+        fmts = list(override) if override else study.raw.formats_for(form or None, column)
+        d = date[m]
+        t = time[m] if time is not None else None
+        if tuple(fmts) == fn.DEFAULT_DATE_FORMATS:
+            res, bad = fn.iso8601_dtc(d, t, unknown_tokens=tokens)
+            bd = fn.iso8601_dtc(d, unknown_tokens=tokens)[1] if t is not None else bad
+            bt = bad & ~bd
+        else:
+            res, bd, bt = fn.dates_by_format(d, t, formats=fmts, unknown_tokens=tokens)
+            tried[m] = ", ".join(fmts)
+        parts.append(res)
+        bad_d[m] = bd
+        bad_t[m] = bt
+    if len(parts) == 1:
+        return parts[0], bad_d, bad_t, tried
+    dtc = pd.concat(parts).reindex(date.index) if parts else pd.Series([], index=date.index, dtype="str")
+    return dtc, bad_d, bad_t, tried
+
+
 def read_form(ctx: Context, form: str, *, where: str, file: str | None = None, key: str | None = None) -> pd.DataFrame:
     """The raw frame of a form; a missing or unsafe form name is reported at the spec key naming it
     (a problem inside a raw file that exists keeps that file's name and row)."""
@@ -747,9 +843,13 @@ def aggregate_by_subject(ctx: Context, agg, *, where: str, problems: list[Proble
         else:
             date = form[src.value.date]
             time = form[src.value.time] if src.value.time else None
-            val, bad = fn.iso8601_dtc(date, time, unknown_tokens=ctx.study.raw.unknown_tokens)
+            val, bad, bad_t, tried = convert_dates(ctx.study, date, time, pd.Series(src.form, index=form.index),
+                                                   src.value.date, src.value.formats)
+            bad = bad | bad_t
+            layouts = f" in any of the layouts tried: {tried.iloc[0]}" if len(tried) and tried.iloc[0] else ""
             for v, f, r in zip(date[bad].tolist(), form.loc[bad, FILE_COL].tolist(), form.loc[bad, ROW_COL].tolist()):
-                problems.append(Problem(f"date {v!r} is not a valid date", file=f, row=int(r), column=src.value.date))
+                problems.append(Problem(f"date {v!r} is not a valid date{layouts}", file=f, row=int(r),
+                                        column=src.value.date))
         order = (pd.to_numeric(form[agg.order], errors="coerce") if agg.order
                  else pd.Series(0.0, index=form.index))
         parts.append(pd.DataFrame({"subj": form[subj_col].astype("str").str.strip(), "val": val,
@@ -792,6 +892,8 @@ def references(var: Variable, where: str | None = None) -> set[str]:
         names.add(var.lookup.from_)
     elif r == "number":
         names.add(var.number)
+    elif r == "study_day" and not isinstance(var.study_day, str):
+        names |= {var.study_day.date, var.study_day.reference, "USUBJID"}
     elif r in ("study_day", "epoch"):
         names |= {getattr(var, r), "USUBJID"}
     elif r == "visit" and not isinstance(var.visit, str) and var.visit.date:
@@ -808,6 +910,8 @@ def references(var: Variable, where: str | None = None) -> set[str]:
                 names |= parse(c.when, where=f"{where}.cases[{j}].when" if where else None).names
     elif r == "dm":
         names.add("USUBJID")
+    elif r == "expr":
+        names |= parse(var.expr, where=f"{where}.expr" if where else None).names
     elif r == "sequence":
         names |= set(var.sequence) | {"USUBJID"}
     if var.when:

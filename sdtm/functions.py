@@ -199,8 +199,8 @@ def template(fmt: str, resolve) -> pd.Series:
     if not fields:
         raise ValueError("template needs at least one {FIELD}")
     for _, f, spec, conv in parts:
-        if f is not None and (spec or conv or not f.isidentifier()):
-            raise ValueError(f"template field {{{f}}} must be a plain column name")
+        if f is not None and (spec or conv or "__" in f or not all(part.isidentifier() for part in f.split("."))):
+            raise ValueError(f"template field {{{f}}} must be a plain column name (dots allowed: {{IT.AETERM}})")
     cols = {f: resolve(f) for f in fields}
     index = next(iter(cols.values())).index
     out = pd.Series("", index=index, dtype="str")
@@ -436,21 +436,24 @@ def cases(conditions: list[pd.Series], values: list, index: pd.Index) -> pd.Seri
 
 
 def number_text(values: pd.Series, decimals: pd.Series | None = None) -> pd.Series:
-    """Numbers as result text: a fixed number of decimals where given, else the shortest
-    form (12 significant digits, no trailing zeros: 89.0 -> "89", 106.104 -> "106.104")."""
+    """Numbers as result text without padding: rounded to ``decimals`` where given, then the
+    shortest form (12 significant digits, no trailing zeros: 89.0 -> "89", 106.104 ->
+    "106.104", 177.80 at 2 decimals -> "177.8"; --STRESC is the standardised value as
+    character, SDTMIG 3.4 §4.5.1)."""
     v = pd.to_numeric(values, errors="coerce").astype("float64")
     arr = v.to_numpy()
     ok = ~np.isnan(arr)
-    short = np.full(arr.shape, "", dtype=object)
-    if ok.any():
-        short[ok] = np.char.mod("%.12g", arr[ok]).astype(object)
-    out = pd.Series(short, index=v.index, dtype="object")
     if decimals is not None:
         d = pd.to_numeric(decimals, errors="coerce")
         for n in sorted(set(d.dropna().astype(int).tolist())):      # a loop over precisions, not records
             m = ok & (d == n).to_numpy()
             if m.any():
-                out[m] = np.char.mod(f"%.{n}f", np.round(arr[m], n)).astype(object)
+                arr = arr.copy()
+                arr[m] = np.round(arr[m], n)
+    short = np.full(arr.shape, "", dtype=object)
+    if ok.any():
+        short[ok] = np.char.mod("%.12g", arr[ok]).astype(object)
+    out = pd.Series(short, index=v.index, dtype="object")
     return out.where(ok)
 
 
@@ -472,3 +475,223 @@ def ascii_transliterate(text: pd.Series) -> pd.Series:
     out = text.str.translate(_ASCII_SPELLING).str.normalize("NFKD")
     out = out.str.replace(r"[\u0300-\u036f]", "", regex=True)
     return out.str.replace(r"\s+", " ", regex=True).str.strip()
+
+
+# ---------------------------------------------------------------------------
+# dates in any layout (study.yaml raw.date_formats)
+# ---------------------------------------------------------------------------
+
+#: Layouts used when study.yaml sets no ``raw.date_formats``: these are read by
+#: :func:`iso8601_dtc` (DD-MON-YYYY with ``-``, ``/`` or blank, and ISO 8601).
+DEFAULT_DATE_FORMATS = ("DD-MON-YYYY", "YYYY-MM-DD")
+
+_FMT_TOKEN = r"YYYY|MON|MM|DD|HH|SS"
+_TOKEN_RE = {
+    "YYYY": r"(?P<y>[0-9]{4}|[A-Z]+)",
+    "MON": r"(?P<m>[A-Z]+)",
+    "MM": r"(?P<m>[0-9]{1,2}|[A-Z]+)",
+    "DD": r"(?P<d>[0-9]{1,2}|[A-Z]+)",
+    "HH": r"(?P<h>[0-9]{1,2}|[A-Z]+)",
+    "MI": r"(?P<mi>[0-9]{2}|[A-Z]+)",
+    "SS": r"(?P<s>[0-9]{2})",
+}
+
+
+def parse_date_format(fmt: str) -> list[tuple[str, str]]:
+    """A layout such as ``MM/DD/YYYY HH:MM`` as (kind, text) items: kind ``tok`` or ``sep``.
+
+    Tokens: ``YYYY``, ``MM`` (month number; minutes when it follows ``HH``), ``MON``
+    (month name, JAN..DEC), ``DD``, ``HH``, ``SS``; anything between them is a literal
+    separator. Raises ValueError for a layout without ``YYYY``, with a repeated token or
+    with letters outside the tokens."""
+    items: list[tuple[str, str]] = []
+    pos = 0
+    import re as _re
+
+    for m in _re.finditer(_FMT_TOKEN, fmt.upper()):
+        if m.start() > pos:
+            items.append(("sep", fmt[pos:m.start()]))
+        tok = m.group(0)
+        if tok == "MM" and any(k == "tok" and t == "HH" for k, t in items):
+            tok = "MI"
+        items.append(("tok", tok))
+        pos = m.end()
+    if pos < len(fmt):
+        items.append(("sep", fmt[pos:]))
+    toks = [t for k, t in items if k == "tok"]
+    if "YYYY" not in toks:
+        raise ValueError(f"date format {fmt!r} has no YYYY")
+    if len(set(toks)) != len(toks):
+        raise ValueError(f"date format {fmt!r} repeats a part")
+    if "MM" in toks and "MON" in toks:
+        raise ValueError(f"date format {fmt!r} has both MM and MON")
+    for k, t in items:
+        if k == "sep" and t.strip().upper() != "T" and any(ch.isalnum() for ch in t):   # T: ISO date-time
+            raise ValueError(f"date format {fmt!r}: {t!r} is not a separator; use the parts "
+                             "YYYY, MM, MON, DD, HH, MM (minutes after HH), SS")
+    return items
+
+
+def _layout_regex(items: list[tuple[str, str]]) -> str:
+    """Anchored regex of a layout; the time part (from HH on) is optional."""
+    import re as _re
+
+    parts, time_at = [], None
+    for i, (k, t) in enumerate(items):
+        if k == "tok" and t == "HH":
+            time_at = i - 1 if i > 0 and items[i - 1][0] == "sep" else i
+    for i, (k, t) in enumerate(items):
+        if i == time_at:
+            parts.append("(?:")
+        if k == "tok":
+            parts.append(_TOKEN_RE[t])
+        else:
+            parts.append(r"\s+" if not t.strip() else r"\s*" + _re.escape(t.strip()) + r"\s*")
+    if time_at is not None:
+        parts.append(")?")
+    return "^" + "".join(parts) + "$"
+
+
+def _truncations(items: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The layout and its right-truncated forms: without the day, then without day and month
+    (``MM/DD/YYYY`` -> ``MM/YYYY`` -> ``YYYY``); the shorter forms carry no time."""
+    def drop(its, tok):
+        i = next((j for j, (k, t) in enumerate(its) if k == "tok" and t == tok), None)
+        if i is None:
+            return its
+        its = list(its)
+        if i + 1 < len(its) and its[i + 1][0] == "sep" and (i == 0 or its[i - 1][0] != "sep"):
+            del its[i:i + 2]
+        elif i > 0 and its[i - 1][0] == "sep":
+            del its[i - 1:i + 1]
+        else:
+            del its[i]
+        return its
+
+    def date_only(its):
+        k = next((j for j, (kind, t) in enumerate(its) if kind == "tok" and t == "HH"), None)
+        if k is None:
+            return its
+        out = its[:k]
+        while out and out[-1][0] == "sep":
+            out = out[:-1]
+        return out
+
+    base = date_only(items)
+    no_day = drop(base, "DD")
+    no_month = drop(drop(no_day, "MM"), "MON")
+    out = [items]
+    for v in (no_day, no_month):
+        if v != out[-1] and v not in out:
+            out.append(v)
+    return out
+
+
+def dates_by_format(date: pd.Series, time: pd.Series | None = None, *, formats: list[str],
+                    unknown_tokens=("UN", "UNK", "UK", "XX", "UNKN")) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Dates (and times) in the study's layouts -> right-truncated ISO 8601 text (SDTMIG 3.4 §4.4).
+
+    Arguments: ``date`` the raw text, ``time`` an optional separate time column (``HH:MM[:SS]``),
+    ``formats`` the layouts to try in order (see :func:`parse_date_format`), ``unknown_tokens``
+    the EDC's spellings of an unknown part (``UN``, ``UNK``).
+
+    Steps (vectorised: one regex per layout over the distinct values, no loop over records):
+    1. each layout is tried as written and right-truncated (``MM/DD/YYYY`` also reads
+       ``03/2024`` and ``2024``); the first layout that matches a value wins;
+    2. a part may be an unknown token (``UN/UNK/2024`` -> ``2024``, ``UNK/03/2024`` in
+       ``DD/MM/YYYY`` -> ``2024-03``); then the same rules as :func:`iso8601_dtc`: unknown day ->
+       ``YYYY-MM``, unknown month and day -> ``YYYY``, unknown month with a known day ->
+       ``YYYY---DD``, unknown year -> error; a complete date must be a real calendar date;
+    3. a time (in the layout, or in ``time`` when the layout has none) is appended only to a
+       complete date; an unknown minute keeps the hour, an unknown hour drops the time.
+    Returns (dtc, bad_date, bad_time): ``bad_date`` marks non-blank dates no layout reads.
+
+    Example: ``dates_by_format(S("03/15/2024", "UN/UNK/2024", "03/2024"), formats=["MM/DD/YYYY"])``
+    -> ``2024-03-15``, ``2024``, ``2024-03``.
+    """
+    d_all = date.astype("str").where(date.notna(), "")
+    t_all = time.astype("str").where(time.notna(), "") if time is not None else None
+    pair = d_all if t_all is None else d_all + "\x1f" + t_all
+    codes, _ = pd.factorize(pair, sort=False)
+    if not len(pair):
+        empty = pd.Series([], index=date.index, dtype="str")
+        return empty, pd.Series([], index=date.index, dtype=bool), pd.Series([], index=date.index, dtype=bool)
+    first = pd.Series(np.arange(len(pair))).groupby(codes).first().to_numpy()
+    d = _ascii_upper(d_all.iloc[first].reset_index(drop=True))
+    unknown = {t.upper() for t in unknown_tokens}
+    n = len(d)
+    comp = pd.DataFrame({k: pd.Series([None] * n, dtype="object") for k in ("y", "m", "d", "h", "mi", "s")})
+    has_m = pd.Series(False, index=d.index)
+    has_d = pd.Series(False, index=d.index)
+    matched = pd.Series(False, index=d.index)
+    for fmt in formats:                                    # a loop over layouts, not records
+        for items in _truncations(parse_date_format(fmt)):
+            todo = ~matched & d.ne("")
+            if not todo.any():
+                break
+            ext = d[todo].str.extract(_layout_regex(items))
+            hit = ext["y"].notna()
+            if not hit.any():
+                continue
+            idx = hit[hit].index
+            toks = {t for k, t in items if k == "tok"}
+            for c in comp.columns:
+                if c in ext.columns:
+                    comp.loc[idx, c] = ext.loc[idx, c]
+            has_m[idx] = bool(toks & {"MM", "MON"})
+            has_d[idx] = "DD" in toks
+            matched[idx] = True
+    blank_d = d.eq("")
+    y, m, dd = comp["y"], comp["m"], comp["d"]
+    year_known = y.str.fullmatch(r"[0-9]{4}").fillna(False).astype(bool) & y.ne("0000")
+    year_unknown = y.isin(unknown)
+    mon_num = pd.to_numeric(m.where(m.str.fullmatch(r"[0-9]{1,2}").fillna(False).astype(bool)), errors="coerce")
+    mon_num = mon_num.fillna(m.map(MONTHS))
+    mon_known = mon_num.between(1, 12)
+    mon_unknown = (~has_m | m.isin(unknown)) & matched
+    day_num = pd.to_numeric(dd.where(dd.str.fullmatch(r"[0-9]{1,2}").fillna(False).astype(bool)), errors="coerce")
+    day_known = day_num.between(1, 31)
+    day_unknown = (~has_d | dd.isin(unknown)) & matched
+    parsed = matched & (year_known | year_unknown) & (mon_known | mon_unknown) & (day_known | day_unknown)
+    ys = y.fillna("").astype("str")
+    m2 = mon_num.fillna(0).astype(int).astype(str).str.zfill(2)
+    d2 = day_num.fillna(0).astype(int).astype(str).str.zfill(2)
+    full = parsed & year_known & mon_known & day_known
+    full_text = ys + "-" + m2 + "-" + d2
+    real = pd.to_datetime(full_text.where(full), format="%Y-%m-%d", errors="coerce").notna()
+    out = pd.Series("", index=d.index, dtype="str")
+    out = out.mask(full & real, full_text)
+    out = out.mask(parsed & year_known & mon_known & day_unknown, ys + "-" + m2)
+    out = out.mask(parsed & year_known & mon_unknown & day_unknown, ys)
+    out = out.mask(parsed & year_known & mon_unknown & day_known, ys + "---" + d2)
+    bad_date = (~blank_d & ~parsed) | (full & ~real) | (parsed & ~year_known)
+
+    h_tok, mi_tok, s_tok = comp["h"], comp["mi"], comp["s"]
+    bad_time = pd.Series(False, index=d.index)
+    if t_all is not None:
+        t = _ascii_upper(t_all.iloc[first].reset_index(drop=True))
+        tp = t.str.extract(_TIME)
+        use = h_tok.isna() & t.ne("")
+        h_tok, mi_tok, s_tok = h_tok.where(~use, tp["h"]), mi_tok.where(~use, tp["mi"]), s_tok.where(~use, tp["s"])
+        bad_time = use & tp["h"].isna()
+    h = pd.to_numeric(h_tok.where(h_tok.str.fullmatch(r"[0-9]+").fillna(False).astype(bool)), errors="coerce")
+    mi = pd.to_numeric(mi_tok.where(mi_tok.str.fullmatch(r"[0-9]+").fillna(False).astype(bool)), errors="coerce")
+    s = pd.to_numeric(s_tok, errors="coerce")
+    present_t = h_tok.notna()
+    h_ok, mi_ok = h.between(0, 23), mi.between(0, 59)
+    h_unknown, mi_unknown = h_tok.isin(unknown), mi_tok.isin(unknown)
+    s_ok = s.between(0, 59) | s_tok.isna()
+    t_ok = present_t & (h_ok | h_unknown) & (mi_ok | mi_unknown) & s_ok
+    bad_time = bad_time | (present_t & ~t_ok)
+    hh = h.fillna(0).astype(int).astype(str).str.zfill(2)
+    mm = mi.fillna(0).astype(int).astype(str).str.zfill(2)
+    ss = s.fillna(0).astype(int).astype(str).str.zfill(2)
+    suffix = pd.Series("", index=d.index, dtype="str")
+    suffix = suffix.mask(t_ok & h_ok & mi_ok, "T" + hh + ":" + mm)
+    suffix = suffix.mask(t_ok & h_ok & mi_ok & s_tok.notna(), "T" + hh + ":" + mm + ":" + ss)
+    suffix = suffix.mask(t_ok & h_ok & mi_unknown, "T" + hh)
+    out = out.mask(full & real, out + suffix)
+
+    dtc = pd.Series(out.to_numpy()[codes], index=date.index, dtype="str")
+    return (dtc.where(dtc.ne("")), pd.Series(bad_date.to_numpy()[codes], index=date.index, dtype=bool),
+            pd.Series(bad_time.to_numpy()[codes], index=date.index, dtype=bool))

@@ -19,18 +19,106 @@ Checks (SDTMIG 3.4 and FDA Study Data Technical Conformance Guide):
   (the EXTRT values in study.yaml ``lookups.study_treatments``; SDTMIG 3.4 DM: RFSTDTC is
   the sponsor-defined reference start, here the first investigational-product dose).
 - ``death_consistency``: DTHFL = Y exactly when DTHDTC is present, and exactly those subjects
-  have a DS record with DSDECOD DEATH, on the same date (SDTMIG 3.4 DM/DS).
+  have a DS record with DSDECOD DEATH, on the same date (SDTMIG 3.4 DM/DS); a DS without
+  DSSTDTC has no date to compare.
+
+Waivers: a finding the study accepts is waived with a reason, like a validation finding: an
+entry of ``integrity:`` in ``specs/waivers.yaml`` names the check (``rule``), the dataset and
+optionally the subject and variable. Waived findings do not fail the build; the manifest
+lists each with its reason (``integrity_waived``).
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from cdisc.errors import Problem
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from cdisc.errors import Problem, SpecError
 from cdisc.rawio import FILE_COL, ROW_COL
 
 from .functions import blank, study_day
 
 TRIAL_DESIGN = {"TA", "TE", "TV", "TI", "TS", "TD", "TM"}
+CHECKS = ("subjects_in_dm", "seq_unique", "dates_after_consent", "study_days", "rfstdtc_is_first_dose",
+          "death_consistency")
+
+
+@dataclass
+class IntegrityProblem(Problem):
+    """An integrity finding: a Problem that also names its check, dataset and subject (for waivers)."""
+
+    rule: str | None = None
+    dataset: str | None = None
+    usubjid: str | None = None
+
+
+class IntegrityWaiver(BaseModel):
+    """One entry of ``integrity:`` in specs/waivers.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str                      # a check name, e.g. death_consistency
+    dataset: str
+    usubjid: str | None = None
+    variable: str | None = None
+    reason: str
+    approved_by: str | None = None
+
+    @field_validator("rule")
+    @classmethod
+    def _rule(cls, v: str) -> str:
+        if v.strip() not in CHECKS:
+            raise ValueError(f"unknown integrity check {v!r}; one of: {', '.join(CHECKS)}")
+        return v.strip()
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("reason must say why the finding is acceptable")
+        return v.strip()
+
+    def matches(self, p: "IntegrityProblem") -> bool:
+        return (self.rule == p.rule and self.dataset.upper() == (p.dataset or "").upper()
+                and (self.usubjid is None or self.usubjid == p.usubjid)
+                and (self.variable is None or self.variable.upper() == (p.column or "").upper()))
+
+
+def integrity_waivers(data, *, file: str = "specs/waivers.yaml") -> list[IntegrityWaiver]:
+    """The ``integrity:`` entries of parsed specs/waivers.yaml; errors name file and key."""
+    entries = data.get("integrity") if isinstance(data, dict) else None
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise SpecError("integrity: expected a list of waivers", file=file, key="integrity")
+    out, problems = [], []
+    for i, e in enumerate(entries):
+        try:
+            out.append(IntegrityWaiver.model_validate(e))
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(x) for x in err["loc"])
+                problems.append(Problem(err["msg"], file=file, key=f"integrity[{i}]" + (f".{loc}" if loc else ""),
+                                        hint="each integrity waiver needs rule, dataset and reason"))
+    if problems:
+        raise SpecError(problems)
+    return out
+
+
+def apply_integrity_waivers(problems: list[Problem], waivers: list[IntegrityWaiver]
+                            ) -> tuple[list[Problem], list[dict]]:
+    """Split integrity problems into active ones and waived ones (manifest entries with the reason)."""
+    active, waived = [], []
+    for p in problems:                      # findings x waivers: both short lists
+        w = next((w for w in waivers if isinstance(p, IntegrityProblem) and w.matches(p)), None)
+        if w is None:
+            active.append(p)
+        else:
+            waived.append({"rule": p.rule, "dataset": p.dataset, "usubjid": p.usubjid, "variable": p.column,
+                           "message": p.message, "reason": w.reason, "approved_by": w.approved_by})
+    return active, waived
 
 
 def _text(s: pd.Series) -> pd.Series:
@@ -56,8 +144,8 @@ def _problems(name: str, df: pd.DataFrame, mask: pd.Series, message: pd.Series |
         raw_row = int(r) if f and r is not None and int(r) > 0 and str(f).endswith(
             (".csv", ".xlsx", ".sas7bdat", ".xpt")) else None
         where = f"{name} record {p}" + (f", USUBJID {u}" if u else "")
-        out.append(Problem(f"{where}: {m}", file=f if raw_row is not None else name, row=raw_row,
-                           column=column, hint=hint))
+        out.append(IntegrityProblem(f"{where}: {m}", file=f if raw_row is not None else name, row=raw_row,
+                                    column=column, hint=hint, dataset=name, usubjid=u or None))
     return out
 
 
@@ -130,21 +218,29 @@ def dates_after_consent(datasets: dict[str, pd.DataFrame], traces: dict,
     return out
 
 
-def study_days(datasets: dict[str, pd.DataFrame], traces: dict) -> list[Problem]:
+def study_days(datasets: dict[str, pd.DataFrame], traces: dict,
+               references: dict[tuple[str, str], str] | None = None) -> list[Problem]:
+    """``references``: (dataset, --DY) -> the reference date its spec names (default RFSTDTC); a
+    DM variable is checked against it, any other reference (a raw column) is not checked."""
+    references = references or {}
     dm = datasets["DM"]
-    ref_map = dm.drop_duplicates("USUBJID").set_index("USUBJID")["RFSTDTC"]
+    subjects = dm.drop_duplicates("USUBJID").set_index("USUBJID")
+    ref_map = subjects["RFSTDTC"]
     out = []
     for name, df in sorted(datasets.items()):
         if name in TRIAL_DESIGN or "USUBJID" not in df.columns:
             continue
         for dy in [c for c in df.columns if c.endswith("DY") and f"{c[:-2]}DTC" in df.columns]:
             dtc = f"{dy[:-2]}DTC"
-            expect = study_day(df[dtc], df["USUBJID"].map(ref_map))
+            ref_name = references.get((name, dy), "RFSTDTC")
+            if ref_name not in subjects.columns:
+                continue
+            expect = study_day(df[dtc], df["USUBJID"].map(subjects[ref_name]))
             have = pd.to_numeric(df[dy], errors="coerce")
             # a subject missing from DM is reported once, by subjects_in_dm
             bad = df["USUBJID"].isin(ref_map.index) & ~((expect.isna() & have.isna()) | (expect == have))
             out += _problems(name, df, bad, f"{dy} = " + have.astype("str") + f" but {dtc} " + _text(df[dtc])
-                             + " is study day " + expect.astype("str") + " from RFSTDTC", dy, traces.get(name),
+                             + " is study day " + expect.astype("str") + f" from {ref_name}", dy, traces.get(name),
                              "--DY = --DTC - RFSTDTC + 1 on or after RFSTDTC, --DTC - RFSTDTC before (no day 0)")
     return out
 
@@ -176,8 +272,9 @@ def death_consistency(datasets: dict[str, pd.DataFrame], traces: dict) -> list[P
     if "DS" not in datasets:
         return out
     ds = datasets["DS"]
+    if "DSDECOD" not in ds.columns or "USUBJID" not in ds.columns:
+        return out
     death = ds[_text(ds["DSDECOD"]).eq("DEATH")]
-    ds_date = death.groupby("USUBJID")["DSSTDTC"].first()
     has_ds = dm["USUBJID"].isin(set(death["USUBJID"]))
     out += _problems("DM", dm, died & ~has_ds, "the subject died (DTHFL/DTHDTC) but DS has no record with "
                      "DSDECOD DEATH", "DTHDTC", traces.get("DM"))
@@ -185,7 +282,8 @@ def death_consistency(datasets: dict[str, pd.DataFrame], traces: dict) -> list[P
     ds_bad = _text(ds["DSDECOD"]).eq("DEATH") & ds["USUBJID"].isin(alive)
     out += _problems("DS", ds, ds_bad, "DSDECOD is DEATH but DM has no DTHFL/DTHDTC for the subject", "DSDECOD",
                      traces.get("DS"))
-    if "DTHDTC" in dm.columns:
+    if "DTHDTC" in dm.columns and "DSSTDTC" in ds.columns:
+        ds_date = death.groupby("USUBJID")["DSSTDTC"].first()
         same = _cmp_common_precision(dm["USUBJID"].map(ds_date), dm["DTHDTC"])
         back = _cmp_common_precision(dm["DTHDTC"], dm["USUBJID"].map(ds_date))
         differ = died & has_ds & (same.eq(False) | back.eq(False))
@@ -196,18 +294,29 @@ def death_consistency(datasets: dict[str, pd.DataFrame], traces: dict) -> list[P
 
 def check_integrity(datasets: dict[str, pd.DataFrame], traces: dict[str, pd.DataFrame] | None = None, *,
                     dates_before_consent_allowed: dict[str, str] | None = None,
-                    study_treatments: list[str] | None = None) -> list[Problem]:
+                    study_treatments: list[str] | None = None,
+                    study_day_references: dict[tuple[str, str], str] | None = None) -> list[Problem]:
     """Run every integrity check on the built SDTM datasets.
 
     Arguments: ``datasets`` name -> data (DM required), ``traces`` name -> the __file/__row
     of each record (for messages), ``dates_before_consent_allowed`` domain -> reason for the
     domains exempt from the consent check, ``study_treatments`` the EXTRT values of study
-    treatment. Returns the problems (empty when the study is consistent).
+    treatment, ``study_day_references`` (dataset, --DY) -> the reference date a spec names for it
+    (``study_day: {date, reference}``; default RFSTDTC). Returns the problems (empty when the
+    study is consistent).
     """
     if "DM" not in datasets:
         return [Problem("no DM dataset: integrity checks need the subjects and their reference dates")]
     traces = traces or {}
-    return (subjects_in_dm(datasets, traces) + seq_unique(datasets, traces)
-            + dates_after_consent(datasets, traces, dates_before_consent_allowed)
-            + study_days(datasets, traces) + rfstdtc_is_first_dose(datasets, traces, study_treatments)
-            + death_consistency(datasets, traces))
+    found = {"subjects_in_dm": subjects_in_dm(datasets, traces), "seq_unique": seq_unique(datasets, traces),
+             "dates_after_consent": dates_after_consent(datasets, traces, dates_before_consent_allowed),
+             "study_days": study_days(datasets, traces, study_day_references),
+             "rfstdtc_is_first_dose": rfstdtc_is_first_dose(datasets, traces, study_treatments),
+             "death_consistency": death_consistency(datasets, traces)}
+    out = []
+    for rule in CHECKS:
+        for p in found[rule]:
+            if isinstance(p, IntegrityProblem):
+                p.rule = rule
+            out.append(p)
+    return out

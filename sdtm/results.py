@@ -9,9 +9,10 @@ serves every findings domain. A row per test and original unit::
 
 ``testcd`` is the --TESTCD, ``orresu``/``stresu`` are CDISC UNIT submission values (the
 original unit after CT mapping, so ``µmol/L`` and ``umol/L`` are one row), ``factor``
-multiplies the original value (default 1) and ``decimals`` rounds the standard value; ``offset`` is added after the factor for scales
-with a different zero (``{testcd: TEMP, orresu: F, stresu: C, factor: 0.5555555556,
-offset: -17.7777777778, decimals: 1}``).
+multiplies the original value (default 1), ``offset`` is added after it (default 0; an
+affine conversion such as degrees F -> C: ``factor: 0.5555555556, offset: -17.7777777778``,
+i.e. (F - 32) x 5/9) and ``decimals`` rounds the standard value; --STRESC is the rounded
+number without padding (177.8, not 177.80).
 """
 from __future__ import annotations
 
@@ -47,12 +48,12 @@ def conversion_table(rows: list[dict]) -> pd.DataFrame:
             problems.append(Problem(f"unknown keys {sorted(unknown)}", file=TABLE_FILE, key=key,
                                     hint="allowed: testcd, orresu, stresu, factor, offset, decimals, comment"))
         try:
-            factor = float(row.get("factor", 1))
             offset = float(row.get("offset", 0))
+            factor = float(row.get("factor", 1))
             decimals = None if row.get("decimals") is None else int(row["decimals"])
         except (TypeError, ValueError):
-            problems.append(Problem("factor and offset must be numbers and decimals an integer",
-                                    file=TABLE_FILE, key=key))
+            problems.append(Problem("factor and offset must be numbers and decimals an integer", file=TABLE_FILE,
+                                    key=key))
             continue
         orresu = str(row.get("orresu") or "").strip()
         stresu = str(row.get("stresu") or "").strip()

@@ -14,7 +14,7 @@ from cdisc.metadata import DatasetMeta, VariableMeta, VariableSpec, check_variab
 
 RULE_KEYS = ("assign", "value", "study", "template", "map", "decode", "lookup", "number", "iso8601",
              "study_day", "sequence", "epoch", "aggregate", "visit", "result", "nrind", "baseline_flag",
-             "cases", "dm")
+             "cases", "dm", "expr")
 
 
 class _Strict(BaseModel):
@@ -54,6 +54,9 @@ class Source(_Strict):
     set: dict[str, str | int | float] = Field(default_factory=dict)
     exclude: list[Exclude] = Field(default_factory=list)
     melt: list[Melt] = Field(default_factory=list)
+    # Raw column holding this form's visit (EDC folder), when it is not study.yaml raw.folder:
+    # the visit rules read it as the folder for the records of this form.
+    visit: str | None = None
     # Melted records whose result is blank are not records (SDTMIG: no record for a test
     # not collected); the count is reported under this reason.
     melt_drop_blank_reason: str = "result not collected (blank on the CRF)"
@@ -62,6 +65,17 @@ class Source(_Strict):
 class IsoDate(_Strict):
     date: str                              # raw column with the date as typed
     time: str | None = None                # raw column with HH:MM
+    # Layouts of this column (overrides study.yaml raw.date_formats), e.g. [MM/DD/YYYY].
+    formats: list[str] | None = None
+
+    @field_validator("formats")
+    @classmethod
+    def _layouts(cls, v):
+        from .functions import parse_date_format
+
+        for f in v or ():
+            parse_date_format(str(f))
+        return v
 
 
 class Lookup(_Strict):
@@ -158,6 +172,20 @@ class VisitRule(_Strict):
 
     part: Literal["visitnum", "visit", "visitdy"]
     date: str | None = None                # --DTC variable; needed to number unscheduled visits
+    # Numbering of unscheduled visits, an expression over PREV_VISITNUM (the last scheduled
+    # visit planned on or before the record's study day), UNS_ORDINAL (the number in the
+    # folder OID, UNS2 -> 2; 1 when none) and STUDY_DAY; default PREV_VISITNUM + UNS_ORDINAL / 100.
+    unscheduled: str | None = None
+    # VISIT of unscheduled visits, an expression over VISITNUM (and the names above);
+    # default concat('UNSCHEDULED ', VISITNUM with two decimals).
+    unscheduled_name: str | None = None
+
+
+class StudyDayRule(_Strict):
+    """--DY against a named reference: a variable of the same domain, a raw column or a DM variable."""
+
+    date: str                              # --DTC
+    reference: str = "RFSTDTC"             # e.g. RFSTDTC of the DM being built (DMDY), or a sponsor date
 
 
 class Variable(VariableSpec):
@@ -178,7 +206,7 @@ class Variable(VariableSpec):
     lookup: Lookup | None = None
     number: str | None = None
     iso8601: IsoDate | None = None
-    study_day: str | None = None
+    study_day: StudyDayRule | str | None = None
     sequence: list[str] | None = None
     epoch: str | None = None
     aggregate: Aggregate | None = None
@@ -188,6 +216,9 @@ class Variable(VariableSpec):
     baseline_flag: BaselineFlag | None = None
     cases: list[Case] | None = None
     dm: str | None = None                  # a DM variable of the record's subject
+    # A value computed with the shared expression language (cdisc.expr), e.g.
+    # "substr(PATNO, 1, 3)", "round((number(TEMP) - 32) * 5 / 9, 1)", "'Y' if present(X) else None"
+    expr: str | None = None
 
     @model_validator(mode="after")
     def _one_rule(self) -> "Variable":
@@ -232,6 +263,9 @@ class DomainSpec(_Strict):
     sources: list[Source]
     variables: list[Variable]
     supplemental: list[Supplemental] = Field(default_factory=list)
+    # Helper variables: computed with any rule, usable by later rules, conditions and the
+    # --SEQ order, never written (no label needed).
+    helpers: list["Helper"] = Field(default_factory=list)
     duplicates: list[Duplicates] = Field(default_factory=list)
     # Integrity: every --DTC of the domain is on or after DM.RFICDTC unless allowed here
     # (e.g. medical history, prior medication), with the reason.
@@ -257,6 +291,10 @@ class DomainSpec(_Strict):
         clash = sorted(set(qn) & set(names))
         if clash:
             raise ValueError(f"supplemental QNAMs repeat standard variables: {clash}")
+        hn = [h.name for h in self.helpers]
+        clash = sorted(set(hn) & (set(names) | set(qn))) + sorted({h for h in hn if hn.count(h) > 1})
+        if clash:
+            raise ValueError(f"helper names repeat variables or each other: {clash}")
         return self
 
     def meta(self) -> DatasetMeta:
@@ -265,6 +303,15 @@ class DomainSpec(_Strict):
                            variables=[v.meta(keyseq.get(v.name)) for v in self.variables],
                            keys=self.keys, structure=self.structure, standard="SDTM",
                            **{"class": self.class_})
+
+
+class Helper(Variable):
+    """A helper (intermediate) variable: any rule, never written to the dataset."""
+
+    label: str = "helper variable (not written)"
+
+
+DomainSpec.model_rebuild()
 
 
 def _default_origin(rule: str) -> str:

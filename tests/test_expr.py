@@ -344,11 +344,11 @@ REJECTED = [
     ("[1][0]", "indexing / subscript"),
     ("X[0] == 'A'", "indexing / subscript"),
     ("lambda: 1", "lambda"),
-    ("a if b else c", "conditional expression"),
+    ("'a'.upper == 'A'", "attribute access"),   # a dotted name is a column only when it starts with a name
     ("f'{X}' == 'A'", "f-string"),
     ("X.startswith('a')", "startswith(x, ...) instead of x.startswith(...)"),
     ("X.upper() == 'A'", "upper(x, ...) instead of x.upper(...)"),
-    ("X.y == 1", "attribute access"),
+    ("X[0].y == 1", "attribute access"),
     ("substr(X, start=1)", "keyword argument 'start'"),
     ("coalesce(*X)", "starred argument"),
     ("(y := 1)", "assignment expression"),
