@@ -59,6 +59,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STORE = ROOT / "benchmarks" / "core_findings"
 SNAPSHOT = STORE / "study-build.tar.gz"
+# The build the defect copies are made from: the study snapshot when they were last refreshed
+# (so the shipped study can be refreshed alone, e.g. after new domains, without making the 22
+# stored defect runs stale); without this file they come from SNAPSHOT.
+DEFECT_BASE = STORE / "defects-build.tar.gz"
 RUNNER = STORE / "run_core_full.py"
 DIFFERENCES = ROOT / "validation" / "core_differences.yaml"
 CORE_RULES = ROOT / "validation" / "core" / "rules" / "sdtmig-3-4.jsonl"
@@ -318,12 +322,12 @@ def write_snapshot(build: Path) -> None:
     SNAPSHOT.write_bytes(buf.getvalue())
 
 
-def study_folder(work: Path, mode: str) -> Path:
-    target = work / "study"
+def study_folder(work: Path, mode: str, snapshot: Path = SNAPSHOT, name: str = "study") -> Path:
+    target = work / name
     if target.exists():
         shutil.rmtree(target)
     if mode == "snapshot":
-        with tarfile.open(SNAPSHOT) as tar:
+        with tarfile.open(snapshot) as tar:
             tar.extractall(target, filter="data")
     else:
         subprocess.run([str(ROOT / ".venv" / "bin" / "cdisc"), "build", "--no-validate", "--out", str(target)],
@@ -335,10 +339,12 @@ def folders(args, work: Path) -> list[tuple[str, Path, Path | None]]:
     """(stored name, folder CORE saw / we validate, build folder or None)."""
     want = set(args.only or ["study", "defects", "pilot"])
     out = []
-    need_study = want & {"study", "defects"} or any(w.startswith("defect-") for w in want)
-    study = study_folder(work, args.study) if need_study else None
+    need_base = "defects" in want or any(w.startswith("defect-") for w in want)
     if "study" in want:
+        study = study_folder(work, args.study)
         out.append(("study", study / "sdtm", study))
+    if need_base:
+        study = study_folder(work, "snapshot", DEFECT_BASE if DEFECT_BASE.is_file() else SNAPSHOT, "defect-base")
     import defects
     names = [n for n in defects.DEFECTS if "defects" in want or f"defect-{n}" in want
              or any(f"defect-{x}" in want for x, d in defects.DEFECTS.items() if d.baseline == n)]
@@ -631,9 +637,14 @@ def refresh(args) -> int:
         if "study" in want:
             write_snapshot(study)
             runs.append(("study", study / "sdtm", None))
+        redo = [n for n in __import__("defects").DEFECTS if "defects" in want or f"defect-{n}" in want]
+        if redo and "study" not in want and DEFECT_BASE.is_file():
+            study = study_folder(work, "snapshot", DEFECT_BASE, "defect-base")
+        if "defects" in want and ("study" in want or not DEFECT_BASE.is_file()):
+            shutil.copyfile(SNAPSHOT, DEFECT_BASE)   # all copies now come from this build
         import defects
         for n in defects.DEFECTS:
-            if "defects" in want or f"defect-{n}" in want:
+            if n in redo:
                 defects.make(study, work / "defects", n)
                 runs.append((f"defect-{n}", work / "defects" / n / "sdtm", work / "defects" / n / "defect.json"))
     if "pilot" in want:

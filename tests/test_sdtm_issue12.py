@@ -285,12 +285,12 @@ def test_fa_crs_icans_components(built, crs, truth):
     fa = built.df("FA").assign(SUBJECT=lambda d: _subj(d))
     ae = built.df("AE").assign(SUBJECT=lambda d: _subj(d))
     dm = built.df("DM").assign(SUBJECT=lambda d: _subj(d)).set_index("SUBJECT")
-    c = fa[fa.FAOBJ.eq("CYTOKINE RELEASE SYNDROME")]
+    c = fa[fa.FAOBJ.eq("Cytokine release syndrome")]
     assert c.groupby(["SUBJECT", "FAGRPID"]).ngroups == len(crs) == 14
     # the FA group of each CRS AE is its AE line (AESPID), and FAOBJ is that AE's term
     grp = c.drop_duplicates(["SUBJECT", "FAGRPID"]).merge(
         ae, left_on=["SUBJECT", "FAGRPID"], right_on=["SUBJECT", "AESPID"])
-    assert len(grp) == 14 and (grp.FAOBJ == grp.AEDECOD.str.upper()).all()
+    assert len(grp) == 14 and (grp.FAOBJ == grp.AEDECOD).all()
     w = c.pivot_table(index=["SUBJECT", "FAGRPID"], columns="FATESTCD", values="FASTRESC",
                       aggfunc="first")
     g = crs.set_index(["SUBJECT", "AESPID"])["GRADE"]
@@ -307,7 +307,7 @@ def test_fa_crs_icans_components(built, crs, truth):
     mx = w.groupby("SUBJECT").GRADE.max().reindex(truth.index).fillna(0).astype(int).astype(str)
     assert (mx == truth.MAX_CRS_GRADE).all()
     # ICANS: CAPD under 12 years, ICE from 12 (ASTCT); all ICANS subjects here are under 12
-    i = fa[fa.FAOBJ.eq("IMMUNE EFFECTOR CELL-ASSOCIATED NEUROTOXICITY SYNDROME")]
+    i = fa[fa.FAOBJ.eq("Immune effector cell-associated neurotoxicity syndrome")]
     assert set(i.SUBJECT) == set(truth.index[truth.MAX_ICANS_GRADE.ne("0")])
     age = i.SUBJECT.map(dm.AGE)
     assert set(i.loc[age < 12, "FATESTCD"]) == {"CAPDSCOR"} and not (age >= 12).any()
@@ -414,3 +414,14 @@ def test_aeshosp_agrees_with_icu_transfer(built):
     sepsis = ae[ae.SUBJECT.eq("101-003") & ae.AEDECOD.eq("Sepsis")].iloc[0]
     assert sepsis.AESTDTC[:10] <= ho.loc["101-003", "HOSTDTC"] <= sepsis.AEENDTC[:10]
     assert sepsis.AESHOSP == "Y"
+
+
+def test_faobj_is_the_related_aedecod(built):
+    """FAOBJ of every FA record equals AEDECOD of the AE RELREC relates it to (the CDISC rule
+    behind CORE-000767), case included."""
+    fa, ae, rr = built.df("FA"), built.df("AE"), built.df("RELREC")
+    pairs = rr[rr.RDOMAIN.eq("AE")].merge(rr[rr.RDOMAIN.eq("FA")], on=["USUBJID", "RELID"], suffixes=("_AE", "_FA"))
+    a = pairs.merge(ae, left_on=["USUBJID", "IDVARVAL_AE"], right_on=["USUBJID", ae.AESPID.astype(str)])
+    f = a.merge(fa[["USUBJID", "FAGRPID", "FAOBJ"]].drop_duplicates(), left_on=["USUBJID", "IDVARVAL_FA"],
+                right_on=["USUBJID", "FAGRPID"])
+    assert len(f) == 17 and (f.FAOBJ == f.AEDECOD).all()      # 14 CRS + 3 ICANS lines
