@@ -207,6 +207,23 @@ def _conformance(doc: _Pdf, results: dict | None, names: set[str], number: str) 
     return len(findings), len(waived)
 
 
+def _baseline_text(specs_dir: Path) -> str | None:
+    """Which DM reference each --LOBXFL is computed against, from the SDTM specs' baseline_flag
+    rules (study-agnostic: the study's own specs say it; ADaM baselines are in the ADRG)."""
+    from cdisc.build import load_domain_specs
+
+    refs: dict[str, list[str]] = {}
+    for name, (spec, _) in sorted(load_domain_specs(specs_dir).items()):
+        for var in spec.variables:
+            if var.baseline_flag is not None:
+                refs.setdefault(var.baseline_flag.reference, []).append(f"{name}.{var.name}")
+    if not refs:
+        return None
+    parts = [f"{', '.join(vs)}: the last result on or before DM.{ref}" for ref, vs in sorted(refs.items())]
+    return ("Baseline flags (SDTMIG 3.4 --LOBXFL): " + "; ".join(parts) + ". ADaM baselines (ABLFL) "
+            "are derived in the analysis datasets and may use another reference; see the ADRG.")
+
+
 def write_guide(standard: str, path: Path, *, build_dir: Path, specs_dir: Path,
                 datasets: dict) -> dict:
     """Write the cSDRG (``standard`` SDTM) or ADRG (ADaM) of a build as PDF.
@@ -244,9 +261,9 @@ def write_guide(standard: str, path: Path, *, build_dir: Path, specs_dir: Path,
               (90, 90))
     if standard == "SDTM":
         _trial_design(doc, datasets)
-        doc.para("Baseline flags: SDTM --LOBXFL marks the last value before the start of protocol "
-                 "treatment (lymphodepletion, DM.RFXSTDTC); ADaM ABLFL the last value before the "
-                 "first CAR-NK infusion. The two differ by design.")
+        text = _baseline_text(Path(specs_dir))
+        if text:
+            doc.para(text)
         number = 3
         parameters = {}
     else:
