@@ -80,3 +80,33 @@ def test_adsl_baseline_weight_hand_checked(built):
     assert adsl.loc[UID + "103-001", "BLHT"] == pytest.approx(87.1)
     # screening weight 33.0 is not baseline for 101-001 (lymphodepletion 32.4 is later)
     assert adsl.loc[UID + "101-001", "BLWT"] == pytest.approx(32.4)
+
+
+# ---------------------------------------------------------------- ADTTE: HSCT censoring
+@pytest.mark.parametrize("paramcd", ["LFS", "DOR"])
+def test_lfs_dor_censored_at_post_infusion_hsct(built, truth, paramcd):
+    tte = built["ADTTE"]
+    p = tte[tte.PARAMCD == paramcd].set_index("USUBJID")
+    hsct = truth.index[truth.POST_HSCT == "Y"]
+    assert sorted(hsct.str[-7:]) == ["101-002", "102-003"]
+    # 101-002: first CR 2024-08-25, HSCT 2024-11-18 (day 112) -> 85 days later, AVAL 86;
+    # 102-003: first CR 2025-01-12, HSCT 2025-03-24 (day 98) -> AVAL 72. Both were censored at
+    # the last disease assessment before (AVAL 342 and 330).
+    assert p.loc[hsct, "AVAL"].to_dict() == {UID + "101-002": 86, UID + "102-003": 72}
+    assert (p.loc[hsct, "CNSR"] == 1).all()
+    assert set(p.loc[hsct, "CNSDTDSC"]) == {"POST-INFUSION ALLOGENEIC HSCT"}
+    assert _date_text(p.loc[hsct, "ADT"]).to_dict() == truth.loc[hsct, "POST_HSCT_DATE"].to_dict()
+    # the others keep their censoring at the last disease assessment or their event
+    others = p.drop(index=hsct)
+    assert "POST-INFUSION ALLOGENEIC HSCT" not in set(others["CNSDTDSC"])
+    assert int((others.CNSR == 0).sum()) == 2  # 101-003 death in remission, 103-002 relapse
+
+
+def test_os_not_censored_at_hsct(built, truth):
+    tte = built["ADTTE"]
+    for code in ("OS", "OSSENS"):
+        p = tte[tte.PARAMCD == code].set_index("USUBJID")
+        # alive at the last date known alive, not at the HSCT: 101-002 day 368, 102-003 day 356
+        assert p.loc[UID + "101-002", "AVAL"] == 368 and p.loc[UID + "102-003", "AVAL"] == 356
+        assert _date_text(p.loc[[UID + "101-002"], "ADT"]).iloc[0] == truth.loc[UID + "101-002", "LAST_ALIVE_DATE"]
+        assert "POST-INFUSION ALLOGENEIC HSCT" not in set(p["CNSDTDSC"])
