@@ -110,3 +110,79 @@ def test_os_not_censored_at_hsct(built, truth):
         assert p.loc[UID + "101-002", "AVAL"] == 368 and p.loc[UID + "102-003", "AVAL"] == 356
         assert _date_text(p.loc[[UID + "101-002"], "ADT"]).iloc[0] == truth.loc[UID + "101-002", "LAST_ALIVE_DATE"]
         assert "POST-INFUSION ALLOGENEIC HSCT" not in set(p["CNSDTDSC"])
+
+
+# ---------------------------------------------------------------- ADVS
+def test_advs_records_parameters_and_baseline(built):
+    v = built["ADVS"]
+    assert len(v) == 841 == len(built["VS"])                      # one record per VS record
+    assert sorted(v.PARAMCD.unique()) == ["BSA", "DIABP", "HEIGHT", "HR", "OXYSAT", "SYSBP", "TEMP", "WEIGHT"]
+    b = v[v.ABLFL == "Y"]
+    assert len(b) == 72 and not b.duplicated(["USUBJID", "PARAMCD"]).any()  # 8 parameters x 9 subjects
+    # the 5 vitals: the Day 1 pre-infusion record is baseline for all 9 subjects (45 records)
+    assert (b[b.PARAMCD.isin(["SYSBP", "DIABP", "HR", "TEMP", "OXYSAT"])].ATPT == "PRE-INFUSION").all()
+    assert int((b.ADY == 1).sum()) == 45
+    assert not (b.ATPT == "1 H POST-INFUSION").any()
+
+
+def test_advs_body_size_baseline_equals_adsl(built, truth):
+    v = built["ADVS"]
+    b = v[v.ABLFL == "Y"].set_index(["USUBJID", "PARAMCD"])["AVAL"]
+    adsl = built["ADSL"].set_index("USUBJID")
+    for code, var, col in (("WEIGHT", "BLWT", "BASE_WEIGHT_KG"), ("HEIGHT", "BLHT", "BASE_HEIGHT_CM"),
+                           ("BSA", "BLBSA", "BASE_BSA_M2")):
+        got = b.xs(code, level="PARAMCD")
+        assert (got - adsl[var].reindex(got.index)).abs().max() < 1e-9
+        assert (got - truth[col].reindex(got.index).astype(float)).abs().max() < 1e-9
+
+
+def test_advs_change_hand_checked(built):
+    v = built["ADVS"]
+    s = v[(v.USUBJID == UID + "101-001") & (v.PARAMCD == "SYSBP")].set_index("VSSEQ")
+    # baseline Day 1 pre-infusion 116 mmHg (screening 107 and lymphodepletion 108 are earlier)
+    assert (s.BASE == 116).all() and s.loc[19, "ABLFL"] == "Y"
+    assert s.loc[24, "CHG"] == -5 and s.loc[24, "ANL01FL"] == "Y"    # Day 1 1 h post-infusion 111
+    assert s.loc[29, "CHG"] == -8 and s.loc[29, "ANL01FL"] == ""        # CRS monitoring: not flagged
+    assert pd.isna(s.loc[6, "CHG"])                                  # screening: no change
+    t = v[(v.USUBJID == UID + "103-001") & (v.PARAMCD == "TEMP")].set_index("VSSEQ")
+    assert t.loc[30, "AVISIT"] == "CRS MONITORING" and t.loc[30, "CHG"] == pytest.approx(38.5 - 36.9)
+
+
+# ---------------------------------------------------------------- ADCM, ADMH
+def test_adcm_prior_and_concomitant(built, truth):
+    c = built["ADCM"]
+    assert len(c) == 68 == len(built["CM"])
+    prior = c[c.PREFL == "Y"]
+    # prior = exactly the prior anti-cancer lines (sum of PRIOR_LINES = 23), none continuing
+    assert set(prior.CMCAT) == {"PRIOR ANTI-CANCER THERAPY"}
+    assert len(prior) == 23 == truth.PRIOR_LINES.astype(int).sum()
+    assert prior.groupby("USUBJID").CMLINEN.max().astype(int).astype(str).to_dict() == \
+        truth.PRIOR_LINES.to_dict()
+    con = c[c.ONTRTFL == "Y"]
+    assert len(con) == 45 and set(con.CMCAT) == {"CONCOMITANT MEDICATION"}
+    # prophylaxis started on the first lymphodepletion day (study day -5) is concomitant, not prior
+    acic = c[(c.CMDECOD == "ACICLOVIR")]
+    assert (acic.ASTDY == -5).all() and (acic.ONTRTFL == "Y").all() and not (acic.PREFL == "Y").any()
+    toci = c[c.CMDECOD == "TOCILIZUMAB"]
+    assert sorted(toci.USUBJID.str[-7:].unique()) == ["102-001", "102-003", "103-003"]
+    assert (toci.TRTA != "").all()
+
+
+def test_adcm_partial_start_imputed(built):
+    c = built["ADCM"].set_index(["USUBJID", "CMSEQ"])
+    r = c.loc[(UID + "101-002", 4)]          # CMSTDTC 2022-11 -> 2022-11-01, day imputed
+    assert r.CMSTDTC == "2022-11" and r.ASTDTF == "D"
+    assert pd.Timestamp(r.ASTDT).strftime("%Y-%m-%d") == "2022-11-01"
+
+
+def test_admh_against_truth(built, truth):
+    m = built["ADMH"]
+    assert len(m) == 12
+    tx = set(m.loc[m.MHCAT == "TRANSPLANT HISTORY", "USUBJID"])
+    assert tx == set(truth.index[truth.PRIOR_HSCT == "Y"])
+    prim = m[m.MHCAT == "PRIMARY DIAGNOSIS"].set_index("USUBJID")
+    assert prim.DISSTAT.to_dict() == truth.DISEASE_STATUS.reindex(prim.index).to_dict()
+    assert prim.CNSSTAT.to_dict() == truth.CNS_STATUS.reindex(prim.index).to_dict()
+    assert prim.PRLINES.astype(int).astype(str).to_dict() == truth.PRIOR_LINES.reindex(prim.index).to_dict()
+    # diagnosis typed partial (YYYY-MM) for 101-002 and 102-003: day imputed to the 1st
+    assert sorted(prim.index[prim.ASTDTF == "D"].str[-7:]) == ["101-002", "102-003"]
