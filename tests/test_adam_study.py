@@ -168,8 +168,10 @@ def test_adtte_lfs_and_dor_against_truth(built, truth):
     death_rem = t["DEATH_IN_REMISSION"] == "Y"
     event = relapse | death_rem
     assert (lfs["CNSR"] == (~event).astype(float)).all()
-    end = _date(t["RELAPSE_DATE"].where(relapse, t["DEATH_DATE"].where(death_rem,
-                                                                        t["LAST_DISEASE_ASSESSMENT_DATE"])))
+    # censored at a post-infusion allogeneic HSCT (issue 12 SAP convention; no HSCT subject has an
+    # event), otherwise at the last disease assessment
+    last = t["POST_HSCT_DATE"].where(t["POST_HSCT"] == "Y", t["LAST_DISEASE_ASSESSMENT_DATE"])
+    end = _date(t["RELAPSE_DATE"].where(relapse, t["DEATH_DATE"].where(death_rem, last)))
     expected = (end - _date(t["FIRST_CR_DATE"])).dt.days + 1
     assert (lfs["AVAL"] == expected.astype(float)).all()
     assert lfs.loc["VGO-Cs01p-101-003", "EVNTDESC"] == "DEATH IN REMISSION"
