@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from cdisc.metadata import DatasetMeta, VariableSpec, check_variable_list
 
 BUILTIN_STEPS = ("filter", "assign", "case", "map_values", "nca", "stack", "merge_supp", "row_max", "row_min", "drop")
-DATASET_ARGS = ("dataset_add", "dataset_ref", "dataset_adsl")
+DATASET_ARGS = ("dataset_add", "dataset_ref", "dataset_adsl", "dataset_relrec")
 
 
 class _Strict(BaseModel):

@@ -186,3 +186,63 @@ def test_admh_against_truth(built, truth):
     assert prim.PRLINES.astype(int).astype(str).to_dict() == truth.PRIOR_LINES.reindex(prim.index).to_dict()
     # diagnosis typed partial (YYYY-MM) for 101-002 and 102-003: day imputed to the 1st
     assert sorted(prim.index[prim.ASTDTF == "D"].str[-7:]) == ["101-002", "102-003"]
+
+
+# ---------------------------------------------------------------- ADCRS (CRS/ICANS events)
+def test_adcrs_events_per_subject_and_max_grade(built, truth):
+    c = built["ADCRS"]
+    ae = built["SUPPAE"]
+    # one record per AE line flagged CRS or ICANS in SUPPAE (AECRS / AEICANS = Y)
+    n_ae = ae[ae.QNAM.isin(["AECRS", "AEICANS"]) & (ae.QVAL == "Y")].groupby(["USUBJID", "QNAM"]).size()
+    crs = c[c.ACAT1 == "CYTOKINE RELEASE SYNDROME"]
+    ican = c[c.ACAT1 == "ICANS"]
+    assert crs.groupby("USUBJID").size().to_dict() == n_ae.xs("AECRS", level="QNAM").to_dict()
+    assert ican.groupby("USUBJID").size().to_dict() == n_ae.xs("AEICANS", level="QNAM").to_dict()
+    # hand-checked: 14 CRS events (2 for 101-001, 102-001, 103-002; 3 for 103-003), 3 ICANS
+    assert len(crs) == 14 and len(ican) == 3
+    assert crs.groupby("USUBJID").size()[UID + "103-003"] == 3
+    # every subject had CRS: max ASTCT grade per subject = MAX_CRS_GRADE; ICANS likewise (0 = none)
+    mx = crs.groupby("USUBJID").ASTCTGRN.max().astype(int).astype(str)
+    assert mx.to_dict() == truth.MAX_CRS_GRADE.reindex(mx.index).to_dict()
+    assert set(mx.index) == set(truth.index[truth.MAX_CRS_GRADE != "0"])
+    mi = ican.groupby("USUBJID").ASTCTGRN.max().astype(int).astype(str)
+    assert mi.to_dict() == truth.MAX_ICANS_GRADE[truth.MAX_ICANS_GRADE != "0"].to_dict()
+
+
+def test_adcrs_onset_duration_management(built, truth):
+    c = built["ADCRS"].set_index(["USUBJID", "AESEQ"])
+    # 103-003: third CRS on study day 16, the day after the third infusion (day 15): onset day 2
+    # of that infusion, grade 3, tocilizumab + dexamethasone, ICU (RELREC AE6 -> CM4..7, HO1)
+    r = c.loc[(UID + "103-003", 7)]
+    assert (r.ASTDY, r.LINFNUM, r.ASTLINDY, r.ASTCTGRN, r.ADURN) == (16, 3, 2, 3, 5)
+    assert (r.ETOCIFL, r.ESTERFL, r.EICUFL) == ("Y", "Y", "Y")
+    # 101-003 ICANS grade 2 on day 4, dexamethasone (RELREC AE4 -> CM5), no tocilizumab
+    r = c.loc[(UID + "101-003", 4)]
+    assert (r.ASTLINDY, r.ASTCTGRN, r.ETOCIFL, r.ESTERFL, r.EICUFL) == (4, 2, "N", "Y", "N")
+    # subject-level: an event with tocilizumab / steroid / ICU <=> the truth flags (every use
+    # of the three in this study is for CRS/ICANS); 101-003's ICU stay was for septic shock
+    adcrs = built["ADCRS"]
+    for flag, col in (("ETOCIFL", "TOCILIZUMAB"), ("ESTERFL", "STEROID")):
+        subj = set(adcrs.loc[adcrs[flag] == "Y", "USUBJID"])
+        assert subj == set(truth.index[truth[col] == "Y"])
+    assert set(adcrs.loc[adcrs.EICUFL == "Y", "USUBJID"]) == {UID + "103-003"}
+    assert set(truth.index[truth.ICU == "Y"]) == {UID + "101-003", UID + "103-003"}
+    assert (adcrs.ADURU == "DAYS").all() and adcrs.ADURN.min() >= 1
+
+
+def test_relrec_exist_flag_small_frame():
+    from adam.derive import derive_var_relrec_exist_flag
+    ds = pd.DataFrame({"USUBJID": ["A", "A", "B"], "AESPID": ["1", "2", "1"]})
+    rel = pd.DataFrame({"USUBJID": ["A", "A", "A", "A", "B", "B"],
+                        "RDOMAIN": ["AE", "CM", "AE", "CM", "AE", "CM"],
+                        "IDVAR": ["AESPID", "CMSPID", "AESPID", "CMSPID", "AESPID", "CMSPID"],
+                        "IDVARVAL": ["1", "5", "2", "6", "1", "5"],
+                        "RELID": ["R1", "R1", "R2", "R2", "R1", "R1"]})
+    cm = pd.DataFrame({"USUBJID": ["A", "A", "B"], "CMSPID": [5.0, 6.0, 5.0],
+                       "CMDECOD": ["TOCILIZUMAB", "DEXAMETHASONE", "DEXAMETHASONE"]})
+    out = derive_var_relrec_exist_flag(ds, dataset_relrec=rel, dataset_add=cm, rdomain="AE", idvar="AESPID",
+                                       rdomain_add="CM", idvar_add="CMSPID", new_var="TOCIFL",
+                                       condition="CMDECOD == 'TOCILIZUMAB'")
+    # A/1 -> CM 5 tocilizumab; A/2 -> CM 6 dexamethasone; B/1 -> B's CM 5 is dexamethasone
+    # (RELID R1 is per subject: A's R1 does not link B's records)
+    assert out["TOCIFL"].tolist() == ["Y", "N", "N"]

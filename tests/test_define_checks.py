@@ -78,7 +78,7 @@ def test_validate_a_package_folder(pkg):
     from validation import validate_folder
 
     result = validate_folder(pkg, specs_dir=SPECS)
-    assert result.findings == [] and len(result.source["files"]) == 45   # 29 + ADEX + 12 new SDTM + ADCM, ADMH, ADVS (issue 12)
+    assert result.findings == [] and len(result.source["files"]) == 46   # 29 + ADEX + 12 new SDTM + ADCM, ADMH, ADVS, ADCRS (issue 12)
     status = {r.id: r.status for r in result.rules}
     assert status["CDISC-DF-002"] == "passed" and status["CDISC-DF-003"] == "passed"
 

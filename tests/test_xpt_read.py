@@ -133,7 +133,7 @@ def be8(values) -> list[bytes]:
 
 def test_every_file_of_the_study_build_equals_pyreadstat(built):
     files = built.files()
-    assert len(files) == 45   # 29 + ADEX + 12 new SDTM + ADCM, ADMH, ADVS (issue 12)
+    assert len(files) == 46   # 29 + ADEX + 12 new SDTM + ADCM, ADMH, ADVS, ADCRS (issue 12)
     assert {f.parent.name for f in files} == {"sdtm", "adam"}
     records = 0
     for f in files:

@@ -27,6 +27,7 @@ from .flags import (derive_var_anl_flag, derive_var_extreme_flag, derive_var_trt
                     derive_var_worst_flag)
 from .merge import (derive_var_merged_exist_flag, derive_var_merged_summary,
                     derive_vars_merged)
+from .relrec import derive_var_relrec_exist_flag
 from .params import derive_extreme_records, derive_param_computed, derive_param_exist_flag
 from .timing import derive_var_relative_time, derive_vars_analysis_window, derive_vars_last_dose
 from .tte import CensorSource, EventSource, TTESource, derive_param_tte
@@ -56,6 +57,7 @@ DERIVATIONS: dict[str, Callable[..., object]] = {
         derive_vars_analysis_window,
         derive_vars_last_dose,
         derive_var_atoxgr,
+        derive_var_relrec_exist_flag,
     )
 }
 
