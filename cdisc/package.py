@@ -495,8 +495,12 @@ def _supplementary(build_dir: Path, root: Path, dirs: dict[str, Path], datasets:
                 rel = f"{SUPPLEMENTARY}/{std.lower()}/{js.name}"
                 by_name[name]["dataset_json"] = rel
                 out.append({"file": rel, "kind": "Dataset-JSON", "standard": std})
-    for name, kind in (("report.html", "validation report"), ("results.json", "validation results")):
-        src = build_dir / "validation" / name
+    # study.json: the CT versions, sponsor CT, rule parameters, waivers and data cut the build
+    # was validated with, so `cdisc validate PACKAGE` judges it as the build was judged
+    for name, kind, sub_dir in (("study.json", "validation context", ""),
+                                ("report.html", "validation report", "validation"),
+                                ("results.json", "validation results", "validation")):
+        src = build_dir / sub_dir / name
         if src.is_file():
             (root / SUPPLEMENTARY / "validation").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, root / SUPPLEMENTARY / "validation" / name)

@@ -150,3 +150,20 @@ def test_user_guide_wins_and_parameters_reach_the_adrg(build, tmp_path):
     assert adam.xpath("//odm:MethodDef[@OID='MT.ADTTE.AVAL.OS']//odm:TranslatedText/text()",
                       namespaces=NS) == [spec["parameters"][0]["method"]]
     assert verify_package(out) == []
+
+
+def test_a_package_validates_on_its_own_as_its_build_did(pkg):
+    """The package carries the build's study.json (CT versions, sponsor CT, rule parameters,
+    waivers, data cut) in supplementary/validation/, so `cdisc validate PACKAGE` without specs
+    gives the build's verdict: no findings, the study's waivers applied (CORE-000701 on the 23
+    prior-therapy CM records and 2 AE, CORE-000774 on RS), and the Dataset-JSON copies in
+    supplementary/ are not read a second time."""
+    from validation import validate_folder
+
+    out, manifest, _ = pkg
+    sup = {e["file"]: e["kind"] for e in manifest["supplementary"]}
+    assert sup["supplementary/validation/study.json"] == "validation context"
+    result = validate_folder(out)
+    assert [(f.rule, f.dataset) for f in result.findings] == []
+    assert len(result.waived) == 26 and {f.rule for f, _ in result.waived} == {"CORE-000701", "CORE-000774"}
+    assert len(result.source["files"]) == len(manifest["datasets"])

@@ -174,8 +174,11 @@ def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, cor
     # the CORE rules need only the files: start them now, beside everything below
     core_run = CoreEvaluation(core_datasets(path, folder, ig)).start() if core else None
     context = {}
-    if folder.is_build and (path / "study.json").is_file():
-        context = json.loads((path / "study.json").read_text(encoding="utf-8"))
+    # a build's study.json, or the copy `cdisc package` puts in supplementary/validation/: the CT
+    # versions, sponsor CT, rule parameters, waivers and data cut the study was validated with
+    context_file = path / "study.json" if folder.is_build else path / "supplementary" / "validation" / "study.json"
+    if context_file.is_file():
+        context = json.loads(context_file.read_text(encoding="utf-8"))
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8")) if folder.is_build else None
 
     waivers = []
