@@ -215,6 +215,25 @@ def full_study(tmp_path) -> Study:
 
 
 @pytest.fixture(scope="session")
+def adam_frames() -> dict[str, pd.DataFrame]:
+    """SDTM + ADaM of the shipped study built in-process once per session (dataset -> frame)."""
+    from adam.build import add_adam
+    from cdisc.build import build_sdtm
+
+    result = build_sdtm(SPECS, RAW)
+    add_adam(result, SPECS)
+    return {name: ds.data for name, ds in result.datasets.items()}
+
+
+@pytest.fixture(scope="session")
+def truth_by_usubjid() -> pd.DataFrame:
+    """raw/truth.csv indexed by USUBJID (with a SUBJECT column)."""
+    t = pd.read_csv(RAW / "truth.csv", dtype=str, keep_default_na=False)
+    t["USUBJID"] = "VGO-Cs01p-" + t["SUBJECT"]
+    return t.set_index("USUBJID")
+
+
+@pytest.fixture(scope="session")
 def truth() -> pd.DataFrame:
     """raw/truth.csv, one row per subject, indexed by SUBJECT."""
     return pd.read_csv(RAW / "truth.csv", dtype=str, keep_default_na=False).set_index("SUBJECT")

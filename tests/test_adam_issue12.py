@@ -7,11 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.build import add_adam
 from adam.derive import derive_var_atoxgr, derive_vars_last_dose
 from adam.runner import check_parameters
 from adam.spec import AdamSpec
-from cdisc.build import build_sdtm
 from cdisc.errors import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,17 +17,13 @@ UID = "VGO-Cs01p-"
 
 
 @pytest.fixture(scope="module")
-def built():
-    result = build_sdtm(ROOT / "specs", ROOT / "raw")
-    add_adam(result, ROOT / "specs")
-    return {name: ds.data for name, ds in result.datasets.items()}
+def built(adam_frames):
+    return adam_frames
 
 
 @pytest.fixture(scope="module")
-def truth():
-    t = pd.read_csv(ROOT / "raw" / "truth.csv", dtype=str, keep_default_na=False)
-    t["USUBJID"] = UID + t["SUBJECT"]
-    return t.set_index("USUBJID")
+def truth(truth_by_usubjid):
+    return truth_by_usubjid
 
 
 def _raw(form):

@@ -5,24 +5,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.build import add_adam
-from cdisc.build import build_sdtm
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def built():
-    result = build_sdtm(ROOT / "specs", ROOT / "raw")
-    add_adam(result, ROOT / "specs")
-    return {name: ds.data for name, ds in result.datasets.items()}
+def built(adam_frames):
+    return adam_frames
 
 
 @pytest.fixture(scope="module")
-def truth():
-    t = pd.read_csv(ROOT / "raw" / "truth.csv", dtype=str, keep_default_na=False)
-    t["USUBJID"] = "VGO-Cs01p-" + t["SUBJECT"]
-    return t.set_index("USUBJID")
+def truth(truth_by_usubjid):
+    return truth_by_usubjid
 
 
 def _date(s):

@@ -20,13 +20,13 @@ validator can tell which variables a domain (standard or custom) may hold:
 """
 from __future__ import annotations
 
-import gc
 import json
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+
+from cdisc.gcpause import gc_paused as no_gc  # JSON parsing makes no cycles worth collecting
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -346,19 +346,6 @@ class Standard:
         elif class_name is None:
             return None
         return next((v for v in self.allowed_variables(dataset_name, class_name) if v.name == name), None)
-
-
-@contextmanager
-def no_gc():
-    """Pause the cyclic garbage collector while a large tree of fresh objects is built (JSON
-    parsing creates no cycles; a collection in the middle only costs time, 2-3x here)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 _FILES = {("sdtmig", "3.4"): "sdtmig-3.4.json", ("adamig", "1.3"): "adamig-1.3.json"}
