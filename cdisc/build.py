@@ -107,6 +107,11 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
 
     t0 = time.perf_counter()
     study = load_study(specs_dir)
+    for what in ("arms", "visits"):
+        if not getattr(study, what):
+            raise SpecError(f"study.yaml has no {what}: a build from raw forms needs them (the arms of DM/TA, "
+                            "the visit schedule of SV/TV)", file="specs/study.yaml", key=what,
+                            hint="list them, or build from delivered SDTM with `cdisc build --sdtm DIR`")
     ct = load_terminology(specs_dir)
     specs = load_domain_specs(specs_dir)
     result = BuildResult(study=study, ct=ct)

@@ -127,8 +127,10 @@ class Study(_Strict):
     data_cut: dt.date
     raw: RawConventions = Field(default_factory=RawConventions)
     ct: CtVersions = Field(default_factory=CtVersions)
-    arms: list[Arm]
-    visits: list[Visit]
+    # Required for a build from raw forms (sdtm/); a study built from delivered SDTM
+    # (`cdisc build --sdtm`) takes its arms and visits from the delivered TA/TV and DM.
+    arms: list[Arm] = Field(default_factory=list)
+    visits: list[Visit] = Field(default_factory=list)
     elements: list[Element] = Field(default_factory=list)
     lookups: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     forms_not_mapped: dict[str, str] = Field(default_factory=dict)  # form -> reason
