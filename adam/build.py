@@ -16,6 +16,12 @@ def add_adam(result: BuildResult, specs_dir: Path) -> None:
     if not specs:
         return
     sdtm = {name: ds.data for name, ds in result.datasets.items() if ds.standard == "SDTM"}
+    if result.source == "delivered":
+        # a CRO's SDTM: SUPP-- merged into parents, split datasets as one domain (adam.inputs)
+        from .inputs import adam_inputs
+
+        sdtm, notes = adam_inputs(sdtm)
+        result.notes.extend(notes)
     built = run_adam(specs, sdtm)
     for name, frame in built.items():
         spec, _ = specs[name]

@@ -34,6 +34,7 @@ class BuiltDataset:
     data: pd.DataFrame                # output columns only, in meta order
     standard: str                     # SDTM / ADaM
     trace: pd.DataFrame | None = None # __file/__row per record (for messages), not written
+    delivered: Path | None = None     # a delivered dataset (cdisc build --sdtm): copied byte for byte
 
 
 @dataclass
@@ -46,6 +47,8 @@ class BuildResult:
     unmapped_forms: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     integrity_waived: list[dict] = field(default_factory=list)   # integrity findings waived (specs/waivers.yaml)
+    source: str = "raw"                                          # raw forms, or "delivered" SDTM (--sdtm)
+    notes: list[Problem] = field(default_factory=list)           # said, not errors (e.g. orphan SUPP-- records)
 
 
 SUPP_VARIABLES = [
@@ -171,6 +174,52 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
     return result
 
 
+def build_from_sdtm(specs_dir: Path, sdtm_dir: Path) -> BuildResult:
+    """The SDTM of a build from delivered datasets (``cdisc build --sdtm DIR``), as delivered.
+
+    1. Every dataset file of DIR (XPT, Dataset-JSON, sas7bdat, parquet: ``cdisc.delivered``)
+       is read as it is; its metadata is the file's own (names, labels, types) merged with
+       SDTMIG 3.4 (Core designations, codelists, classes).
+    2. Nothing is mapped, derived, fixed or re-emitted: the files are copied into the build
+       byte for byte (``write_outputs``) and validated there like any build, so a problem
+       in the delivery is a finding in the report, waivable in ``waivers.yaml`` with a
+       reason, never a silent fix and never an edit of the CRO's data.
+    3. ADaM datasets in the delivery are refused: this folder is the SDTM the study's
+       ADaM specs read.
+    """
+    from validation.standard import metadata_from_files
+
+    from .delivered import read_delivery
+    from .errors import InputError
+    from .standards import load_standard
+
+    t0 = time.perf_counter()
+    study = load_study(specs_dir)
+    ct = load_terminology(specs_dir)
+    delivered = read_delivery(sdtm_dir)
+    if not delivered:
+        raise InputError(f"no datasets (.xpt, .json, .sas7bdat, .parquet) in {sdtm_dir}", file=str(sdtm_dir),
+                         hint="give the folder with the delivered SDTM datasets")
+    ig, adamig = load_standard("sdtmig", "3.4"), load_standard("adamig", "1.3")
+    adam = sorted(n for n in delivered if n.startswith("AD") and ig.domain_for(n) is None)
+    if adam:
+        raise InputError(f"{', '.join(adam)} in {sdtm_dir}: ADaM datasets in the SDTM delivery",
+                         file=str(sdtm_dir), hint="--sdtm takes the SDTM folder; the ADaM is derived from specs/adam/")
+    frames = {n: d.frame for n, d in delivered.items()}
+    labels = {n: {"label": d.label, "variables": d.labels} for n, d in delivered.items()}
+    metas = metadata_from_files(frames, labels, ct.as_dict(), ig, adamig)
+    result = BuildResult(study=study, ct=ct, source="delivered")
+    for name, d in delivered.items():
+        # the file's variables, in its order (merge_with_standard also lists the IG's missing ones)
+        by_name = {v.name: v for v in metas[name].variables}
+        meta = metas[name].model_copy(update={"variables": [by_name[c] for c in d.frame.columns]})
+        result.datasets[name] = BuiltDataset(meta, d.frame, "SDTM", None, delivered=d.file)
+        result.reconciliation.append({"dataset": name, "file": d.file.name, "records": int(len(d.frame)),
+                                      "variables": int(d.frame.shape[1])})
+    result.timings["sdtm_total"] = time.perf_counter() - t0
+    return result
+
+
 def reconcile_columns(ctx, study: Study, log: ProblemLog) -> list[dict]:
     """Every column of every raw form read is read by a rule or listed in study.yaml with a reason.
 
@@ -285,12 +334,15 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     here touches an earlier build. Every XPT limit is checked before the first byte is
     written, so a dataset that breaks one never leaves a partial folder behind.
     """
+    import shutil
+
     from .xpt import check_xpt, write_xpt
 
     folder = Path(folder)
     problems: list[Problem] = []
     for ds in result.datasets.values():
-        problems.extend(_with_trace(check_xpt(ds.data, ds.meta), ds))
+        if ds.delivered is None:        # a delivered file's problems are validation findings
+            problems.extend(_with_trace(check_xpt(ds.data, ds.meta), ds))
     if problems:
         raise DataError(problems)
 
@@ -299,8 +351,13 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
         ds = result.datasets[name]
         sub = "sdtm" if ds.standard == "SDTM" else "adam"
         (folder / sub).mkdir(parents=True, exist_ok=True)
-        path = folder / sub / f"{name.lower()}.xpt"
-        info = write_xpt(path, ds.data, ds.meta, result.study.created)
+        if ds.delivered is not None:
+            path = folder / sub / ds.delivered.name
+            shutil.copyfile(ds.delivered, path)
+            info = {}
+        else:
+            path = folder / sub / f"{name.lower()}.xpt"
+            info = write_xpt(path, ds.data, ds.meta, result.study.created)
         outputs.append({"dataset": name, "standard": ds.standard, "file": f"{sub}/{path.name}",
                         "records": int(len(ds.data)), "variables": len(ds.meta.variables),
                         "bytes": path.stat().st_size, "sha256": sha256(path),
@@ -308,7 +365,8 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     manifest = {
         "tool": "cdisc", "studyid": result.study.studyid, "data_cut": result.study.data_cut.isoformat(),
         "ct_package": result.ct.package,
-        "inputs": _inputs(specs_dir, raw_dir),
+        "inputs": _inputs(specs_dir, raw_dir, "sdtm" if result.source == "delivered" else "raw"),
+        "sdtm_source": result.source,
         "outputs": outputs,
         "reconciliation": result.reconciliation,
         "columns": result.columns,
@@ -316,6 +374,8 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     }
     if result.integrity_waived:
         manifest["integrity_waived"] = result.integrity_waived
+    if result.notes:
+        manifest["notes"] = [str(p) for p in result.notes]
     metadata = {name: ds.meta.model_dump(mode="json", by_alias=True, exclude_none=True)
                 for name, ds in sorted(result.datasets.items())}
     (folder / "metadata.json").write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
@@ -367,9 +427,9 @@ def _with_trace(problems: list[Problem], ds: BuiltDataset) -> list[Problem]:
     return out
 
 
-def _inputs(specs_dir: Path, raw_dir: Path) -> list[dict]:
+def _inputs(specs_dir: Path, raw_dir: Path, raw_label: str = "raw") -> list[dict]:
     items = []
-    for base, label in ((Path(specs_dir), "specs"), (Path(raw_dir), "raw")):
+    for base, label in ((Path(specs_dir), "specs"), (Path(raw_dir), raw_label)):
         for p in sorted(base.rglob("*")):
             if p.is_file() and "__pycache__" not in p.parts:
                 items.append({"file": f"{label}/{p.relative_to(base).as_posix()}", "sha256": sha256(p)})

@@ -78,6 +78,11 @@ def main() -> None:
               help="Study spec folder (study.yaml, sdtm/, adam/, ct/). Default: the shipped study's specs/.")
 @click.option("--raw", "raw_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder with the raw CRF exports, one file per form. Default: the shipped raw/.")
+@click.option("--sdtm", "sdtm_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Build from delivered SDTM instead of raw forms: the folder of SDTM datasets (XPT, "
+                   "Dataset-JSON, sas7bdat or parquet), read and validated as they are, copied into the "
+                   "build byte for byte; the ADaM is derived from --specs adam/ (the spec folder needs "
+                   "only study.yaml and adam/).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
               show_default=True, help="Output folder: sdtm/*.xpt, adam/*.xpt, manifest.json, validation/.")
 @click.option("--format", "formats", default="xpt", show_default=True,
@@ -86,8 +91,8 @@ def main() -> None:
 @engine_option
 @click.option("--no-validate", is_flag=True, help="Skip the validation step (not for a data cut or lock).")
 @debug_option
-def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, formats: str, fail_on: str,
-          no_validate: bool, debug: bool, engine: str = "native") -> None:
+def build(specs_dir: Path | None, raw_dir: Path | None, sdtm_dir: Path | None, out_dir: Path, formats: str,
+          fail_on: str, no_validate: bool, debug: bool, engine: str = "native") -> None:
     """Build SDTM and ADaM datasets from the raw exports, write them as XPT v5, validate them.
 
     Prints, per dataset, its records and variables, and the reconciliation of raw rows:
@@ -95,32 +100,38 @@ def build(specs_dir: Path | None, raw_dir: Path | None, out_dir: Path, formats: 
     `cdisc validate` does) into OUT/validation/report.html. An error leaves an earlier
     build in --out untouched.
     """
+    if sdtm_dir is not None and raw_dir is not None:
+        click.echo("cdisc: usage error: give --raw (raw CRF exports) or --sdtm (delivered SDTM), not both", err=True)
+        sys.exit(2)
     specs_dir = specs_dir or _default("specs")
-    raw_dir = raw_dir or _default("raw")
+    raw_dir = sdtm_dir if sdtm_dir is not None else (raw_dir or _default("raw"))
     fmts = {f.strip().lower() for f in formats.split(",") if f.strip()}
     try:
         if not fmts <= {"xpt", "json"} or "xpt" not in fmts:
             click.echo(f"cdisc: usage error: --format takes xpt or xpt,json (XPT is always written), "
                        f"not {formats!r}", err=True)
             raise _Abort(2)
-        for p, what in ((specs_dir, "--specs"), (raw_dir, "--raw")):
+        for p, what in ((specs_dir, "--specs"), (raw_dir, "--sdtm" if sdtm_dir is not None else "--raw")):
             if not Path(p).is_dir():
                 click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
                 raise _Abort(2)
-        code = _run(debug, _build, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine)
+        code = _run(debug, _build, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine,
+                    delivered=sdtm_dir is not None)
         if code:
             raise _Abort(code)
     except _Abort as a:
         sys.exit(a.code)
 
 
-def _protected(specs_dir: Path, raw_dir: Path | None, build_dir: Path | None = None) -> dict[str, Path]:
-    """Folders an output must stay out of: the study's specs, raw exports, their study folder."""
+def _protected(specs_dir: Path, raw_dir: Path | None, build_dir: Path | None = None,
+               delivered: bool = False) -> dict[str, Path]:
+    """Folders an output must stay out of: the study's specs, raw exports (or delivered SDTM),
+    their study folder."""
     import os
 
     folders = {"specs folder": Path(specs_dir)}
     if raw_dir is not None:
-        folders["raw folder"] = Path(raw_dir)
+        folders["sdtm folder" if delivered else "raw folder"] = Path(raw_dir)
     if build_dir is not None:
         folders["build folder"] = Path(build_dir)
     parts = [os.path.realpath(p) for p in folders.values()]
@@ -141,7 +152,7 @@ def _check_links(specs_dir: Path, raw_dir: Path | None = None) -> None:
 
 
 def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
-           no_validate: bool, engine: str = "native") -> int:
+           no_validate: bool, engine: str = "native", delivered: bool = False) -> int:
     """Build, write into a staging folder beside --out, validate there, then decide where it goes.
 
     1. the output folder is checked first (cdisc.outdir): never raw/, specs/, the study
@@ -153,14 +164,16 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
     """
     from adam.build import add_adam
 
-    from .build import build_sdtm, write_outputs
+    from .build import build_from_sdtm, build_sdtm, write_outputs
     from .outdir import OutputFolder
 
     t0 = time.perf_counter()
-    staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir))
+    staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir, delivered=delivered))
     _check_links(specs_dir, raw_dir)
-    result = build_sdtm(specs_dir, raw_dir)
+    result = build_from_sdtm(specs_dir, raw_dir) if delivered else build_sdtm(specs_dir, raw_dir)
     add_adam(result, specs_dir)
+    for note in result.notes:
+        click.echo(f"note: {note}")
     with staged:
         manifest = write_outputs(result, staged.path, specs_dir=specs_dir, raw_dir=raw_dir)
         _print_summary(manifest, out_dir, time.perf_counter() - t0)
@@ -379,9 +392,19 @@ def _print_summary(manifest: dict, out_dir: Path, seconds: float) -> None:
     click.echo(f"Study {manifest['studyid']} (data cut {manifest['data_cut']}), CT: {manifest['ct_package']}")
     click.echo("")
     click.echo(f"{'dataset':<10}{'records':>9}{'vars':>6}  file")
+    delivered = manifest.get("sdtm_source") == "delivered"
     for o in manifest["outputs"]:
-        click.echo(f"{o['dataset']:<10}{o['records']:>9}{o['variables']:>6}  {out_dir / o['file']}")
+        if not (delivered and o["standard"] == "SDTM"):
+            click.echo(f"{o['dataset']:<10}{o['records']:>9}{o['variables']:>6}  {out_dir / o['file']}")
     click.echo("")
+    if delivered:
+        click.echo("Delivered SDTM, read as it is and copied byte for byte (checked by validation):")
+        click.echo(f"{'dataset':<10}{'file':<22}{'records':>9}{'vars':>6}")
+        for r in manifest["reconciliation"]:
+            click.echo(f"{r['dataset']:<10}{r['file']:<22}{r['records']:>9}{r['variables']:>6}")
+        click.echo("")
+        click.echo(f"Wrote {len(manifest['outputs'])} datasets to {out_dir} in {seconds:.1f} s")
+        return
     click.echo("Reconciliation of raw rows (read = mapped + excluded):")
     click.echo(f"{'domain':<8}{'file':<14}{'read':>6}{'mapped':>8}{'records':>9}  excluded")
     for r in manifest["reconciliation"]:

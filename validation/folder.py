@@ -62,23 +62,35 @@ def _read_json(path: Path) -> tuple[pd.DataFrame, dict] | None:
                 "variables": {c.get("name"): c.get("label") for c in meta.get("columns", [])}}
 
 
+def _read_other(path: Path) -> tuple[pd.DataFrame, dict]:
+    """A sas7bdat or parquet file (cdisc.delivered): the frame an XPT copy would give."""
+    from cdisc.delivered import read_delivered
+
+    d = read_delivered(path)
+    return d.frame, {"label": d.label, "variables": {c: d.labels.get(c) for c in d.frame.columns}}
+
+
 def read_folder(path: Path) -> Folder:
     """Every dataset of a folder (see the module docstring), names upper case."""
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"{path} is not a folder", hint="give the folder that holds the .xpt or Dataset-JSON files")
     out = Folder(is_build=(path / "metadata.json").is_file() and (path / "manifest.json").is_file())
-    if out.is_build:        # its datasets are in sdtm/ and adam/ (XPT, or Dataset-JSON instead)
+    from cdisc.delivered import FORMATS
+
+    if out.is_build:        # its datasets are in sdtm/ and adam/ (XPT, or Dataset-JSON instead;
+        # a build from delivered SDTM holds the delivered files, whatever their format)
         candidates = sorted(p for d in ("sdtm", "adam") for p in (path / d).glob("*")
-                            if p.is_file() and p.suffix.lower() in (".xpt", ".json"))
+                            if p.is_file() and p.suffix.lower() in FORMATS)
     else:
-        candidates = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".xpt", ".json")
+        candidates = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS
                             and not (SKIP_DIRS & {q.name for q in p.relative_to(path).parents}))
-    for p in sorted(candidates, key=lambda p: (p.suffix.lower() != ".xpt", str(p))):
-        name = p.stem.upper()
+    for p in sorted(candidates, key=lambda p: (FORMATS.index(p.suffix.lower()), str(p))):
+        name = p.name.split(".")[0].upper()
         if name in out.datasets:
             continue
-        got = _read_xpt(p) if p.suffix.lower() == ".xpt" else _read_json(p)
+        suffix = p.suffix.lower()
+        got = _read_xpt(p) if suffix == ".xpt" else _read_json(p) if suffix == ".json" else _read_other(p)
         if got is None:
             continue
         out.datasets[name], out.labels[name] = got
@@ -92,14 +104,16 @@ def core_datasets(path: Path, folder: Folder, ig) -> dict:
     """The SDTM datasets of the folder as the CORE evaluator reads them (each file as it is,
     split files separately: the evaluator knows SDTMIG §4.1.7 itself). ADaM datasets are not
     in the scope of the SDTMIG rules."""
-    from .core.xpt import read_dataset_json as core_json, read_xpt as core_xpt
+    from .core.xpt import dataset_from_frame, read_dataset_json as core_json, read_xpt as core_xpt
 
     out = {}
     for name, rel in sorted(folder.files.items()):
         if name.startswith("AD") and ig.domain_for(name) is None:
             continue
         p = Path(path) / rel
-        out[name] = core_xpt(p) if p.suffix.lower() == ".xpt" else core_json(p)
+        suffix = p.suffix.lower()
+        out[name] = core_xpt(p) if suffix == ".xpt" else core_json(p) if suffix == ".json" else \
+            dataset_from_frame(p, folder.datasets[name], folder.labels[name])
     return out
 
 
@@ -207,6 +221,9 @@ def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, cor
     data, parts = _combine_splits(folder.datasets, ig)
     if folder.is_build:
         metas = load_build_metadata(path)
+        for target, offsets in parts.items():       # a combined split domain: its first file's metadata
+            if target not in metas and offsets[0][0] in metas:
+                metas[target] = metas[offsets[0][0]].model_copy(update={"name": target})
         metas = {n: merge_with_standard(n, m, data[n].columns if n in data else [v.name for v in m.variables],
                                         ctd, ig, adamig) for n, m in metas.items() if n in data}
     else:

@@ -75,6 +75,20 @@ def read_dataset_json(path: str | Path) -> Dataset:
     )
 
 
+def dataset_from_frame(path: Path, frame: pd.DataFrame, labels: dict) -> Dataset:
+    """A sas7bdat or parquet file already read (cdisc.delivered), as the CORE rules see a
+    dataset: types from the frame (float = Num), labels from the file, no formats (parquet has
+    none), lengths the longest value in bytes."""
+    variables = []
+    for c in frame.columns:
+        num = frame[c].dtype.kind in "fiu"
+        length = 8 if num else max([len(str(x).encode("utf-8")) for x in frame[c].unique()] or [1]) or 1
+        variables.append(Variable(c, (labels.get("variables") or {}).get(c) or "", "Num" if num else "Char", length, ""))
+    first = {k: str(v) for k, v in frame.iloc[0].items()} if len(frame) else None
+    return Dataset(name=path.name.split(".")[0].upper(), frame=frame, label=labels.get("label") or "",
+                   variables=variables, filename=path.name, size=os.path.getsize(path), first_record=first)
+
+
 def read_folder(folder: str | Path) -> dict[str, Dataset]:
     """Every ``*.xpt`` and Dataset-JSON ``*.json`` file of a folder, by dataset name."""
     folder = Path(folder)
