@@ -145,7 +145,7 @@ def adam_inputs(datasets: dict[str, pd.DataFrame], split_of: dict[str, str] | No
         by_domain.setdefault(dom, []).append(name)
     for dom, names in by_domain.items():
         frames[dom] = pd.concat([frames[n] for n in names], ignore_index=True, sort=False)
-        for c in frames[dom].columns:                # a qualifier only one split has: blank elsewhere
-            if frames[dom][c].dtype == object:
-                frames[dom][c] = frames[dom][c].where(frames[dom][c].notna(), "")
+        for c in frames[dom].columns:                # a text variable only some splits have: blank elsewhere
+            if frames[dom][c].dtype.kind not in "fiub":
+                frames[dom][c] = frames[dom][c].astype(object).where(frames[dom][c].notna(), "")
     return frames, notes

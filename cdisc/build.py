@@ -49,6 +49,7 @@ class BuildResult:
     integrity_waived: list[dict] = field(default_factory=list)   # integrity findings waived (specs/waivers.yaml)
     source: str = "raw"                                          # raw forms, or "delivered" SDTM (--sdtm)
     notes: list[Problem] = field(default_factory=list)           # said, not errors (e.g. orphan SUPP-- records)
+    documents: list[Path] = field(default_factory=list)          # delivered define.xml, stylesheet, cSDRG, aCRF
 
 
 SUPP_VARIABLES = [
@@ -216,8 +217,14 @@ def build_from_sdtm(specs_dir: Path, sdtm_dir: Path) -> BuildResult:
         result.datasets[name] = BuiltDataset(meta, d.frame, "SDTM", None, delivered=d.file)
         result.reconciliation.append({"dataset": name, "file": d.file.name, "records": int(len(d.frame)),
                                       "variables": int(d.frame.shape[1])})
+    # the delivery's own define.xml (with its stylesheet), cSDRG and aCRF travel with it
+    result.documents = sorted(p for p in Path(sdtm_dir).iterdir() if p.is_file() and
+                              p.name.lower() in DELIVERED_DOCUMENTS)
     result.timings["sdtm_total"] = time.perf_counter() - t0
     return result
+
+
+DELIVERED_DOCUMENTS = ("define.xml", "define2-1.xsl", "define2-0-0.xsl", "csdrg.pdf", "acrf.pdf", "blankcrf.pdf")
 
 
 def reconcile_columns(ctx, study: Study, log: ProblemLog) -> list[dict]:
@@ -362,12 +369,17 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
                         "records": int(len(ds.data)), "variables": len(ds.meta.variables),
                         "bytes": path.stat().st_size, "sha256": sha256(path),
                         "lengths": info.get("lengths", {})})
+    for doc in result.documents:
+        (folder / "sdtm").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(doc, folder / "sdtm" / doc.name)
     manifest = {
         "tool": "cdisc", "studyid": result.study.studyid, "data_cut": result.study.data_cut.isoformat(),
         "ct_package": result.ct.package,
         "inputs": _inputs(specs_dir, raw_dir, "sdtm" if result.source == "delivered" else "raw"),
         "sdtm_source": result.source,
         "outputs": outputs,
+        **({"delivered_documents": [{"file": f"sdtm/{d.name}", "sha256": sha256(d)} for d in result.documents]}
+           if result.source == "delivered" else {}),
         "reconciliation": result.reconciliation,
         "columns": result.columns,
         "unmapped_forms": result.unmapped_forms,

@@ -441,11 +441,19 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
                                "split folder (FDA TCG §3.3.2).")
                 entry["split"] = [p["file"] for p in info["parts"]]
             listing.append(entry)
-        documents, present = package_documents(build_dir, specs_dir, dirs, rel_dirs, datasets,
-                                               echo if echo is not None else _stderr)
-        write_defines(build_dir, specs_dir, dirs, dataset_notes=notes, datasets=datasets,
+        # delivered SDTM (cdisc build --sdtm): its define.xml, cSDRG and aCRF are the CRO's,
+        # copied byte for byte; only the ADaM define.xml and ADRG are made here
+        say = echo if echo is not None else _stderr
+        delivered = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8")).get(
+            "sdtm_source") == "delivered"
+        made_dirs = {std: d for std, d in dirs.items() if not (delivered and std == "SDTM")}
+        made = {n: ds for n, ds in datasets.items() if not (delivered and ds.standard == "SDTM")}
+        documents, present = package_documents(build_dir, specs_dir, made_dirs, rel_dirs, made, say)
+        write_defines(build_dir, specs_dir, made_dirs, dataset_notes=notes, datasets=made,
                       html=False, documents=present)
-        supplementary = _supplementary(build_dir, tmp, dirs, datasets, listing)
+        if delivered and "SDTM" in dirs:
+            documents.extend(_delivered_documents(build_dir, dirs["SDTM"], rel_dirs["SDTM"], say))
+        supplementary = _supplementary(build_dir, tmp, made_dirs, datasets, listing)
         manifest = {
             "format": "cdisc submission package", "version": 1,
             "tool": {"name": "cdisc", "version": __version__},
@@ -463,6 +471,32 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
         (tmp / MANIFEST_HASH).write_text(f"{_sha256(tmp / MANIFEST)}  {MANIFEST}\n", encoding="utf-8")
         staged.commit()
     return manifest
+
+
+def _delivered_documents(build_dir: Path, folder: Path, rel: str, echo) -> list[dict]:
+    """The delivered SDTM's own define.xml, stylesheet, cSDRG and aCRF (copied into the build
+    by ``cdisc build --sdtm``), byte for byte into the SDTM folder; a missing define.xml or
+    a dataset that is not XPT v5 is said, not invented."""
+    from cdisc.build import DELIVERED_DOCUMENTS
+
+    entries = []
+    for name in DELIVERED_DOCUMENTS:
+        src = build_dir / "sdtm" / name
+        if src.is_file():
+            shutil.copyfile(src, folder / name)
+            entries.append({"file": f"{rel}/{name}", "title": f"delivered {name}", "included": True,
+                            "source": "delivered SDTM"})
+    if not any(e["file"].endswith("/define.xml") for e in entries):
+        echo("cdisc package: the delivered SDTM has no define.xml: the SDTM folder of the package has none "
+             "(ask the data provider for it; cdisc does not write one for data it did not map)")
+        entries.append({"file": f"{rel}/define.xml", "title": "SDTM define.xml", "included": False,
+                        "source": None})
+    other = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in
+                   (".parquet", ".sas7bdat", ".json"))
+    if other:
+        echo(f"cdisc package: {len(other)} delivered SDTM files are not SAS XPORT (e.g. {other[0]}): copied as "
+             "delivered; an FDA/PMDA submission needs XPT v5")
+    return entries
 
 
 def _stderr(message: str) -> None:

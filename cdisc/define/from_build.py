@@ -140,7 +140,12 @@ def read_build(build_dir: Path) -> dict[str, BuildDataset]:
             problems.append(Problem(f"dataset {name} is in metadata.json but its file is missing",
                                     file=str(path), hint="rebuild the folder with `cdisc build`"))
             continue
-        df = read_xpt_values(path)
+        if path.suffix.lower() == ".xpt":
+            df = read_xpt_values(path)
+        else:                                      # delivered SDTM in another format (cdisc build --sdtm)
+            from cdisc.delivered import read_delivered
+
+            df = read_delivered(path).frame
         if list(df.columns) != meta.names:
             problems.append(Problem(
                 f"{name}: the file's variables {list(df.columns)} differ from metadata.json "
@@ -222,7 +227,8 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
     study = load_study(specs_dir)
     ct = load_terminology(specs_dir)
     ct_standards, owner = _ct_packages(ct)
-    sdtm_specs = load_domain_specs(specs_dir)
+    # a study built from delivered SDTM (cdisc build --sdtm) has no SDTM specs
+    sdtm_specs = load_domain_specs(specs_dir) if (specs_dir / "sdtm").is_dir() else {}
     adam_specs = _adam_specs(specs_dir)
     supp_specs = _supp_qualifiers(sdtm_specs)
     datasets = datasets if datasets is not None else read_build(build_dir)
