@@ -45,6 +45,13 @@ def published(name: str) -> pd.DataFrame:
 
 def _canon(s: pd.Series) -> pd.Series:
     """One comparable value per cell: float for numbers and dates (SAS days), text otherwise."""
+    if s.dtype.kind == "M":             # a pandas date column (a frame straight from the runner)
+        v = s.to_numpy(dtype="datetime64[s]")
+        secs = (v - np.datetime64("1960-01-01T00:00:00", "s")).astype("float64")
+        secs[np.isnat(v)] = np.nan
+        whole_days = np.nan_to_num(secs) % 86400 == 0
+        vals = np.where(whole_days.all(), secs / 86400, secs)
+        return pd.Series([None if np.isnan(x) else float(x) for x in vals], index=s.index, dtype=object)
     vals = s.to_numpy(dtype=object)
     out = np.empty(len(vals), dtype=object)
     for i, v in enumerate(vals):        # comparison harness on ~1e6 cells, not a build path
