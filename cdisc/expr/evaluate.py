@@ -21,8 +21,8 @@ from cdisc.errors import Problem, SpecError
 
 from . import dates
 from .functions import IMPLEMENTATIONS, LITERAL_TAIL
-from .parse import Expr, _column_of, _dotted, _literal_value, _segment, parse, text_comparisons
-from .values import _KIND_NAMES, _fail, _normalise, _scalar_missing, _to_float, _Val
+from .parse import MAX_DEPTH, Expr, _column_of, _dotted, _literal_value, _segment, parse, text_comparisons
+from .values import _KIND_NAMES, _fail, _normalise, _scalar_missing, _to_float, _Val, recursion_room
 
 _COMPARE_OPS = {
     ast.Eq: ("==", operator.eq),
@@ -125,7 +125,8 @@ class _Evaluator:
     def run(self) -> tuple[pd.Series, str]:
         self.check_columns()
         try:
-            v = self.visit(self.expr._tree.body)
+            with recursion_room(MAX_DEPTH):
+                v = self.visit(self.expr._tree.body)
         except RecursionError:
             _fail("the expression is nested too deeply", self.where, hint="simplify it")
         data = self.broadcast(v.data, v.kind) if v.scalar else v.data

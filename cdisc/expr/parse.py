@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from .functions import FUNCTIONS
-from .values import _fail
+from .values import _fail, recursion_room
 
 #: Longest expression text accepted, in characters.
 MAX_LENGTH = 2000
@@ -269,7 +269,7 @@ class _Validator:
         if name in ("add_months", "add_years"):
             value = _literal_value(args[1])
             if value is not _NOT_LITERAL and value is not None and (isinstance(value, (bool, str)) or value != int(value)):
-                self.reject(args[1], f"a {name}() count that is not a whole number",
+                self.reject(args[1], f"an {name}() count that is not a whole number",
                             f"call it as {usage} with a whole number or a number column")
         if name in ("scan", "replace", "round"):
             self.visit(args[0])
@@ -343,6 +343,10 @@ def _op_symbol(op: ast.AST) -> str:
     }.get(type(op), type(op).__name__)
 
 
+# Operator and context nodes (Load, Not, Add, Eq, ...) are not levels of an expression.
+_NO_POSITION = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
+
+
 def _check_depth(tree: ast.AST, flat: str, lead: int, where: str | None) -> None:
     """Reject a tree nested deeper than :data:`MAX_DEPTH`, naming where (no recursion here)."""
     stack = [(tree, 0)]
@@ -352,7 +356,8 @@ def _check_depth(tree: ast.AST, flat: str, lead: int, where: str | None) -> None
             _fail(f"the expression is nested too deeply: more than {MAX_DEPTH} levels at column "
                   f"{_column_of(flat, lead, node)} ('{_segment(flat, node, 30)}')", where,
                   hint="simplify it, e.g. split it into helper variables")
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node)
+                     if not isinstance(child, _NO_POSITION))
 
 
 def parse(text: str, *, where: str | None = None) -> Expr:
@@ -397,21 +402,29 @@ def parse(text: str, *, where: str | None = None) -> Expr:
     stripped = flat.lstrip(" \t")
     lead = len(flat) - len(stripped)
     flat = stripped
+    nul = flat.find("\x00")
+    if nul >= 0:
+        _fail(f"a NUL character is not allowed in an expression: found at column {nul + lead + 1}",
+              where, hint="remove the control character from the spec")
     try:
         tree = ast.parse(flat, mode="eval")
     except SyntaxError as exc:
-        offset = max(1, min(exc.offset or 1, len(flat)))
+        if not exc.offset:
+            # Python reports no position when the text ends too early ('AVAL **', 'X ==').
+            end = len(flat.rstrip()) + 1
+            _fail(f"invalid syntax ({exc.msg}: the expression ends too early) at column {end + lead}: "
+                  f"in '{text.strip()}'", where, hint=_ALLOWED)
+        offset = max(1, min(exc.offset, len(flat)))
         near = flat[offset - 1: offset + 19]
         _fail(f"invalid syntax ({exc.msg}) at column {offset + lead}: near '{near}' in '{text.strip()}'",
               where, hint=_ALLOWED)
     except (ValueError, MemoryError, RecursionError) as exc:
-        nul = flat.find("\x00")
-        at = f" at column {nul + lead + 1}" if nul >= 0 else ""
-        _fail(f"cannot parse the expression{at}: {exc}", where, hint="simplify it")
+        _fail(f"cannot parse the expression: {exc}", where, hint="simplify it")
     _check_depth(tree, flat, lead, where)
     validator = _Validator(flat, lead, where)
     try:
-        validator.visit(tree)
+        with recursion_room(MAX_DEPTH):
+            validator.visit(tree)
     except RecursionError:
         _fail("the expression is nested too deeply", where, hint="simplify it")
     return Expr(source=text, names=set(validator.names), where=where, _tree=tree, _flat=flat, _lead=lead)

@@ -9,6 +9,8 @@ the evaluator (:mod:`cdisc.expr.evaluate`), the function library
 from __future__ import annotations
 
 import math
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,24 @@ _KIND_NAMES = {
     "mixed": "mixed types",
     "duration": "a duration",
 }
+
+
+@contextmanager
+def recursion_room(levels: int):
+    """Room on the Python stack for a tree walk ``levels`` deep (3 frames per level).
+
+    The parser bounds the depth (``MAX_DEPTH``), so the walk itself stays recursive and
+    simple; this only lifts Python's default limit of 1000 frames for the duration.
+    """
+    old = sys.getrecursionlimit()
+    want = 1000 + 3 * levels
+    if want > old:
+        sys.setrecursionlimit(want)
+    try:
+        yield
+    finally:
+        if want > old:
+            sys.setrecursionlimit(old)
 
 
 def _fail(message: str, where: str | None, hint: str | None = None, column: str | None = None):
