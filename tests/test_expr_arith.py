@@ -256,6 +256,14 @@ def test_depth_bound_names_the_position():
     assert evaluate_filter("not " * (MAX_DEPTH - 1) + "X", frame).tolist() == [F, T]
 
 
+def test_unknown_column_and_overlong_text_name_a_column():
+    frame = pd.DataFrame({"AESER": ["Y"]})
+    with pytest.raises(SpecError, match=r"unknown column 'AESR' at column 18"):   # 'AESER == 'Y' and ' is 17
+        evaluate_filter("AESER == 'Y' and AESR == 'N'", frame)
+    with pytest.raises(SpecError, match="from column 2001 on"):
+        parse("X == 1 or " * 300 + "X == 1")
+
+
 def test_nul_byte_names_its_column():
     with pytest.raises(SpecError, match="NUL character .* at column 6"):   # X, blank, =, =, blank, NUL
         parse("X == \x00")

@@ -118,9 +118,17 @@ class _Evaluator:
             hint = ("did you mean " + " or ".join(close) + "?") if close else (
                 "available columns: " + ", ".join(columns[:40]) + (" ..." if len(columns) > 40 else ""))
             problems.append(Problem(
-                f"unknown column '{name}' in expression '{self.expr.source.strip()}'",
+                f"unknown column '{name}' at column {self.column_of_name(name)} of expression "
+                f"'{self.expr.source.strip()}'",
                 key=self.where, column=name, hint=hint))
         raise SpecError(problems)
+
+    def column_of_name(self, name: str) -> int:
+        """1-based character column where ``name`` is first referenced."""
+        cols = [_column_of(self.expr._flat, self.expr._lead, node) for node in ast.walk(self.expr._tree)
+                if (isinstance(node, ast.Name) and node.id == name)
+                or (isinstance(node, ast.Attribute) and _dotted(node) == name)]
+        return min(cols) if cols else 1
 
     def run(self) -> tuple[pd.Series, str]:
         self.check_columns()

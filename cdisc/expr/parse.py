@@ -391,7 +391,8 @@ def parse(text: str, *, where: str | None = None) -> Expr:
     if not text.strip():
         _fail("the expression is empty", where, hint="write a condition such as AESER == 'Y'")
     if len(text) > MAX_LENGTH:
-        _fail(f"the expression is {len(text)} characters long; at most {MAX_LENGTH} are allowed",
+        _fail(f"the expression is {len(text)} characters long; at most {MAX_LENGTH} are allowed "
+              f"(the text from column {MAX_LENGTH + 1} on is too much)",
               where, hint="split it into simpler conditions")
     dunder = text.find("__")
     if dunder >= 0:
