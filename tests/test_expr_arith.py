@@ -293,3 +293,36 @@ def test_vectorised_on_a_large_frame():
     lo, hi = np.datetime64("2024-01-31"), np.datetime64("2024-09-01")
     want = (frame["ADT"].to_numpy() >= lo) & (frame["ADT"].to_numpy() <= hi)
     assert (mask.to_numpy() == want).all()
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_every_datetime_unit_shifts_and_subtracts(unit):
+    # parquet from R gives datetime64[ms], pandas defaults to [us] or [ns], ADaM derivations [s]
+    frame = pd.DataFrame({"ADT": _dt(["2024-02-28", None], unit), "TRTSDT": _dt(["2024-01-01"] * 2, unit)})
+    # 2024-02-28 + 2 = 2024-03-01 (leap day between); 31 + 27 = 58 days after 01-01
+    assert values("ADT + 2", frame) == [pd.Timestamp("2024-03-01"), None]
+    assert values("ADT - TRTSDT", frame) == [58.0, None]
+    assert values("add_years(ADT, -1)", frame) == [pd.Timestamp("2023-02-28"), None]
+
+
+def test_add_months_agrees_with_a_calendar_reference():
+    """2,000 random dates and month counts against a per-row reference built with calendar."""
+    import calendar
+
+    rng = np.random.default_rng(7)
+    days = rng.integers(-20_000, 30_000, 2000)
+    n = rng.integers(-40, 41, 2000)
+    frame = pd.DataFrame({"ADT": pd.Series(np.datetime64("1970-01-01", "s") + days.astype("timedelta64[D]")),
+                          "N": n.astype(float)})
+    got = parse("add_months(ADT, N)").evaluate(frame)
+
+    def reference(d: datetime.date, k: int) -> datetime.date:
+        m = d.year * 12 + d.month - 1 + k
+        y, mo = divmod(m, 12)
+        return datetime.date(y, mo + 1, min(d.day, calendar.monthrange(y, mo + 1)[1]))
+
+    want = [pd.Timestamp(reference(d.date(), int(k))) for d, k in zip(frame["ADT"], n)]
+    assert got.tolist() == want
+    # and date + n days agrees with datetime.timedelta
+    plus = parse("ADT + N").evaluate(frame)
+    assert plus.tolist() == [pd.Timestamp(d + datetime.timedelta(days=int(k))) for d, k in zip(frame["ADT"], n)]
