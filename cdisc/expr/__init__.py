@@ -89,8 +89,9 @@ Decision on ``!=`` (issue 14), because SAS and R programmers expect different th
 ``!=`` / ``not in`` are **True for a missing value, as in SAS** (``where X ne 'A'`` keeps
 blank X), while R/dplyr gives NA and ``filter()`` drops the record. We follow SAS because
 (a) CDISC flags are ``'Y'``/blank, so ``DTHFL != 'Y'``, ``LBSTAT != 'NOT DONE'``,
-``RECSTATUS != 'Deleted'`` must keep the blank records (the shipped specs hold 30 such
-conditions; with R's rule ``LBSTAT != 'NOT DONE'`` would drop every done test), and
+``RECSTATUS != 'Deleted'`` must keep the blank records (the shipped specs hold 30 ``!=`` /
+``not in`` conditions, many like these; with R's rule ``LBSTAT != 'NOT DONE'`` would drop
+every test that was done), and
 (b) ``X != 'A'`` stays the exact complement of ``X == 'A'``, so a ``when``/``else`` pair
 covers every record. Unlike SAS, a missing number is *not* less than every number
 (``AVAL < 5`` is False for a missing AVAL, as in R and SQL). To get R's ``!=``, write
