@@ -44,48 +44,44 @@ def published(name: str) -> pd.DataFrame:
 
 
 def _canon(s: pd.Series) -> pd.Series:
-    """One comparable value per cell: float for numbers and dates (SAS days), text otherwise."""
+    """One comparable column: float64 for numbers and dates (SAS days; datetimes SAS seconds),
+    object text (trailing blanks stripped, "" as None) otherwise."""
+    if s.dtype.kind in "fiub":
+        return s.astype("float64")
     if s.dtype.kind == "M":             # a pandas date column (a frame straight from the runner)
         v = s.to_numpy(dtype="datetime64[s]")
         secs = (v - np.datetime64("1960-01-01T00:00:00", "s")).astype("float64")
         secs[np.isnat(v)] = np.nan
-        whole_days = np.nan_to_num(secs) % 86400 == 0
-        vals = np.where(whole_days.all(), secs / 86400, secs)
-        return pd.Series([None if np.isnan(x) else float(x) for x in vals], index=s.index, dtype=object)
-    vals = s.to_numpy(dtype=object)
-    out = np.empty(len(vals), dtype=object)
-    for i, v in enumerate(vals):        # comparison harness on ~1e6 cells, not a build path
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            out[i] = None
-        elif isinstance(v, dt.datetime):
-            out[i] = round((v - dt.datetime(1960, 1, 1)).total_seconds(), 3)
-        elif isinstance(v, dt.date):
-            out[i] = float((v - SAS_EPOCH).days)
-        elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
-            out[i] = float(v)
-        else:
-            t = str(v).rstrip()
-            out[i] = t if t else None
-    return pd.Series(out, index=s.index, dtype=object)
+        days = bool((np.nan_to_num(secs) % 86400 == 0).all())
+        return pd.Series(secs / 86400 if days else secs, index=s.index, dtype="float64")
+    nonnull = s.dropna()
+    first = nonnull.iloc[0] if len(nonnull) else None
+    if isinstance(first, (dt.date, dt.datetime)):      # python dates (parquet date32 read by pandas)
+        return _canon(pd.to_datetime(s, errors="coerce"))
+    if isinstance(first, (int, float, np.integer, np.floating)) and not isinstance(first, bool):
+        return pd.to_numeric(s, errors="coerce").astype("float64")
+    t = s.astype(object).where(s.notna(), "").astype(str).str.rstrip()
+    return t.where(t != "", None).astype(object)
 
 
 def _equal(a: pd.Series, b: pd.Series) -> np.ndarray:
+    num_a, num_b = a.dtype.kind == "f", b.dtype.kind == "f"
+    unreadable = np.zeros(len(a), dtype=bool)
+    if num_a != num_b:                  # a number against a text: the text read as a number
+        text = b if num_a else a
+        as_num = pd.to_numeric(text, errors="coerce")
+        unreadable = (text.notna() & as_num.isna()).to_numpy()     # "abc" never equals a number
+        a, b = (a, as_num) if num_a else (as_num, b)
+        num_a = True
+    if num_a:
+        x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+        both_missing = np.isnan(x) & np.isnan(y)
+        with np.errstate(invalid="ignore"):
+            close = np.abs(x - y) <= 1e-9 * np.maximum(np.abs(x), np.abs(y))
+        return (both_missing | (x == y) | close) & ~unreadable
     x, y = a.to_numpy(dtype=object), b.to_numpy(dtype=object)
-    eq = np.zeros(len(x), dtype=bool)
-    for i, (u, v) in enumerate(zip(x, y)):
-        if u is None or v is None:
-            eq[i] = u is None and v is None
-        elif isinstance(u, float) and isinstance(v, float):
-            eq[i] = u == v or abs(u - v) <= 1e-9 * max(abs(u), abs(v))
-        elif isinstance(u, float) or isinstance(v, float):
-            num, txt = (u, v) if isinstance(u, float) else (v, u)
-            try:
-                eq[i] = abs(float(txt) - num) <= 1e-9 * max(abs(num), 1.0)
-            except ValueError:
-                eq[i] = False
-        else:
-            eq[i] = u == v
-    return eq
+    mx, my = pd.isna(a).to_numpy(), pd.isna(b).to_numpy()
+    return (mx & my) | (~mx & ~my & (x == y))
 
 
 @dataclass
@@ -114,6 +110,8 @@ def compare(name: str, ours: pd.DataFrame, theirs: pd.DataFrame | None = None) -
     b = theirs[keys + common].copy()
     for k in keys:
         a[k], b[k] = _canon(a[k]), _canon(b[k])
+        if a[k].dtype != b[k].dtype:    # e.g. LBSEQ text on one side: merge on text
+            a[k], b[k] = a[k].astype(object), b[k].astype(object)
     m = a.merge(b, on=keys, how="outer", suffixes=("_o", "_t"), indicator=True)
     both = m["_merge"] == "both"
     res = Agreement(name, len(ours), len(theirs), int(both.sum()), 0, 0)

@@ -239,3 +239,23 @@ def test_bad_sdtm_inputs_get_one_message(built, tmp_path, case):
                 "damaged": "cannot read ae.parquet"}[case]
     assert res.code == 2 and expected in res.output, res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_agreement_harness_counts_what_differs():
+    """tests/pilot_agreement.py itself: a record only one side has and a changed cell count
+    as different; a number equals its text; a date equals its SAS day number."""
+    import datetime as dt
+
+    from pilot_agreement import compare
+
+    theirs = pd.DataFrame({"USUBJID": ["A", "B", "C"], "AGE": [60.0, 70.0, None],
+                           "SEX": ["F", "M", ""], "TRTSDT": [dt.date(1960, 1, 2), None, dt.date(2014, 1, 2)],
+                           "SITEID": ["701", "702", "x"]})
+    ours = pd.DataFrame({"USUBJID": ["A", "B", "D"], "AGE": [60.0, 71.0, 50.0], "SEX": ["F ", "M", "F"],
+                         "TRTSDT": [1.0, np.nan, 19725.0], "SITEID": [701.0, 702.0, 1.0]})
+    r = compare("ADSL", ours, theirs)
+    assert (r.matched, len(r.only_ours), len(r.only_theirs)) == (2, 1, 1)
+    # 4 variables x 4 records (A, B matched; C and D one-sided) = 16 cells; A: all 4 equal,
+    # B: AGE differs (71 vs 70), SEX/TRTSDT/SITEID equal -> 7 equal
+    assert (r.cells, r.equal) == (16, 7)
+    assert r.by_variable["AGE"] == (1, 4) and r.by_variable["SITEID"] == (2, 4)
