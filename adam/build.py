@@ -25,5 +25,7 @@ def add_adam(result: BuildResult, specs_dir: Path) -> None:
     built = run_adam(specs, sdtm)
     for name, frame in built.items():
         spec, _ = specs[name]
+        if not spec.output:          # an intermediate dataset: read by other specs, never written
+            continue
         result.datasets[name] = BuiltDataset(spec.meta(), frame, "ADaM", None)
     result.timings["adam_total"] = time.perf_counter() - t

@@ -19,6 +19,12 @@ from cdisc.specio import load_spec_folder
 from .spec import DATASET_ARGS, AdamSpec, Step
 
 
+#: the arguments each built-in step requires
+BUILTIN_ARGS = {"filter": ("where",), "stack": ("datasets",), "drop": ("vars",), "merge_supp": ("supp", "qnams"),
+                "case": ("new_var", "cases"), "map_values": ("new_var", "source_var", "values"),
+                "row_max": ("new_var", "vars"), "row_min": ("new_var", "vars")}
+
+
 def load_adam_specs(specs_dir: Path) -> dict[str, tuple[AdamSpec, str]]:
     return load_spec_folder(specs_dir, "adam", AdamSpec, "dataset")
 
@@ -81,6 +87,11 @@ class _Runner:
 
         args = dict(step.args)
         name = step.derivation
+        needs = BUILTIN_ARGS.get(name, ())
+        lacking = [a for a in needs if a not in args]
+        if lacking:
+            raise SpecError(f"step {name} needs argument {', '.join(lacking)}", file=self.display, key=key,
+                            hint=f"e.g. {{derivation: {name}, args: {{{needs[0]}: ...}}}}")
         if name == "filter":
             return data[evaluate_filter(args["where"], data, where=key)].reset_index(drop=True)
         if name == "assign":
@@ -151,6 +162,8 @@ class _Runner:
         return new
 
     def shape(self, data: pd.DataFrame) -> pd.DataFrame:
+        if not self.spec.output and not self.spec.variables:     # an intermediate: every column
+            return data.reset_index(drop=True)
         missing = [v.name for v in self.spec.variables if v.name not in data.columns]
         if missing:
             raise SpecError(f"variables {missing} were not derived by any step",

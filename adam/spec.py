@@ -85,26 +85,40 @@ class Parameter(_Strict):
 
 
 class AdamSpec(_Strict):
+    """One ADaM dataset, or (``output: false``) an intermediate dataset other specs read and that
+    is never written: admiral's intermediate objects (single doses from
+    ``create_single_dose_dataset`` for a joined last-dose merge, a one-record-per-visit
+    helper). An intermediate needs no label, class, structure, keys or variable metadata; it
+    keeps every column its steps made."""
+
     dataset: str
-    label: str
-    class_: str = Field(alias="class")
-    structure: str
-    keys: list[str]
+    output: bool = True
+    label: str = ""
+    class_: str = Field(default="", alias="class")
+    structure: str = ""
+    keys: list[str] = Field(default_factory=list)
     source: SourceRef
     steps: list[Step] = Field(default_factory=list)
-    variables: list[AdamVariable]
+    variables: list[AdamVariable] = Field(default_factory=list)
     sort: list[str] | None = None
     parameters: list[Parameter] = Field(default_factory=list)
 
     @field_validator("dataset")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not (v.isupper() and v.isalnum() and v.startswith("AD") and len(v) <= 8):
-            raise ValueError("an ADaM dataset name starts with AD, is upper case and <= 8 characters")
+        if not (v.replace("_", "").isalnum() and v == v.upper() and len(v) <= 8 and not v[0].isdigit()):
+            raise ValueError("a dataset name is upper case letters, digits or _, <= 8 characters")
         return v
 
     @model_validator(mode="after")
     def _keys(self) -> "AdamSpec":
+        if not self.output:
+            return self
+        if not self.dataset.startswith("AD"):
+            raise ValueError("an ADaM dataset name starts with AD (an intermediate dataset says `output: false`)")
+        missing = [k for k in ("label", "class_", "structure", "keys", "variables") if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"an ADaM dataset that is written needs {', '.join(m.rstrip('_') for m in missing)}")
         check_variable_list([v.name for v in self.variables], self.keys, self.sort, "dataset")
         codes = [p.paramcd for p in self.parameters]
         dup = sorted({c for c in codes if codes.count(c) > 1})
