@@ -15,6 +15,7 @@ that also exists in ``dataset`` (other than a by variable) is renamed with the s
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 import numpy as np
@@ -39,6 +40,63 @@ def _new_var_mapping(new_vars: Any, *, func: str) -> dict[str, str]:
     if isinstance(new_vars, Mapping):
         return {str(k): str(v) for k, v in new_vars.items()}
     return {c: c for c in _as_list(new_vars)}
+
+
+def _strip_join(name: str) -> str:
+    return name[: -len(_JOIN_SUFFIX)] if name.endswith(_JOIN_SUFFIX) else name
+
+
+_DESC = re.compile(r"^\s*desc\(\s*([^()\s]+)\s*\)\s*$")
+
+
+def _order_entries(order: Any) -> list[tuple[Any, str]]:
+    """(entry, column name) of each ``order`` entry, dotted names allowed."""
+    out = []
+    for entry in _as_list(order):
+        if isinstance(entry, str):
+            m = _DESC.match(entry)
+            out.append((entry, m.group(1) if m else entry.strip()))
+        elif isinstance(entry, Mapping) and "var" in entry:
+            out.append((entry, str(entry["var"])))
+        else:
+            out.append((entry, ""))
+    return out
+
+
+def _aliased_order(order: Any, frame: pd.DataFrame) -> tuple[list[Any], pd.DataFrame]:
+    """``order`` with ``X.join`` names replaced by plain aliases added to ``frame`` (the
+    order syntax takes plain column names only)."""
+    new_order, extra = [], {}
+    for i, (entry, var) in enumerate(_order_entries(order)):
+        if var.endswith(_JOIN_SUFFIX) and var in frame.columns:
+            alias = f"_order_{i}_"
+            extra[alias] = frame[var]
+            if isinstance(entry, str):
+                entry = entry.replace(var, alias)
+            else:
+                entry = {**entry, "var": alias}
+        new_order.append(entry)
+    return new_order, frame.assign(**extra) if extra else frame
+
+
+def _referenced_add_vars(dataset: pd.DataFrame, dataset_add: pd.DataFrame,
+                         conditions: list[Any], order: Any, *, func: str) -> list[str]:
+    """``dataset_add`` columns the conditions and ``order`` refer to (``X.join``, or a
+    name only ``dataset_add`` has), so they need not be repeated in ``join_vars``."""
+    from cdisc.expr import parse
+
+    names: list[str] = []
+    for cond in conditions:
+        if isinstance(cond, str):
+            names += sorted(parse(cond, where=func).names)
+    names += [var for _, var in _order_entries(order)]
+    out = []
+    for n in names:
+        base = _strip_join(n)
+        if base in dataset_add.columns and (n.endswith(_JOIN_SUFFIX)
+                                            or base not in dataset.columns):
+            out.append(base)
+    return out
 
 
 def _join_pairs(dataset: pd.DataFrame, add: pd.DataFrame, by: list[str],
@@ -98,7 +156,8 @@ def derive_vars_joined(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame, by_v
             ``{new: source}`` (``{"LDOSEDTM": "EXSTDTM", "DOSEON": "EXDOSE",
             "DOSEU": "EXDOSU"}``). A source that also exists in ``dataset`` is named
             with the ``.join`` suffix (``{"LDOSE": "AVAL.join"}``).
-        join_vars: further ``dataset_add`` columns needed by ``filter_join``/``order``.
+        join_vars: further ``dataset_add`` columns to carry into the joined pairs
+            (columns that ``filter_join``/``order`` name are added automatically).
         filter_join: condition on the joined pair, e.g. ``EXSTDTM <= ASTDTM``
             (``dataset`` columns by their names, clashing ``dataset_add`` columns as
             ``NAME.join``).
@@ -142,16 +201,16 @@ def derive_vars_joined(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame, by_v
     if clash:
         raise SpecError(f"{func}: variable(s) {', '.join(clash)} already exist in dataset",
                         hint="drop them first or give new names in new_vars {new: source}")
-    strip = {c: c[: -len(_JOIN_SUFFIX)] if c.endswith(_JOIN_SUFFIX) else c
-             for c in list(mapping.values()) + _as_list(join_vars)}
-    add_vars = list(dict.fromkeys(strip.values()))
+    referenced = list(mapping.values()) + _as_list(join_vars) \
+        + _referenced_add_vars(dataset, dataset_add, [filter_join], order, func=func)
+    add_vars = list(dict.fromkeys(_strip_join(c) for c in referenced))
     _require_columns(dataset_add, add_vars, func=func, arg="new_vars/join_vars",
                      label="dataset_add")
     add = dataset_add[_condition_mask(dataset_add, filter_add, func=func, arg="filter_add")]
     pairs = _join_pairs(dataset, add, by, add_vars, func=func)
     # a source named without the suffix but renamed by the clash rule is an error
     for new, src in mapping.items():
-        if src not in pairs.columns:
+        if src in dataset.columns and src not in by:
             raise SpecError(f"{func}: new_vars.{new}: {src!r} exists in both datasets; "
                             f"write {src + _JOIN_SUFFIX!r} for the dataset_add value")
     pairs = pairs[_condition_mask(pairs, filter_join, func=func, arg="filter_join")]
@@ -166,7 +225,9 @@ def derive_vars_joined(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame, by_v
                 hint="give order and mode to choose one (e.g. order [EXSTDTM], mode last)"))
         chosen = pairs
     else:
-        pos = _extreme_positions(pairs, by_vars=[_ROW], order=order, mode=mode, func=func)
+        order_alias, keyed = _aliased_order(order, pairs)
+        pos = _extreme_positions(keyed, by_vars=[_ROW], order=order_alias, mode=mode,
+                                 func=func)
         chosen = pairs.iloc[pos]
     rows = chosen[_ROW].to_numpy()
     out = dataset.copy()
@@ -269,8 +330,8 @@ def filter_joined(dataset: pd.DataFrame, *, by_vars: Any, order: Any,
     add = add.assign(_obs_nr_=add_nr)
     keep_add = _condition_mask(add, filter_add, func=func, arg="filter_add")
     add = add[keep_add]
-    join_vars = [j[: -len(_JOIN_SUFFIX)] if j.endswith(_JOIN_SUFFIX) else j
-                 for j in _as_list(join_vars)]
+    join_vars = [_strip_join(j) for j in _as_list(join_vars)] + _referenced_add_vars(
+        dataset, add_src, [first_cond_upper, first_cond_lower, filter_join], None, func=func)
     left = base.assign(_obs_nr_=nr)
     cand = _condition_mask(base, filter, func=func)
     pairs = _join_pairs(left[cand], add, by, list(dict.fromkeys(join_vars + ["_obs_nr_"])),
