@@ -214,11 +214,11 @@ def derive_var_age_years(dataset: pd.DataFrame, *, age_var: str = "AGE",
             lambda v: _UNIT_OF.get(v.strip().lower()) if isinstance(v, str) else None)
         raw = dataset[col].astype(object)
         bad = sorted({str(v) for v, u in zip(raw, units) if isinstance(v, str)
-                      and v.strip() and u is None})
+                      and v.strip() and not isinstance(u, str)})
         if bad:
             raise DataError(Problem(f"{func}: unknown age unit(s) {', '.join(map(repr, bad))} "
                                     f"in {col}", column=col))
-        factor = units.map(lambda u: _SECONDS[u] if u else np.nan).to_numpy(float)
+        factor = units.map(lambda u: _SECONDS[u] if isinstance(u, str) else np.nan).to_numpy(float)
     out = dataset.copy()
     out[new_var] = pd.Series(age * factor / _SECONDS["years"], index=dataset.index)
     return out

@@ -86,10 +86,10 @@ def derive_var_ontrtfl(dataset: pd.DataFrame, *, start_date: str, ref_start_date
     pre = _condition_mask(dataset, filter_pre_timepoint, func=func,
                           arg="filter_pre_timepoint") if filter_pre_timepoint is not None \
         else np.zeros(n, dtype=bool)
-    same = (st == ref).to_numpy()
+    same = np.array((st == ref).to_numpy(), dtype=bool)
     apply(same & pre, False)                                                # 4
     apply(same, True)
-    after = (st > ref).to_numpy()
+    after = np.array((st > ref).to_numpy(), dtype=bool)
     if ref_end_date:
         rend = dataset[ref_end_date]
         window = pd.Timedelta(days=int(ref_end_window))

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from cdisc.errors import DataError, Problem, SpecError
+from cdisc.errors import SpecError
 
 from .flags import (_as_list, _condition_mask, _duplicate_error, _group_ids,
                     _parse_order, _require_columns, _sort_codes)
