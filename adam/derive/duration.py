@@ -210,15 +210,15 @@ def derive_var_age_years(dataset: pd.DataFrame, *, age_var: str = "AGE",
     else:
         col = unit_var or f"{age_var}U"
         _require_columns(dataset, [col], func=func, arg="unit_var")
-        units = dataset[col].astype(object).map(
-            lambda v: _UNIT_OF.get(v.strip().lower()) if isinstance(v, str) else None)
-        raw = dataset[col].astype(object)
-        bad = sorted({str(v) for v, u in zip(raw, units) if isinstance(v, str)
-                      and v.strip() and not isinstance(u, str)})
+        raw = dataset[col]
+        text = raw.astype("str").str.strip().str.lower().where(raw.notna())
+        text = text.where(text != "")
+        units = text.map(_UNIT_OF)
+        bad = sorted(set(raw[text.notna() & units.isna()].astype(str)))
         if bad:
             raise DataError(Problem(f"{func}: unknown age unit(s) {', '.join(map(repr, bad))} "
                                     f"in {col}", column=col))
-        factor = units.map(lambda u: _SECONDS[u] if isinstance(u, str) else np.nan).to_numpy(float)
+        factor = units.map(_SECONDS).to_numpy(dtype=float, na_value=np.nan)
     out = dataset.copy()
     out[new_var] = pd.Series(age * factor / _SECONDS["years"], index=dataset.index)
     return out

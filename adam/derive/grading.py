@@ -61,6 +61,12 @@ def grading_criteria(criteria: str | Mapping[str, Any]) -> dict[str, dict[str, A
     return dict(terms)
 
 
+def _upper_text(values: pd.Series) -> pd.Series:
+    """Stripped upper-case text; missing (or blank) stays missing."""
+    text = values.astype("str").str.strip().str.upper()
+    return text.where(values.notna() & (text != ""))
+
+
 def _signif(x: np.ndarray, digits: int) -> np.ndarray:
     """R's ``signif``: round to ``digits`` significant digits (admiral compares values
     and bounds rounded to 15 digits, so 3 x 0.1 equals 0.3)."""
@@ -218,8 +224,7 @@ def derive_var_atoxgr_dir(dataset: pd.DataFrame, *, new_var: str, tox_descriptio
     base_high = None
     if need_bnrind:
         ind = [str(v).upper() for v in (abnormal_indicator or ["HIGH"])]
-        base_high = dataset[bnrind_var].astype(object).map(
-            lambda v: isinstance(v, str) and v.strip().upper() in ind).to_numpy(bool)
+        base_high = _upper_text(dataset[bnrind_var]).isin(ind).to_numpy(bool)
     units = None
     with_unit = [t for t in graded if terms[t].get("unit")]
     if with_unit and unit_var is None and check_units:
@@ -229,8 +234,7 @@ def derive_var_atoxgr_dir(dataset: pd.DataFrame, *, new_var: str, tox_descriptio
                              "the criteria's SI units")
     if unit_var is not None:
         _require_columns(dataset, [unit_var], func=func, arg="unit_var")
-        units = dataset[unit_var].astype(object).map(
-            lambda v: v.strip().upper() if isinstance(v, str) else None).to_numpy()
+        units = _upper_text(dataset[unit_var]).to_numpy(dtype=object, na_value=None)
     grade = np.full(len(dataset), None, dtype=object)
     for t in graded:
         crit = terms[t]
