@@ -208,3 +208,28 @@ def test_summary_records_average_of_triplicates():
     assert len(out) == 8
     with pytest.raises(SpecError, match="fun must be"):
         derive_summary_records(eg, by_vars=["USUBJID"], summaries={"AVAL": "geomean"})
+
+
+def test_joined_after_within_the_same_dataset(adrs):
+    out = derive_vars_joined(adrs, dataset_add=adrs, by_vars=["USUBJID"],
+                             new_vars={"NEXTRSP": "AVALC.join", "NEXTDT": "ADT.join"},
+                             join_type="after", order=["ADT"], mode="first")
+    # the next assessment of the same subject; the last one of each subject has none
+    assert col(out, "NEXTRSP") == ["CR", "NE", "CR", "PD", None, "PD", "CR", None]
+    # the first later CR at least 28 days on (first_cond_upper), i.e. the confirmation date
+    out = derive_vars_joined(adrs, dataset_add=adrs, by_vars=["USUBJID"],
+                             new_vars={"CONFDT": "ADT.join"}, join_type="after",
+                             order=["ADT"], mode="last",
+                             first_cond_upper="AVALC.join == 'CR' and "
+                                              "days_between(ADT, ADT.join) >= 28")
+    # PR 01-01 -> CR 02-10 (40 days; CR 01-10 is only 9 days on); CR 01-10 -> 02-10 (31);
+    # NE 02-01 -> none (02-10 is 9 days on); subject 2: CR 01-01 -> CR 03-01; PD 01-20 -> 03-01
+    assert days_list(out["CONFDT"]) == ["02-10", "02-10", None, None, None, "03-01", "03-01", None]
+    with pytest.raises(SpecError, match="SELF"):
+        derive_vars_joined(adrs, dataset_add=adrs.copy(), by_vars=["USUBJID"],
+                           new_vars={"X": "AVALC.join"}, join_type="after", order=["ADT"],
+                           mode="first")
+
+
+def days_list(series):
+    return [None if pd.isna(v) else v.strftime("%m-%d") for v in series]

@@ -81,6 +81,9 @@ def test_single_doses_bad_input():
     ex.loc[1, "AENDT"] = pd.NaT
     with pytest.raises(DataError, match="record 2"):
         create_single_dose_dataset(ex)
+    ex.loc[1, "AENDT"] = pd.Timestamp("2020-12-31")
+    with pytest.raises(DataError, match="record 2: AENDT 2020-12-31 is before ASTDT"):
+        create_single_dose_dataset(ex)
     # a study's own frequency table
     ex.loc[1, "AENDT"] = pd.Timestamp("2021-01-05")
     ex["EXDOSFRQ"] = ["Q5W", "QD"]

@@ -98,7 +98,8 @@ def create_single_dose_dataset(dataset: pd.DataFrame, *, dose_freq: str = "EXDOS
     Algorithm:
         1. Records with frequency ``ONCE`` are kept unchanged.
         2. Every other frequency must be in the table (else SpecError naming the
-           values); its dates must be present (else DataError naming the records).
+           values); its dates must be present and the end not before the start (else
+           DataError naming the records).
         3. Number of dose periods, as admiral's ``compute_duration`` (inclusive: one
            input unit is added): DAY/WEEK/MONTH/YEAR windows ``(end_date - start_date +
            1 day)`` in the window unit (a week = 7 days, a month = 30.4375 days, a year
@@ -166,6 +167,13 @@ def create_single_dose_dataset(dataset: pd.DataFrame, *, dose_freq: str = "EXDOS
     factor = info["conversion_factor"].to_numpy(float)
     sd = rest[start_date].to_numpy().astype("datetime64[D]")
     ed = rest[end_date].to_numpy().astype("datetime64[D]")
+    backwards = np.flatnonzero(ed < sd)
+    if len(backwards):
+        rows = np.flatnonzero(~once)[backwards]
+        raise DataError([Problem(f"{func}: record {r + 1}: {end_date} "
+                                 f"{data[end_date].iloc[r]:%Y-%m-%d} is before {start_date} "
+                                 f"{data[start_date].iloc[r]:%Y-%m-%d}", column=end_date)
+                         for r in rows[:20]])
     days = (ed - sd).astype(np.int64) + 1.0                 # inclusive, add_one
     unit_days = np.array([_UNIT_DAYS[w] for w in window]) if len(window) else np.zeros(0)
     periods = days / np.where(sub_day, 1.0, unit_days)

@@ -79,6 +79,17 @@ def _aliased_order(order: Any, frame: pd.DataFrame) -> tuple[list[Any], pd.DataF
     return new_order, frame.assign(**extra) if extra else frame
 
 
+def _plain_order(order: Any, *, func: str) -> list[Any]:
+    """``order`` for numbering the records of one dataset: ``X.join`` means ``X``."""
+    out = []
+    for entry, var in _order_entries(order):
+        if var.endswith(_JOIN_SUFFIX):
+            base = _strip_join(var)
+            entry = entry.replace(var, base) if isinstance(entry, str) else {**entry, "var": base}
+        out.append(entry)
+    return out
+
+
 def _referenced_add_vars(dataset: pd.DataFrame, dataset_add: pd.DataFrame,
                          conditions: list[Any], order: Any, *, func: str) -> list[str]:
     """``dataset_add`` columns the conditions and ``order`` refer to (``X.join``, or a
@@ -137,17 +148,48 @@ def _obs_numbers(frame: pd.DataFrame, by: list[str], order: Any, *, func: str) -
     return nr
 
 
+def _restrict_pairs(pairs: pd.DataFrame, join_type: str, first_cond_upper: Any,
+                    first_cond_lower: Any, *, func: str) -> pd.DataFrame:
+    """Keep the joined records after/before the record (``join_type``), then cut them at
+    the first record meeting ``first_cond_upper`` / from the last meeting
+    ``first_cond_lower`` (records without such a joined record lose all pairs)."""
+    own = pairs["_obs_nr_"].to_numpy()
+    nr_join = pairs["_obs_nr_" + _JOIN_SUFFIX].to_numpy()
+    if join_type == "after":
+        pairs = pairs[nr_join > own]
+    elif join_type == "before":
+        pairs = pairs[nr_join < own]
+    pairs = pairs.sort_values([_ROW, "_obs_nr_" + _JOIN_SUFFIX], kind="stable")
+    if first_cond_upper is not None:
+        met = _condition_mask(pairs, first_cond_upper, func=func, arg="first_cond_upper")
+        nr_join = pairs["_obs_nr_" + _JOIN_SUFFIX].to_numpy()
+        never = np.iinfo(np.int64).max
+        first = (pd.Series(np.where(met, nr_join, never), index=pairs.index)
+                 .groupby(pairs[_ROW].to_numpy()).transform("min").to_numpy())
+        pairs = pairs[(first != never) & (nr_join <= first)]
+    if first_cond_lower is not None:
+        met = _condition_mask(pairs, first_cond_lower, func=func, arg="first_cond_lower")
+        nr_join = pairs["_obs_nr_" + _JOIN_SUFFIX].to_numpy()
+        never = np.iinfo(np.int64).min
+        last = (pd.Series(np.where(met, nr_join, never), index=pairs.index)
+                .groupby(pairs[_ROW].to_numpy()).transform("max").to_numpy())
+        pairs = pairs[(last != never) & (nr_join >= last)]
+    return pairs
+
+
 def derive_vars_joined(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame, by_vars: Any,
                        new_vars: list[str] | Mapping[str, str],
                        filter_join: Any = None, order: Any = None, mode: str | None = None,
                        join_vars: list[str] | None = None, filter_add: Any = None,
                        exist_flag: str | None = None, true_value: Any = "Y",
                        false_value: Any = None,
-                       missing_values: Mapping[str, Any] | None = None) -> pd.DataFrame:
+                       missing_values: Mapping[str, Any] | None = None,
+                       join_type: str = "all", first_cond_upper: Any = None,
+                       first_cond_lower: Any = None) -> pd.DataFrame:
     """Add variables from the ``dataset_add`` record related to each record by a condition
     on both (e.g. the last dose on or before an AE: LDOSEDTM, DOSEON, DOSEU).
 
-    admiral: ``derive_vars_joined()`` (``join_type = "all"``).
+    admiral: ``derive_vars_joined()``.
 
     Arguments:
         dataset_add: the records to choose from (e.g. EX with ``EXSTDTM``).
@@ -168,6 +210,12 @@ def derive_vars_joined(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame, by_v
         exist_flag / true_value / false_value: optional flag telling whether a
             matching record was found.
         missing_values: ``{new_var: value}`` for records without a match.
+        join_type: ``"all"`` (default) or, when ``dataset_add`` is ``dataset`` itself
+            (``dataset_add: SELF`` in a spec), ``"after"``/``"before"``: only the records
+            after/before the record in ``order`` are joined (e.g. the next assessment).
+        first_cond_upper / first_cond_lower: as in :func:`filter_joined` (joined
+            records up to the first / from the last meeting the condition); need
+            ``join_type`` after/before.
 
     Algorithm:
         1. Keep the ``dataset_add`` records meeting ``filter_add``; keep ``by_vars``,
@@ -201,13 +249,33 @@ def derive_vars_joined(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame, by_v
     if clash:
         raise SpecError(f"{func}: variable(s) {', '.join(clash)} already exist in dataset",
                         hint="drop them first or give new names in new_vars {new: source}")
-    referenced = list(mapping.values()) + _as_list(join_vars) \
-        + _referenced_add_vars(dataset, dataset_add, [filter_join], order, func=func)
+    referenced = list(mapping.values()) + _as_list(join_vars) + _referenced_add_vars(
+        dataset, dataset_add, [filter_join, first_cond_upper, first_cond_lower], order,
+        func=func)
     add_vars = list(dict.fromkeys(_strip_join(c) for c in referenced))
     _require_columns(dataset_add, add_vars, func=func, arg="new_vars/join_vars",
                      label="dataset_add")
-    add = dataset_add[_condition_mask(dataset_add, filter_add, func=func, arg="filter_add")]
-    pairs = _join_pairs(dataset, add, by, add_vars, func=func)
+    if join_type not in _JOIN_TYPES:
+        raise SpecError(f"{func}: join_type must be one of {', '.join(_JOIN_TYPES)}, "
+                        f"not {join_type!r}")
+    relative = join_type != "all" or first_cond_upper is not None \
+        or first_cond_lower is not None
+    if relative and (dataset_add is not dataset or order is None):
+        raise SpecError(f"{func}: join_type before/after and first_cond_upper/lower need "
+                        "dataset_add to be the dataset itself (SELF) and order")
+    left = dataset
+    add = dataset_add
+    if relative:
+        nr = _obs_numbers(dataset.reset_index(drop=True), by, _plain_order(order, func=func),
+                          func=func)
+        left = dataset.assign(_obs_nr_=nr)
+        add = left
+        add_vars = add_vars + ["_obs_nr_"]
+    add = add[_condition_mask(add, filter_add, func=func, arg="filter_add")]
+    pairs = _join_pairs(left, add, by, add_vars, func=func)
+    if relative:
+        pairs = _restrict_pairs(pairs, join_type, first_cond_upper, first_cond_lower,
+                                func=func)
     # a source named without the suffix but renamed by the clash rule is an error
     for new, src in mapping.items():
         if src in dataset.columns and src not in by:
@@ -336,30 +404,10 @@ def filter_joined(dataset: pd.DataFrame, *, by_vars: Any, order: Any,
     cand = _condition_mask(base, filter, func=func)
     pairs = _join_pairs(left[cand], add, by, list(dict.fromkeys(join_vars + ["_obs_nr_"])),
                         func=func)
-    own, other = pairs["_obs_nr_"].to_numpy(), pairs["_obs_nr_" + _JOIN_SUFFIX].to_numpy()
     # _ROW numbers the candidate records; map back to positions in dataset
     cand_pos = np.flatnonzero(cand)
     pairs[_ROW] = cand_pos[pairs[_ROW].to_numpy()]
-    if join_type == "after":
-        pairs = pairs[other > own]
-    elif join_type == "before":
-        pairs = pairs[other < own]
-    pairs = pairs.sort_values([_ROW, "_obs_nr_" + _JOIN_SUFFIX], kind="stable")
-    if first_cond_upper is not None:
-        met = _condition_mask(pairs, first_cond_upper, func=func, arg="first_cond_upper")
-        nr_join = pairs["_obs_nr_" + _JOIN_SUFFIX].to_numpy()
-        never = np.iinfo(np.int64).max
-        first = (pd.Series(np.where(met, nr_join, never), index=pairs.index)
-                 .groupby(pairs[_ROW].to_numpy()).transform("min").to_numpy())
-        # a record without a joined record meeting the condition has no pairs left
-        pairs = pairs[(first != never) & (nr_join <= first)]
-    if first_cond_lower is not None:
-        met = _condition_mask(pairs, first_cond_lower, func=func, arg="first_cond_lower")
-        nr_join = pairs["_obs_nr_" + _JOIN_SUFFIX].to_numpy()
-        never = np.iinfo(np.int64).min
-        last = (pd.Series(np.where(met, nr_join, never), index=pairs.index)
-                .groupby(pairs[_ROW].to_numpy()).transform("max").to_numpy())
-        pairs = pairs[(last != never) & (nr_join >= last)]
+    pairs = _restrict_pairs(pairs, join_type, first_cond_upper, first_cond_lower, func=func)
     ok = _condition_mask(pairs, filter_join, func=func, arg="filter_join")
     per_row = pd.Series(ok).groupby(pairs[_ROW].to_numpy())
     verdict = per_row.all() if join_mode == "all" else per_row.any()
