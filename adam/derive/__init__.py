@@ -20,9 +20,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .baseline import derive_var_ablfl, derive_var_base, derive_var_chg, derive_var_pchg
+from .baseline import (derive_var_ablfl, derive_var_base, derive_var_chg, derive_var_pchg,
+                       derive_var_shift)
 from .dates import derive_vars_dt, derive_vars_dtm, derive_vars_dy
-from .grading import derive_var_atoxgr
+from .duration import (compute_duration, derive_var_age_years, derive_vars_aage,
+                       derive_vars_duration)
+from .exposure import create_single_dose_dataset
+from .grading import derive_var_atoxgr, derive_var_atoxgr_dir
+from .joined import derive_vars_joined, filter_joined
+from .ontreatment import derive_var_ontrtfl
+from .records import derive_locf_records, derive_summary_records, derive_var_obs_number
 from .flags import (derive_var_anl_flag, derive_var_extreme_flag, derive_var_trtemfl,
                     derive_var_worst_flag)
 from .merge import (derive_var_merged_exist_flag, derive_var_merged_summary,
@@ -30,7 +37,7 @@ from .merge import (derive_var_merged_exist_flag, derive_var_merged_summary,
 from .relrec import derive_var_relrec_exist_flag
 from .params import derive_extreme_records, derive_param_computed, derive_param_exist_flag
 from .timing import derive_var_relative_time, derive_vars_analysis_window, derive_vars_last_dose
-from .tte import CensorSource, EventSource, TTESource, derive_param_tte
+from .tte import CensorSource, EventSource, MissingStartWarning, TTESource, derive_param_tte
 
 DERIVATIONS: dict[str, Callable[..., object]] = {
     f.__name__: f
@@ -58,7 +65,21 @@ DERIVATIONS: dict[str, Callable[..., object]] = {
         derive_vars_last_dose,
         derive_var_atoxgr,
         derive_var_relrec_exist_flag,
+        # issue 14
+        derive_vars_joined,
+        filter_joined,
+        create_single_dose_dataset,
+        derive_var_obs_number,
+        derive_var_atoxgr_dir,
+        derive_var_shift,
+        derive_var_ontrtfl,
+        derive_vars_aage,
+        derive_var_age_years,
+        derive_vars_duration,
+        derive_locf_records,
+        derive_summary_records,
     )
 }
 
-__all__ = sorted(DERIVATIONS) + ["DERIVATIONS", "EventSource", "CensorSource", "TTESource"]
+__all__ = sorted(DERIVATIONS) + ["DERIVATIONS", "EventSource", "CensorSource", "TTESource",
+                                 "MissingStartWarning", "compute_duration"]

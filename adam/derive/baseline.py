@@ -12,7 +12,8 @@ from .flags import (_condition_mask, _require_columns, _require_dates,
                     derive_var_extreme_flag)
 from .merge import derive_vars_merged
 
-__all__ = ["derive_var_ablfl", "derive_var_base", "derive_var_chg", "derive_var_pchg"]
+__all__ = ["derive_var_ablfl", "derive_var_base", "derive_var_chg", "derive_var_pchg",
+           "derive_var_shift"]
 
 
 def derive_var_ablfl(dataset: pd.DataFrame, *, by_vars: list[str], order: Any = None,
@@ -146,3 +147,40 @@ def derive_var_pchg(dataset: pd.DataFrame, *, new_var: str = "PCHG", aval: str =
     out[new_var] = pd.Series(pchg, index=dataset.index)
     return out
 
+
+
+def derive_var_shift(dataset: pd.DataFrame, *, new_var: str, from_var: str, to_var: str,
+                     missing_value: str = "NULL", sep_val: str = " to ") -> pd.DataFrame:
+    """Shift text from a baseline category to the record's category, e.g.
+    ``SHIFT1 = "NORMAL to HIGH"`` from ``BNRIND`` and ``ANRIND``.
+
+    admiral: ``derive_var_shift()`` (same defaults: ``missing_value = "NULL"``,
+    ``sep_val = " to "``).
+
+    Arguments:
+        new_var: the text to create; from_var / to_var: the two categories (text).
+        missing_value: written for a missing (or blank) side, e.g. ``"NULL"`` or
+            ``"MISSING"`` -- so "NORMAL to NULL" tells a missing post-baseline category
+            apart from a missing baseline.
+        sep_val: the separator between the two.
+
+    Algorithm:
+        1. Each side: its text, or ``missing_value`` where missing or blank.
+        2. ``new_var`` = from + ``sep_val`` + to, for every record.
+
+    Rule: ADaMIG 1.3 BDS SHIFTy ("shift from baseline", e.g. BNRIND to ANRIND).
+    """
+    func = "derive_var_shift"
+    _require_columns(dataset, [from_var, to_var], func=func, arg="from_var/to_var")
+    if not isinstance(missing_value, str) or not isinstance(sep_val, str):
+        raise SpecError(f"{func}: missing_value and sep_val must be text")
+
+    def side(col: str) -> pd.Series:
+        s = dataset[col].astype(object)
+        text = s.where(s.notna(), "").astype(str).str.strip()
+        return text.where(text != "", missing_value)
+
+    out = dataset.copy()
+    out[new_var] = pd.Series((side(from_var) + sep_val + side(to_var)).to_numpy(),
+                             index=dataset.index, dtype="str")
+    return out

@@ -193,8 +193,23 @@ def _restrict(imputed: np.ndarray, lower: np.ndarray, upper: np.ndarray,
     return out
 
 
+def _is_date_column(name: str, values: np.ndarray) -> bool:
+    """A bound column holds dates (not datetimes): its name ends in ``DT`` (the ADaM
+    convention: ``*DT`` dates, ``*DTM`` datetimes), or, for other names, every value is
+    at 00:00:00."""
+    if name.upper().endswith("DTM"):
+        return False
+    if name.upper().endswith("DT"):
+        return True
+    ok = values[~np.isnat(values)]
+    return bool(len(ok)) and bool((ok == ok.astype("datetime64[D]")).all())
+
+
 def _bound_arrays(dataset: pd.DataFrame, cols: Any, *, func: str, arg: str,
-                  unit: str) -> list[np.ndarray]:
+                  unit: str, date_end_of_day: bool = False) -> list[np.ndarray]:
+    """The bound columns as datetime64[unit] arrays. With ``date_end_of_day`` (the
+    maximum bounds of a datetime) a date bound means the whole day: 23:59:59 (admiral
+    ``convert_date_to_dtm(time_imputation = "last")``)."""
     cols = _as_list(cols)
     _require_dates(dataset, cols, func=func, arg=arg)
     arrays = []
@@ -202,7 +217,10 @@ def _bound_arrays(dataset: pd.DataFrame, cols: Any, *, func: str, arg: str,
         values = dataset[c]
         if getattr(values.dt, "tz", None) is not None:
             values = values.dt.tz_localize(None)
-        arrays.append(values.to_numpy().astype(f"datetime64[{unit}]"))
+        arr = values.to_numpy().astype(f"datetime64[{unit}]")
+        if date_end_of_day and _is_date_column(str(c), arr):
+            arr = arr.astype("datetime64[D]").astype("datetime64[s]") + np.timedelta64(86399, "s")
+        arrays.append(arr)
     return arrays
 
 
@@ -338,7 +356,11 @@ def derive_vars_dtm(dataset: pd.DataFrame, *, new_vars_prefix: str, dtc: str,
             ``"h"`` (the whole time, default), ``"D"``, ``"M"``, ``"Y"``.
         time_imputation: ``"first"`` (00:00:00), ``"last"`` (23:59:59) or ``"hh:mm:ss"``.
         min_dates / max_dates: date or datetime columns bounding the imputed value
-            (e.g. ``["TRTSDTM"]``).
+            (e.g. ``["TRTSDTM"]``). A date column (name ending in ``DT``, or every value
+            at 00:00:00) as a minimum means 00:00:00 of that day, as a maximum
+            23:59:59 of that day (admiral converts a date bound with
+            ``convert_date_to_dtm(time_imputation = "last")``), so an end imputed on
+            the cut-off day keeps the whole day instead of being cut to midnight.
         ignore_seconds_flag: when seconds are never collected, imputing only the
             seconds does not set ``TMF = "S"`` (ADaMIG 1.3 imputation-flag conventions allow this).
 
@@ -365,7 +387,8 @@ def derive_vars_dtm(dataset: pd.DataFrame, *, new_vars_prefix: str, dtc: str,
     hfill, mfill, sfill = _time_targets(time_imputation, func=func)
     _check_year_imputation(highest_imputation, how, min_dates, max_dates, func=func)
     mins = _bound_arrays(dataset, min_dates, func=func, arg="min_dates", unit="s")
-    maxs = _bound_arrays(dataset, max_dates, func=func, arg="max_dates", unit="s")
+    maxs = _bound_arrays(dataset, max_dates, func=func, arg="max_dates", unit="s",
+                         date_end_of_day=True)
 
     comp = _parse_dtc(dataset[dtc], func=func, column=dtc)
     rank = comp["level_rank"]

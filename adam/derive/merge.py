@@ -170,6 +170,15 @@ def derive_var_merged_exist_flag(dataset: pd.DataFrame, *, dataset_add: pd.DataF
         3. Left-join onto ``dataset``: ``true_value`` / ``false_value`` /
            ``missing_value`` (no record). All records of ``dataset`` are kept.
 
+    Difference from admiral (deliberate default): admiral's
+    ``derive_var_merged_exist_flag()`` defaults to ``false_value = NA`` and
+    ``missing_value = NA`` (a Y/null flag); here ``false_value`` defaults to ``"N"`` and
+    ``missing_value`` to ``false_value``, because ADSL population and subject-level
+    flags (SAFFL, FASFL, ...) are Y/N in ADaMIG 1.3 and the shipped study's ADSL relies
+    on it (SAFFL, FUENTFL, DLTFL, PKFL, ADA*FL, TOCIFL, STERFL are "N" for subjects
+    without a qualifying record). For admiral's result write ``false_value: null``
+    (``missing_value`` then follows it).
+
     Rule: ADaMIG 1.3 ADSL flag conventions (Y/N, or Y/null per the spec).
     """
     func = "derive_var_merged_exist_flag"

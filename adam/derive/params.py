@@ -133,12 +133,46 @@ _OPERATIONS = ("ratio", "difference", "sum", "mean")
 
 def derive_param_computed(dataset: pd.DataFrame, *, by_vars: list[str],
                           parameters: list[str], set_values_to: Mapping[str, Any],
-                          operation: str, analysis_var: str = "AVAL",
-                          param_var: str = "PARAMCD", filter: Any = None,
-                          scale: float = 1.0) -> pd.DataFrame:
-    """Add a parameter computed from other parameters (e.g. a ratio of two lab tests).
+                          operation: str | None = None, formula: str | None = None,
+                          analysis_var: str = "AVAL", param_var: str = "PARAMCD",
+                          filter: Any = None, scale: float = 1.0,
+                          constant_by_vars: list[str] | None = None,
+                          constant_parameters: list[str] | None = None,
+                          keep_nas: bool = False) -> pd.DataFrame:
+    """Add a parameter computed from other parameters (e.g. a ratio of two lab tests, or
+    BMI from weight and height).
 
-    Arguments:
+    admiral: ``derive_param_computed()``. Give either a named ``operation`` or a
+    ``formula``.
+
+    **formula** (admiral's ``set_values_to = exprs(AVAL = ...)``): an expression in the
+    project's expression language over the parameters, each value written
+    ``VAR.PARAMCD`` as admiral does: ``AVAL.WEIGHT / ((AVAL.HEIGHT / 100) *
+    (AVAL.HEIGHT / 100))`` (``**`` is not part of the language). Any column of the
+    source records can be referred to this way (``ADT.WEIGHT``); by variables by their
+    names. Further arguments of the formula form:
+
+        constant_parameters: parameters measured once (e.g. ``[HEIGHT]`` at
+            screening), joined to every by group by ``constant_by_vars`` only
+            (``[USUBJID]``) instead of ``by_vars``.
+        constant_by_vars: the keys of the constant parameters.
+        keep_nas: False (default, as admiral) adds no record where the formula gives a
+            missing value; True adds it with a missing ``analysis_var``.
+
+    Algorithm of the formula form:
+        1. Source records: ``param_var`` in ``parameters`` and ``filter`` met; more than
+           one per by group and parameter is a DataError (likewise per
+           ``constant_by_vars`` and constant parameter).
+        2. One row per by group that has a record of every parameter, with a column
+           ``VAR.PARAMCD`` for each value the formula refers to; the constant
+           parameters' values are joined by ``constant_by_vars`` (a group without them
+           gets no record).
+        3. ``analysis_var`` = the formula, evaluated column-wise (never ``eval``); it
+           must give numbers; x ``scale``.
+        4. Records with a missing result are dropped unless ``keep_nas``; the new
+           records (by_vars, ``analysis_var``, ``set_values_to``) are appended.
+
+    Arguments (both forms):
         by_vars: groups one new record is made for, e.g. ``["USUBJID", "AVISIT"]``
             (plus constant variables to carry, e.g. ``"STUDYID"``).
         parameters: the ``param_var`` values used, in operand order.
@@ -163,6 +197,16 @@ def derive_param_computed(dataset: pd.DataFrame, *, by_vars: list[str],
     Rule: ADaMIG 1.3 BDS derived rows (a derived parameter has its own PARAMCD).
     """
     func = "derive_param_computed"
+    if (operation is None) == (formula is None):
+        raise SpecError(f"{func}: give either operation or formula")
+    if formula is not None:
+        return _param_formula(dataset, by_vars=by_vars, parameters=parameters,
+                              set_values_to=set_values_to, formula=formula,
+                              analysis_var=analysis_var, param_var=param_var,
+                              filter=filter, scale=scale, constant_by_vars=constant_by_vars,
+                              constant_parameters=constant_parameters, keep_nas=keep_nas)
+    if constant_by_vars or constant_parameters:
+        raise SpecError(f"{func}: constant_by_vars/constant_parameters need a formula")
     if operation not in _OPERATIONS:
         raise SpecError(f"{func}: operation must be one of {', '.join(_OPERATIONS)}, "
                         f"not {operation!r}")
@@ -263,3 +307,83 @@ def derive_param_exist_flag(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame,
         aval[(avalc == false_value).to_numpy()] = aval_false
     flagged["AVAL"] = aval
     return _assign_constants(flagged, values)
+
+
+def _param_formula(dataset: pd.DataFrame, *, by_vars: list[str], parameters: list[str],
+                   set_values_to: Mapping[str, Any], formula: str, analysis_var: str,
+                   param_var: str, filter: Any, scale: float, constant_by_vars: Any,
+                   constant_parameters: Any, keep_nas: bool) -> pd.DataFrame:
+    """The formula form of :func:`derive_param_computed` (see there)."""
+    from cdisc.expr import parse
+
+    func = "derive_param_computed"
+    params = _as_list(parameters)
+    consts = _as_list(constant_parameters)
+    cby = _as_list(constant_by_vars)
+    by = _as_list(by_vars)
+    if not params or len(set(params + consts)) != len(params) + len(consts):
+        raise SpecError(f"{func}: parameters (and constant_parameters) must be non-empty "
+                        "and distinct")
+    if consts and not cby:
+        raise SpecError(f"{func}: constant_parameters need constant_by_vars")
+    values = _constants(set_values_to, func=func)
+    if param_var not in values:
+        raise SpecError(f"{func}: set_values_to must set {param_var}")
+    if analysis_var in values:
+        raise SpecError(f"{func}: {analysis_var} is computed by the formula; remove it "
+                        "from set_values_to")
+    _require_columns(dataset, list(dict.fromkeys(by + cby + [param_var])), func=func,
+                     arg="by_vars/constant_by_vars/param_var")
+    missing_cby = [c for c in cby if c not in by]
+    if missing_cby:
+        raise SpecError(f"{func}: constant_by_vars {', '.join(missing_cby)} must be among "
+                        "by_vars")
+    _check_new_param(dataset, values, param_var, func=func)
+    expr = parse(formula, where=f"{func}.formula")
+    refs: dict[str, tuple[str, str]] = {}
+    for name in sorted(expr.names):
+        if name in by:
+            continue
+        var, _, code = name.rpartition(".")
+        if not var or code not in params + consts:
+            raise SpecError(f"{func}: formula name {name!r} is not VAR.PARAMCD for one of "
+                            f"the parameters ({', '.join(params + consts)}) nor a by variable",
+                            hint="write e.g. AVAL.WEIGHT")
+        _require_columns(dataset, [var], func=func, arg="formula")
+        refs[name] = (var, code)
+    keep = _condition_mask(dataset, filter, func=func)
+    pv = dataset[param_var]
+
+    def source(codes: list[str], keys: list[str]) -> pd.DataFrame:
+        src = dataset[keep & pv.isin(codes).to_numpy()]
+        _duplicate_error(src, keys + [param_var], func=func, what="the source records",
+                         hint="restrict them with filter (e.g. an analysis flag)")
+        return src
+
+    src = source(params, by)
+    # by groups having a record of every parameter, in order of first appearance
+    counts = src.groupby(by, dropna=False, sort=False)[param_var].nunique()
+    wide = counts[counts == len(params)].reset_index()[by]
+    csrc = source(consts, cby) if consts else None
+    for name, (var, code) in refs.items():
+        is_const = code in consts
+        frame = csrc if is_const else src
+        keys = cby if is_const else by
+        part = frame[(frame[param_var] == code).to_numpy()][keys + [var]]
+        part = part.rename(columns={var: name})
+        wide = wide.merge(part, how="inner" if is_const else "left", on=keys, sort=False)
+    if consts:
+        # a group must have every constant parameter, even one the formula does not use
+        have = csrc.groupby(cby, dropna=False, sort=False)[param_var].nunique()
+        ok = have[have == len(consts)].reset_index()[cby]
+        wide = wide.merge(ok, how="inner", on=cby, sort=False)
+    result = expr.evaluate(wide)
+    if not (pd.api.types.is_numeric_dtype(result) or result.isna().all()):
+        raise SpecError(f"{func}: the formula {formula!r} must give numbers")
+    aval = pd.to_numeric(result, errors="coerce").to_numpy(float) * scale
+    new = wide[by].copy()
+    new[analysis_var] = aval
+    if not keep_nas:
+        new = new[~np.isnan(aval)]
+    new = _assign_constants(new, values)
+    return _append(dataset, new)

@@ -9,6 +9,7 @@ pydantic models, so a YAML spec maps onto them one to one.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -21,7 +22,13 @@ from .flags import (_as_list, _condition_mask, _extreme_positions, _key_text,
                     _require_columns, _require_dates)
 from .params import _check_new_param
 
-__all__ = ["TTESource", "EventSource", "CensorSource", "derive_param_tte"]
+__all__ = ["TTESource", "EventSource", "CensorSource", "derive_param_tte",
+           "MissingStartWarning"]
+
+
+class MissingStartWarning(UserWarning):
+    """Subjects left out of a time-to-event parameter for lack of a start date
+    (``derive_param_tte(on_missing_start="drop")``)."""
 
 _CONSTANT = (str, int, float, bool, type(None))
 _OUTPUT_TEXT = ("EVNTDESC", "CNSDTDSC", "SRCDOM", "SRCVAR")
@@ -135,6 +142,7 @@ def derive_param_tte(dataset_adsl: pd.DataFrame, *,
                      set_values_to: Mapping[str, Any],
                      subject_keys: Sequence[str] = ("STUDYID", "USUBJID"),
                      filter_adsl: Any = None, before_start: str = "clamp",
+                     on_missing_start: str = "error",
                      dataset: pd.DataFrame | None = None) -> pd.DataFrame:
     """Derive a time-to-event parameter: one record per subject with ADT, AVAL, CNSR.
 
@@ -150,13 +158,22 @@ def derive_param_tte(dataset_adsl: pd.DataFrame, *,
         filter_adsl: restricts the subjects (e.g. responders for duration of response).
         before_start: an event/censoring date before the origin: ``"clamp"`` sets ADT
             to STARTDT (admiral's rule), ``"error"`` raises a DataError naming them.
+        on_missing_start: a subject (after ``filter_adsl``) without ``start_date``:
+            ``"error"`` (default) stops with a DataError naming the subjects;
+            ``"drop"`` leaves them out of the parameter, as admiral does, and emits a
+            :class:`MissingStartWarning` giving their number and keys.
         dataset: optional frame the records are appended to (a PARAMCD already in it
             is a DataError); None returns only the new records.
 
+    Difference from admiral (deliberate default): admiral silently drops a subject
+    without a start date. Here the default stops, because a subject silently missing
+    from a time-to-event analysis of a population is a finding; say which subjects are
+    analysed with ``filter_adsl`` (e.g. ``present(TRTSDT)``), or choose
+    ``on_missing_start: drop`` to get admiral's behaviour with a warning.
+
     Algorithm:
         1. Subjects = ``dataset_adsl`` records meeting ``filter_adsl``; STARTDT = the
-           date part of ``start_date``; a missing STARTDT is a DataError (restrict
-           those subjects away with ``filter_adsl``).
+           date part of ``start_date``; a missing STARTDT: see ``on_missing_start``.
         2. Events: per event source, the source records meeting its filter with a
            non-missing date; per subject the earliest (then by the source's
            ``order``). Over all event sources, the earliest date per subject wins; on
@@ -184,6 +201,9 @@ def derive_param_tte(dataset_adsl: pd.DataFrame, *,
     """
     func = "derive_param_tte"
     keys = list(subject_keys)
+    if on_missing_start not in ("error", "drop"):
+        raise SpecError(f"{func}: on_missing_start must be 'error' or 'drop', "
+                        f"not {on_missing_start!r}")
     if before_start not in ("clamp", "error"):
         raise SpecError(f"{func}: before_start must be 'clamp' or 'error', "
                         f"not {before_start!r}")
@@ -212,10 +232,15 @@ def derive_param_tte(dataset_adsl: pd.DataFrame, *,
         subjects["STARTDTF"] = pd.Series(adsl[start_dtf].to_numpy(), dtype="str")
     no_start = np.flatnonzero(subjects["STARTDT"].isna().to_numpy())
     if len(no_start):
-        raise DataError(Problem(
-            f"{func} {values['PARAMCD']}: {len(no_start)} subject(s) have no {start_date}: "
-            f"{_key_text(subjects, keys, no_start)}",
-            column=start_date, hint="exclude them with filter_adsl"))
+        text = (f"{func} {values['PARAMCD']}: {len(no_start)} subject(s) have no "
+                f"{start_date}: {_key_text(subjects, keys, no_start)}")
+        if on_missing_start == "error":
+            raise DataError(Problem(text, column=start_date,
+                                    hint="exclude them with filter_adsl, or set "
+                                         "on_missing_start: drop"))
+        warnings.warn(MissingStartWarning(text + " -- left out of the parameter "
+                                                 "(on_missing_start: drop)"), stacklevel=2)
+        subjects = subjects.drop(index=no_start).reset_index(drop=True)
 
     # 2-4. events, censorings, event wins
     ev = _source_records(events, source_datasets, keys, "first", arg="event_conditions",
