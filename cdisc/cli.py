@@ -71,6 +71,9 @@ def main() -> None:
 
     Exit codes: 0 success, 1 the data has errors, 2 bad usage, bad spec or unreadable input.
     """
+    from .runtime import use_python_strings
+
+    use_python_strings()
 
 
 @main.command()

@@ -25,6 +25,9 @@ import yaml
 from click.testing import CliRunner
 
 from cdisc.cli import main as cli_main
+from cdisc.runtime import use_python_strings
+
+use_python_strings()     # as the CLI runs (cdisc/runtime.py): tests that call internals see the same frames
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"

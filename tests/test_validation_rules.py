@@ -387,3 +387,16 @@ def test_trtemfl_takes_trtsdt_from_adsl_when_adae_lacks_it():
     data["ADSL"] = data["ADSL"].drop(columns=["TRTSDT"])
     status = {r.id: r.status for r in run(data, metas, ct).rules}
     assert status["CDISC-XD-011"] == "not applicable"
+
+
+@pytest.mark.parametrize("armcd", ["SCRNFAIL", "Scrnfail"])
+def test_an_sdtmig_312_screen_failure_is_not_expected_in_adsl(armcd):
+    """CDISC-XD-002: a DM subject with ARMCD SCRNFAIL (SDTMIG 3.1.2/3.2, any case; the CDISC
+    pilot writes Scrnfail) is not expected in ADSL; the same subject with another ARMCD is."""
+    d, m, ct = sample_build()
+    _adsl_missing_subject(d, m)          # S3 dropped from ADSL
+    dm = d["DM"]
+    d["DM"] = dm.assign(ARMCD=dm["ARMCD"].where(dm["USUBJID"] != S3, armcd))
+    assert not [f for f in run(d, m, ct).findings if f.rule == "CDISC-XD-002"]
+    d["DM"] = dm
+    assert [(f.rule, f.usubjid) for f in run(d, m, ct).findings if f.rule == "CDISC-XD-002"] == [("CDISC-XD-002", S3)]

@@ -281,7 +281,9 @@ def adsl_one_per_subject(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
     """ADSL has exactly one record per DM subject (ADaMIG 1.3 §2.3.1).
 
     Algorithm:
-        1. DM subjects, minus those with ARMNRS in ``params.exclude_armnrs``.
+        1. DM subjects, minus those with ARMNRS in ``params.exclude_armnrs`` (SDTMIG 3.4) or
+           ARMCD in ``params.exclude_armcd`` (SDTMIG 3.1.2/3.2 screen failures, ARMCD SCRNFAIL;
+           compared ignoring case, as deliveries spell it ``Scrnfail``).
         2. Count ADSL records per USUBJID.
         3. A DM subject with no ADSL record: one finding without a row. A subject with
            more than one ADSL record: one finding per ADSL record of that subject.
@@ -292,6 +294,9 @@ def adsl_one_per_subject(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
     excl = rule.params.get("exclude_armnrs") or []
     if "ARMNRS" in dm.columns and excl:
         keep = ~dm["ARMNRS"].isin(excl)
+    excl_cd = {str(x).upper() for x in rule.params.get("exclude_armcd") or []}
+    if "ARMCD" in dm.columns and excl_cd:
+        keep &= ~dm["ARMCD"].astype(str).str.upper().isin(excl_cd)
     dm_subj = dm.loc[keep, "USUBJID"]
     counts = adsl["USUBJID"].value_counts()
     missing = dm_subj[~dm_subj.isin(counts.index)]
