@@ -309,3 +309,22 @@ def test_every_parameter_computes_on_a_full_profile():
     assert list(out["PARAMCD"]) == list(ALL_PARAMETERS)
     assert out["AVAL"].notna().all(), out[out["AVAL"].isna()]
     assert (out["REASON"] == "").all()
+
+
+def test_runner_nca_step_parameters_and_lambda_z_flag():
+    """The ADaM spec step `derivation: nca`: parameters (as before), and with
+    `lambda_z_flag: VAR` the records kept with VAR = "Y" on the samples of the fit."""
+    from adam.runner import _Runner
+    from adam.spec import Step
+
+    runner = _Runner(spec=None, display="specs/adam/adpc.yaml", frames={})
+    df = frame(A_T, A_C)
+    args = {"by": ["USUBJID"], "time": "T", "value": "C", "parameters": ["LAMZ", "LAMZNPT"],
+            "lambda_z": {"min_points": 3}, "auc_method": "linear"}
+    params = runner.step(Step(derivation="nca", args=args), df, "steps[0] nca")
+    assert params.set_index("PARAMCD")["AVAL"].to_dict() == pytest.approx(
+        {"LAMZ": LN2 / 2, "LAMZNPT": 4})
+    flagged = runner.step(Step(derivation="nca", args={**args, "lambda_z_flag": "LAMZFL"}), df,
+                          "steps[1] nca")
+    assert list(flagged["T"]) == A_T
+    assert list(flagged["LAMZFL"]) == ["", "", "Y", "Y", "Y", "Y"]
