@@ -106,7 +106,7 @@ PKNCA_NAMES: dict[str, str] = {
     "CLO": "cl.obs", "CLP": "cl.pred", "CLFO": "cl.obs", "CLFP": "cl.pred", "VZO": "vz.obs",
     "VZP": "vz.pred", "VZFO": "vz.obs", "VZFP": "vz.pred", "CMAXD": "cmax.dn",
     "AUCLSTD": "auclast.dn", "AUCIFOD": "aucinf.obs.dn", "AUCIFPD": "aucinf.pred.dn",
-    "AUCTAU": "auclast over [0, tau]", "AUCTAUD": "auclast.dn over [0, tau]", "CMIN": "cmin",
+    "AUCTAU": "aucint.last over [0, tau]", "AUCTAUD": "aucint.last.dn over [0, tau]", "CMIN": "cmin",
     "CTROUGH": "ctrough", "CAVG": "cav", "FLUCP": "deg.fluc", "SWING": "swing",
     "AILAMZ": "1/(1-exp(-lambda.z*tau))",
 }
