@@ -198,7 +198,7 @@ def test_dosing_interval_parameters():
     assert v["CAVG"] == pytest.approx(4.5)
     assert (v["CMIN"], v["CTROUGH"]) == (1.0, 1.0)
     assert v["FLUCP"] == pytest.approx(100 * (10 - 1) / 4.5)        # 200 %
-    assert v["SWING"] == pytest.approx(9.0)                          # (10 - 1) / 1
+    assert v["SWING"] == pytest.approx(900.0)                        # 100 (10 - 1) / 1
     assert v["AILAMZ"] == pytest.approx(16 / 15)                     # 1/(1 - e^(-ln2/2*8))
     o = out.set_index("PARAMCD")
     assert (o.loc["AUCTAU", "PPSTINT"], o.loc["AUCTAU", "PPENINT"]) == ("PT0H", "PT8H")
@@ -328,3 +328,21 @@ def test_runner_nca_step_parameters_and_lambda_z_flag():
                           "steps[1] nca")
     assert list(flagged["T"]) == A_T
     assert list(flagged["LAMZFL"]) == ["", "", "Y", "Y", "Y", "Y"]
+
+
+def test_tlag_and_infusion_end():
+    # PKNCA pk.calc.tlag: time of the sample before the first increase: 0, 0, 3, 5 at
+    # 0, 0.5, 1, 2 -> first increase 0.5 -> 1: TLAG = 0.5
+    v, _ = run(frame([0, 0.5, 1, 2, 3, 4, 6], [0, 0, 3, 5, 4, 2, 1]), ["TLAG"])
+    assert v["TLAG"] == 0.5
+    # Cmax 9 at 2 h, then C = 4 * 2^(-(t-4)/2) exactly from 3 h on (5.657, 4, 2, 1):
+    # without an infusion all 4 points after Tmax fit exactly and the most points win
+    # (LAMZLL 3 h); a 3 h infusion keeps samples up to its end out of lambda z (PKNCA
+    # duration.dose): the fit starts at 4 h with 3 points.
+    df = frame([0, 1, 2, 3, 4, 6, 8], [0, 5, 9, 4 * np.sqrt(2), 4, 2, 1])
+    v, _ = run(df, ["LAMZLL", "LAMZNPT"])
+    assert (v["LAMZLL"], v["LAMZNPT"]) == (3.0, 4)
+    v, _ = run(df, ["LAMZLL", "LAMZNPT"], infusion_duration=3.0)
+    assert (v["LAMZLL"], v["LAMZNPT"]) == (4.0, 3)
+    flags = nca_lambda_z_flags(df, by=["USUBJID"], time="T", value="C", infusion_duration=3.0)
+    assert list(flags) == ["", "", "", "", "Y", "Y", "Y"]

@@ -89,6 +89,7 @@ PK_PARAMETERS: dict[str, str] = {
     "FLUCP": "Fluctuation%",
     "SWING": "Swing",
     "AILAMZ": "Accumulation Index using Lambda z",
+    "TLAG": "Time Until First Nonzero Conc",
 }
 # The PKNCA parameter each code is (PKNCA's own CDISC mapping, R/pk.calc.*.R).
 PKNCA_NAMES: dict[str, str] = {
@@ -108,7 +109,7 @@ PKNCA_NAMES: dict[str, str] = {
     "AUCLSTD": "auclast.dn", "AUCIFOD": "aucinf.obs.dn", "AUCIFPD": "aucinf.pred.dn",
     "AUCTAU": "aucint.last over [0, tau]", "AUCTAUD": "aucint.last.dn over [0, tau]", "CMIN": "cmin",
     "CTROUGH": "ctrough", "CAVG": "cav", "FLUCP": "deg.fluc", "SWING": "swing",
-    "AILAMZ": "1/(1-exp(-lambda.z*tau))",
+    "AILAMZ": "1/(1-exp(-lambda.z*tau))", "TLAG": "tlag",
 }
 # The default output (what the shipped VGO-Cs01p PP has always had), in this order.
 PARAMETER_ORDER: tuple[str, ...] = ("CMAX", "TMAX", "CLST", "TLST", "AUCLST", "AUCINT")
@@ -288,6 +289,7 @@ def nca_lambda_z_flags(
     impute_c0: bool = True,
     lambda_z: LambdaZRule = LambdaZRule(),
     lamz_include: str | None = None,
+    infusion_duration: float = 0.0,
     **_ignored,
 ) -> pd.Series:
     """Per-sample flag of the points used in the λz fit: "Y" on those rows of ``conc``,
@@ -297,15 +299,19 @@ def nca_lambda_z_flags(
     Takes the same arguments as ``nca_parameters`` (others are ignored, so one argument
     dictionary can drive both) and makes the same selection (``lambda_z.fit_lambda_z``).
     """
+    if isinstance(lambda_z, dict):
+        lambda_z = LambdaZRule(**lambda_z)
+    if isinstance(blq_rule, dict):
+        blq_rule = BLQRule(**blq_rule)
     p = _prepare(conc, by, time, value, blq_flag, lloq, blq_rule, impute_c0)
-    fit = _fit(conc, p, lambda_z, lamz_include)
+    fit = _fit(conc, p, lambda_z, lamz_include, float(infusion_duration))
     flag = np.full(len(conc), "", dtype=object)
     rows = p.src[fit.used & (p.src >= 0)]
     flag[rows] = "Y"
     return pd.Series(flag, index=conc.index, dtype="str")
 
 
-def _fit(conc, p, lambda_z, lamz_include):
+def _fit(conc, p, lambda_z, lamz_include, infusion_duration=0.0):
     obs = ~p.imputed
     n_obs = np.bincount(p.g[obs], minlength=p.n_groups)
     any_obs = n_obs > 0
@@ -325,6 +331,9 @@ def _fit(conc, p, lambda_z, lamz_include):
                 else s.astype("str").str.strip().str.upper().eq("Y")).to_numpy(dtype=bool)
         include = np.where(p.src >= 0, flag[np.maximum(p.src, 0)], False)
     # imputed C(0) = 0 never enters (C > 0 only)
+    # PKNCA: points during the dose (time <= time.dose + duration.dose) never enter λz
+    if infusion_duration:
+        obs = obs & (p.t > infusion_duration)
     return fit_lambda_z(p.g, p.t, np.where(obs, p.c, 0.0), tmax, tlast, p.n_groups,
                         min_points=lambda_z.min_points, adj_r2_factor=lambda_z.adj_r2_factor,
                         allow_tmax=lambda_z.allow_tmax, include=include)
@@ -386,7 +395,8 @@ def nca_parameters(
         dose_unit: unit of ``dose`` for AVALU (e.g. ``"mg"``).
         tau: dosing interval in hours (AUCTAU, CTROUGH, CAVG, FLUCP, SWING, AILAMZ;
             CMIN is then taken over [0, tau]).
-        infusion_duration: hours, for the IV continuous-infusion MRT (MRTIC*).
+        infusion_duration: hours of an IV infusion: MRTIC* subtract half of it, and
+            samples up to the end of the infusion never enter λz (PKNCA duration.dose).
 
     Returns:
         One row per profile and parameter, sorted by ``by`` then parameter, with columns
@@ -430,7 +440,9 @@ def nca_parameters(
        10. Dose: CL*O/CL*P = dose/AUCIFO|AUCIFP (CLO for IV, CLFO extravascular: the same
            number, the code says which); VZ* = CL/λz; *D = parameter/dose.
        11. Dosing interval: CAVG = AUCTAU/tau; FLUCP = 100 (Cmax - Cmin)/Cavg; SWING =
-           (Cmax - Cmin)/Cmin; AILAMZ = 1/(1 - exp(-λz tau)).
+           100 (Cmax - Cmin)/Cmin (missing when Cmin = 0; PKNCA gives Inf);
+           AILAMZ = 1/(1 - exp(-λz tau)). TLAG = time of the sample before the first
+           increase in concentration (PKNCA ``pk.calc.tlag``).
        12. A profile whose usable concentrations are all 0 gets CMAX = 0, TMAX/CLST/TLST
            missing with a reason, AUCLST = AUCALL = 0 and AUCINT = 0 when its samples span
            the interval. REASON is filled only where AVAL is missing; NOTE only where not.
@@ -611,6 +623,13 @@ def _more(table: dict, extra: set, v: dict) -> None:
     aucall = np.where(has_pos, auclst + tri, auclst)
     put("AUCALL", aucall, auc_unit, npts_lst, r_lst)
 
+    # TLAG (PKNCA pk.calc.tlag): time of the sample before the first increase
+    rise = np.zeros(len(g), dtype=bool)
+    rise[:-1] = (g[1:] == g[:-1]) & (c[1:] > c[:-1])
+    tlag = _group_reduce(np.minimum, g[rise], t[rise], n_groups, np.inf)
+    put("TLAG", np.where(np.isfinite(tlag), tlag, np.nan), h, n_obs,
+        np.full(n_groups, "no increase in concentration", dtype=object))
+
     # AUMC over [0, Tlast]
     aumclst = _aumc_last(g, t, c, np.where(has_pos, tlast, 0.0), n_groups, log_down)
     aumclst = np.where(np.isnan(auclst), np.nan, np.where(has_pos, aumclst, 0.0))
@@ -623,7 +642,8 @@ def _more(table: dict, extra: set, v: dict) -> None:
                                           "MRTICIFP", "CLO", "CLP", "CLFO", "CLFP", "VZO",
                                           "VZP", "VZFO", "VZFP", "AUCIFOD", "AUCIFPD"})
     if need_lz:
-        fit = _fit(v["conc"], v["p"], v["lambda_z"], v["lamz_include"])
+        fit = _fit(v["conc"], v["p"], v["lambda_z"], v["lamz_include"],
+                   float(v["infusion_duration"]))
         lam, r_lz = fit.lamz, fit.reason
     else:
         fit, lam, r_lz = None, nan, empty
@@ -708,9 +728,10 @@ def _more(table: dict, extra: set, v: dict) -> None:
         with np.errstate(divide="ignore", invalid="ignore"):
             cavg = auctau / tau
             put("CAVG", cavg, conc_unit, npts_tau, r_tau, n_tau)
-            put("FLUCP", 100.0 * (cmax - cmin) / cavg, "%", npts_tau, r_tau)
-            put("SWING", np.where(cmin > 0, (cmax - cmin) / cmin, np.nan), "", n_obs,
-                np.where(cmin > 0, "", "Cmin = 0: swing undefined"))
+            put("FLUCP", np.where(cavg > 0, 100.0 * (cmax - cmin) / cavg, np.nan), "%",
+                npts_tau, _first_nonempty(r_tau, np.where(cavg > 0, "", "Cavg = 0")))
+            put("SWING", np.where(cmin > 0, 100.0 * (cmax - cmin) / cmin, np.nan), "%", n_obs,
+                np.where(cmin > 0, "", "Cmin = 0: swing undefined (PKNCA: Inf)"))
             put("AILAMZ", 1.0 / (1.0 - np.exp(-lam * tau)), "", lz_n, r_lz)
     # parameters whose value is missing must say why
     for code in list(table):

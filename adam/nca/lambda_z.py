@@ -141,7 +141,7 @@ def fit_lambda_z(g, t, c, tmax, tlast, n_groups, *, min_points=3, adj_r2_factor=
     gs = gc[s]
     out.lamz[gs] = lam[s]
     out.r2[gs] = r2[s]
-    out.r2adj[gs] = r2adj[s] if include is None or True else np.nan
+    out.r2adj[gs] = r2adj[s]
     out.npts[gs] = k[s]
     out.lower[gs] = tc[s]
     last_idx = next_start[s] - 1
