@@ -346,3 +346,27 @@ def test_tlag_and_infusion_end():
     assert (v["LAMZLL"], v["LAMZNPT"]) == (4.0, 3)
     flags = nca_lambda_z_flags(df, by=["USUBJID"], time="T", value="C", infusion_duration=3.0)
     assert list(flags) == ["", "", "", "", "Y", "Y", "Y"]
+
+
+def test_multiple_dose_end_to_end():
+    # doses at 0 and 12 h; samples on one clock, pre-dose of dose 2 at 11.9 h.
+    # dose 1 (t since dose): 0 -> C 0 (imputed C(0)), 6 -> 6, 11.9 -> 2
+    # dose 2: the 11.9 h sample repeated at -0.1 (pre-dose, placed at 0): 2; 18 -> 8 (6 h);
+    #         23.9 -> 3 (11.9 h)
+    conc = pd.DataFrame({"USUBJID": "S1", "T": [6.0, 11.9, 18.0, 23.9],
+                         "C": [6.0, 2.0, 8.0, 3.0]})
+    doses = pd.DataFrame({"USUBJID": "S1", "DT": [0.0, 12.0], "AMT": [5.0, 5.0]})
+    adpc = time_since_dose(conc, doses, by=["USUBJID"], time="T", dose_time="DT",
+                           dose_amount="AMT", predose_window=0.5)
+    assert list(adpc["DOSENUM"]) == [1, 1, 2, 2, 1 + 1]
+    assert list(adpc["ARRLT"]) == pytest.approx([6, 11.9, 6, 11.9, -0.1])
+    out = nca_parameters(adpc, by=["USUBJID", "DOSENUM"], time="ARRLT", value="C",
+                         parameters=["CMAX", "AUCTAU"], tau=11.9, auc_method="linear")
+    v = out.set_index(["DOSENUM", "PARAMCD"])["AVAL"]
+    # dose 1: (0+6)/2*6 + (6+2)/2*5.9 = 18 + 23.6 = 41.6
+    assert v[(1, "AUCTAU")] == pytest.approx(41.6)
+    # dose 2: (2+8)/2*6 + (8+3)/2*5.9 = 30 + 32.45 = 62.45
+    assert v[(2, "AUCTAU")] == pytest.approx(62.45)
+    ar = accumulation_ratios(out, by=["USUBJID"], profile="DOSENUM", reference=1)
+    assert ar.set_index("PARAMCD")["AVAL"].to_dict() == pytest.approx(
+        {"ARAUC": 62.45 / 41.6, "ARCMAX": 8 / 6})

@@ -12,7 +12,7 @@ __all__ = ["accumulation_ratios", "time_since_dose"]
 def time_since_dose(conc: pd.DataFrame, doses: pd.DataFrame, *, by: list[str], time: str,
                     dose_time: str, dose_amount: str | None = None,
                     new_time: str = "ARRLT", new_dose_number: str = "DOSENUM",
-                    new_dose: str | None = "DOSEA") -> pd.DataFrame:
+                    new_dose: str | None = "DOSEA", predose_window: float = 0.0) -> pd.DataFrame:
     """Add, to every sample, the time since the most recent dose at or before it.
 
     Arguments: ``conc`` samples and ``doses`` (one row per dose) share the ``by`` columns
@@ -22,15 +22,19 @@ def time_since_dose(conc: pd.DataFrame, doses: pd.DataFrame, *, by: list[str], t
     ``new_dose_number`` (1, 2, ... per ``by``; 1 for pre-dose samples) and, with
     ``dose_amount``, ``new_dose`` (the dose amount of that dose). The NCA profile of a
     dosing interval is then ``by + [new_dose_number]`` with time ``new_time`` (PKNCA
-    intervals of one dose each; the pre-dose sample of dose k+1 is also the sample at tau
-    of dose k: duplicate it into both profiles if CTROUGH/AUCTAU of dose k need it).
+    intervals of one dose each). ``predose_window`` (hours, default 0 = off): a sample
+    taken at most this long before dose k+1 (k >= 1) is ALSO its pre-dose sample: the row
+    is repeated with dose number k+1 and a negative ``new_time`` (the NCA places the last
+    pre-dose sample at t = 0, PKNCA's "start_predose" imputation); the copies come last.
 
     Algorithm (admiral ``derive_vars_joined`` with ``join_type = "all"``, last dose at or
     before the sample; PKNCA's ``time_calc``):
         1. Number the doses per ``by`` in time order.
         2. For every sample, the last dose with dose time <= sample time (``merge_asof``);
            a sample before the first dose takes the first dose.
-        3. ``new_time`` = sample time - that dose time.
+        3. ``new_time`` = sample time - that dose time (rounded to 1e-9 h).
+        4. With ``predose_window``: samples within the window before the next dose are
+           repeated as pre-dose samples of that dose.
     """
     for frame, cols, name in ((conc, list(by) + [time], "concentration"),
                               (doses, list(by) + [dose_time] + ([dose_amount] if dose_amount else []),
@@ -65,10 +69,27 @@ def time_since_dose(conc: pd.DataFrame, doses: pd.DataFrame, *, by: list[str], t
     m = m.set_index("__ROW")
     out = conc.copy()
     rows = np.arange(len(conc))
-    out[new_time] = (m["__T"] - m["__DT"]).reindex(rows).to_numpy()
+    # rounded to 1e-9 h so that 23.9 - 12 is 11.9 (a tau end is then found exactly)
+    out[new_time] = np.round((m["__T"] - m["__DT"]).reindex(rows).to_numpy(dtype=float), 9)
     out[new_dose_number] = m["__DN"].reindex(rows).astype("Int64").to_numpy()
     if dose_amount and new_dose:
         out[new_dose] = m["__DA"].reindex(rows).to_numpy()
+    if predose_window and predose_window > 0:
+        nxt = d[list(by) + ["__DN", "__DT"] + ([dose_amount] if dose_amount else [])].copy()
+        nxt["__DN"] = nxt["__DN"] - 1          # key: the dose before it
+        nxt = nxt.rename(columns={"__DT": "__NDT", **({dose_amount: "__NDA"} if dose_amount else {})})
+        j = m.reset_index().merge(nxt, on=list(by) + ["__DN"], how="left").set_index("__ROW")
+        gap = j["__NDT"] - j["__T"]
+        near = (gap > 0) & (gap <= predose_window) & (j["__T"] >= j["__DT"])
+        pos = np.sort(j.index[near.fillna(False).to_numpy()].to_numpy())
+        if len(pos):
+            jj = j.loc[pos]
+            extra = conc.iloc[pos].copy()
+            extra[new_time] = np.round((jj["__T"] - jj["__NDT"]).to_numpy(dtype=float), 9)
+            extra[new_dose_number] = (jj["__DN"] + 1).astype("Int64").to_numpy()
+            if dose_amount and new_dose:
+                extra[new_dose] = jj["__NDA"].to_numpy()
+            out = pd.concat([out, extra], ignore_index=True)
     return out
 
 
