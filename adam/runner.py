@@ -125,10 +125,17 @@ class _Runner:
             supp = self.frame(args["supp"], f"{key}.args.supp")
             return merge_supp(data, supp, qnams=args["qnams"], key=key)
         if name == "nca":
-            from .nca import BLQRule, nca_parameters
+            from .nca import BLQRule, LambdaZRule, nca_lambda_z_flags, nca_parameters
 
             if "blq_rule" in args:
                 args["blq_rule"] = BLQRule(**args["blq_rule"])
+            if "lambda_z" in args:
+                args["lambda_z"] = LambdaZRule(**args["lambda_z"])
+            # `lambda_z_flag: VAR` keeps the records and adds VAR = "Y" on the samples of
+            # the lambda z fit (an ADPC flag), instead of returning the parameters
+            flag_var = args.pop("lambda_z_flag", None)
+            if flag_var:
+                return data.assign(**{flag_var: nca_lambda_z_flags(data, **args)})
             new = nca_parameters(data, **args)
             return new
         if name not in DERIVATIONS:
