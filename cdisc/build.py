@@ -23,9 +23,6 @@ from .rawio import EXTENSIONS, FILE_COL, ROW_COL
 from .specio import load_spec_folder
 from .study import Study, load_study
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPECS = REPO_ROOT / "specs"
-DEFAULT_RAW = REPO_ROOT / "raw"
 
 
 @dataclass

@@ -16,12 +16,6 @@ import click
 from .errors import CdiscError
 
 
-def _default(name: str) -> Path:
-    from .build import DEFAULT_RAW, DEFAULT_SPECS
-
-    return {"specs": DEFAULT_SPECS, "raw": DEFAULT_RAW}[name]
-
-
 class _Abort(Exception):
     def __init__(self, code: int):
         self.code = code
@@ -66,8 +60,9 @@ def main() -> None:
 
     The study lives in its specs (specs/study.yaml, specs/sdtm/*.yaml, specs/adam/*.yaml,
     specs/ct/*.yaml); the raw EDC exports live in one folder (one file per CRF form:
-    .csv, .xlsx, .sas7bdat or .xpt). Without options, every command works on the
-    VGO-Cs01p study shipped in this repository.
+    .csv, .xlsx, .sas7bdat or .xpt). Commands work on the study in the current folder (or
+    --study DIR: a cdisc.yaml, or specs/study.yaml with raw/ or sdtm/); `cdisc init DIR`
+    starts one; `cdisc build --example` builds the VGO-Cs01p example of the source repository.
 
     Exit codes: 0 success, 1 the data has errors, 2 bad usage, bad spec or unreadable input.
     """
@@ -76,26 +71,35 @@ def main() -> None:
     use_python_strings()
 
 
+STUDY_HELP = ("The study folder (cdisc.yaml, or specs/study.yaml with raw/ or sdtm/, or study.yaml). "
+              "Default: the current folder.")
+
+
 @main.command()
+@click.option("--study", "study_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=STUDY_HELP)
+@click.option("--example", is_flag=True, help="Build the VGO-Cs01p example shipped in the source repository.")
 @click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Study spec folder (study.yaml, sdtm/, adam/, ct/). Default: the shipped study's specs/.")
+              help="Study spec folder (study.yaml, sdtm/, adam/, ct/). Default: the study folder's specs/.")
 @click.option("--raw", "raw_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder with the raw CRF exports, one file per form. Default: the shipped raw/.")
+              help="Folder with the raw CRF exports, one file per form. Default: raw/ beside the specs.")
 @click.option("--sdtm", "sdtm_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Build from delivered SDTM instead of raw forms: the folder of SDTM datasets (XPT, "
                    "Dataset-JSON, sas7bdat or parquet), read and validated as they are, copied into the "
                    "build byte for byte; the ADaM is derived from --specs adam/ (the spec folder needs "
                    "only study.yaml and adam/).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
-              show_default=True, help="Output folder: sdtm/*.xpt, adam/*.xpt, manifest.json, validation/.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder: sdtm/*.xpt, adam/*.xpt, manifest.json, validation/. Default: build/ in "
+                   "the study folder (cdisc.yaml may name another).")
 @click.option("--format", "formats", default="xpt", show_default=True,
               help="Comma-separated output formats: xpt, and json (CDISC Dataset-JSON v1.1 next to each XPT).")
 @fail_on_option
 @engine_option
 @click.option("--no-validate", is_flag=True, help="Skip the validation step (not for a data cut or lock).")
 @debug_option
-def build(specs_dir: Path | None, raw_dir: Path | None, sdtm_dir: Path | None, out_dir: Path, formats: str,
-          fail_on: str, no_validate: bool, debug: bool, engine: str = "native") -> None:
+def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir: Path | None,
+          sdtm_dir: Path | None, out_dir: Path | None, formats: str, fail_on: str, no_validate: bool, debug: bool,
+          engine: str = "native") -> None:
     """Build SDTM and ADaM datasets from the raw exports, write them as XPT v5, validate them.
 
     Prints, per dataset, its records and variables, and the reconciliation of raw rows:
@@ -103,13 +107,22 @@ def build(specs_dir: Path | None, raw_dir: Path | None, sdtm_dir: Path | None, o
     `cdisc validate` does) into OUT/validation/report.html. An error leaves an earlier
     build in --out untouched.
     """
+    from .project import resolve_study
+
     if sdtm_dir is not None and raw_dir is not None:
         click.echo("cdisc: usage error: give --raw (raw CRF exports) or --sdtm (delivered SDTM), not both", err=True)
         sys.exit(2)
-    specs_dir = specs_dir or _default("specs")
-    raw_dir = sdtm_dir if sdtm_dir is not None else (raw_dir or _default("raw"))
     fmts = {f.strip().lower() for f in formats.split(",") if f.strip()}
     try:
+        for p, what in ((specs_dir, "--specs"), (raw_dir, "--raw"), (sdtm_dir, "--sdtm"), (study_dir, "--study")):
+            if p is not None and not Path(p).is_dir():
+                click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
+                raise _Abort(2)
+        paths = _run(debug, resolve_study, study_dir, specs=specs_dir, raw=raw_dir, sdtm=sdtm_dir, out=out_dir,
+                     example=example)
+        click.echo(paths.describe())
+        specs_dir, out_dir, sdtm_dir = paths.specs, paths.out, paths.sdtm
+        raw_dir = paths.inputs
         if not fmts <= {"xpt", "json"} or "xpt" not in fmts:
             click.echo(f"cdisc: usage error: --format takes xpt or xpt,json (XPT is always written), "
                        f"not {formats!r}", err=True)
@@ -204,6 +217,24 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
 
 
 @main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--studyid", default=None, help="STUDYID of the new study (default: the folder's name, upper case).")
+@debug_option
+def init(folder: Path, studyid: str | None, debug: bool) -> None:
+    """Start a study: write a minimal study folder that builds (study.yaml, a DM spec, a sponsor
+    CT file, an empty waiver list, an example raw DM form, a README). FOLDER must be new or empty."""
+    from .init import init_study
+
+    try:
+        written = _run(debug, init_study, folder, studyid)
+    except _Abort as a:
+        sys.exit(a.code)
+    for p in written:
+        click.echo(f"wrote {p}")
+    click.echo(f"Next: cdisc build --study {folder}")
+
+
+@main.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The folder to validate (another way to give PATH; default: build).")
@@ -269,21 +300,23 @@ def _validate_any(folder: Path, specs_dir: Path | None, report_dir: Path | None,
 
 
 @main.command()
-@click.option("--build", "build_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("build"),
-              show_default=True, help="Build folder to package; built (and validated) first when missing.")
+@click.option("--study", "study_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=STUDY_HELP)
+@click.option("--build", "build_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Build folder to package; built (and validated) first when missing. Default: the study's build/.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Package folder: m5/datasets/<studyid>/tabulations/sdtm, .../analysis/adam/datasets, manifest.json.")
 @click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Study spec folder. Default: the shipped study's specs/.")
+              help="Study spec folder. Default: the study folder's specs/.")
 @click.option("--raw", "raw_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Raw exports, used only when the build has to be made first. Default: the shipped raw/.")
+              help="Raw exports, used only when the build has to be made first. Default: raw/ beside the specs.")
 @click.option("--allow-errors", is_flag=True,
               help="Package even when validation found errors (recorded in manifest.json).")
 @click.option("--split-limit", type=int, default=5 * 1024 ** 3, show_default=True,
               help="Bytes above which a dataset is split (FDA TCG file-size rule).")
 @debug_option
-def package(build_dir: Path, out_dir: Path, specs_dir: Path | None, raw_dir: Path | None, allow_errors: bool,
-            split_limit: int, debug: bool) -> None:
+def package(study_dir: Path | None, build_dir: Path | None, out_dir: Path, specs_dir: Path | None,
+            raw_dir: Path | None, allow_errors: bool, split_limit: int, debug: bool) -> None:
     """Package a build as the datasets folder of an eCTD module 5 submission.
 
     Copies the SDTM and ADaM XPT files (and Dataset-JSON when built with --format
@@ -292,19 +325,26 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path | None, raw_dir: Pat
     Refuses when validation found errors, unless --allow-errors. Packaging the same
     build twice gives identical bytes; `cdisc verify --out DIR` re-checks the checksums.
     """
-    specs_dir = specs_dir or _default("specs")
+    from .project import resolve_study
+
     try:
+        paths = _run(debug, resolve_study, study_dir, specs=specs_dir, raw=raw_dir, out=build_dir,
+                     inputs_required=False)
+        click.echo(paths.describe().replace(", output ", ", build "))
+        specs_dir, build_dir = paths.specs, paths.out
+        raw_dir = paths.raw
         from .outdir import check_output
 
-        protected = _protected(specs_dir, raw_dir or _default("raw"), build_dir)
+        protected = _protected(specs_dir, paths.inputs, build_dir, delivered=paths.sdtm is not None)
         _run(debug, check_output, out_dir, kind="package", protected=protected)
         _run(debug, _check_links, specs_dir)
         if not Path(build_dir).is_dir():
             click.echo(f"Build folder {build_dir} is missing: building it first")
             ctx = click.get_current_context()
             try:
-                ctx.invoke(build, specs_dir=specs_dir, raw_dir=raw_dir, out_dir=build_dir, formats="xpt",
-                           fail_on="error", no_validate=False, debug=debug)
+                ctx.invoke(build, study_dir=None, example=False, specs_dir=specs_dir, raw_dir=raw_dir,
+                           sdtm_dir=paths.sdtm, out_dir=build_dir, formats="xpt", fail_on="error",
+                           no_validate=False, debug=debug)
             except SystemExit as exc:
                 if exc.code and not allow_errors:
                     raise _Abort(int(exc.code)) from None

@@ -225,7 +225,6 @@ def study_days(datasets: dict[str, pd.DataFrame], traces: dict,
     references = references or {}
     dm = datasets["DM"]
     subjects = dm.drop_duplicates("USUBJID").set_index("USUBJID")
-    ref_map = subjects["RFSTDTC"]
     out = []
     for name, df in sorted(datasets.items()):
         if name in TRIAL_DESIGN or "USUBJID" not in df.columns:
@@ -238,7 +237,7 @@ def study_days(datasets: dict[str, pd.DataFrame], traces: dict,
             expect = study_day(df[dtc], df["USUBJID"].map(subjects[ref_name]))
             have = pd.to_numeric(df[dy], errors="coerce")
             # a subject missing from DM is reported once, by subjects_in_dm
-            bad = df["USUBJID"].isin(ref_map.index) & ~((expect.isna() & have.isna()) | (expect == have))
+            bad = df["USUBJID"].isin(subjects.index) & ~((expect.isna() & have.isna()) | (expect == have))
             out += _problems(name, df, bad, f"{dy} = " + have.astype("str") + f" but {dtc} " + _text(df[dtc])
                              + " is study day " + expect.astype("str") + f" from {ref_name}", dy, traces.get(name),
                              "--DY = --DTC - RFSTDTC + 1 on or after RFSTDTC, --DTC - RFSTDTC before (no day 0)")
@@ -247,8 +246,8 @@ def study_days(datasets: dict[str, pd.DataFrame], traces: dict,
 
 def rfstdtc_is_first_dose(datasets: dict[str, pd.DataFrame], traces: dict,
                           treatments: list[str] | None) -> list[Problem]:
-    if not treatments or "EX" not in datasets:
-        return []
+    if not treatments or "EX" not in datasets or "RFSTDTC" not in datasets["DM"].columns:
+        return []     # a DM without RFSTDTC (Exp) is a validation finding, not a crash here
     dm, ex = datasets["DM"], datasets["EX"]
     trt = {t.strip().upper() for t in treatments}
     ip = ex[_text(ex["EXTRT"]).str.upper().isin(trt) & ~blank(ex["EXSTDTC"])]

@@ -10,7 +10,7 @@ import re
 import pytest
 import yaml
 
-from conftest import BUILD_FLAGS, SPECS, run_cli, run_cli_subprocess
+from conftest import BUILD_FLAGS, REPO, SPECS, run_cli, run_cli_subprocess
 
 
 def test_main_help_lists_build_and_exit_codes():
@@ -27,7 +27,7 @@ def test_build_help_describes_the_options():
     for opt, words in (("--specs", "Study spec folder"), ("--raw", "raw CRF exports"),
                        ("--out", "Output folder"), ("--debug", "traceback")):
         assert re.search(rf"{opt}\b[^-]*?{words}", text), (opt, text)
-    assert "[default: build]" in text                # where the files go without --out
+    assert "Default: build/ in the study folder" in text      # where the files go without --out
     assert "reconciliation" in text
 
 
@@ -60,7 +60,10 @@ def _spec_variables(domain: str) -> int:
 def test_clean_build_prints_datasets_and_reconciliation(built):
     out = built.result.stdout
     assert built.result.code == 0 and built.result.stderr == ""
-    assert out.startswith("Study VGO-Cs01p (data cut 2026-02-28), CT: ")
+    # the first line says which study folder and which folders (issue 15: never the wrong study)
+    first, second = out.splitlines()[:2]
+    assert first.startswith(f"Study folder {REPO} (--specs): specs {REPO / 'specs'}, raw {REPO / 'raw'}, output ")
+    assert second.startswith("Study VGO-Cs01p (data cut 2026-02-28), CT: ")
     # records hand-checked: DM 9 subjects; EX 14 infusions + 18 lymphodepletion lines;
     # AE 60 rows - 1 deleted; SE 9 x 4 elements; SUPPAE 59 x (AECRS, AEICANS, AEDLT) + 14
     # AECRSGR + 3 AEICNSGR (ae.csv lines 19, 32, 59) + 57 AETOXSCL = 245 (3 x 57 + 14 + 3 + 57). SUPP-- have 10 variables, SE 12
