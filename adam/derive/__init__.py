@@ -35,6 +35,7 @@ from .flags import (derive_var_anl_flag, derive_var_extreme_flag, derive_var_trt
 from .merge import (derive_var_merged_exist_flag, derive_var_merged_summary,
                     derive_vars_merged)
 from .relrec import derive_var_relrec_exist_flag
+from .summary import derive_vars_merged_summary
 from .params import derive_extreme_records, derive_param_computed, derive_param_exist_flag
 from .timing import derive_var_relative_time, derive_vars_analysis_window, derive_vars_last_dose
 from .tte import CensorSource, EventSource, MissingStartWarning, TTESource, derive_param_tte
@@ -48,6 +49,7 @@ DERIVATIONS: dict[str, Callable[..., object]] = {
         derive_vars_merged,
         derive_var_merged_exist_flag,
         derive_var_merged_summary,
+        derive_vars_merged_summary,
         derive_var_extreme_flag,
         derive_var_worst_flag,
         derive_var_anl_flag,
