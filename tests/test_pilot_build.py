@@ -15,6 +15,9 @@ from pilot_agreement import TARGET, compare
 
 STUDY = REPO / "studies" / "cdiscpilot01"
 
+# one worker builds the module fixture once (pytest -n auto runs with --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("pilot_build")
+
 
 @pytest.fixture(scope="module")
 def pilot(tmp_path_factory):
@@ -36,15 +39,33 @@ def test_the_study_folder_has_no_sdtm_specs_and_builds_ready_for_lock(pilot):
         assert (out / "sdtm" / name).read_bytes() == (STUDY / "sdtm" / name).read_bytes(), name
     results = json.loads((out / "validation" / "results.json").read_text())
     # the delivery's SDTMIG 3.1.2-era findings are waived with reasons, not hidden
-    assert results["counts"]["error"] == 0 and len(results["waived"]) > 100_000
+    assert results["counts"]["by_severity"].get("error", 0) == 0 and results["counts"]["waived"] > 100_000
 
 
-@pytest.mark.parametrize("name", ["ADLBC", "ADVS"])
+@pytest.mark.parametrize("name", ["ADSL", "ADLBC", "ADVS"])
 def test_adam_from_the_xpt_agrees_with_the_published_pilot(pilot, name):
     out, _ = pilot
     r = compare(name, read_delivered(out / "adam" / f"{name.lower()}.xpt").frame)
     assert r.rate >= TARGET, (name, r.rate)
     assert r.matched == r.records_theirs == r.records_ours
+
+
+@pytest.mark.parametrize("name, equal, cells", [("ADAE", 50467, 50933), ("ADTTE", 6037, 6096)])
+def test_adae_and_adtte_agree_except_where_the_sdtm_update_deleted_records(pilot, name, equal, cells):
+    """Below the 99.5% target, explained in DIFFERENCES.md: the delivered AE (PHUSE update) lacks
+    230 duplicate AE records the published ADAE was derived from, which moves first-occurrence
+    flags and ADTTE SRCSEQ; 12 subjects' actual arm follows the delivered ACTARM. The counts are
+    pinned: a new difference fails here until DIFFERENCES.md says why."""
+    out, _ = pilot
+    r = compare(name, read_delivered(out / "adam" / f"{name.lower()}.xpt").frame)
+    matched = sum(e for e, _ in r.by_variable.values()), r.matched
+    if name == "ADAE":       # measured on the 961 records both have (230 published records have no AE)
+        assert (r.records_ours, r.records_theirs, r.matched) == (961, 1191, 961)
+        own = [v for v in r.by_variable]
+        eq = sum(r.by_variable[v][0] for v in own)
+        assert (eq, r.matched * len(own)) == (equal, cells)
+    else:
+        assert (r.equal, r.cells) == (equal, cells), matched
 
 
 def test_the_package_has_the_adam_define_and_says_what_the_sdtm_folder_lacks(pilot, tmp_path):
