@@ -360,10 +360,16 @@ def _attributes(ds, meta) -> dict[str, dict]:
         elif v is not None and v.length:
             length = int(v.length)
         else:
-            s = ds.frame[c]
-            length = int(s.str.encode("utf-8").str.len().max()) if len(s) else 0
+            length = _max_bytes(ds.frame[c])
         out[c] = {"label": ds.labels.get(c) or (v.label if v is not None else ""), "type": typ, "length": length}
     return out
+
+
+def _max_bytes(s: pd.Series) -> int:
+    """The longest value of a text variable in UTF-8 bytes (over its distinct values)."""
+    u = pd.unique(s.to_numpy(dtype=object))
+    u = u[[isinstance(x, str) for x in u]] if len(u) else u
+    return int(pd.Series(u, dtype=object).str.encode("utf-8").str.len().max()) if len(u) else 0
 
 
 def _compare_variables(d: DatasetDiff, old_ds, new_ds, old_meta, new_meta) -> None:
