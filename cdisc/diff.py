@@ -666,7 +666,7 @@ def render_html(result: DiffResult, limit: int = 1000) -> str:
         if len(d.duplicates):
             p.append("<h3>Duplicate keys</h3>" + _table(d.duplicates, limit, d.formats))
         if len(d.changed):
-            p.append(f"<h3>Changed values ({d.changed_records} records)</h3>"
+            p.append(f"<h3>Changed values ({d.changed_records} record{'s' if d.changed_records > 1 else ''})</h3>"
                      + _table(d.changed, limit, d.formats, {"OLD": "old", "NEW": "new"}))
         if len(d.added):
             p.append(f"<h3>Added records ({len(d.added)})</h3>" + _table(d.added, limit, d.formats))

@@ -131,6 +131,11 @@ def test_cli_terminal_json_html_and_read_only(built, second_cut, tmp_path):
     assert [d["dataset"] for d in data["datasets"]] == ["ADAE"] and data["has_changes"] is True
     assert data["datasets"][0]["changed_values"][2] == {"STUDYID": "VGO-Cs01p", "USUBJID": "VGO-Cs01p-102-003",
                                                        "AESEQ": 5, "VARIABLE": "ATOXGRN", "OLD": 1, "NEW": 2}
+    res = run_cli("diff", built.out, second_cut, "--dataset", "SUPPAE", "--limit", "2")
+    assert ("  added (4 records, first 2):\n"
+            "    RDOMAIN=AE USUBJID=VGO-Cs01p-103-003 IDVAR=AESEQ IDVARVAL=10 QNAM=AECRS\n"
+            "    RDOMAIN=AE USUBJID=VGO-Cs01p-103-003 IDVAR=AESEQ IDVARVAL=10 QNAM=AEDLT\n"
+            "  removed (4 records, first 2):\n") in res.stdout
     assert run_cli("diff", built.out, second_cut, "--fail-on-change", "--dataset", "CO").code == 1
     assert run_cli("diff", built.out, second_cut, "--fail-on-change", "--dataset", "DM").code == 0
     res = run_cli("diff", built.out, second_cut, "--html", built.out / "diff.html")
@@ -217,3 +222,20 @@ def test_dataset_added_variable_added_label_type_changed(tmp_path):
     _write(tmp_path / "new2", "DM", dm.assign(SEX=["F", "<b>M</b>"]), {"AGE": "Age"})
     page = render_html(diff_folders(tmp_path / "old", tmp_path / "new2"))
     assert "<td class=\"new\">&lt;b&gt;M&lt;/b&gt;</td>" in page and "<b>M</b>" not in page
+
+
+def test_xpt_and_parquet_of_the_same_data_agree(built, tmp_path):
+    """A parquet copy of the build's AE (pandas, no labels) against the XPT: the same values,
+    so nothing added, removed or changed; the labels parquet lacks are reported as changes."""
+    import shutil
+
+    (tmp_path / "xpt").mkdir()
+    shutil.copyfile(built.out / "sdtm" / "ae.xpt", tmp_path / "xpt" / "ae.xpt")
+    (tmp_path / "pq").mkdir()
+    built.df("AE").to_parquet(tmp_path / "pq" / "ae.parquet", index=False)
+    (d,) = diff_folders(tmp_path / "xpt", tmp_path / "pq").datasets
+    assert d.keys == ["STUDYID", "USUBJID", "AESEQ"] and (d.old_records, d.new_records) == (57, 57)
+    assert (len(d.added), len(d.removed), d.changed_records) == (0, 0, 0)
+    assert {c["attribute"] for c in d.variable_changes} == {"label"}
+    assert {"variable": "AETERM", "attribute": "label", "old": "Reported Term for the Adverse Event",
+            "new": ""} in d.variable_changes
