@@ -127,6 +127,7 @@ def test_cli_terminal_json_html_and_read_only(built, second_cut, tmp_path):
     assert (tree_bytes(built.out), tree_bytes(second_cut)) == before      # never writes into OLD/NEW
 
     res = run_cli("diff", built.out, second_cut, "--json", "--dataset", "adae")
+    assert run_cli("diff", built.out, second_cut, "--json", "--dataset", "adae").stdout == res.stdout  # deterministic
     data = json.loads(res.stdout)
     assert [d["dataset"] for d in data["datasets"]] == ["ADAE"] and data["has_changes"] is True
     assert data["datasets"][0]["changed_values"][2] == {"STUDYID": "VGO-Cs01p", "USUBJID": "VGO-Cs01p-102-003",
@@ -239,3 +240,18 @@ def test_xpt_and_parquet_of_the_same_data_agree(built, tmp_path):
     assert {c["attribute"] for c in d.variable_changes} == {"label"}
     assert {"variable": "AETERM", "attribute": "label", "old": "Reported Term for the Adverse Event",
             "new": ""} in d.variable_changes
+
+
+def test_empty_side_and_bad_folders(tmp_path):
+    empty = _ae([])
+    one = _ae([["S", "S-1", 1, "Headache", "1"]])
+    d = diff_frames("AE", empty, one, ["STUDYID", "USUBJID", "AESEQ"])
+    assert (len(d.added), len(d.removed), d.changed_records) == (1, 0, 0)
+    d = diff_frames("AE", one, empty, None)
+    assert (len(d.added), len(d.removed)) == (0, 1)
+    (tmp_path / "nothing").mkdir()
+    _write(tmp_path / "old", "AE", one)
+    res = run_cli("diff", tmp_path / "old", tmp_path / "nothing")
+    assert res.code == 2 and "holds no dataset files" in res.stderr
+    res = run_cli("diff", tmp_path / "old", tmp_path / "missing")
+    assert res.code == 2 and "NEW folder" in res.stderr and "does not exist" in res.stderr
