@@ -9,7 +9,7 @@ LBTESTCD, VISITNUM; the comparison alone) and, with --files, of ``diff_folders``
 cuts written as parquet (reading included), and checks the counts it finds against the
 ones it made.
 
-    .venv/bin/python benchmarks/diff.py [--records 1000000] [--files]
+    .venv/bin/python benchmarks/diff.py [--records 1000000] [--files [--xpt]]
 """
 from __future__ import annotations
 
@@ -87,10 +87,22 @@ def make_new(old: pd.DataFrame, seed: int = 2) -> tuple[pd.DataFrame, dict]:
     return new, truth
 
 
+def _write_xpt(path: Path, frame: pd.DataFrame) -> None:
+    import datetime
+
+    from cdisc.metadata import DatasetMeta, VariableMeta
+    from cdisc.xpt import write_xpt
+
+    meta = DatasetMeta(name="LB", label="Laboratory Test Results", variables=[
+        VariableMeta(name=c, label=c, type="Num" if frame[c].dtype.kind == "f" else "Char") for c in frame.columns])
+    write_xpt(path, frame, meta, datetime.datetime(2026, 1, 1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--files", action="store_true", help="also time diff_folders on parquet files (reading included)")
+    ap.add_argument("--files", action="store_true", help="also time diff_folders on two files (reading included)")
+    ap.add_argument("--xpt", action="store_true", help="with --files: XPT v5 files (cdisc.xpt) instead of parquet")
     args = ap.parse_args()
     t0 = time.perf_counter()
     old = make_lb(max(1, args.records // 500))
@@ -109,12 +121,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for name, frame in (("old", old), ("new", new)):
                 (Path(tmp) / name).mkdir()
-                frame.to_parquet(Path(tmp) / name / "lb.parquet", index=False)
+                if args.xpt:
+                    _write_xpt(Path(tmp) / name / "lb.xpt", frame)
+                else:
+                    frame.to_parquet(Path(tmp) / name / "lb.parquet", index=False)
             t0 = time.perf_counter()
             res = diff_folders(Path(tmp) / "old", Path(tmp) / "new")
             t = time.perf_counter() - t0
             d = res.datasets[0]
-            print(f"diff_folders (2 parquet files read, keys {', '.join(d.keys or [])}): {t:.2f} s")
+            print(f"diff_folders (2 {'XPT' if args.xpt else 'parquet'} files read, keys {', '.join(d.keys or [])}): {t:.2f} s")
             got = {"removed": len(d.removed), "added": len(d.added), "changed": d.changed_records,
                    "values": len(d.changed)}
             assert got == truth, f"expected {truth}, got {got}"
