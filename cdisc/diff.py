@@ -348,8 +348,8 @@ def diff_frames(name: str, old: pd.DataFrame, new: pd.DataFrame, keys: list[str]
 
 def _attributes(ds, meta) -> dict[str, dict]:
     """Variable -> {label, type, length} of one side: labels from the file (else the build's
-    metadata), type from the values, length the declared one a build recorded (else the longest
-    value in bytes)."""
+    metadata), type from the values, length of a text variable the one the file declares (XPT,
+    Dataset-JSON), else the longest value in UTF-8 bytes; numbers 8."""
     from_meta = {v.name: v for v in (meta.variables if meta is not None else [])}
     out = {}
     for c in ds.frame.columns:
@@ -357,8 +357,8 @@ def _attributes(ds, meta) -> dict[str, dict]:
         typ = "Num" if _is_num(ds.frame[c]) else "Char"
         if typ == "Num":
             length = 8
-        elif v is not None and v.length:
-            length = int(v.length)
+        elif ds.lengths.get(c):
+            length = int(ds.lengths[c])
         else:
             length = _max_bytes(ds.frame[c])
         out[c] = {"label": ds.labels.get(c) or (v.label if v is not None else ""), "type": typ, "length": length}
