@@ -180,9 +180,9 @@ def choose_keys(name: str, old: pd.DataFrame, new: pd.DataFrame, old_meta=None, 
             return list(SUPP_KEYS), "SDTMIG SUPP-- key"
     for seq in (f"{name[:2].upper()}SEQ", "ASEQ"):
         if seq in both and "USUBJID" in both:
-            return subj + [seq], f"STUDYID/USUBJID/{seq}"
+            return subj + [seq], f"{seq} sequence number, no build metadata"
     if "USUBJID" in both and old["USUBJID"].is_unique and new["USUBJID"].is_unique:
-        return subj, "one record per subject"
+        return subj, "one record per subject, no build metadata"
     return None, "no key"
 
 
@@ -537,10 +537,10 @@ def render_text(result: DiffResult, limit: int = 10) -> str:
         lines.append(f"{d.name:<9}{d.old_records:>8}{d.new_records:>8}{d.n_added:>8}{d.n_removed:>8}"
                      f"{d.changed_records:>8}  {note}")
     for d in result.datasets:
-        if d.status != "compared" or not (d.changed_records or len(d.added) or len(d.removed)):
+        if d.status != "compared" or not (d.changed_records or len(d.added) or len(d.removed) or len(d.duplicates)):
             continue
-        lines += ["", f"{d.name}: keys {', '.join(d.keys) if d.keys else '(none: whole rows)'}"
-                  + (f" ({d.key_source})" if d.key_source else "")]
+        lines += ["", f"{d.name}: keys {', '.join(d.keys)}" + (f" ({d.key_source})" if d.key_source else "")
+                  if d.keys else f"{d.name}: no key, records compared as whole rows"]
         keys = d.keys or list(d.added.columns if len(d.added) else d.removed.columns)
         if d.changed_records:
             lines.append(f"  changed ({d.changed_records} record{'s' if d.changed_records > 1 else ''}"
@@ -551,6 +551,12 @@ def render_text(result: DiffResult, limit: int = 10) -> str:
                 for var, o, n in grp:
                     lines.append(f"      {var}: {_quote(o, d.formats.get(var))} -> {_quote(n, d.formats.get(var))}")
                 shown += 1
+        if len(d.duplicates):
+            n = len(d.duplicates)
+            lines.append(f"  key values on more than one record ({n}" + (f", first {limit}" if n > limit else "")
+                         + "; their records compared as whole rows):")
+            for row in _records(d.duplicates.head(limit)):
+                lines.append(f"    {_key_text(row, keys, d.formats)} (OLD {row['OLD_COUNT']}, NEW {row['NEW_COUNT']})")
         for what, frame in (("added", d.added), ("removed", d.removed)):
             if len(frame):
                 lines.append(f"  {what} ({len(frame)} record{'s' if len(frame) > 1 else ''}"

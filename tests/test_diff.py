@@ -179,14 +179,17 @@ def test_duplicate_key_is_reported_not_a_crash(tmp_path):
     _write(tmp_path / "old", "AE", old)
     _write(tmp_path / "new", "AE", new)
     d = diff_folders(tmp_path / "old", tmp_path / "new").datasets[0]
-    assert d.keys == ["STUDYID", "USUBJID", "AESEQ"] and d.key_source == "STUDYID/USUBJID/AESEQ"
+    assert d.keys == ["STUDYID", "USUBJID", "AESEQ"] and d.key_source == "AESEQ sequence number, no build metadata"
     assert d.duplicates.to_dict("records") == [{"STUDYID": "S", "USUBJID": "S-1", "AESEQ": 2.0,
                                                 "OLD_COUNT": 1, "NEW_COUNT": 2}]
     # the rows of key S-1/2 compared whole: Nausea on both sides, Vomiting added
     assert d.added.values.tolist() == [["S", "S-1", 2.0]] and len(d.removed) == 0
     assert d.changed[["USUBJID", "VARIABLE", "OLD", "NEW"]].values.tolist() == [["S-2", "AETOXGR", "2", "3"]]
     assert d.changed_records == 1
-    assert "1 duplicate key" in render_text(diff_folders(tmp_path / "old", tmp_path / "new"))
+    text = render_text(diff_folders(tmp_path / "old", tmp_path / "new"))
+    assert f"{'AE':<9}{3:>8}{4:>8}{1:>8}{0:>8}{1:>8}  1 duplicate key" in text.splitlines()
+    assert ("  key values on more than one record (1; their records compared as whole rows):\n"
+            "    USUBJID=S-1 AESEQ=2 (OLD 1, NEW 2)\n") in text
 
 
 def test_keyless_dataset_is_a_multiset(tmp_path):
@@ -209,7 +212,7 @@ def test_dataset_added_variable_added_label_type_changed(tmp_path):
     res = diff_folders(tmp_path / "old", tmp_path / "new")
     ae, dm_d = res.datasets
     assert (ae.name, ae.status, ae.n_added, ae.new_records) == ("AE", "added", 1, 1)
-    assert dm_d.keys == ["STUDYID", "USUBJID"] and dm_d.key_source == "one record per subject"
+    assert dm_d.keys == ["STUDYID", "USUBJID"] and dm_d.key_source == "one record per subject, no build metadata"
     assert dm_d.variables_added == ["RACE"] and dm_d.variables_removed == []
     assert dm_d.variable_changes == [{"variable": "AGE", "attribute": "label", "old": "Age", "new": "Age in Years"},
                                      {"variable": "AGE", "attribute": "type", "old": "Num", "new": "Char"},
