@@ -68,6 +68,7 @@ class DatasetDiff:
     label: tuple[str, str] | None = None          # (old, new) dataset label when it changed
     notes: list[str] = field(default_factory=list)
     formats: dict[str, str] = field(default_factory=dict)       # variable -> SAS format, for display
+    one_study: bool = False                       # one STUDYID value on both sides: left out of terminal lines
 
     @property
     def n_added(self) -> int:
@@ -268,6 +269,9 @@ def diff_frames(name: str, old: pd.DataFrame, new: pd.DataFrame, keys: list[str]
     """Compare one dataset's two frames (see the module docstring, steps 2-4)."""
     d = DatasetDiff(name, "compared", len(old), len(new), keys=list(keys) if keys else None, key_source=key_source)
     common = [c for c in new.columns if c in set(old.columns)]
+    if "STUDYID" in common:
+        d.one_study = len(pd.unique(np.concatenate([old["STUDYID"].to_numpy(dtype=object),
+                                                    new["STUDYID"].to_numpy(dtype=object)]))) <= 1
     old_h, new_h, mixed = _harmonise(old, new, common)
     if mixed:
         d.notes.append(f"type changed, values compared as text: {', '.join(mixed)}")
@@ -494,8 +498,8 @@ def _side_text(s: dict) -> str:
     return bits[0] + (f" ({', '.join(bits[1:])})" if len(bits) > 1 else "")
 
 
-def _key_text(row: dict, keys: list[str], formats: dict) -> str:
-    skip = {"STUDYID"} if len(keys) > 1 else set()
+def _key_text(row: dict, keys: list[str], formats: dict, one_study: bool = False) -> str:
+    skip = {"STUDYID"} if len(keys) > 1 and one_study else set()
     return " ".join(f"{k}={display(row[k], formats.get(k))}" for k in keys if k not in skip)
 
 
@@ -556,13 +560,13 @@ def render_text(result: DiffResult, limit: int = 10) -> str:
             lines.append(f"  key values on more than one record ({n}" + (f", first {limit}" if n > limit else "")
                          + "; their records compared as whole rows):")
             for row in _records(d.duplicates.head(limit)):
-                lines.append(f"    {_key_text(row, keys, d.formats)} (OLD {row['OLD_COUNT']}, NEW {row['NEW_COUNT']})")
+                lines.append(f"    {_key_text(row, keys, d.formats, d.one_study)} (OLD {row['OLD_COUNT']}, NEW {row['NEW_COUNT']})")
         for what, frame in (("added", d.added), ("removed", d.removed)):
             if len(frame):
                 lines.append(f"  {what} ({len(frame)} record{'s' if len(frame) > 1 else ''}"
                              + (f", first {limit}" if len(frame) > limit else "") + "):")
                 for row in _records(frame.head(limit)):
-                    lines.append(f"    {_key_text(row, keys, d.formats)}")
+                    lines.append(f"    {_key_text(row, keys, d.formats, d.one_study)}")
     return "\n".join(lines) + "\n"
 
 
@@ -592,7 +596,7 @@ def _changed_groups(d: DatasetDiff, limit: int):
     for i in range(int(rec_no.max()) + 1 if len(rec_no) else 0):   # at most `limit` records: display only
         part = sub[rec_no == i]
         row = _records(part.head(1)[keys])[0]
-        groups.append((_key_text(row, keys, d.formats),
+        groups.append((_key_text(row, keys, d.formats, d.one_study),
                        list(zip(part["VARIABLE"], part["OLD"], part["NEW"]))))
     return groups
 

@@ -258,3 +258,14 @@ def test_empty_side_and_bad_folders(tmp_path):
     assert res.code == 2 and "holds no dataset files" in res.stderr
     res = run_cli("diff", tmp_path / "old", tmp_path / "missing")
     assert res.code == 2 and "NEW folder" in res.stderr and "does not exist" in res.stderr
+
+
+def test_pooled_studies_keep_studyid_in_the_lines():
+    from cdisc.diff import DiffResult
+
+    old = _ae([["A", "X-1", 1, "Headache", "1"], ["B", "X-1", 1, "Headache", "1"]])
+    new = _ae([["A", "X-1", 1, "Headache", "1"], ["B", "X-1", 1, "Headache", "2"]])
+    d = diff_frames("AE", old, new, ["STUDYID", "USUBJID", "AESEQ"])
+    side = {"folder": "x", "studyid": None, "data_cut": None}
+    text = render_text(DiffResult(side, side, [d]))
+    assert "    STUDYID=B USUBJID=X-1 AESEQ=1\n      AETOXGR: '1' -> '2'\n" in text
