@@ -20,8 +20,8 @@ Per dataset the comparison (``diff_frames``) is:
    records are compared as arrays: numbers equal when equal or both missing, text exactly
    (blank = ""). A variable whose type changed (Char <-> Num) is compared as text. Every
    difference is one row (key values, VARIABLE, OLD, NEW).
-5. **Variables.** Added, removed, and label / type / length changes (length: the declared
-   length a build recorded, else the longest value in bytes); the dataset label.
+5. **Variables.** Added, removed, and label / type / length changes (length: the one the file
+   declares, XPT or Dataset-JSON, else the longest value in bytes); the dataset label.
 
 Everything is sorted (datasets by name, records by key, variables in NEW's order) so two
 runs give the same output byte for byte. No per-record Python loops: 10^6 records compare in
