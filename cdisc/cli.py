@@ -1,4 +1,4 @@
-"""Command line: `cdisc build`, `cdisc validate`, `cdisc package`.
+"""Command line: `cdisc build`, `cdisc validate`, `cdisc package`, `cdisc diff`.
 
 Exit codes: 0 success; 1 the data has errors; 2 bad usage, bad spec or unreadable input.
 Errors print as one readable message (file, row, column, what and how to fix); --debug
@@ -377,6 +377,58 @@ def verify(out_dir: Path, debug: bool) -> None:
                 click.echo(str(p), err=True)
             raise _Abort(1)
         click.echo(f"{out_dir}: every file matches manifest.json")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@main.command()
+@click.argument("old", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dataset", "datasets", multiple=True,
+              help="Compare only this dataset (repeat, or comma-separated: --dataset AE,ADAE). Default: all.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the differences as one self-contained HTML page (never inside OLD or NEW).")
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON (for scripts) instead of text.")
+@click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Changed, added and removed records listed per dataset in the terminal.")
+@click.option("--html-limit", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Rows per table in the HTML page (--json always holds all).")
+@click.option("--fail-on-change", is_flag=True, help="Exit 1 when anything differs (default: 0 either way).")
+@debug_option
+def diff(old: Path, new: Path, datasets: tuple[str, ...], html_file: Path | None, as_json: bool, limit: int,
+         html_limit: int, fail_on_change: bool, debug: bool) -> None:
+    """Compare two builds (two data cuts): what was added, removed and changed, dataset by dataset.
+
+    OLD and NEW are `cdisc build` folders (records matched by the keys in their
+    metadata.json) or any folders of XPT / Dataset-JSON / sas7bdat / parquet datasets.
+    Prints one line per dataset (records added, removed, changed; variables added,
+    removed or changed), then up to --limit records per dataset with the changed values.
+    Reads OLD and NEW only. Exit 0 (also when they differ; --fail-on-change: 1), 2 for an
+    unreadable folder.
+    """
+    import json as _json
+
+    from . import diff as _diff
+
+    try:
+        for p, what in ((old, "OLD"), (new, "NEW")):
+            if not Path(p).is_dir():
+                click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
+                raise _Abort(2)
+        names = [n for d in datasets for n in d.split(",") if n.strip()]
+        if html_file is not None:
+            _run(debug, _diff.check_html_target, html_file, old, new)
+        result = _run(debug, _diff.diff_folders, old, new, names or None)
+        if html_file is not None:
+            _run(debug, _diff.write_html, result, html_file, html_limit)
+        if as_json:
+            click.echo(_json.dumps(_diff.to_json(result), indent=1, ensure_ascii=False))
+        else:
+            click.echo(_diff.render_text(result, limit), nl=False)
+            if html_file is not None:
+                click.echo(f"\nReport: {html_file}")
+        if fail_on_change and result.has_changes:
+            raise _Abort(1)
     except _Abort as a:
         sys.exit(a.code)
 

@@ -39,6 +39,7 @@ class DeliveredDataset:
     label: str = ""
     labels: dict[str, str] = field(default_factory=dict)      # variable -> label (may be empty)
     formats: dict[str, str] = field(default_factory=dict)     # variable -> SAS format (e.g. DATE9.)
+    lengths: dict[str, int] = field(default_factory=dict)     # variable -> declared length, when the format has one
 
 
 def read_delivered(path: Path | str) -> DeliveredDataset | None:
@@ -65,10 +66,12 @@ def read_delivered(path: Path | str) -> DeliveredDataset | None:
                          hint="is the file complete and in the format its extension says?") from None
     if got is None:
         return None
-    frame, label, labels, formats = got
+    frame, label, labels, formats = got[:4]
+    lengths = got[4] if len(got) > 4 else {}
     frame = _normalise(frame, path)
     return DeliveredDataset(path.name.split(".")[0].upper(), frame, path, label or "",
-                            {k.upper(): v for k, v in labels.items() if v}, {k.upper(): v for k, v in formats.items() if v})
+                            {k.upper(): v for k, v in labels.items() if v}, {k.upper(): v for k, v in formats.items() if v},
+                            {str(k).upper(): int(v) for k, v in lengths.items() if isinstance(v, int) and v > 0})
 
 
 def read_delivery(folder: Path | str, *, recursive: bool = False) -> dict[str, DeliveredDataset]:
@@ -96,7 +99,7 @@ def _xpt(path: Path):
 
     df, meta = read_xport(path)
     return (df, meta.file_label, dict(zip(meta.column_names, meta.column_labels)),
-            dict(zip(meta.column_names, meta.pyreadstat_formats)))
+            dict(zip(meta.column_names, meta.pyreadstat_formats)), dict(zip(meta.column_names, meta.lengths)))
 
 
 def _json(path: Path):
@@ -108,7 +111,7 @@ def _json(path: Path):
     df, meta = read_dataset_json(path)
     cols = meta.get("columns", [])
     return (df, meta.get("label") or "", {c.get("name"): c.get("label") for c in cols},
-            {c.get("name"): c.get("displayFormat") for c in cols})
+            {c.get("name"): c.get("displayFormat") for c in cols}, {c.get("name"): c.get("length") for c in cols})
 
 
 def _sas7bdat(path: Path):
