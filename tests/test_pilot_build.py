@@ -16,7 +16,7 @@ from pilot_agreement import TARGET, compare
 STUDY = REPO / "studies" / "cdiscpilot01"
 
 # one worker builds the module fixture once (pytest -n auto runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("pilot_build")
+pytestmark = pytest.mark.xdist_group(name="pilot_build")
 
 
 @pytest.fixture(scope="module")

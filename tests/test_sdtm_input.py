@@ -21,7 +21,7 @@ from conftest import REPO, SPECS, run_cli
 STUDY_FILES = ("study.yaml", "adam", "ct", "waivers.yaml", "validation.yaml")
 
 # one worker builds the module fixture once (pytest -n auto runs with --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("sdtm_input")
+pytestmark = pytest.mark.xdist_group(name="sdtm_input")
 
 
 def _adam_only_specs(dest: Path) -> Path:
