@@ -422,5 +422,86 @@ def _print_summary(manifest: dict, out_dir: Path, seconds: float) -> None:
     click.echo(f"Wrote {len(manifest['outputs'])} datasets to {out_dir} in {seconds:.1f} s")
 
 
+class _DefaultGroup(click.Group):
+    """A group whose first argument, when it is not a subcommand, goes to ``default``:
+    ``cdisc findings build --xlsx f.xlsx`` is ``cdisc findings export build --xlsx f.xlsx``."""
+
+    default = "export"
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_DefaultGroup)
+def findings() -> None:
+    """Validation findings as an Excel workbook (Pinnacle 21 shape) and back as waivers.
+
+    `cdisc findings PATH --xlsx FILE` writes the workbook; `cdisc findings import FILE
+    --waivers specs/waivers.yaml` turns the explained Details rows into waivers.
+    """
+
+
+@findings.command("export")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--xlsx", "xlsx", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The workbook to write (Dataset Summary, Issue Summary, Details, Waived).")
+@debug_option
+def findings_export(path: Path, xlsx: Path, debug: bool) -> None:
+    """Write the findings of PATH (a build folder or a results.json) as a workbook.
+
+    Details has one row per finding and an empty Explanation column: fill it in for the
+    findings that are acceptable and read them back with `cdisc findings import`. The same
+    results give the same bytes (timestamps are the build's data cut).
+    """
+    from .excel.findings import write_findings
+
+    try:
+        t0 = time.perf_counter()
+        info = _run(debug, write_findings, path, xlsx)
+        click.echo(f"Wrote {xlsx}: {info['findings']} findings, {info['waived']} waived, from {info['results']} "
+                   f"({info['bytes']:,} bytes, {time.perf_counter() - t0:.2f} s)")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@findings.command("import")
+@click.argument("xlsx", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--waivers", "waivers_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("specs/waivers.yaml"), show_default=True, help="The waivers file to add to.")
+@click.option("--write", is_flag=True, help="Append the new waivers to the file (default: only show them).")
+@debug_option
+def findings_import(xlsx: Path, waivers_file: Path, write: bool, debug: bool) -> None:
+    """Turn every Details row with an Explanation into a waiver (rule, dataset, subject,
+    variable, reason = the explanation, approved_by = the "Approved by" column).
+
+    A dry run by default: prints the YAML it would append. With --write the entries are
+    appended to the file as text (its comments stay); a waiver for the same rule, dataset,
+    subject and variable as one already there is refused.
+    """
+    from .excel.findings import append_waivers, plan_waivers, render_waivers, waivers_from_workbook
+
+    try:
+        new = _run(debug, waivers_from_workbook, xlsx)
+        add, skipped = _run(debug, plan_waivers, new, waivers_file)
+        for w, why in skipped:
+            click.echo(f"skipped: {w['rule']} {w['dataset']} {w.get('usubjid') or ''} {w.get('variable') or ''}"
+                       f" ({why})".replace("  ", " "))
+        if not add:
+            click.echo(f"No new waivers ({len(new)} explained rows in {xlsx})")
+            return
+        click.echo(f"{'Adding' if write else 'Would add'} {len(add)} waiver{'s' if len(add) != 1 else ''} "
+                   f"to {waivers_file}:")
+        click.echo(render_waivers(add, 2).rstrip("\n"))
+        if write:
+            _run(debug, append_waivers, waivers_file, add)
+            click.echo(f"Wrote {waivers_file}")
+        else:
+            click.echo("(dry run: add --write to append them)")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
