@@ -1,4 +1,4 @@
-"""Command line: `cdisc build`, `cdisc validate`, `cdisc package`.
+"""Command line: `cdisc build`, `cdisc validate`, `cdisc package`, `cdisc findings`, `cdisc spec`.
 
 Exit codes: 0 success; 1 the data has errors; 2 bad usage, bad spec or unreadable input.
 Errors print as one readable message (file, row, column, what and how to fix); --debug
@@ -499,6 +499,85 @@ def findings_import(xlsx: Path, waivers_file: Path, write: bool, debug: bool) ->
             click.echo(f"Wrote {waivers_file}")
         else:
             click.echo("(dry run: add --write to append them)")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@main.group()
+def spec() -> None:
+    """A study's YAML specs as an Excel workbook and back; JSON Schemas for editors."""
+
+
+@spec.command("export")
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Study spec folder. Default: the shipped study's specs/.")
+@click.option("--xlsx", "xlsx", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The workbook to write.")
+@debug_option
+def spec_export(specs_dir: Path | None, xlsx: Path, debug: bool) -> None:
+    """Write every spec of a study (study.yaml, sdtm/, adam/, ct/study-ct.yaml, trial_design.yaml,
+    pp.yaml, validation.yaml, waivers.yaml) into one workbook: a sheet per dataset with a row
+    per variable, Datasets, Steps, Parameters, Codelists, Synonyms, Study, Arms, Visits, ...
+
+    The workbook is read back before it is written: every spec must load into a model equal
+    to the one it came from (YAML comments are not carried).
+    """
+    from .excel.specs import export_specs
+
+    specs_dir = specs_dir or _default("specs")
+    try:
+        t0 = time.perf_counter()
+        info = _run(debug, export_specs, specs_dir, xlsx)
+        click.echo(f"Wrote {xlsx}: {len(info['files'])} spec files of {specs_dir} in {info['sheets']} sheets "
+                   f"({info['bytes']:,} bytes, {time.perf_counter() - t0:.2f} s)")
+        for rel in info["skipped"]:
+            click.echo(f"not a spec file, not in the workbook: {rel}")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@spec.command("import")
+@click.argument("xlsx", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The spec folder to write (new or empty, unless --force).")
+@click.option("--force", is_flag=True, help="Write into a spec folder that already has files (overwrites the "
+                                            "spec files the workbook holds; other files stay).")
+@debug_option
+def spec_import(xlsx: Path, specs_dir: Path, force: bool, debug: bool) -> None:
+    """Write the YAML specs a workbook holds (as made by `cdisc spec export`, then edited).
+
+    Every spec is validated before anything is written; the YAML written is checked to load
+    back to the same models. Writes only inside --specs.
+    """
+    from .excel.specs import import_specs
+
+    try:
+        t0 = time.perf_counter()
+        info = _run(debug, import_specs, xlsx, specs_dir, force=force)
+        click.echo(f"Wrote {len(info['files'])} spec files into {specs_dir} ({time.perf_counter() - t0:.2f} s)")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@spec.command("schemas")
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Study spec folder whose files get the schema line.")
+@debug_option
+def spec_schemas(specs_dir: Path, debug: bool) -> None:
+    """Point every spec file of a folder at its JSON Schema (shipped with cdisc): make its first
+    line `# yaml-language-server: $schema=<relative path>`, so editors validate and complete it.
+    Nothing else in the files changes."""
+    from .excel.schemas import add_modeline, kind_of
+
+    try:
+        if not specs_dir.is_dir():
+            click.echo(f"cdisc: usage error: folder {specs_dir} does not exist", err=True)
+            raise _Abort(2)
+        n = 0
+        for p in sorted(specs_dir.rglob("*.yaml")):
+            if kind_of(p.relative_to(specs_dir).as_posix()) and _run(debug, add_modeline, p, specs_dir):
+                n += 1
+        click.echo(f"{n} spec files of {specs_dir} now name their schema")
     except _Abort as a:
         sys.exit(a.code)
 
