@@ -102,22 +102,18 @@ def issue_summary(findings: list[dict]) -> list[list]:
 
 
 def build_workbook(results: dict) -> Workbook:
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Dataset Summary"
-    xlsxio.table(ws, DATASET_SUMMARY, [[d["name"], d.get("records"), d.get("errors", 0), d.get("warnings", 0),
-                                        d.get("notices", 0), d.get("waived", 0)]
-                                       for d in sorted(results.get("datasets", []), key=lambda d: d["name"])])
+    wb = Workbook(write_only=True)
+    xlsxio.table(wb, "Dataset Summary", DATASET_SUMMARY,
+                 [[d["name"], d.get("records"), d.get("errors", 0), d.get("warnings", 0), d.get("notices", 0),
+                   d.get("waived", 0)] for d in sorted(results.get("datasets", []), key=lambda d: d["name"])])
     findings = sorted(results.get("findings", []), key=_order)
-    xlsxio.table(wb.create_sheet("Issue Summary"), ISSUE_SUMMARY, issue_summary(findings),
-                 widths={"Message": 80}, wrap=("Message",))
-    xlsxio.table(wb.create_sheet("Details"), DETAILS, [_detail(f) + [None, None] for f in findings],
-                 widths={"Message": 70, "Explanation": 50, "Approved by": 20}, wrap=("Message", "Explanation"))
+    xlsxio.table(wb, "Issue Summary", ISSUE_SUMMARY, issue_summary(findings), widths={"Message": 80}, wrap=("Message",))
+    xlsxio.table(wb, "Details", DETAILS, [_detail(f) + [None, None] for f in findings],
+                 widths={"Message": 70, "Explanation": 50, "Approved by": 20})
     waived = sorted(results.get("waived", []), key=_order)
-    xlsxio.table(wb.create_sheet("Waived"), WAIVED,
+    xlsxio.table(wb, "Waived", WAIVED,
                  [_detail(f) + [(f.get("waiver") or {}).get("reason"), (f.get("waiver") or {}).get("approved_by")]
-                  for f in waived],
-                 widths={"Message": 60, "Reason": 60}, wrap=("Message", "Reason"))
+                  for f in waived], widths={"Message": 60, "Reason": 60}, wrap=("Reason",))
     return wb
 
 
@@ -125,7 +121,11 @@ def write_findings(path: Path, xlsx: Path) -> dict:
     """The findings workbook of a build folder or results.json; returns counts and size."""
     src = find_results(path)
     results = _load(src)
-    size = xlsxio.save(build_workbook(results), xlsx, data_cut_of(src))
+    try:
+        wb = build_workbook(results)
+    except ValueError as exc:            # more findings than an Excel sheet holds
+        raise SpecError(str(exc), file=str(src), hint="filter the findings (e.g. fix the rule that floods) first") from None
+    size = xlsxio.save(wb, xlsx, data_cut_of(src))
     return {"results": str(src), "findings": len(results.get("findings", [])),
             "waived": len(results.get("waived", [])), "bytes": size}
 

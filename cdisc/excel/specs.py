@@ -167,9 +167,16 @@ def _columns(model, records: list[dict], lead: tuple = (), always: tuple = (), o
 
 
 def _records_sheet(wb: Workbook, title: str, header: list[str], rows: list[list]) -> None:
-    xlsxio.table(wb.create_sheet(title), header, rows,
-                 widths={h: 40 for h in header if h in ("sources", "args", "method", "comment", "rule value",
-                                                         "value", "reason", "start", "raw", "lookups")},
+    try:
+        _table(wb, title, header, rows)
+    except ValueError as exc:           # a control character in a spec value
+        raise SpecError(str(exc), hint=f"sheet {title}: remove the character from the spec") from None
+
+
+def _table(wb: Workbook, title: str, header: list[str], rows: list[list]) -> None:
+    xlsxio.table(wb, title, header, rows, escape=False,
+                 widths={h: (80 if title == "Study" else 40) for h in header
+                         if h in ("sources", "args", "method", "comment", "rule value", "value", "reason", "start")},
                  wrap=tuple(h for h in header if h in ("sources", "args", "method", "comment", "rule value",
                                                        "value", "reason", "start")))
 
@@ -221,9 +228,7 @@ def _adam_rows(spec) -> tuple[list[str], list[list]]:
 
 def build_workbook(specs: SpecSet) -> Workbook:
     models = _models()
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Study"
+    wb = Workbook(write_only=True)
     study_rows = []
     tables: dict[str, tuple[str, list[dict]]] = {}
     for name in STUDY_FILES:
@@ -240,7 +245,7 @@ def build_workbook(specs: SpecSet) -> Workbook:
                 tables[tab[2]] = (key, value)
                 continue
             study_rows.append([name, key, encode(_ann(model, key), value)])
-    xlsxio.table(ws, ["file", "key", "value"], study_rows, widths={"value": 80}, wrap=("value",))
+    _records_sheet(wb, "Study", ["file", "key", "value"], study_rows)
 
     datasets = {rel: m for rel, m in specs.files.items() if rel.startswith(("sdtm/", "adam/"))}
     ds_rows, ds_recs = [], []
@@ -566,14 +571,13 @@ def export_specs(specs_dir: Path, xlsx: Path) -> dict:
     """Write the workbook of a study's specs, after checking it reads back to equal models."""
     specs = load_specs(specs_dir)
     wb = build_workbook(specs)
-    buf = io.BytesIO()
-    wb.save(buf)
-    back = validate_files(read_workbook(load_workbook(io.BytesIO(buf.getvalue())), src=str(xlsx)), src=str(xlsx))
+    data = xlsxio.to_bytes(wb, _cut(specs))
+    back = validate_files(read_workbook(load_workbook(io.BytesIO(data)), src=str(xlsx)), src=str(xlsx))
     bad = _diff(specs, back)
     if bad:
         raise SpecError(f"the workbook would not give back these specs unchanged: {', '.join(bad)}",
                         file=str(specs_dir), hint="this is a bug in cdisc spec export; please report it")
-    size = xlsxio.save(wb, xlsx, _cut(specs))
+    size = xlsxio.write(xlsx, data)
     return {"files": list(specs.files), "skipped": specs.skipped, "sheets": len(wb.sheetnames), "bytes": size}
 
 
