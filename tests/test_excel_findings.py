@@ -173,3 +173,13 @@ def test_not_a_results_file(tmp_path):
     (tmp_path / "x.json").write_text("{}")
     r = CliRunner().invoke(main, ["findings", str(tmp_path / "x.json"), "--xlsx", str(tmp_path / "o.xlsx")])
     assert r.exit_code == 2 and "not a cdisc results.json" in r.output
+
+
+def test_a_broader_waiver_already_in_the_file_covers_the_row(tmp_path):
+    wfile = tmp_path / "waivers.yaml"
+    wfile.write_text("waivers:\n  - {rule: CORE-000701, dataset: AE, variable: EPOCH, reason: partial dates}\n")
+    covered = {"rule": "CORE-000701", "dataset": "AE", "usubjid": "S-002", "variable": "EPOCH", "reason": "x"}
+    other = {"rule": "CORE-000701", "dataset": "AE", "usubjid": "S-002", "variable": "ARM", "reason": "y"}
+    add, skipped = plan_waivers([covered, other], wfile)
+    assert add == [other]
+    assert skipped[0][0] == covered and "broader waiver (rule: CORE-000701, dataset: AE, variable: EPOCH)" in skipped[0][1]

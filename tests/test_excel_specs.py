@@ -156,3 +156,97 @@ def test_a_study_built_from_imported_specs_is_byte_identical(tmp_path):
         write_outputs(build_sdtm(specs, study / "raw"), out, specs_dir=specs, raw_dir=study / "raw")
         outs.append({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted((out / "sdtm").glob("*.xpt"))})
     assert len(outs[0]) >= 5 and outs[0] == outs[1]
+
+
+EDGE = {
+    "study.yaml": """\
+studyid: S1
+title: "Edge: a title with a colon, ° and ×"
+sponsor: Me
+data_cut: 2025-01-31
+arms: [{armcd: A, arm: Arm A, dose: 1}]
+lookups: {sites: [{SITE: '001', COUNTRY: FRA, OPENED: 2024-01-01}]}
+""",
+    "sdtm/dm.yaml": """\
+domain: DM
+label: Demographics
+class: SPECIAL PURPOSE
+structure: One record per subject
+keys: [STUDYID, USUBJID]
+subject_level: true
+sources: [{form: dm, set: {X: ""}}]
+variables:
+  - {name: STUDYID, label: Study Identifier, study: studyid}
+  - {name: USUBJID, label: Unique Subject Identifier, template: "{STUDYID}-{SUBJECT}", comment: "=not a formula"}
+  - {name: AGE, label: Age, type: Num, number: AGE, range: [0, 120], significant_digits: 0}
+  - {name: ARMNRS, label: Reason Arm and/or Actual Arm is Null, value: ""}
+  - {name: COUNTRY, label: Country, lookup: {from: SITE, table: sites, key: SITE, field: COUNTRY}, case: upper}
+  - {name: DMDY, label: Study Day of Collection, type: Num, value: 1}
+  - {name: RACEOTH, label: Race Other, value: "1"}
+supplemental:
+  - {qnam: RACEOTH2, qlabel: "Race, other  (two blanks)", assign: RACEO, qorig: CRF}
+helpers:
+  - {name: AGEGR_H, expr: "'ADULT' if AGE >= 18 else 'CHILD'"}
+""",
+    "adam/adsl.yaml": """\
+dataset: ADSL
+label: Subject-Level Analysis Dataset
+class: SUBJECT LEVEL ANALYSIS DATASET
+structure: One record per subject
+keys: [STUDYID, USUBJID]
+source: {dataset: DM}
+variables:
+  - {name: STUDYID, label: Study Identifier, origin: Predecessor, source: DM.STUDYID}
+  - {name: USUBJID, label: Unique Subject Identifier, origin: Predecessor, source: DM.USUBJID}
+parameters:
+  - {paramcd: OS, param: Overall Survival (days), method: "from first dose", avalc: [Y, N]}
+""",
+    "adam/doses.yaml": """\
+dataset: DOSES
+output: false
+source: {dataset: EX, filter: "EXDOSE > 0"}
+steps:
+  - {derivation: filter, args: {condition: "EXTRT == 'X'"}, comment: single doses}
+  - {derivation: assign, args: {N: 1, WHEN: 2024-01-01, EMPTY: "", LIST: [a, 1, null]}, append: true}
+""",
+    "ct/study-ct.yaml": """\
+codelists:
+  EMPTYCL: {name: A codelist without terms yet, extensible: true}
+  NUMS: {terms: [{value: 1, decode: One}, {value: "2", synonyms: [two, deux]}]}
+extensions:
+  EPOCH: [{value: LYMPHODEPLETION, decode: Lymphodepletion}]
+synonyms:
+  NY: {"yes!": Y, "1": Y}
+""",
+    "waivers.yaml": "- {rule: CORE-000001, dataset: DM, row: 3, reason: a list at the top level}\n",
+    "validation.yaml": "rules:\n  CDISC-XD-004:\n    params: {extrt: [X, 'Y']}\n",
+}
+
+
+def test_edge_cases_round_trip(tmp_path):
+    src = tmp_path / "src"
+    for rel, text in EDGE.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text, encoding="utf-8")
+    before = load_specs(src)
+    assert len(before.files) == 7
+    export_specs(src, tmp_path / "e.xlsx")
+    import_specs(tmp_path / "e.xlsx", tmp_path / "out")
+    after = load_specs(tmp_path / "out")
+    assert _diff(before, after) == []
+    dm = after.files["sdtm/dm.yaml"]
+    v = {x.name: x for x in dm.variables}
+    # types kept: "" and "1" stay text, 1 a number; "=..." is text, not an Excel formula
+    assert (v["ARMNRS"].value, v["RACEOTH"].value, v["DMDY"].value) == ("", "1", 1)
+    assert v["USUBJID"].comment == "=not a formula" and v["AGE"].range == (0, 120)
+    assert dm.supplemental[0].label == "Race, other  (two blanks)" and dm.helpers[0].name == "AGEGR_H"
+    doses = after.files["adam/doses.yaml"]
+    assert doses.output is False and doses.steps[1].args == {"N": 1, "WHEN": __import__("datetime").date(2024, 1, 1),
+                                                              "EMPTY": "", "LIST": ["a", 1, None]}
+    ct = after.files["ct/study-ct.yaml"]
+    assert ct["codelists"]["EMPTYCL"] == {"name": "A codelist without terms yet", "extensible": True, "terms": []}
+    assert ct["codelists"]["NUMS"]["terms"] == [{"value": 1, "decode": "One"},
+                                                {"value": "2", "synonyms": ["two", "deux"]}]
+    assert ct["synonyms"] == {"NY": {"yes!": "Y", "1": "Y"}}
+    assert after.files["study.yaml"].lookups == {"sites": [{"SITE": "001", "COUNTRY": "FRA",
+                                                            "OPENED": __import__("datetime").date(2024, 1, 1)}]}

@@ -182,22 +182,34 @@ def _key(w: dict) -> tuple:
             w.get("usubjid"), (w.get("variable") or "").upper() or None, w.get("row"))
 
 
+def _covers(old: dict, new: dict) -> bool:
+    """True when waiver ``old`` already waives every finding waiver ``new`` would: same rule
+    and dataset, and each of subject, variable and row either unset in ``old`` or equal."""
+    ko, kn = _key(old), _key(new)
+    return ko[:2] == kn[:2] and all(o is None or o == n for o, n in zip(ko[2:], kn[2:]))
+
+
 def plan_waivers(new: list[dict], waivers_file: Path) -> tuple[list[dict], list[tuple[dict, str]]]:
-    """(waivers to add, [(skipped waiver, why)]): a waiver for the same rule, dataset, subject
-    and variable as one already in the file, or as an earlier row of the workbook, is refused."""
+    """(waivers to add, [(refused waiver, why)]).
+
+    A new waiver is refused when a waiver already in the file covers it (the same rule,
+    dataset, subject and variable, or a broader one that leaves some of them open), or
+    when an earlier row of the workbook gave the same waiver.
+    """
     from validation.waivers import Waiver, load_waivers
 
-    existing = {_key(w.model_dump()) for w in load_waivers(waivers_file)}
-    add, skipped, seen = [], [], set()
+    existing = [w.model_dump() for w in load_waivers(waivers_file)]
+    add, skipped = [], []
     for w in new:
         Waiver.model_validate(w)           # a bad entry fails here, before anything is written
-        k = _key(w)
-        if k in existing:
-            skipped.append((w, f"already in {waivers_file}"))
-        elif k in seen:
+        old = next((e for e in existing if _covers(e, w)), None)
+        if old is not None:
+            what = "the same waiver" if _key(old) == _key(w) else "a broader waiver (" + ", ".join(
+                f"{k}: {old[k]}" for k in ("rule", "dataset", "usubjid", "variable", "row") if old.get(k) is not None) + ")"
+            skipped.append((w, f"{what} is already in {waivers_file}"))
+        elif any(_key(a) == _key(w) for a in add):
             skipped.append((w, "the same rule, dataset, subject and variable as an earlier row"))
         else:
-            seen.add(k)
             add.append(w)
     return add, skipped
 

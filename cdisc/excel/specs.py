@@ -270,6 +270,11 @@ def build_workbook(specs: SpecSet) -> Workbook:
     _records_sheet(wb, "Datasets", ds_header, ds_rows)
 
     fixed = {s.upper() for s in FIXED_SHEETS}
+    names = [(spec.domain if rel.startswith("sdtm/") else spec.dataset).upper() for rel, spec in datasets.items()]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SpecError(f"datasets {', '.join(twice)} are specified twice (SDTM and ADaM); a workbook has one "
+                        "sheet per dataset name", file="specs/sdtm, specs/adam")
     steps_rows, param_rows = [], []
     from adam.spec import Parameter, Step
 
