@@ -183,3 +183,16 @@ def test_a_broader_waiver_already_in_the_file_covers_the_row(tmp_path):
     add, skipped = plan_waivers([covered, other], wfile)
     assert add == [other]
     assert skipped[0][0] == covered and "broader waiver (rule: CORE-000701, dataset: AE, variable: EPOCH)" in skipped[0][1]
+
+
+def test_fast_reader_agrees_with_openpyxl(build, tmp_path):
+    from cdisc.excel import xlsxio
+
+    out = tmp_path / "f.xlsx"
+    CliRunner().invoke(main, ["findings", str(build), "--xlsx", str(out)])
+    _explain(out, 4, "  spaces kept by the cell ", "Ünïcode approver")    # saved again by openpyxl (normal mode)
+    wb = load_workbook(out, read_only=True, data_only=True)      # a formula cell: its cached value, as ours
+    for sheet in wb.sheetnames:
+        assert xlsxio.fast_table(out, sheet) == xlsxio.read_table(wb[sheet]), sheet
+    assert xlsxio.fast_table(out, "No such sheet") is None
+    assert waivers_from_workbook(out)[0]["approved_by"] == "Ünïcode approver"

@@ -24,7 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import yaml
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 
 from cdisc.errors import Problem, SpecError
 
@@ -147,15 +147,12 @@ def waivers_from_workbook(xlsx: Path) -> list[dict]:
     left out; 4. a row without rule or dataset is an error naming its sheet row.
     """
     try:
-        wb = load_workbook(xlsx, read_only=True, data_only=True)
-    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
+        got = xlsxio.fast_table(Path(xlsx), "Details")
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file fails in many ways
         raise SpecError(f"cannot read the workbook: {exc}", file=str(xlsx)) from None
-    try:
-        if "Details" not in wb.sheetnames:
-            raise SpecError("no 'Details' sheet (is this a workbook from `cdisc findings --xlsx`?)", file=str(xlsx))
-        header, rows = xlsxio.read_table(wb["Details"])
-    finally:
-        wb.close()
+    if got is None:
+        raise SpecError("no 'Details' sheet (is this a workbook from `cdisc findings --xlsx`?)", file=str(xlsx))
+    header, rows = got
     missing = [h for h in ("Rule", "Dataset", "Explanation") if h not in header]
     if missing:
         raise SpecError(f"the Details sheet has no column {', '.join(missing)}", file=str(xlsx))

@@ -141,3 +141,88 @@ def read_table(ws) -> tuple[list[str], list[dict]]:
             continue
         out.append({**{h: v for h, v in zip(header, r) if h}, "__row": i})
     return header, out
+
+
+_NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+       "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
+
+
+def _col(ref: str) -> int:
+    """'AB12' -> 28 (1-based column of a cell reference)."""
+    n = 0
+    for ch in ref:
+        if not ch.isalpha():
+            break
+        n = n * 26 + (ord(ch.upper()) - 64)
+    return n
+
+
+def fast_rows(path: Path, sheet: str) -> list[list] | None:
+    """The rows of one sheet read straight from the file's XML (lxml, streaming): about ten times
+    faster than openpyxl for a large sheet. Cell values: shared, inline and formula-result text,
+    numbers (int when integral text), booleans. Returns None when the sheet does not exist.
+
+    Steps: 1. xl/workbook.xml and its relationships give the sheet's part; 2. the shared
+    strings are read (rich text: the runs joined, phonetic runs left out); 3. each ``row`` is
+    parsed as it streams, cells placed by their reference (empty cells are not stored).
+    """
+    from lxml import etree
+
+    m = "{%s}" % _NS["m"]
+    with zipfile.ZipFile(path) as z:
+        wbx = etree.fromstring(z.read("xl/workbook.xml"))
+        rid = next((s.get("{%s}id" % _NS["r"]) for s in wbx.iter(m + "sheet") if s.get("name") == sheet), None)
+        if rid is None:
+            return None
+        rels = etree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+        target = next(r.get("Target") for r in rels.iter("{%s}Relationship" % _NS["rel"]) if r.get("Id") == rid)
+        part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+        shared: list[str] = []
+        if "xl/sharedStrings.xml" in z.namelist():
+            for si in etree.fromstring(z.read("xl/sharedStrings.xml")).iter(m + "si"):
+                shared.append("".join(t.text or "" for t in si.iter(m + "t")
+                                      if t.getparent().tag != m + "rPh"))
+        rows: list[list] = []
+        with z.open(part) as fh:
+            for _, row in etree.iterparse(fh, tag=m + "row"):
+                cells: dict[int, object] = {}
+                for j, c in enumerate(row.iter(m + "c"), 1):
+                    ref, t = c.get("r"), c.get("t")
+                    col = _col(ref) if ref else j
+                    v = c.find(m + "v")
+                    if t == "inlineStr":
+                        val = "".join(x.text or "" for x in c.iter(m + "t"))
+                    elif v is None or v.text is None:
+                        continue
+                    elif t == "s":
+                        val = shared[int(v.text)]
+                    elif t in ("str", "e"):
+                        val = v.text
+                    elif t == "b":
+                        val = v.text.strip() == "1"
+                    else:
+                        txt = v.text.strip()
+                        val = int(txt) if txt.lstrip("-").isdigit() else float(txt)
+                    cells[col] = val
+                r = int(row.get("r") or len(rows) + 1)
+                while len(rows) < r - 1:
+                    rows.append([])
+                rows.append([cells.get(k) for k in range(1, max(cells, default=0) + 1)])
+                row.clear()
+        return rows
+
+
+def fast_table(path: Path, sheet: str) -> tuple[list[str], list[dict]] | None:
+    """:func:`read_table` of one sheet through :func:`fast_rows` (None: no such sheet)."""
+    rows = fast_rows(path, sheet)
+    if rows is None:
+        return None
+    header = [str(h).strip() if h is not None else "" for h in (rows[0] if rows else [])]
+    out = []
+    for i, r in enumerate(rows[1:], 2):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in r):
+            continue
+        r = r + [None] * (len(header) - len(r))           # empty cells at the end are not stored
+        out.append({**{h: v for h, v in zip(header, r) if h}, "__row": i})
+    return header, out
