@@ -166,15 +166,29 @@ def _columns(model, records: list[dict], lead: tuple = (), always: tuple = (), o
     return list(lead) + [k for k in keys if k in present or k in always]
 
 
-def _records_sheet(wb: Workbook, title: str, header: list[str], rows: list[list]) -> None:
+def _choices(model: type[BaseModel] | None, header: list[str]) -> dict[str, list[str]]:
+    """Columns whose field is a Literal of strings (type, core, origin, ...) -> its values."""
+    from .codec import _strip_none
+
+    out = {}
+    for h in header:
+        f = _field(model, h) if model is not None else None
+        tp = _strip_none(f.annotation) if f is not None else None
+        if tp is not None and typing.get_origin(tp) is typing.Literal and all(isinstance(a, str) for a in typing.get_args(tp)):
+            out[h] = list(typing.get_args(tp))
+    return out
+
+
+def _records_sheet(wb: Workbook, title: str, header: list[str], rows: list[list], model=None,
+                   choices: dict[str, list[str]] | None = None) -> None:
     try:
-        _table(wb, title, header, rows)
+        _table(wb, title, header, rows, {**_choices(model, header), **(choices or {})})
     except ValueError as exc:           # a control character in a spec value
         raise SpecError(str(exc), hint=f"sheet {title}: remove the character from the spec") from None
 
 
-def _table(wb: Workbook, title: str, header: list[str], rows: list[list]) -> None:
-    xlsxio.table(wb, title, header, rows, escape=False,
+def _table(wb: Workbook, title: str, header: list[str], rows: list[list], choices: dict) -> None:
+    xlsxio.table(wb, title, header, rows, escape=False, choices=choices,
                  widths={h: (80 if title == "Study" else 40) for h in header
                          if h in ("sources", "args", "method", "comment", "rule value", "value", "reason", "start")},
                  wrap=tuple(h for h in header if h in ("sources", "args", "method", "comment", "rule value",
@@ -267,7 +281,7 @@ def build_workbook(specs: SpecSet) -> Workbook:
     for std, spec, d in ds_recs:
         name = spec.domain if std == "SDTM" else spec.dataset
         ds_rows.append([std, name] + [encode(_ann(models[std], h), d.get(h)) for h in ds_header[2:]])
-    _records_sheet(wb, "Datasets", ds_header, ds_rows)
+    _records_sheet(wb, "Datasets", ds_header, ds_rows, choices={"standard": ["SDTM", "ADaM"]})
 
     fixed = {s.upper() for s in FIXED_SHEETS}
     names = [(spec.domain if rel.startswith("sdtm/") else spec.dataset).upper() for rel, spec in datasets.items()]
@@ -286,7 +300,14 @@ def build_workbook(specs: SpecSet) -> Workbook:
                             file=f"specs/{rel}")
         header, rows = _sdtm_rows(spec) if std == "SDTM" else _adam_rows(spec)
         if std == "SDTM" or spec.variables:
-            _records_sheet(wb, name, header, rows)
+            from adam.spec import AdamVariable
+            from sdtm.spec import RULE_KEYS, Variable
+
+            if std == "SDTM":
+                _records_sheet(wb, name, header, rows, Variable,
+                               {"section": list(SECTIONS.values()), "rule": list(RULE_KEYS)})
+            else:
+                _records_sheet(wb, name, header, rows, AdamVariable)
         if std == "ADaM":
             for st in spec.steps:
                 d = _dump(st)
@@ -295,8 +316,8 @@ def build_workbook(specs: SpecSet) -> Workbook:
                 d = _dump(p)
                 param_rows.append([name] + [encode(_ann(Parameter, k), d.get(k)) for k in _keys_in_order(Parameter)])
     if any(rel.startswith("adam/") for rel in datasets):
-        _records_sheet(wb, "Steps", ["dataset"] + _keys_in_order(Step), steps_rows)
-        _records_sheet(wb, "Parameters", ["dataset"] + _keys_in_order(Parameter), param_rows)
+        _records_sheet(wb, "Steps", ["dataset"] + _keys_in_order(Step), steps_rows, Step)
+        _records_sheet(wb, "Parameters", ["dataset"] + _keys_in_order(Parameter), param_rows, Parameter)
 
     if CT_FILE in specs.files:
         _ct_sheets(wb, specs.files[CT_FILE] or {})
@@ -307,7 +328,7 @@ def build_workbook(specs: SpecSet) -> Workbook:
             recs = [_dump(item.model_validate(r)) if not isinstance(r, BaseModel) else _dump(r)
                     for r in getattr(specs.files[name], key)]
             header = _columns(item, recs)
-            _records_sheet(wb, title, header, [[encode(_ann(item, h), r.get(h)) for h in header] for r in recs])
+            _records_sheet(wb, title, header, [[encode(_ann(item, h), r.get(h)) for h in header] for r in recs], item)
 
     if WAIVERS_FILE in specs.files:
         from sdtm.integrity import IntegrityWaiver
@@ -321,7 +342,7 @@ def build_workbook(specs: SpecSet) -> Workbook:
         for section, model in (("waivers", Waiver), ("integrity", IntegrityWaiver)):
             for w in lists[section]:
                 rows.append([section] + [encode(_ann(model, k), w.get(k)) for k in header[1:]])
-        _records_sheet(wb, "Waivers", header, rows)
+        _records_sheet(wb, "Waivers", header, rows, choices={"section": ["waivers", "integrity"]})
     return wb
 
 
@@ -343,7 +364,7 @@ def _ct_sheets(wb: Workbook, data: dict) -> None:
     for cl, terms in (data.get("extensions") or {}).items():
         for t in terms or []:
             rows.append(["extension", cl, None, None, None] + _term(t, f"extensions.{cl}"))
-    _records_sheet(wb, "Codelists", CT_HEADER, rows)
+    _records_sheet(wb, "Codelists", CT_HEADER, rows, choices={"section": ["codelist", "extension"]})
     syn = [[cl, spelling, value] for cl, m in (data.get("synonyms") or {}).items() for spelling, value in (m or {}).items()]
     _records_sheet(wb, "Synonyms", ["codelist", "spelling", "value"], syn)
 

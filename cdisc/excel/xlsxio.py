@@ -17,6 +17,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
 
 EPOCH = dt.datetime(1980, 1, 1)        # the earliest time a zip entry can hold
 HEADER_FILL = PatternFill("solid", fgColor="DCE3EC")
@@ -89,8 +90,11 @@ def _clean(value, escape: bool):
 
 
 def table(wb: Workbook, title: str, header: list[str], rows: list[list], widths: dict[str, int] | None = None,
-          wrap: tuple[str, ...] = (), escape: bool = True):
+          wrap: tuple[str, ...] = (), escape: bool = True, choices: dict[str, list[str]] | None = None):
     """A sheet: a header row (bold, filled, frozen, filtered) and the rows below it.
+
+    ``choices``: columns whose cells are one of a few values (type: Char/Num) get a drop-down
+    list that refuses anything else typed (for the rows there and 500 more).
 
     ``wb`` is a write-only workbook (rows are streamed: a 120,000-finding sheet in seconds).
     Text is always text (a leading '=' is not a formula).
@@ -105,6 +109,14 @@ def table(wb: Workbook, title: str, header: list[str], rows: list[list], widths:
             width = min(60, max(8, longest + 2))
         ws.column_dimensions[get_column_letter(j)].width = width
     ws.freeze_panes = "A2"
+    for h, values in (choices or {}).items():
+        text = ",".join(values)
+        if h in header and len(text) <= 250:
+            col = get_column_letter(header.index(h) + 1)
+            dv = DataValidation(type="list", formula1=f'"{text}"', allow_blank=True, showErrorMessage=True,
+                                errorTitle=h, error=f"{h} is one of: {', '.join(values)}")
+            dv.add(f"{col}2:{col}{len(rows) + 501}")
+            ws.data_validations.append(dv)
     if header:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{max(1, len(rows) + 1)}"
     head = []
