@@ -540,8 +540,8 @@ def spec_export(specs_dir: Path | None, xlsx: Path, debug: bool) -> None:
 @click.argument("xlsx", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="The spec folder to write (new or empty, unless --force).")
-@click.option("--force", is_flag=True, help="Write into a spec folder that already has files (overwrites the "
-                                            "spec files the workbook holds; other files stay).")
+@click.option("--force", is_flag=True, help="Write into a spec folder that already has files: the specs that "
+                                            "changed are rewritten, the others and other files stay as they are.")
 @debug_option
 def spec_import(xlsx: Path, specs_dir: Path, force: bool, debug: bool) -> None:
     """Write the YAML specs a workbook holds (as made by `cdisc spec export`, then edited).
@@ -554,7 +554,13 @@ def spec_import(xlsx: Path, specs_dir: Path, force: bool, debug: bool) -> None:
     try:
         t0 = time.perf_counter()
         info = _run(debug, import_specs, xlsx, specs_dir, force=force)
-        click.echo(f"Wrote {len(info['files'])} spec files into {specs_dir} ({time.perf_counter() - t0:.2f} s)")
+        click.echo(f"Wrote {len(info['written'])} spec files into {specs_dir}"
+                   + (f"; {len(info['unchanged'])} unchanged, left as they were" if info["unchanged"] else "")
+                   + f" ({time.perf_counter() - t0:.2f} s)")
+        for rel in info["written"]:
+            click.echo(f"  wrote {rel}")
+        for rel in info["kept"]:
+            click.echo(f"  not in the workbook, kept as it is: {rel}")
     except _Abort as a:
         sys.exit(a.code)
 

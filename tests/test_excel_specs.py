@@ -250,3 +250,45 @@ def test_edge_cases_round_trip(tmp_path):
     assert ct["synonyms"] == {"NY": {"yes!": "Y", "1": "Y"}}
     assert after.files["study.yaml"].lookups == {"sites": [{"SITE": "001", "COUNTRY": "FRA",
                                                             "OPENED": __import__("datetime").date(2024, 1, 1)}]}
+
+
+def test_import_force_over_the_study_rewrites_only_what_changed(tmp_path):
+    import shutil
+
+    specs = tmp_path / "specs"
+    shutil.copytree(STUDIES["edc2"], specs)
+    before = {p.relative_to(specs).as_posix(): p.read_bytes() for p in specs.rglob("*.yaml")}
+    xlsx = tmp_path / "e.xlsx"
+    export_specs(specs, xlsx)
+    wb = load_workbook(xlsx)
+    ws = wb["AE"]
+    h = [c.value for c in ws[1]]
+    for r in range(2, ws.max_row + 1):
+        if ws.cell(r, h.index("name") + 1).value == "AETERM":
+            ws.cell(r, h.index("label") + 1).value = "Reported Term (edited)"
+    ds = wb["Datasets"]
+    vs_row = next(r for r in range(2, ds.max_row + 1) if ds.cell(r, 2).value == "VS")
+    ds.delete_rows(vs_row)                        # VS no longer in the workbook
+    wb.save(xlsx)
+    r = CliRunner().invoke(main, ["spec", "import", str(xlsx), "--specs", str(specs), "--force"])
+    assert r.exit_code == 0, r.output
+    assert "Wrote 1 spec files" in r.output and "5 unchanged" in r.output      # 7 files - AE - VS
+    assert "kept as it is: sdtm/vs.yaml" in r.output
+    after = {p.relative_to(specs).as_posix(): p.read_bytes() for p in specs.rglob("*.yaml")}
+    assert [k for k in before if before[k] != after[k]] == ["sdtm/ae.yaml"]   # comments of the rest kept
+    text = after["sdtm/ae.yaml"].decode()
+    assert text.split("\n", 1)[0] == before["sdtm/ae.yaml"].decode().split("\n", 1)[0]   # schema line kept
+    assert "label: Reported Term (edited)" in text
+
+
+def test_a_bad_codelist_cell_is_refused_at_import(tmp_path):
+    xlsx = tmp_path / "s.xlsx"
+    export_specs(STUDIES["shipped"], xlsx)
+    wb = load_workbook(xlsx)
+    ws = wb["Codelists"]
+    ws.cell(2, 5).value = "maybe"                 # extensible: a yes/no
+    wb.save(xlsx)
+    with pytest.raises(SpecError) as e:
+        import_specs(xlsx, tmp_path / "out")
+    assert "ct/study-ct.yaml" in str(e.value) and "extensible" in str(e.value)
+    assert not (tmp_path / "out").exists()

@@ -47,6 +47,7 @@ WAIVERS_FILE = "waivers.yaml"
 # study.yaml / trial_design.yaml lists that get their own sheet: (file, key, sheet)
 TABLES = (("study.yaml", "arms", "Arms"), ("study.yaml", "visits", "Visits"),
           ("study.yaml", "elements", "Elements"), ("trial_design.yaml", "trial_summary", "Trial Summary"))
+PLAIN_MODELS = {CT_FILE: lambda: _schema_model("StudyCt"), "validation.yaml": lambda: _schema_model("ValidationParams")}
 FIXED_SHEETS = ("Study", "Datasets", "Steps", "Parameters", "Codelists", "Synonyms", "Waivers") + \
     tuple(t[2] for t in TABLES)
 SDTM_VAR_ORDER = ("name", "label", "type", "length", "format", "core", "codelist", "origin", "rule",
@@ -55,6 +56,12 @@ SDTM_VAR_ORDER = ("name", "label", "type", "length", "format", "core", "codelist
 SDTM_ALWAYS = ("name", "label", "type", "length", "codelist", "origin", "rule", "rule value")
 ADAM_ALWAYS = ("name", "label", "type", "length", "codelist", "origin", "source", "method")
 SECTIONS = {"variables": "variable", "supplemental": "supplemental", "helpers": "helper"}
+
+
+def _schema_model(name: str):
+    from . import schemas
+
+    return getattr(schemas, name)
 
 
 def _models():
@@ -104,33 +111,46 @@ def _comparable(rel: str, obj):
     return _drop_empty(obj)
 
 
-def load_specs(specs_dir: Path) -> SpecSet:
-    """Every spec file of a study folder, validated (a bad spec is the usual SpecError)."""
+def load_specs(specs_dir: Path, *, tolerant: bool = False) -> SpecSet:
+    """Every spec file of a study folder, validated (a bad spec is the usual SpecError).
+
+    ``tolerant``: a file that does not load is left out instead (import --force compares
+    the folder's files with the workbook's, and rewrites one that does not load).
+    """
     specs_dir = Path(specs_dir)
     if not specs_dir.is_dir():
         raise SpecError("spec folder not found", file=str(specs_dir))
     models = _models()
     out = SpecSet()
+
+    def add(rel: str, load) -> None:
+        try:
+            out.files[rel] = load()
+        except SpecError:
+            if not tolerant:
+                raise
+
     for name in STUDY_FILES:
         p = specs_dir / name
-        if not p.is_file():
-            continue
-        if name in models:
-            out.files[name] = load_model(models[name], p, display=f"specs/{name}")
-        else:
-            out.files[name] = load_yaml(p, display=f"specs/{name}")
+        if p.is_file():
+            add(name, (lambda p=p, name=name: load_model(models[name], p, display=f"specs/{name}")) if name in models
+                else (lambda p=p, name=name: load_yaml(p, display=f"specs/{name}")))
     for sub, std in (("sdtm", "SDTM"), ("adam", "ADaM")):
         for p in sorted((specs_dir / sub).glob("*.yaml")):
-            out.files[f"{sub}/{p.name}"] = load_model(models[std], p, display=f"specs/{sub}/{p.name}")
+            add(f"{sub}/{p.name}", lambda p=p, sub=sub, std=std: load_model(models[std], p, display=f"specs/{sub}/{p.name}"))
     for rel in (CT_FILE, WAIVERS_FILE):
         p = specs_dir / rel
-        if p.is_file():
-            out.files[rel] = load_yaml(p, display=f"specs/{rel}")
+
+        def plain(p=p, rel=rel):
+            data = load_yaml(p, display=f"specs/{rel}")
             if rel == WAIVERS_FILE:
-                _comparable(rel, out.files[rel])        # validates the waivers
-    seen = set(out.files)
-    out.skipped = sorted(p.relative_to(specs_dir).as_posix() for p in specs_dir.rglob("*")
-                         if p.is_file() and p.relative_to(specs_dir).as_posix() not in seen)
+                _comparable(rel, data)        # validates the waivers
+            return data
+
+        if p.is_file():
+            add(rel, plain)
+    files = {p.relative_to(specs_dir).as_posix() for p in specs_dir.rglob("*") if p.is_file()}
+    out.skipped = sorted(files - set(out.files))
     return out
 
 
@@ -540,6 +560,8 @@ def validate_files(files: dict[str, Any], *, src: str) -> SpecSet:
             out.files[rel] = validate_model(model, data, file=f"{src} ({rel})") if model is not None else data
             if rel == WAIVERS_FILE:
                 _comparable(rel, data)
+            elif rel in PLAIN_MODELS:            # read as plain data; the schema model checks its shape
+                validate_model(PLAIN_MODELS[rel](), data or {}, file=f"{src} ({rel})")
         except SpecError as exc:
             problems += exc.problems
     if problems:
@@ -609,8 +631,17 @@ def export_specs(specs_dir: Path, xlsx: Path) -> dict:
 
 def import_specs(xlsx: Path, specs_dir: Path, *, force: bool = False) -> dict:
     """Write the spec files a workbook holds into ``specs_dir`` (a new or empty folder, or any
-    with ``force``), after checking each loads and that the written files load to the same models."""
-    from cdisc.specio import inside
+    with ``force``).
+
+    Steps: 1. every spec of the workbook is validated (nothing is written when one fails);
+    2. each is rendered as YAML, which must load back to the same model; 3. with ``force``,
+    a file already in the folder that loads to the same model is left as it is (its
+    comments and layout stay: importing an edited workbook over the study rewrites only the
+    specs that changed, and a rewritten file keeps its schema line); 4. files are written
+    only inside ``specs_dir``. Spec files of the folder the workbook does not hold are kept
+    and listed (``kept``).
+    """
+    from cdisc.specio import inside, parse_yaml
 
     specs_dir = Path(specs_dir)
     if specs_dir.exists() and not specs_dir.is_dir():
@@ -623,23 +654,29 @@ def import_specs(xlsx: Path, specs_dir: Path, *, force: bool = False) -> dict:
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a bad file
         raise SpecError(f"cannot read the workbook: {exc}", file=str(xlsx)) from None
     specs = validate_files(read_workbook(wb, src=str(xlsx)), src=str(xlsx))
-    texts = {rel: render_yaml(_plain(obj, rel), header=_header(rel)) for rel, obj in specs.files.items()}
+    existing = load_specs(specs_dir, tolerant=True) if specs_dir.is_dir() and any(specs_dir.iterdir()) else SpecSet()
+    old, new = existing.comparable(), specs.comparable()
+    texts = {}
+    for rel, obj in specs.files.items():
+        if rel in old and old[rel] == new[rel]:
+            continue
+        texts[rel] = render_yaml(_plain(obj, rel), header=_header(specs_dir / rel))
     # the text written must load back to the same models (checked before anything is written)
-    from cdisc.specio import parse_yaml
-
     back = validate_files({rel: parse_yaml(t, file=rel) for rel, t in texts.items()}, src="written YAML")
-    bad = _diff(specs, back)
+    bad = sorted(rel for rel in texts if back.comparable()[rel] != new[rel])
     if bad:
         raise SpecError(f"the YAML written would not load back unchanged: {', '.join(bad)}", file=str(xlsx),
                         hint="this is a bug in cdisc spec import; please report it")
+    paths = {rel: inside(specs_dir, rel, file=str(xlsx), key=rel) for rel in texts}
     specs_dir.mkdir(parents=True, exist_ok=True)
     for rel, text in texts.items():
-        path = inside(specs_dir, rel, file=str(xlsx), key=rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        paths[rel].parent.mkdir(parents=True, exist_ok=True)
+        tmp = paths[rel].with_name(paths[rel].name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    return {"files": list(texts)}
+        tmp.replace(paths[rel])
+    return {"files": list(specs.files), "written": list(texts),
+            "unchanged": [rel for rel in specs.files if rel not in texts],
+            "kept": sorted(rel for rel in existing.files if rel not in specs.files)}
 
 
 def _plain(obj, rel: str) -> dict:
@@ -648,5 +685,12 @@ def _plain(obj, rel: str) -> dict:
     return obj or {}
 
 
-def _header(rel: str) -> str:
-    return ""
+def _header(path: Path) -> str:
+    """The schema line of the file being replaced, if it had one (the YAML itself has none)."""
+    from .schemas import MODELINE
+
+    try:
+        first = Path(path).read_text(encoding="utf-8").split("\n", 1)[0]
+    except OSError:
+        return ""
+    return first if first.startswith(MODELINE) else ""
