@@ -196,3 +196,16 @@ def test_fast_reader_agrees_with_openpyxl(build, tmp_path):
         assert xlsxio.fast_table(out, sheet) == xlsxio.read_table(wb[sheet]), sheet
     assert xlsxio.fast_table(out, "No such sheet") is None
     assert waivers_from_workbook(out)[0]["approved_by"] == "Ünïcode approver"
+
+
+def test_text_excel_cannot_hold_is_shown_not_lost_silently(tmp_path):
+    from cdisc.excel import xlsxio
+
+    # a control character (BEL, 0x07) is written as \x07; 40,000 characters are cut to 32,767 with a note
+    assert xlsxio._clean("a\x07b", escape=True) == "a\\x07b"
+    cut = xlsxio._clean("x" * 40_000, escape=True)
+    assert len(cut) == 32_767 and cut.endswith(" ... [cut: 40,000 characters]")
+    with pytest.raises(ValueError, match="control character"):
+        xlsxio._clean("a\x07b", escape=False)
+    with pytest.raises(ValueError, match="does not fit"):
+        xlsxio._clean("x" * 40_000, escape=False)

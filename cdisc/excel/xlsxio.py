@@ -79,13 +79,26 @@ def to_bytes(wb: Workbook, when: dt.datetime | None) -> bytes:
 MAX_ROWS = 1_048_575          # Excel's rows per sheet, less the header
 
 
+MAX_CELL = 32_767             # characters Excel keeps in a cell (it cuts longer text when it saves)
+
+
 def _clean(value, escape: bool):
-    """Text Excel can hold: control characters other than tab/newline cannot be in a cell.
-    ``escape``: write them as ``\\x07`` (findings show evidence as it is); else refuse."""
-    if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
+    """Text Excel can hold: no control characters other than tab/newline, at most 32,767
+    characters. ``escape`` (findings, evidence shown as it is): control characters are written
+    as ``\\x07`` and longer text is cut with a note; else (specs, which must come back
+    unchanged) either is refused."""
+    if not isinstance(value, str):
+        return value
+    if ILLEGAL_CHARACTERS_RE.search(value):
         if not escape:
             raise ValueError(f"text with a control character cannot go into a workbook: {value!r}")
-        return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+        value = ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    if len(value) > MAX_CELL:
+        if not escape:
+            raise ValueError(f"text of {len(value):,} characters does not fit in an Excel cell ({MAX_CELL:,}): "
+                             f"{value[:60]!r}...")
+        note = f" ... [cut: {len(value):,} characters]"
+        value = value[: MAX_CELL - len(note)] + note
     return value
 
 
