@@ -252,6 +252,7 @@ def append_waivers(waivers_file: Path, entries: list[dict]) -> None:
     if after != list(before) + entries or not others_same:
         raise SpecError("cannot append to this file safely (its waivers list is not the last block of the file)",
                         file=str(path), hint="add these entries by hand:\n" + render_waivers(entries))
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(path) + ".tmp")
     tmp.write_text(new_text, encoding="utf-8")
     tmp.replace(path)
