@@ -1,4 +1,5 @@
-"""Command line: `cdisc build`, `cdisc validate`, `cdisc package`, `cdisc diff`.
+"""Command line: `cdisc init`, `cdisc build`, `cdisc validate`, `cdisc package`, `cdisc diff`,
+`cdisc findings`, `cdisc spec`.
 
 Exit codes: 0 success; 1 the data has errors; 2 bad usage, bad spec or unreadable input.
 Errors print as one readable message (file, row, column, what and how to fix); --debug
@@ -515,6 +516,172 @@ def _print_summary(manifest: dict, out_dir: Path, seconds: float) -> None:
             click.echo(f"{c['file']:<14}{c['columns']:>8}{len(c['read']):>6}{len(c['not_mapped']):>12}")
     click.echo("")
     click.echo(f"Wrote {len(manifest['outputs'])} datasets to {out_dir} in {seconds:.1f} s")
+
+
+class _DefaultGroup(click.Group):
+    """A group whose first argument, when it is not a subcommand, goes to ``default``:
+    ``cdisc findings build --xlsx f.xlsx`` is ``cdisc findings export build --xlsx f.xlsx``."""
+
+    default = "export"
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_DefaultGroup)
+def findings() -> None:
+    """Validation findings as an Excel workbook (Pinnacle 21 shape) and back as waivers.
+
+    `cdisc findings PATH --xlsx FILE` writes the workbook; `cdisc findings import FILE
+    --waivers specs/waivers.yaml` turns the explained Details rows into waivers.
+    """
+
+
+@findings.command("export")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--xlsx", "xlsx", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The workbook to write (Dataset Summary, Issue Summary, Details, Waived).")
+@debug_option
+def findings_export(path: Path, xlsx: Path, debug: bool) -> None:
+    """Write the findings of PATH (a build folder or a results.json) as a workbook.
+
+    Details has one row per finding and an empty Explanation column: fill it in for the
+    findings that are acceptable and read them back with `cdisc findings import`. The same
+    results give the same bytes (timestamps are the build's data cut).
+    """
+    from .excel.findings import write_findings
+
+    try:
+        t0 = time.perf_counter()
+        info = _run(debug, write_findings, path, xlsx)
+        click.echo(f"Wrote {xlsx}: {info['findings']} findings, {info['waived']} waived, from {info['results']} "
+                   f"({info['bytes']:,} bytes, {time.perf_counter() - t0:.2f} s)")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@findings.command("import")
+@click.argument("xlsx", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--waivers", "waivers_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("specs/waivers.yaml"), show_default=True, help="The waivers file to add to.")
+@click.option("--write", is_flag=True, help="Append the new waivers to the file (default: only show them).")
+@debug_option
+def findings_import(xlsx: Path, waivers_file: Path, write: bool, debug: bool) -> None:
+    """Turn every Details row with an Explanation into a waiver (rule, dataset, subject,
+    variable, reason = the explanation, approved_by = the "Approved by" column).
+
+    A dry run by default: prints the YAML it would append. With --write the entries are
+    appended to the file as text (its comments stay); a waiver for the same rule, dataset,
+    subject and variable as one already there is refused.
+    """
+    from .excel.findings import append_waivers, plan_waivers, render_waivers, waivers_from_workbook
+
+    try:
+        new = _run(debug, waivers_from_workbook, xlsx)
+        add, skipped = _run(debug, plan_waivers, new, waivers_file)
+        for w, why in skipped:
+            click.echo(f"skipped: {w['rule']} {w['dataset']} {w.get('usubjid') or ''} {w.get('variable') or ''}"
+                       f" ({why})".replace("  ", " "))
+        if not add:
+            click.echo(f"No new waivers ({len(new)} explained rows in {xlsx})")
+            return
+        click.echo(f"{'Adding' if write else 'Would add'} {len(add)} waiver{'s' if len(add) != 1 else ''} "
+                   f"to {waivers_file}:")
+        click.echo(render_waivers(add, 2).rstrip("\n"))
+        if write:
+            _run(debug, append_waivers, waivers_file, add)
+            click.echo(f"Wrote {waivers_file}")
+        else:
+            click.echo("(dry run: add --write to append them)")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@main.group()
+def spec() -> None:
+    """A study's YAML specs as an Excel workbook and back; JSON Schemas for editors."""
+
+
+@spec.command("export")
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Study spec folder. Default: the shipped study's specs/.")
+@click.option("--xlsx", "xlsx", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The workbook to write.")
+@debug_option
+def spec_export(specs_dir: Path | None, xlsx: Path, debug: bool) -> None:
+    """Write every spec of a study (study.yaml, sdtm/, adam/, ct/study-ct.yaml, trial_design.yaml,
+    pp.yaml, validation.yaml, waivers.yaml) into one workbook: a sheet per dataset with a row
+    per variable, Datasets, Steps, Parameters, Codelists, Synonyms, Study, Arms, Visits, ...
+
+    The workbook is read back before it is written: every spec must load into a model equal
+    to the one it came from (YAML comments are not carried).
+    """
+    from .excel.specs import export_specs
+
+    specs_dir = specs_dir or _default("specs")
+    try:
+        t0 = time.perf_counter()
+        info = _run(debug, export_specs, specs_dir, xlsx)
+        click.echo(f"Wrote {xlsx}: {len(info['files'])} spec files of {specs_dir} in {info['sheets']} sheets "
+                   f"({info['bytes']:,} bytes, {time.perf_counter() - t0:.2f} s)")
+        for rel in info["skipped"]:
+            click.echo(f"not a spec file, not in the workbook: {rel}")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@spec.command("import")
+@click.argument("xlsx", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The spec folder to write (new or empty, unless --force).")
+@click.option("--force", is_flag=True, help="Write into a spec folder that already has files: the specs that "
+                                            "changed are rewritten, the others and other files stay as they are.")
+@debug_option
+def spec_import(xlsx: Path, specs_dir: Path, force: bool, debug: bool) -> None:
+    """Write the YAML specs a workbook holds (as made by `cdisc spec export`, then edited).
+
+    Every spec is validated before anything is written; the YAML written is checked to load
+    back to the same models. Writes only inside --specs.
+    """
+    from .excel.specs import import_specs
+
+    try:
+        t0 = time.perf_counter()
+        info = _run(debug, import_specs, xlsx, specs_dir, force=force)
+        click.echo(f"Wrote {len(info['written'])} spec files into {specs_dir}"
+                   + (f"; {len(info['unchanged'])} unchanged, left as they were" if info["unchanged"] else "")
+                   + f" ({time.perf_counter() - t0:.2f} s)")
+        for rel in info["written"]:
+            click.echo(f"  wrote {rel}")
+        for rel in info["kept"]:
+            click.echo(f"  not in the workbook, kept as it is: {rel}")
+    except _Abort as a:
+        sys.exit(a.code)
+
+
+@spec.command("schemas")
+@click.option("--specs", "specs_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Study spec folder whose files get the schema line.")
+@debug_option
+def spec_schemas(specs_dir: Path, debug: bool) -> None:
+    """Point every spec file of a folder at its JSON Schema (shipped with cdisc): make its first
+    line `# yaml-language-server: $schema=<relative path>`, so editors validate and complete it.
+    Nothing else in the files changes."""
+    from .excel.schemas import add_modeline, kind_of
+
+    try:
+        if not specs_dir.is_dir():
+            click.echo(f"cdisc: usage error: folder {specs_dir} does not exist", err=True)
+            raise _Abort(2)
+        n = 0
+        for p in sorted(specs_dir.rglob("*.yaml")):
+            if kind_of(p.relative_to(specs_dir).as_posix()) and _run(debug, add_modeline, p, specs_dir):
+                n += 1
+        click.echo(f"{n} spec files of {specs_dir} now name their schema")
+    except _Abort as a:
+        sys.exit(a.code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -99,7 +99,9 @@ class TsParameter(_Strict):
     """One TS record: the parameter and exactly one of value / null flavor / derivation."""
 
     parmcd: str
-    value: Text | None = None
+    # A YAML number is read as its text (_scalar below); the JSON Schema says so for editors.
+    value: Text | None = Field(default=None, json_schema_extra={"anyOf": [{"type": "string"}, {"type": "number"},
+                                                                         {"type": "null"}]})
     valnf: Literal[NULL_FLAVORS] | None = None   # type: ignore[valid-type]
     derive: Literal["studyid", "title", "sponsor", "data_cut", "narms", "arm_doses"] | None = None
     grpid: Text | None = None
