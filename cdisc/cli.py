@@ -619,9 +619,11 @@ def spec_export(specs_dir: Path | None, xlsx: Path, debug: bool) -> None:
     to the one it came from (YAML comments are not carried).
     """
     from .excel.specs import export_specs
+    from .project import resolve_study
 
-    specs_dir = specs_dir or _default("specs")
     try:
+        if specs_dir is None:
+            specs_dir = _run(debug, resolve_study, None, inputs_required=False).specs
         t0 = time.perf_counter()
         info = _run(debug, export_specs, specs_dir, xlsx)
         click.echo(f"Wrote {xlsx}: {len(info['files'])} spec files of {specs_dir} in {info['sheets']} sheets "
