@@ -15,7 +15,7 @@ from pilot_agreement import TARGET, compare
 
 STUDY = REPO / "studies" / "cdiscpilot01"
 
-# one worker builds the module fixture once (pytest -n auto runs with --dist loadgroup)
+# one worker builds the module fixture once (pytest -n auto runs with --dist loadfile; the group keeps it so under loadgroup)
 pytestmark = pytest.mark.xdist_group(name="pilot_build")
 
 

@@ -20,7 +20,7 @@ from conftest import REPO, SPECS, run_cli
 
 STUDY_FILES = ("study.yaml", "adam", "ct", "waivers.yaml", "validation.yaml")
 
-# one worker builds the module fixture once (pytest -n auto runs with --dist loadgroup)
+# one worker builds the module fixture once (pytest -n auto runs with --dist loadfile; the group keeps it so under loadgroup)
 pytestmark = pytest.mark.xdist_group(name="sdtm_input")
 
 
