@@ -16,8 +16,8 @@ STUDIES = {"shipped": ROOT / "specs", "edc2": ROOT / "tests" / "studies" / "edc2
            "pilot": ROOT / "studies" / "cdiscpilot01" / "specs"}
 # spec files of each study (ls, not counting ct/README.md):
 # shipped: study, trial_design, pp, validation, waivers, ct/study-ct + 18 SDTM + 13 ADaM = 37
-# edc2: study, waivers + 5 SDTM = 7; pilot: study, validation, waivers + 3 ADaM = 6
-N_FILES = {"shipped": 37, "edc2": 7, "pilot": 6}
+# edc2: study, waivers + 5 SDTM = 7; pilot: study, validation, waivers + 5 ADaM = 8
+N_FILES = {"shipped": 37, "edc2": 7, "pilot": 8}
 
 
 @pytest.fixture(scope="module")
