@@ -16,7 +16,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adam.runner import _Runner, build_order, load_adam_specs  # noqa: E402
+from cdisc.adam.runner import _Runner, build_order, load_adam_specs  # noqa: E402
 from cdisc.build import build_sdtm  # noqa: E402
 
 

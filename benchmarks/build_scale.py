@@ -17,7 +17,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adam.build import add_adam  # noqa: E402
+from cdisc.adam.build import add_adam  # noqa: E402
 from cdisc.build import build_sdtm, write_outputs  # noqa: E402
 
 

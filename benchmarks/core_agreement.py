@@ -80,7 +80,7 @@ def run_our_validator(folder: Path) -> tuple[list[dict], str]:
 
     The one place that knows the validator's API. Interface::
 
-        from validation import validate_folder
+        from cdisc.validation import validate_folder
         result = validate_folder(path)       # ValidationResult
         result.findings, result.waived       # objects with .rule, .core_ids, .dataset, .row,
                                              # .variable, .usubjid (waived: (finding, waiver) pairs)
@@ -92,7 +92,7 @@ def run_our_validator(folder: Path) -> tuple[list[dict], str]:
     BUILD/validation/results.json.
     """
     try:
-        from validation import validate_folder
+        from cdisc.validation import validate_folder
     except ImportError:
         return _cli_fallback(folder)
     target = folder.parent if (folder.parent / "metadata.json").is_file() else folder
@@ -106,7 +106,7 @@ def run_our_validator(folder: Path) -> tuple[list[dict], str]:
 def _catalogue_core_ids() -> dict[str, list[str]]:
     """Our rule id -> CORE ids, from the rule catalogue (``core_id``: one id or several)."""
     try:
-        from validation import load_rules
+        from cdisc.validation import load_rules
         return {r.id: re.findall(r"CORE-\d{6}", str(getattr(r, "core_id", None) or "")) for r in load_rules()}
     except Exception:       # noqa: BLE001 - the catalogue is being rewritten; ids then come from the findings
         return {}

@@ -19,8 +19,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adam.nca import ALL_PARAMETERS, nca_lambda_z_flags, nca_parameters  # noqa: E402
-from adam.nca.core import NEEDS_TAU  # noqa: E402
+from cdisc.adam.nca import ALL_PARAMETERS, nca_lambda_z_flags, nca_parameters  # noqa: E402
+from cdisc.adam.nca.core import NEEDS_TAU  # noqa: E402
 
 TIMES = np.array([-0.5, 0.25, 0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48, 72])
 

@@ -20,8 +20,8 @@ import pandas as pd
 
 from cdisc.metadata import DatasetMeta, VariableMeta
 
-from validation.engine import validate_datasets
-from validation.sample import S1, S2, S3, STUDY, sample_build
+from cdisc.validation.engine import validate_datasets
+from cdisc.validation.sample import S1, S2, S3, STUDY, sample_build
 
 TESTS = [f"T{i:02d}" for i in range(20)]
 

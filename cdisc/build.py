@@ -93,7 +93,7 @@ def se_meta() -> DatasetMeta:
 
 
 def load_domain_specs(specs_dir: Path):
-    from sdtm.spec import DomainSpec
+    from cdisc.sdtm.spec import DomainSpec
 
     specs = load_spec_folder(specs_dir, "sdtm", DomainSpec, "domain")
     if "DM" not in specs:
@@ -103,8 +103,8 @@ def load_domain_specs(specs_dir: Path):
 
 
 def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
-    from sdtm.engine import Context, map_domain
-    from sdtm.se import build_se
+    from cdisc.sdtm.engine import Context, map_domain
+    from cdisc.sdtm.se import build_se
 
     t0 = time.perf_counter()
     study = load_study(specs_dir)
@@ -185,7 +185,7 @@ def build_from_sdtm(specs_dir: Path, sdtm_dir: Path) -> BuildResult:
     3. ADaM datasets in the delivery are refused: this folder is the SDTM the study's
        ADaM specs read.
     """
-    from validation.standard import metadata_from_files
+    from cdisc.validation.standard import metadata_from_files
 
     from .delivered import read_delivery
     from .errors import InputError
@@ -266,7 +266,7 @@ def reconcile_columns(ctx, study: Study, log: ProblemLog) -> list[dict]:
 
 def _add_pp(result: BuildResult, specs_dir: Path) -> None:
     """PP from PC by the toolkit's NCA (sdtm/pp.py), when the study has specs/pp.yaml."""
-    from sdtm.pp import build_pp, load_pp_settings, pp_meta
+    from cdisc.sdtm.pp import build_pp, load_pp_settings, pp_meta
 
     settings = load_pp_settings(specs_dir)
     if settings is None or "PC" not in result.datasets:
@@ -284,7 +284,7 @@ def _add_trial_design(result: BuildResult, specs_dir: Path) -> None:
     """
     if not (specs_dir / "trial_design.yaml").is_file() or "DM" not in result.datasets:
         return
-    from sdtm.trial_design import (
+    from cdisc.sdtm.trial_design import (
         build_trial_design,
         load_trial_design,
         ts_values_from_dm,
@@ -301,7 +301,7 @@ def _add_trial_design(result: BuildResult, specs_dir: Path) -> None:
 def _integrity(result: BuildResult, specs: dict, specs_dir: Path | None = None) -> list[Problem]:
     """Cross-domain integrity problems of the SDTM datasets built so far (sdtm.integrity), less the
     ones waived with a reason in specs/waivers.yaml ``integrity:`` (kept in ``result.integrity_waived``)."""
-    from sdtm.integrity import apply_integrity_waivers, check_integrity, integrity_waivers
+    from cdisc.sdtm.integrity import apply_integrity_waivers, check_integrity, integrity_waivers
 
     sdtm = {n: ds for n, ds in result.datasets.items() if ds.standard == "SDTM"}
     allowed = {dom: spec.dates_before_consent_reason for dom, (spec, _) in specs.items()

@@ -179,7 +179,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
     4. validation passed (or --no-validate): the staging folder replaces --out; it failed:
        it goes to OUT.failed and the earlier build in --out stays as it was.
     """
-    from adam.build import add_adam
+    from cdisc.adam.build import add_adam
 
     from .build import build_from_sdtm, build_sdtm, write_outputs
     from .outdir import OutputFolder
@@ -436,7 +436,7 @@ def diff(old: Path, new: Path, datasets: tuple[str, ...], html_file: Path | None
 
 def _study_rules(rules: list, path: Path) -> list:
     """Apply specs/validation.yaml (and study.yaml's data cut) to the rule catalogue."""
-    from validation.rules import apply_study_params
+    from cdisc.validation.rules import apply_study_params
 
     from .specio import load_yaml
     from .study import load_study
@@ -447,7 +447,7 @@ def _study_rules(rules: list, path: Path) -> list:
 
 
 def _run_validation(folder: Path, specs_dir: Path | None, report_dir: Path, fail_on: str, engine: str):
-    from validation import validate_folder
+    from cdisc.validation import validate_folder
 
     t0 = time.perf_counter()
     result = validate_folder(folder, specs_dir=specs_dir, report_dir=report_dir, fail_on=fail_on, engine=engine)

@@ -40,7 +40,7 @@ class RawConventions(_Strict):
     @field_validator("date_formats")
     @classmethod
     def _layouts(cls, v):
-        from sdtm.functions import parse_date_format
+        from cdisc.sdtm.functions import parse_date_format
 
         for fmts in (v.values() if isinstance(v, dict) else [v]):
             if not fmts:
@@ -58,7 +58,7 @@ class RawConventions(_Strict):
         for key in ((f"{form}.{column}" if form and column else None), form, "*"):
             if key and key.upper() in by:
                 return list(by[key.upper()])
-        from sdtm.functions import DEFAULT_DATE_FORMATS
+        from cdisc.sdtm.functions import DEFAULT_DATE_FORMATS
 
         return list(DEFAULT_DATE_FORMATS)
 
@@ -114,7 +114,7 @@ class Element(_Strict):
     duration: str | None = None       # TEDUR (ISO 8601 duration)
 
 
-from sdtm.spec import Aggregate  # noqa: E402  (the same aggregate rule the DM spec uses)
+from cdisc.sdtm.spec import Aggregate  # noqa: E402  (the same aggregate rule the DM spec uses)
 
 Element.model_rebuild()
 

@@ -88,7 +88,7 @@ def build_pp(pc: pd.DataFrame, settings: PPSettings, ct: Terminology) -> pd.Data
        reason in PPREASND (SDTMIG 3.4 PP assumptions);
     4. PPTEST is the CDISC decode of PPTESTCD (PKPARMCD/PKPARM).
     """
-    from adam.nca import BLQRule, nca_parameters
+    from cdisc.adam.nca import BLQRule, nca_parameters
 
     conc = pc[pc["PCTESTCD"] == settings.analyte].copy()
     if conc.empty:

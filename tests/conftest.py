@@ -220,7 +220,7 @@ def full_study(tmp_path) -> Study:
 @pytest.fixture(scope="session")
 def adam_frames() -> dict[str, pd.DataFrame]:
     """SDTM + ADaM of the shipped study built in-process once per session (dataset -> frame)."""
-    from adam.build import add_adam
+    from cdisc.adam.build import add_adam
     from cdisc.build import build_sdtm
 
     result = build_sdtm(SPECS, RAW)

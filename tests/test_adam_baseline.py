@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.derive import (DERIVATIONS, derive_var_ablfl, derive_var_base, derive_var_chg,
+from cdisc.adam.derive import (DERIVATIONS, derive_var_ablfl, derive_var_base, derive_var_chg,
                          derive_var_pchg)
 from cdisc.errors import DataError, SpecError
 

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.derive import DERIVATIONS, derive_vars_dt, derive_vars_dtm, derive_vars_dy
+from cdisc.adam.derive import DERIVATIONS, derive_vars_dt, derive_vars_dtm, derive_vars_dy
 from cdisc.errors import DataError, SpecError
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.derive import DERIVATIONS, derive_var_atoxgr, derive_var_atoxgr_dir
-from adam.derive.grading import grading_criteria
+from cdisc.adam.derive import DERIVATIONS, derive_var_atoxgr, derive_var_atoxgr_dir
+from cdisc.adam.derive.grading import grading_criteria
 from cdisc.errors import SpecError
 
 

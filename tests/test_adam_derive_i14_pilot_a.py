@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.derive import DERIVATIONS, derive_vars_merged_summary
+from cdisc.adam.derive import DERIVATIONS, derive_vars_merged_summary
 from cdisc.errors import SpecError
 
 ADSL = pd.DataFrame({"USUBJID": ["S1", "S2", "S3"],

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.derive import (DERIVATIONS, derive_locf_records, derive_summary_records,
+from cdisc.adam.derive import (DERIVATIONS, derive_locf_records, derive_summary_records,
                          derive_var_obs_number, derive_vars_joined, filter_joined)
 from cdisc.errors import DataError, SpecError
 

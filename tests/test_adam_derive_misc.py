@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.derive import (DERIVATIONS, MissingStartWarning, compute_duration,
+from cdisc.adam.derive import (DERIVATIONS, MissingStartWarning, compute_duration,
                          create_single_dose_dataset, derive_param_computed, derive_param_tte,
                          derive_var_age_years, derive_var_merged_exist_flag,
                          derive_var_ontrtfl, derive_var_shift, derive_vars_aage,

@@ -3,8 +3,8 @@ before an AE (derive_vars_joined with EX), CTCAE v5 grades by name, ASEQ."""
 import pandas as pd
 import yaml
 
-from adam.runner import run_adam
-from adam.spec import AdamSpec
+from cdisc.adam.runner import run_adam
+from cdisc.adam.spec import AdamSpec
 
 ADAE = """
 dataset: ADAE

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.derive import (DERIVATIONS, derive_var_anl_flag, derive_var_extreme_flag,
+from cdisc.adam.derive import (DERIVATIONS, derive_var_anl_flag, derive_var_extreme_flag,
                          derive_var_trtemfl, derive_var_worst_flag)
 from cdisc.errors import SpecError
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from adam.runner import run_adam
-from adam.spec import AdamSpec
+from cdisc.adam.runner import run_adam
+from cdisc.adam.spec import AdamSpec
 
 EX = pd.DataFrame({"STUDYID": "S", "USUBJID": ["1", "1", "2"], "EXSEQ": [1.0, 2.0, 1.0],
                    "EXDOSE": [10.0, 20.0, 5.0], "EXSTDTC": ["2024-01-01", "2024-01-08", "2024-01-03"]})

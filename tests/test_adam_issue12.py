@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.derive import derive_var_atoxgr, derive_vars_last_dose
-from adam.runner import check_parameters
-from adam.spec import AdamSpec
+from cdisc.adam.derive import derive_var_atoxgr, derive_vars_last_dose
+from cdisc.adam.runner import check_parameters
+from cdisc.adam.spec import AdamSpec
 from cdisc.errors import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,7 +281,7 @@ def test_ctcae_grades_and_prolonged_cytopenia(built):
 # ------------------------------------------------------------------- parameters: and derivations
 
 def test_every_bds_spec_lists_exactly_its_parameters(built):
-    from adam.runner import load_adam_specs
+    from cdisc.adam.runner import load_adam_specs
     specs = load_adam_specs(ROOT / "specs")
     for name, (spec, _) in specs.items():
         if spec.class_ != "BASIC DATA STRUCTURE":

@@ -225,7 +225,7 @@ def test_adcrs_onset_duration_management(built, truth):
 
 
 def test_relrec_exist_flag_small_frame():
-    from adam.derive import derive_var_relrec_exist_flag
+    from cdisc.adam.derive import derive_var_relrec_exist_flag
     ds = pd.DataFrame({"USUBJID": ["A", "A", "B"], "AESPID": ["1", "2", "1"]})
     rel = pd.DataFrame({"USUBJID": ["A", "A", "A", "A", "B", "B"],
                         "RDOMAIN": ["AE", "CM", "AE", "CM", "AE", "CM"],

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from adam.derive import (DERIVATIONS, derive_var_merged_exist_flag,
+from cdisc.adam.derive import (DERIVATIONS, derive_var_merged_exist_flag,
                          derive_var_merged_summary, derive_vars_merged)
 from cdisc.errors import DataError, SpecError
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from adam.derive import (DERIVATIONS, derive_extreme_records, derive_param_computed,
+from cdisc.adam.derive import (DERIVATIONS, derive_extreme_records, derive_param_computed,
                          derive_param_exist_flag)
 from cdisc.errors import DataError, SpecError
 

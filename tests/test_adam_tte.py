@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from adam.derive import DERIVATIONS, CensorSource, EventSource, derive_param_tte
+from cdisc.adam.derive import DERIVATIONS, CensorSource, EventSource, derive_param_tte
 from cdisc.errors import DataError, SpecError
 
 

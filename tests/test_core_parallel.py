@@ -11,9 +11,9 @@ import os
 import pandas as pd
 import pytest
 
-from validation import core_bridge
-from validation.core_bridge import CoreEvaluation, evaluate_core
-from validation.folder import core_datasets, read_folder
+from cdisc.validation import core_bridge
+from cdisc.validation.core_bridge import CoreEvaluation, evaluate_core
+from cdisc.validation.folder import core_datasets, read_folder
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork-based parallelism is POSIX only")
 

@@ -25,11 +25,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from validation.core import engine
-from validation.core.catalogue import load_rules
-from validation.core.engine import FINDING_COLUMNS, Study, csv_rows, run_rule
-from validation.core.library import JsonLibrary
-from validation.core.testdata import read_case, read_results
+from cdisc.validation.core import engine
+from cdisc.validation.core.catalogue import load_rules
+from cdisc.validation.core.engine import FINDING_COLUMNS, Study, csv_rows, run_rule
+from cdisc.validation.core.library import JsonLibrary
+from cdisc.validation.core.testdata import read_case, read_results
 
 CASES = Path(__file__).parent / "core_cases"
 
@@ -141,7 +141,7 @@ def test_cdisc_standards_library_agrees():
     """The project's cdisc.standards gives the same results as CORE's own metadata on the
     cases of the rules that read the standard (expected/required/model variables, classes)."""
     standards = pytest.importorskip("cdisc.standards")
-    from validation.core.library import StandardsLibrary
+    from cdisc.validation.core.library import StandardsLibrary
 
     lib = StandardsLibrary(standards.load_standard("sdtmig", "3.4"))
     ids = ["CORE-000334", "CORE-000355", "CORE-000356", "CORE-000550", "CORE-000575", "CORE-000852",
@@ -177,8 +177,8 @@ def test_rules_as_data():
 def test_split_domains_are_one_domain():
     """LBCH + LBHE are one LB domain (SDTMIG 3.4 section 4.1.7): evaluated once, together, each
     finding naming its own file and record; SUPPLBCH belongs to SUPPLB (a rule as data)."""
-    from validation.core.catalogue import CoreRule
-    from validation.core.model import Dataset
+    from cdisc.validation.core.catalogue import CoreRule
+    from cdisc.validation.core.model import Dataset
 
     def lb(name, results, start):
         n = len(results)
@@ -208,7 +208,7 @@ def test_result_alignment_like_pandas():
     ``short | full`` differs from ``full | short``."""
     import numpy as np
 
-    from validation.core.engine import Result
+    from cdisc.validation.core.engine import Result
 
     full = Result(np.array([False, True, True]), None)
     short = Result.of(pd.Series([True]), 3)
@@ -275,7 +275,7 @@ def test_xpt_folder(tmp_path):
     metadata); a dataset-level finding: Expected variables missing (CORE-000334)."""
     import pyreadstat
 
-    from validation.core.xpt import read_xpt_folder
+    from cdisc.validation.core.xpt import read_xpt_folder
 
     ae = pd.DataFrame({"STUDYID": ["S", "S"], "DOMAIN": ["AE", "AE"], "USUBJID": ["S-1", "S-2"],
                        "AESEQ": [1.0, 2.0], "AETERM": ["Headache", ""], "AEDECOD": ["Headache", "Nausea"]})

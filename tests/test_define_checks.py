@@ -12,7 +12,7 @@ from lxml import etree
 
 from cdisc.standards import load_standard
 from conftest import SPECS
-from validation.define_checks import NS, check_define
+from cdisc.validation.define_checks import NS, check_define
 
 SDTM = "m5/datasets/vgo-cs01p/tabulations/sdtm"
 ADAM = "m5/datasets/vgo-cs01p/analysis/adam/datasets"
@@ -75,7 +75,7 @@ def test_dictionary_codelists_are_not_enumerations(pkg):
 
 def test_validate_a_package_folder(pkg):
     """`cdisc validate` on a package: datasets, CORE rules and define.xml checks, clean."""
-    from validation import validate_folder
+    from cdisc.validation import validate_folder
 
     result = validate_folder(pkg, specs_dir=SPECS)
     assert result.findings == [] and len(result.source["files"]) == 46   # 29 + ADEX + 12 new SDTM + ADCM, ADMH, ADVS, ADCRS (issue 12)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cdisc.study import RawConventions
-from sdtm import functions as fn
+from cdisc.sdtm import functions as fn
 
 
 def S(*v):

@@ -81,13 +81,13 @@ def test_value_errors_are_spec_errors(expr, fragment, df):
 
 
 def test_number_text_has_no_padding():
-    from sdtm.functions import number_text
+    from cdisc.sdtm.functions import number_text
 
     assert number_text(pd.Series([177.8, 37.0, 2.345]), pd.Series([2, 1, 2])).tolist() == ["177.8", "37", "2.35"]
 
 
 def test_affine_conversion_f_to_c():
-    from sdtm.results import standardise
+    from cdisc.sdtm.results import standardise
 
     raw = pd.DataFrame({"__file": ["vs.csv"] * 3, "__row": [2, 3, 4]})
     conv = [{"testcd": "TEMP", "orresu": "F", "stresu": "C", "factor": 5 / 9, "offset": -160 / 9, "decimals": 1}]

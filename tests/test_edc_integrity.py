@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sdtm.integrity import IntegrityProblem, apply_integrity_waivers, check_integrity, integrity_waivers
+from cdisc.sdtm.integrity import IntegrityProblem, apply_integrity_waivers, check_integrity, integrity_waivers
 
 
 def _study(ds_columns):

@@ -157,7 +157,7 @@ def test_integrity_finding_waived_with_reason(tmp_path):
 
 
 def test_integrity_waiver_needs_a_known_check_and_reason(tmp_path):
-    from sdtm.integrity import integrity_waivers
+    from cdisc.sdtm.integrity import integrity_waivers
 
     with pytest.raises(SpecError) as err:
         integrity_waivers({"integrity": [{"rule": "death", "dataset": "DM", "reason": " "}]})

@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from cdisc.cli import main
 from cdisc.errors import SpecError
 from cdisc.excel.findings import append_waivers, plan_waivers, waivers_from_workbook
-from validation.waivers import load_waivers
+from cdisc.validation.waivers import load_waivers
 
 
 def _f(rule, sev, ds, var, subj, seq, row, value, msg):

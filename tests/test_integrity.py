@@ -10,7 +10,7 @@ import pytest
 
 from cdisc.build import build_sdtm
 from cdisc.errors import DataError
-from sdtm.integrity import check_integrity
+from cdisc.sdtm.integrity import check_integrity
 
 ROOT = Path(__file__).resolve().parent.parent
 TREATMENTS = ["VGO-CS01P"]

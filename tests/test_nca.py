@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.nca import BLQRule, PARAMETER_ORDER, iso_hours, nca_parameters
+from cdisc.adam.nca import BLQRule, PARAMETER_ORDER, iso_hours, nca_parameters
 from cdisc.errors import DataError, InputError, SpecError
 
 LN2 = math.log(2.0)

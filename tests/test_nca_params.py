@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.nca import (ALL_PARAMETERS, BLQRule, LambdaZRule, accumulation_ratios,
+from cdisc.adam.nca import (ALL_PARAMETERS, BLQRule, LambdaZRule, accumulation_ratios,
                       nca_lambda_z_flags, nca_parameters, renal_clearance, time_since_dose,
                       urine_parameters)
 from cdisc.errors import DataError, SpecError
@@ -314,8 +314,8 @@ def test_every_parameter_computes_on_a_full_profile():
 def test_runner_nca_step_parameters_and_lambda_z_flag():
     """The ADaM spec step `derivation: nca`: parameters (as before), and with
     `lambda_z_flag: VAR` the records kept with VAR = "Y" on the samples of the fit."""
-    from adam.runner import _Runner
-    from adam.spec import Step
+    from cdisc.adam.runner import _Runner
+    from cdisc.adam.spec import Step
 
     runner = _Runner(spec=None, display="specs/adam/adpc.yaml", frames={})
     df = frame(A_T, A_C)

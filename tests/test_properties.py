@@ -30,7 +30,7 @@ from cdisc.errors import InputError
 from cdisc.metadata import DatasetMeta, VariableMeta
 from cdisc.rawio import FILE_COL, ROW_COL, _csv_shape, _csv_shape_bytes, read_raw
 from cdisc.xpt import write_xpt
-from sdtm.functions import iso8601_dtc
+from cdisc.sdtm.functions import iso8601_dtc
 
 FAST = settings(max_examples=100, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -20,8 +20,8 @@ from click.testing import CliRunner
 
 from cdisc.build import build_sdtm, write_outputs
 from cdisc.errors import DataError
-from sdtm import functions as fn
-from sdtm.results import standardise
+from cdisc.sdtm import functions as fn
+from cdisc.sdtm.results import standardise
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS, RAW = ROOT / "specs", ROOT / "raw"
@@ -516,8 +516,8 @@ def test_melt_over_stacked_forms(tmp_path):
     line per melted field; a blank field makes no record; messages name the melted raw column."""
     from cdisc.ct import load_terminology
     from cdisc.study import load_study
-    from sdtm.engine import Context, map_domain
-    from sdtm.spec import DomainSpec
+    from cdisc.sdtm.engine import Context, map_domain
+    from cdisc.sdtm.spec import DomainSpec
 
     (tmp_path / "a.csv").write_text("SUBJECT,TEST,RES\n1,WBC,3\n", encoding="utf-8")
     (tmp_path / "b.csv").write_text("SUBJECT,F1,F2\n1,PR,\n2,CR,Present\n3,XX,Absent\n", encoding="utf-8")

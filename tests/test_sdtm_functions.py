@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdtm import functions as fn
+from cdisc.sdtm import functions as fn
 
 
 def S(*vals):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adam.inputs import adam_inputs, combine_supp
+from cdisc.adam.inputs import adam_inputs, combine_supp
 from cdisc.delivered import read_delivered, read_delivery
 from cdisc.errors import DataError
 from conftest import REPO, SPECS, run_cli

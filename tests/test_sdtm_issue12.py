@@ -231,7 +231,7 @@ def test_new_forms_reconciled(built):
 
 def test_unit_conversion_offset_and_bad_offset():
     from cdisc.errors import SpecError
-    from sdtm.results import conversion_table, standardise
+    from cdisc.sdtm.results import conversion_table, standardise
 
     rows = [{"testcd": "TEMP", "orresu": "F", "stresu": "C", "factor": 5 / 9, "offset": -160 / 9,
              "decimals": 1}, {"testcd": "TEMP", "orresu": "C", "stresu": "C"}]

@@ -17,7 +17,7 @@ from cdisc.ct import load_terminology
 from cdisc.errors import SpecError
 from cdisc.study import load_study
 from cdisc.xpt import check_xpt
-from sdtm.trial_design import (
+from cdisc.sdtm.trial_design import (
     build_trial_design,
     load_trial_design,
     shift_study_day,
@@ -114,7 +114,7 @@ def test_ta_three_arms_by_four_elements(built):
 def test_ta_transitions_and_unknown_codes(tmp_path, study, raw_yaml):
     data = copy.deepcopy(raw_yaml)
     data["trial_arms"]["transitions"] = {"LD": "If VGO-Cs01p is not infused, go to the Follow-up Epoch"}
-    from sdtm.trial_design import build_ta
+    from cdisc.sdtm.trial_design import build_ta
     ta = build_ta(study, _load(tmp_path, data))
     assert ta["TATRANS"].notna().sum() == 3                 # the LD record of each of the 3 arms
     assert set(ta.loc[ta["TATRANS"].notna(), "ETCD"]) == {"LD"}
@@ -157,7 +157,7 @@ def test_shift_study_day_skips_day_zero():
 def test_tv_visit_without_day_needs_a_rule(tmp_path, study, raw_yaml):
     data = copy.deepcopy(raw_yaml)
     data["trial_visits"]["rules"] = []
-    from sdtm.trial_design import build_tv
+    from cdisc.sdtm.trial_design import build_tv
     with pytest.raises(SpecError) as exc:
         build_tv(study, _load(tmp_path, data))
     assert "END OF STUDY" in str(exc.value) and _keys(exc) == ["trial_visits.rules"]

@@ -8,7 +8,7 @@ import pyreadstat
 import pytest
 
 from conftest import SPECS, run_cli, tree_bytes
-from validation import validate_folder
+from cdisc.validation import validate_folder
 
 
 @pytest.fixture

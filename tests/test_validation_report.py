@@ -7,8 +7,8 @@ import re
 import pytest
 
 from cdisc.errors import SpecError
-from validation import Waiver, load_waivers, validate_datasets
-from validation.sample import S1, S2, sample_build
+from cdisc.validation import Waiver, load_waivers, validate_datasets
+from cdisc.validation.sample import S1, S2, sample_build
 
 ODD = "<b>X&Y</b>"
 
@@ -120,7 +120,7 @@ def test_load_waivers(tmp_path):
 
 def test_report_shows_the_build_reconciliation(built):
     """The raw rows and columns of the build (manifest.json) are in the report a data manager reads."""
-    from validation.report import render_html
+    from cdisc.validation.report import render_html
 
     data, metas, ct = sample_build()
     result = validate_datasets(data, metas, ct, run_ge=False, build=built.manifest)

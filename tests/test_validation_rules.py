@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from cdisc.errors import SpecError
-from validation import load_rules, validate_datasets
-from validation.dates import compare_iso, iso8601_valid
-from validation.sample import S1, S2, S3, sample_build, sas_date
+from cdisc.validation import load_rules, validate_datasets
+from cdisc.validation.dates import compare_iso, iso8601_valid
+from cdisc.validation.sample import S1, S2, S3, sample_build, sas_date
 
 # the data cut study.yaml would give (cdisc.cli._study_rules fills it in a real build)
 RULES = [r.model_copy(update={"params": {**r.params, "data_cut": "2024-06-30"}}) if "data_cut" in r.params else r
@@ -313,7 +313,7 @@ def test_missing_dataset_makes_rules_not_applicable():
 
 
 def test_crashing_check_is_reported_not_raised(monkeypatch):
-    from validation import rules as rules_mod
+    from cdisc.validation import rules as rules_mod
 
     def boom(ctx, rule):
         raise KeyError("XYZ")
@@ -367,7 +367,7 @@ def test_dates_converted_to_objects_by_a_reader_are_turned_back_into_sas_numbers
 def test_read_xpt_dir_keeps_sas_numbers(tmp_path):
     import pyreadstat
 
-    from validation import read_xpt_dir
+    from cdisc.validation import read_xpt_dir
 
     data, metas, _ = sample_build()
     pyreadstat.write_xport(data["ADSL"], str(tmp_path / "adsl.xpt"), file_format_version=5,

@@ -13,8 +13,8 @@ from cdisc.ct import load_terminology
 from cdisc.metadata import DatasetMeta, VariableMeta
 from cdisc.standards import load_standard
 from conftest import SPECS
-from validation import load_rules, validate_datasets
-from validation.standard import adam_class, merge_with_standard, metadata_from_files
+from cdisc.validation import load_rules, validate_datasets
+from cdisc.validation.standard import adam_class, merge_with_standard, metadata_from_files
 
 IG = load_standard("sdtmig", "3.4")
 ADAMIG = load_standard("adamig", "1.3")

@@ -12,9 +12,9 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from validation import load_rules, validate_build, validate_datasets
-from validation.sample import S1, S2, S3, sample_build
-from validation.suites import ge_frame, suite_json, suite_specs
+from cdisc.validation import load_rules, validate_build, validate_datasets
+from cdisc.validation.sample import S1, S2, S3, sample_build
+from cdisc.validation.suites import ge_frame, suite_json, suite_specs
 
 LONG = "X" * 250
 
@@ -215,7 +215,7 @@ def test_saved_suite_reruns_outside_the_toolkit(clean, defective):
     """A suite JSON + validation.expectations is enough to re-run the checks in plain GE."""
     import great_expectations as gx
 
-    import validation.expectations  # noqa: F401  (registers the custom expectations)
+    import cdisc.validation.expectations  # noqa: F401  (registers the custom expectations)
 
     _, out, _ = clean
     spec = json.loads((out / "validation" / "suites" / "EX.json").read_text())

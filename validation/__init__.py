@@ -2,7 +2,7 @@
 
 Public interface (Great Expectations is imported only when suites actually run)::
 
-    from validation import validate_folder, validate_datasets, load_waivers
+    from cdisc.validation import validate_folder, validate_datasets, load_waivers
     result = validate_folder("build")             # a cdisc build, or any SDTM/ADaM folder
     result = validate_datasets(datasets, metas, ct, waivers=load_waivers(path), out_dir=OUT)
     result.errors, result.warnings, result.exit_code("error")

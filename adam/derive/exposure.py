@@ -41,7 +41,7 @@ def _number(value: Any, *, where: str) -> float:
 
 @lru_cache(maxsize=1)
 def _shipped_lookup() -> tuple[dict[str, Any], ...]:
-    text = resources.files("adam.derive").joinpath("data/dose_freq_lookup.yaml").read_text()
+    text = resources.files("cdisc.adam.derive").joinpath("data/dose_freq_lookup.yaml").read_text()
     return tuple(yaml.safe_load(text)["frequencies"])
 
 

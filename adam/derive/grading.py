@@ -35,7 +35,7 @@ _OPS = ("lt", "le", "gt", "ge")
 
 @lru_cache(maxsize=None)
 def _load_named(name: str) -> dict[str, Any]:
-    text = resources.files("adam.derive").joinpath("data/" + CRITERIA_FILES[name]).read_text()
+    text = resources.files("cdisc.adam.derive").joinpath("data/" + CRITERIA_FILES[name]).read_text()
     return yaml.safe_load(text)
 
 

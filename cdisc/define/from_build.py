@@ -324,7 +324,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
 
 def _adam_specs(specs_dir: Path) -> dict:
     """ADaM specs by dataset name (their ``parameters:``); none when the study has none."""
-    from adam.runner import load_adam_specs
+    from cdisc.adam.runner import load_adam_specs
 
     if not (Path(specs_dir) / "adam").is_dir():
         return {}

@@ -40,7 +40,7 @@ def _with_standard_core(meta, data):
     """The dataset's metadata with the standard's Core designations (SDTMIG 3.4 / ADaMIG 1.3:
     Req makes an ItemRef Mandatory), without adding variables the dataset does not have."""
     from cdisc.standards import load_standard
-    from validation.standard import merge_with_standard
+    from cdisc.validation.standard import merge_with_standard
 
     merged = merge_with_standard(meta.name, meta, list(data.columns), None, load_standard("sdtmig", "3.4"),
                                  load_standard("adamig", "1.3"), add_missing=False)

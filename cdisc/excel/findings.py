@@ -193,7 +193,7 @@ def plan_waivers(new: list[dict], waivers_file: Path) -> tuple[list[dict], list[
     dataset, subject and variable, or a broader one that leaves some of them open), or
     when an earlier row of the workbook gave the same waiver.
     """
-    from validation.waivers import Waiver, load_waivers
+    from cdisc.validation.waivers import Waiver, load_waivers
 
     existing = [w.model_dump() for w in load_waivers(waivers_file)]
     add, skipped = [], []

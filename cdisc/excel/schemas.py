@@ -68,8 +68,8 @@ class ValidationParams(_Strict):
 
 
 def _waivers_models():
-    from sdtm.integrity import IntegrityWaiver
-    from validation.waivers import Waiver
+    from cdisc.sdtm.integrity import IntegrityWaiver
+    from cdisc.validation.waivers import Waiver
 
     class WaiversDoc(_Strict):
         """``specs/waivers.yaml``: approved exceptions to validation findings (``waivers``) and
@@ -86,10 +86,10 @@ def _waivers_models():
 
 def kinds() -> dict[str, type[BaseModel]]:
     """{kind: model} of every spec file kind."""
-    from adam.spec import AdamSpec
-    from sdtm.pp import PPSettings
-    from sdtm.spec import DomainSpec
-    from sdtm.trial_design import TrialDesign
+    from cdisc.adam.spec import AdamSpec
+    from cdisc.sdtm.pp import PPSettings
+    from cdisc.sdtm.spec import DomainSpec
+    from cdisc.sdtm.trial_design import TrialDesign
 
     from cdisc.study import Study
 

@@ -65,10 +65,10 @@ def _schema_model(name: str):
 
 
 def _models():
-    from adam.spec import AdamSpec
-    from sdtm.pp import PPSettings
-    from sdtm.spec import DomainSpec
-    from sdtm.trial_design import TrialDesign
+    from cdisc.adam.spec import AdamSpec
+    from cdisc.sdtm.pp import PPSettings
+    from cdisc.sdtm.spec import DomainSpec
+    from cdisc.sdtm.trial_design import TrialDesign
 
     from cdisc.study import Study
 
@@ -102,8 +102,8 @@ def _drop_empty(x):
 
 def _comparable(rel: str, obj):
     if rel == WAIVERS_FILE:
-        from sdtm.integrity import integrity_waivers
-        from validation.waivers import waivers_from
+        from cdisc.sdtm.integrity import integrity_waivers
+        from cdisc.validation.waivers import waivers_from
 
         return (waivers_from(obj, file=rel), integrity_waivers(obj if isinstance(obj, dict) else {}, file=rel))
     if isinstance(obj, BaseModel):
@@ -217,7 +217,7 @@ def _table(wb: Workbook, title: str, header: list[str], rows: list[list], choice
 
 # ------------------------------------------------------------------------------- export
 def _sdtm_rows(spec) -> tuple[list[str], list[list]]:
-    from sdtm.spec import RULE_KEYS, Variable
+    from cdisc.sdtm.spec import RULE_KEYS, Variable
 
     recs = []
     for section in ("variables", "supplemental", "helpers"):
@@ -235,7 +235,7 @@ def _sdtm_rows(spec) -> tuple[list[str], list[list]]:
     if extra:      # a field this layout does not know: refuse rather than drop it
         raise SpecError(f"variable fields {extra} have no column in the workbook layout",
                         file=f"specs/sdtm/{spec.domain.lower()}.yaml")
-    from sdtm.spec import Supplemental
+    from cdisc.sdtm.spec import Supplemental
 
     rows = []
     for section, d in recs:
@@ -252,7 +252,7 @@ def _sdtm_rows(spec) -> tuple[list[str], list[list]]:
 
 
 def _adam_rows(spec) -> tuple[list[str], list[list]]:
-    from adam.spec import AdamVariable
+    from cdisc.adam.spec import AdamVariable
 
     recs = [_dump(v) for v in spec.variables]
     header = _columns(AdamVariable, recs, always=ADAM_ALWAYS,
@@ -310,7 +310,7 @@ def build_workbook(specs: SpecSet) -> Workbook:
         raise SpecError(f"datasets {', '.join(twice)} are specified twice (SDTM and ADaM); a workbook has one "
                         "sheet per dataset name", file="specs/sdtm, specs/adam")
     steps_rows, param_rows = [], []
-    from adam.spec import Parameter, Step
+    from cdisc.adam.spec import Parameter, Step
 
     for rel, spec in datasets.items():
         std = "SDTM" if rel.startswith("sdtm/") else "ADaM"
@@ -320,8 +320,8 @@ def build_workbook(specs: SpecSet) -> Workbook:
                             file=f"specs/{rel}")
         header, rows = _sdtm_rows(spec) if std == "SDTM" else _adam_rows(spec)
         if std == "SDTM" or spec.variables:
-            from adam.spec import AdamVariable
-            from sdtm.spec import RULE_KEYS, Variable
+            from cdisc.adam.spec import AdamVariable
+            from cdisc.sdtm.spec import RULE_KEYS, Variable
 
             if std == "SDTM":
                 _records_sheet(wb, name, header, rows, Variable,
@@ -351,8 +351,8 @@ def build_workbook(specs: SpecSet) -> Workbook:
             _records_sheet(wb, title, header, [[encode(_ann(item, h), r.get(h)) for h in header] for r in recs], item)
 
     if WAIVERS_FILE in specs.files:
-        from sdtm.integrity import IntegrityWaiver
-        from validation.waivers import Waiver
+        from cdisc.sdtm.integrity import IntegrityWaiver
+        from cdisc.validation.waivers import Waiver
 
         data = specs.files[WAIVERS_FILE]
         lists = {"waivers": data if isinstance(data, list) else (data or {}).get("waivers") or [],
@@ -425,10 +425,10 @@ def _rec(model, row: dict, header: list[str], *, src: str, sheet: str, skip: tup
 
 def read_workbook(wb, *, src: str) -> dict[str, Any]:
     """{relative path: plain data} of every spec file a workbook holds (not yet validated)."""
-    from adam.spec import AdamVariable, Parameter, Step
-    from sdtm.integrity import IntegrityWaiver
-    from sdtm.spec import Supplemental, Variable
-    from validation.waivers import Waiver
+    from cdisc.adam.spec import AdamVariable, Parameter, Step
+    from cdisc.sdtm.integrity import IntegrityWaiver
+    from cdisc.sdtm.spec import Supplemental, Variable
+    from cdisc.validation.waivers import Waiver
 
     models = _models()
     files: dict[str, Any] = {}

@@ -11,7 +11,7 @@
 - The standards metadata comes through a :class:`~validation.core.library.Library`
   (:func:`~validation.core.library.from_cdisc_standards` for the project's cdisc.standards).
 
-    from validation.core import run_core_rules, read_xpt_folder, from_cdisc_standards
+    from cdisc.validation.core import run_core_rules, read_xpt_folder, from_cdisc_standards
     findings, status = run_core_rules(read_xpt_folder("build/sdtm"), from_cdisc_standards())
 
 ``python -m validation.core.agreement FOLDER CORE_FINDINGS.json`` compares with CORE's own

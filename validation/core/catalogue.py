@@ -200,7 +200,7 @@ def _read(text: str) -> list[CoreRule]:
 
 @lru_cache(maxsize=4)
 def _packaged(name: str) -> tuple[CoreRule, ...]:
-    text = resources.files("validation.core").joinpath("rules", name).read_text(encoding="utf-8")
+    text = resources.files("cdisc.validation.core").joinpath("rules", name).read_text(encoding="utf-8")
     return tuple(_read(text))
 
 
