@@ -376,12 +376,21 @@ def _locate(p: Problem, display: str, key: str) -> Problem:
                    key=f"{key}" + (f" ({p.key})" if p.key else ""), hint=p.hint)
 
 
-def run_adam(specs: dict[str, tuple[AdamSpec, str]], sdtm: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Build every ADaM dataset; returns {name: frame} with exactly the spec's variables."""
+def run_adam(specs: dict[str, tuple[AdamSpec, str]], sdtm: dict[str, pd.DataFrame], *,
+             on_built=None) -> dict[str, pd.DataFrame]:
+    """Build every ADaM dataset; returns {name: frame} with exactly the spec's variables.
+
+    ``on_built(name, frame, seconds)`` hears of each dataset as it is built (progress).
+    """
+    import time
+
     frames = dict(sdtm)
     built = {}
     for name in build_order(specs, set(sdtm)):
         spec, display = specs[name]
+        t = time.perf_counter()
         built[name] = _Runner(spec, display, frames).run()
         frames[name] = built[name]
+        if on_built is not None:
+            on_built(name, built[name], time.perf_counter() - t)
     return built

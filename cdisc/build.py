@@ -32,6 +32,7 @@ class BuiltDataset:
     standard: str                     # SDTM / ADaM
     trace: pd.DataFrame | None = None # __file/__row per record (for messages), not written
     delivered: Path | None = None     # a delivered dataset (cdisc build --sdtm): copied byte for byte
+    kept: dict | None = None          # incremental build: its manifest entry in OUT; the file is copied from there
 
 
 @dataclass
@@ -47,6 +48,7 @@ class BuildResult:
     source: str = "raw"                                          # raw forms, or "delivered" SDTM (--sdtm)
     notes: list[Problem] = field(default_factory=list)           # said, not errors (e.g. orphan SUPP-- records)
     documents: list[Path] = field(default_factory=list)          # delivered define.xml, stylesheet, cSDRG, aCRF
+    nodes: dict = field(default_factory=dict)                    # the build graph (cdisc.graph.Node by name)
 
 
 SUPP_VARIABLES = [
@@ -102,9 +104,21 @@ def load_domain_specs(specs_dir: Path):
     return specs
 
 
-def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
+def _report(progress, stage: str, name: str, records: int | None, seconds: float) -> None:
+    if progress is not None:
+        progress(stage, name, records, seconds)
+
+
+def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None) -> BuildResult:
+    """Map every SDTM domain; ``progress(stage, dataset, records, seconds)`` hears of each as it is done.
+
+    Records the build graph in ``result.nodes`` (cdisc.graph): per domain its spec and the
+    raw forms the engine read for it (``ctx.form``), DM upstream of every other domain.
+    """
     from cdisc.sdtm.engine import Context, map_domain
     from cdisc.sdtm.se import build_se
+
+    from .graph import Node
 
     t0 = time.perf_counter()
     study = load_study(specs_dir)
@@ -118,11 +132,22 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
     result = BuildResult(study=study, ct=ct)
     log = ProblemLog()
     ctx = Context(study=study, ct=ct, raw_dir=Path(raw_dir))
+    read_by: dict[str, set[str]] = {}
+    current: list[str] = []
+    read_form = ctx.form
+
+    def tracked_form(name: str):           # which forms each domain reads (its node's files)
+        if current:
+            read_by.setdefault(current[-1], set()).add(name)
+        return read_form(name)
+
+    ctx.form = tracked_form
 
     order = ["DM"] + sorted(d for d in specs if d != "DM")
     for dom in order:
         spec, display = specs[dom]
         t = time.perf_counter()
+        current.append(dom)
         res = map_domain(spec, ctx, spec_file=display)
         log.extend(res.problems)
         meta = spec.meta()
@@ -141,18 +166,36 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, echo=None) -> BuildResult:
                 m = se_meta()
                 result.datasets["SE"] = BuiltDataset(m, se[m.names].reset_index(drop=True), "SDTM",
                                                      se[[FILE_COL, ROW_COL]].reset_index(drop=True))
+        current.pop()
         result.timings[dom] = time.perf_counter() - t
+        outs = [n for n in (dom, f"SUPP{dom}") + (("SE",) if dom == "DM" else ()) if n in result.datasets]
+        result.nodes[dom] = Node(dom, "sdtm", [display] + sorted(f"raw/{ctx.forms_read[f]}" for f in read_by.get(dom, ())
+                                                                if f in ctx.forms_read),
+                                 [] if dom == "DM" else ["DM"], outs)
+        for n in outs:
+            _report(progress, "sdtm", n, len(result.datasets[n].data), result.timings[dom] if n == dom else 0.0)
 
     t = time.perf_counter()
+    before = set(result.datasets)
     _add_trial_design(result, Path(specs_dir))
     result.timings["trial_design"] = time.perf_counter() - t
+    td = sorted(set(result.datasets) - before)
+    if td:
+        result.nodes["TD"] = Node("TD", "td", ["specs/trial_design.yaml"], ["DM"], td)
+        for n in td:
+            _report(progress, "sdtm", n, len(result.datasets[n].data), result.timings["trial_design"] / len(td))
     if not log.problems:
+        t = time.perf_counter()
         _add_pp(result, Path(specs_dir))
+        if "PP" in result.datasets:
+            result.nodes["PP"] = Node("PP", "pp", ["specs/pp.yaml"], ["PC"], ["PP"])
+            _report(progress, "sdtm", "PP", len(result.datasets["PP"].data), time.perf_counter() - t)
 
     # Cross-domain integrity (sdtm/integrity.py): subjects, --SEQ, consent, --DY, RFSTDTC, death.
     t = time.perf_counter()
     log.extend(_integrity(result, specs, Path(specs_dir)))
     result.timings["integrity"] = time.perf_counter() - t
+    _report(progress, "check", "integrity", None, result.timings["integrity"])
 
     # Every raw file is either read by a spec or listed in study.yaml with the reason it is not.
     raw_files = sorted(p for p in Path(raw_dir).iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file())
@@ -331,11 +374,15 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir: Path) -> dict:
+def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir: Path,
+                  previous_dir: Path | None = None, record: dict | None = None,
+                  hashes: dict[str, str] | None = None) -> dict:
     """Write every dataset, metadata.json and manifest.json into ``folder`` (a fresh staging folder).
 
     The caller decides where the folder ends up (``cdisc.outdir.OutputFolder``): nothing
-    here touches an earlier build. Every XPT limit is checked before the first byte is
+    here touches an earlier build. A dataset an incremental build kept (``ds.kept``, its
+    manifest entry) is copied from ``previous_dir`` (the build in OUT) byte for byte. ``record``
+    (cdisc.graph.make_record) is the build graph the manifest records. Every XPT limit is checked before the first byte is
     written, so a dataset that breaks one never leaves a partial folder behind.
     """
     import shutil
@@ -345,7 +392,7 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     folder = Path(folder)
     problems: list[Problem] = []
     for ds in result.datasets.values():
-        if ds.delivered is None:        # a delivered file's problems are validation findings
+        if ds.delivered is None and ds.kept is None:   # a delivered file's problems are validation findings
             problems.extend(_with_trace(check_xpt(ds.data, ds.meta), ds))
     if problems:
         raise DataError(problems)
@@ -355,6 +402,13 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
         ds = result.datasets[name]
         sub = "sdtm" if ds.standard == "SDTM" else "adam"
         (folder / sub).mkdir(parents=True, exist_ok=True)
+        if ds.kept is not None:
+            path = folder / ds.kept["file"]
+            shutil.copyfile(Path(previous_dir) / ds.kept["file"], path)
+            if sha256(path) != ds.kept["sha256"]:
+                raise DataError(f"{ds.kept['file']} changed in {previous_dir} during the build; run the build again")
+            outputs.append(ds.kept)
+            continue
         if ds.delivered is not None:
             path = folder / sub / ds.delivered.name
             shutil.copyfile(ds.delivered, path)
@@ -372,7 +426,8 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     manifest = {
         "tool": "cdisc", "studyid": result.study.studyid, "data_cut": result.study.data_cut.isoformat(),
         "ct_package": result.ct.package,
-        "inputs": _inputs(specs_dir, raw_dir, "sdtm" if result.source == "delivered" else "raw"),
+        "inputs": ([{"file": f, "sha256": h} for f, h in hashes.items()] if hashes is not None else
+                   _inputs(specs_dir, raw_dir, "sdtm" if result.source == "delivered" else "raw")),
         "sdtm_source": result.source,
         "outputs": outputs,
         **({"delivered_documents": [{"file": f"sdtm/{d.name}", "sha256": sha256(d)} for d in result.documents]}
@@ -381,6 +436,8 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
         "columns": result.columns,
         "unmapped_forms": result.unmapped_forms,
     }
+    if record is not None:
+        manifest["build"] = record
     if result.integrity_waived:
         manifest["integrity_waived"] = result.integrity_waived
     if result.notes:

@@ -69,7 +69,9 @@ def main() -> None:
     """
     from .runtime import use_python_strings
 
-    use_python_strings()
+    ctx = click.get_current_context()
+    if ctx.invoked_subcommand != "build":       # build sets it after its "nothing changed" check
+        use_python_strings()                    # (importing pandas alone takes 0.6 s)
 
 
 STUDY_HELP = ("The study folder (cdisc.yaml, or specs/study.yaml with raw/ or sdtm/, or study.yaml). "
@@ -97,19 +99,64 @@ STUDY_HELP = ("The study folder (cdisc.yaml, or specs/study.yaml with raw/ or sd
 @fail_on_option
 @engine_option
 @click.option("--no-validate", is_flag=True, help="Skip the validation step (not for a data cut or lock).")
+@click.option("--full", is_flag=True, help="Rebuild everything, also what did not change since the build in OUT.")
+@click.option("--select", "select", default=None, metavar="NODES",
+              help="Build only these datasets, like `dbt build --select`: `ADSL+` is ADSL and everything that "
+                   "reads it, `+ADAE` ADAE and everything it reads, `ae` just AE (with SUPPAE); several "
+                   "separated by commas. The rest is kept from the build in OUT, whose upstream of the "
+                   "selection must be unchanged (else the build refuses and says what to add).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the verdict line (errors still go to stderr).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a machine summary on stdout instead of the text: datasets, records, timings, what "
+                   "was rebuilt or kept, verdict and exit code.")
 @debug_option
 def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir: Path | None,
           sdtm_dir: Path | None, out_dir: Path | None, formats: str, fail_on: str, no_validate: bool, debug: bool,
-          engine: str = "native") -> None:
+          engine: str = "native", full: bool = False, select: str | None = None, quiet: bool = False,
+          as_json: bool = False) -> None:
     """Build SDTM and ADaM datasets from the raw exports, write them as XPT v5, validate them.
 
-    Prints, per dataset, its records and variables, and the reconciliation of raw rows:
-    read, mapped, and excluded by which spec rule. Then validates what it wrote (as
-    `cdisc validate` does) into OUT/validation/report.html. An error leaves an earlier
-    build in --out untouched.
+    Prints one line per dataset as it is built (records, seconds), then per dataset its
+    records and variables, and the reconciliation of raw rows: read, mapped, and excluded
+    by which spec rule. Then validates what it wrote (as `cdisc validate` does) into
+    OUT/validation/report.html. An error leaves an earlier build in --out untouched.
+
+    Incremental: OUT/manifest.json records what each dataset came from (spec, raw forms,
+    CT, tool). With nothing changed the build says so and touches nothing; a changed raw
+    form rebuilds its domain and the datasets that read it, keeps the rest, and validates
+    the whole folder again. --full rebuilds everything.
     """
+    if quiet or as_json:
+        import contextlib
+        import io
+
+        summary: dict = {}
+        code = 0
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                _build_command(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, formats, fail_on,
+                               no_validate, debug, engine, full, select, summary)
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+        summary["exit_code"] = code
+        if as_json:
+            import json
+
+            click.echo(json.dumps(summary, indent=1, default=str))
+        elif summary.get("verdict"):
+            click.echo(summary["verdict"])
+        sys.exit(code)
+    _build_command(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, formats, fail_on, no_validate,
+                   debug, engine, full, select, None)
+
+
+def _build_command(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, formats, fail_on, no_validate,
+                   debug, engine, full, select, summary) -> None:
     from .project import resolve_study
 
+    if full and select:
+        click.echo("cdisc: usage error: give --full or --select, not both", err=True)
+        sys.exit(2)
     if sdtm_dir is not None and raw_dir is not None:
         click.echo("cdisc: usage error: give --raw (raw CRF exports) or --sdtm (delivered SDTM), not both", err=True)
         sys.exit(2)
@@ -132,8 +179,11 @@ def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir
             if not Path(p).is_dir():
                 click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
                 raise _Abort(2)
+        if summary is not None:
+            summary.update(study=str(paths.root.resolve()), specs=str(specs_dir), inputs=str(raw_dir),
+                           out=str(out_dir))
         code = _run(debug, _build, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine,
-                    delivered=sdtm_dir is not None)
+                    delivered=sdtm_dir is not None, full=full, select=select, summary=summary)
         if code:
             raise _Abort(code)
     except _Abort as a:
@@ -169,30 +219,133 @@ def _check_links(specs_dir: Path, raw_dir: Path | None = None) -> None:
 
 
 def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
-           no_validate: bool, engine: str = "native", delivered: bool = False) -> int:
+           no_validate: bool, engine: str = "native", delivered: bool = False, *, full: bool = False,
+           select: str | None = None, summary: dict | None = None) -> int:
     """Build, write into a staging folder beside --out, validate there, then decide where it goes.
 
     1. the output folder is checked first (cdisc.outdir): never raw/, specs/, the study
        folder or a folder with files cdisc did not write;
-    2. mapping and derivation errors stop here: nothing is written, --out is untouched;
-    3. datasets (and Dataset-JSON) are written and validated in the staging folder;
-    4. validation passed (or --no-validate): the staging folder replaces --out; it failed:
+    2. the inputs are hashed and compared with the build graph OUT/manifest.json records
+       (cdisc.graph.plan_build): nothing changed -> say so, touch nothing, exit 0; some nodes
+       changed -> rebuild those and their dependants (``--select``: the selection), keep the
+       other datasets (copied byte for byte from OUT into the staging folder);
+    3. mapping and derivation errors stop here: nothing is written, --out is untouched;
+    4. datasets (and Dataset-JSON) are written and validated in the staging folder;
+    5. validation passed (or --no-validate): the staging folder replaces --out; it failed:
        it goes to OUT.failed and the earlier build in --out stays as it was.
     """
+    from .errors import InputError
+    from .graph import ancestors, input_hashes, make_record, node_of_dataset, parse_select, plan_build
+    from .outdir import OutputFolder
+    from .progress import Progress
+
+    t0 = time.perf_counter()
+    summary = {} if summary is None else summary
+    progress = Progress()
+    staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir, delivered=delivered))
+    _check_links(specs_dir, raw_dir)
+    raw_label = "sdtm" if delivered else "raw"
+    options = {"formats": sorted(fmts), "validate": not no_validate, "fail_on": fail_on, "engine": engine,
+               "source": raw_label}
+    hashes = input_hashes(specs_dir, raw_dir, raw_label)
+    plan = plan_build(staged.real, hashes, options, full=full)
+    summary.update(mode=plan.mode, reason=plan.reason, changed=plan.changed)
+    rebuild: set[str] | None = None          # None: every node
+    stale: set[str] = set()                  # --select: changed nodes kept out of date
+    if select:
+        if plan.previous is None or plan.mode == "full" or delivered:
+            why = "a build from delivered SDTM is always built whole" if delivered else plan.reason
+            raise InputError(f"--select {select}: needs an earlier build in {out_dir} whose inputs outside the "
+                             f"selection are unchanged, but {why}",
+                             hint="run `cdisc build` without --select (it rebuilds only what changed)")
+        try:
+            rebuild = parse_select(select, plan.nodes)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        upstream = (ancestors(plan.nodes, rebuild) - rebuild) & plan.dirty
+        if upstream:
+            names = ", ".join(sorted(upstream))
+            raise InputError(f"--select {select}: {names} changed since the build in {out_dir} ({plan.reason}) "
+                             f"and {'is' if len(upstream) == 1 else 'are'} read by the selection",
+                             hint=f"select {'it' if len(upstream) == 1 else 'them'} too (e.g. --select "
+                                  f"{sorted(upstream)[0]}+) or run `cdisc build`")
+        stale = plan.dirty - rebuild
+        click.echo(f"Selected build: {', '.join(sorted(rebuild))}; the other datasets are kept from {out_dir}")
+    elif plan.mode == "up_to_date":
+        n = len(plan.previous.get("outputs", []))
+        verdict = _recorded_verdict(staged.real) if not no_validate else "Not validated (--no-validate)"
+        click.echo(f"Nothing changed since the build in {out_dir} (manifest {Path(out_dir) / 'manifest.json'}, "
+                   f"{n} datasets, {len(hashes)} input files): up to date ({time.perf_counter() - t0:.2f} s)")
+        if verdict:
+            click.echo(verdict)
+        summary.update(verdict=verdict or "up to date", rebuilt=[], kept=sorted(plan.nodes),
+                       datasets=[{"dataset": o["dataset"], "standard": o["standard"], "records": o["records"],
+                                  "variables": o["variables"], "status": "kept"} for o in plan.previous["outputs"]],
+                       timings={"total": round(time.perf_counter() - t0, 3)})
+        return 0
+    elif plan.mode == "incremental":
+        rebuild = set(plan.dirty)
+        click.echo(f"Incremental build: {plan.reason} changed since the build in {out_dir}; rebuilding "
+                   f"{', '.join(sorted(rebuild)) or 'no dataset'} ({len(rebuild)} of {len(plan.nodes)}), "
+                   "keeping the rest; validating the whole folder")
+    else:
+        click.echo(f"Full build ({plan.reason})")
+
     from cdisc.adam.build import add_adam
 
     from .build import build_from_sdtm, build_sdtm, write_outputs
-    from .outdir import OutputFolder
+    from .runtime import use_python_strings
 
-    t0 = time.perf_counter()
-    staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir, delivered=delivered))
-    _check_links(specs_dir, raw_dir)
-    result = build_from_sdtm(specs_dir, raw_dir) if delivered else build_sdtm(specs_dir, raw_dir)
-    add_adam(result, specs_dir)
+    use_python_strings()
+    old_graph = plan.nodes
+
+    def report(stage, name, records, seconds):
+        node = node_of_dataset(name, old_graph)
+        if rebuild is not None and node not in rebuild:
+            progress.kept(stage, name, records)
+        else:
+            progress(stage, name, records, seconds)
+
+    result = (build_from_sdtm(specs_dir, raw_dir) if delivered else
+              build_sdtm(specs_dir, raw_dir, progress=report))
+    progress.stage("sdtm", result.timings.get("sdtm_total", 0.0),
+                   f"{sum(ds.standard == 'SDTM' for ds in result.datasets.values())} SDTM datasets")
+    t = time.perf_counter()
+    only = None if rebuild is None else {n for n in rebuild if n in old_graph and old_graph[n].kind == "adam"}
+    add_adam(result, specs_dir, only=only, progress=report)
+    if result.timings.get("adam_total") is not None:
+        progress.stage("adam", time.perf_counter() - t,
+                       f"{sum(ds.standard == 'ADaM' for ds in result.datasets.values())} ADaM datasets")
+    keep_fps: dict[str, str] = {}
+    if rebuild is not None:
+        previous = {o["dataset"]: o for o in plan.previous.get("outputs", [])}
+        for name, ds in result.datasets.items():
+            if node_of_dataset(name, old_graph) in rebuild:
+                continue
+            entry = previous.get(name)
+            if ds.standard == "SDTM" and (entry is None or entry["records"] != len(ds.data)):
+                continue                      # mapped again just now: written from memory
+            if entry is None:
+                raise InputError(f"{name} is not in the build in {out_dir} and was not rebuilt",
+                                 hint="run `cdisc build --full`")
+            ds.kept = entry
+            if ds.standard == "ADaM":
+                progress.kept("adam", name, entry["records"])
+        recorded = plan.previous["build"]["nodes"]
+        keep_fps = {n: recorded[n]["fingerprint"] for n in stale if n in recorded}
+    record = make_record(result.nodes, hashes, set(result.unmapped_forms), options, raw_label, keep=keep_fps)
     for note in result.notes:
         click.echo(f"note: {note}")
+    rebuilt = sorted(result.nodes if rebuild is None else rebuild)
+    summary.update(rebuilt=rebuilt, kept=sorted(set(result.nodes) - set(rebuilt)), out_of_date=sorted(stale))
     with staged:
-        manifest = write_outputs(result, staged.path, specs_dir=specs_dir, raw_dir=raw_dir)
+        t = time.perf_counter()
+        manifest = write_outputs(result, staged.path, specs_dir=specs_dir, raw_dir=raw_dir,
+                                 previous_dir=staged.real, record=record, hashes=hashes)
+        kept = sum(ds.kept is not None for ds in result.datasets.values())
+        progress.stage("write", time.perf_counter() - t, f"{len(manifest['outputs']) - kept} datasets written, "
+                                                        f"{kept} kept")
+        progress.finish()
         _print_summary(manifest, out_dir, time.perf_counter() - t0)
         if "json" in fmts:
             from .package import write_json_datasets
@@ -200,8 +353,17 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
             written = write_json_datasets(staged.path, specs_dir)
             click.echo(f"Wrote {len(written)} Dataset-JSON v1.1 files next to the XPT files")
         code = 0
+        if stale:
+            click.echo(f"Out of date (changed, not selected, kept as they were): {', '.join(sorted(stale))}; "
+                       "a plain `cdisc build` rebuilds them")
+        t = time.perf_counter()
         if not no_validate:
             code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine)
+        t_validate = time.perf_counter() - t
+        verdict = _recorded_verdict(staged.path) if not no_validate else "Not validated (--no-validate)"
+        summary.update(verdict=verdict, datasets=_dataset_rows(manifest, progress.rows, result),
+                       timings={**{k: round(v, 3) for k, v in result.timings.items()},
+                                "validation": round(t_validate, 3), "total": round(time.perf_counter() - t0, 3)})
         if code == 0:
             staged.commit()
             if not no_validate:
@@ -211,10 +373,30 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         else:
             earlier = Path(out_dir).exists()
             failed = staged.commit_failed()
+            summary["failed_build"] = str(failed)
             click.echo(f"Report: {failed / 'validation' / 'report.html'}")
             click.echo(f"cdisc: the build failed validation, so it was written to {failed}; {out_dir} "
                        f"{'still holds the earlier build' if earlier else 'was not created'}", err=True)
         return code
+
+
+def _recorded_verdict(folder: Path) -> str | None:
+    """The verdict line validation wrote into ``folder``/validation/results.json, if any."""
+    import json
+
+    try:
+        return json.loads((Path(folder) / "validation" / "results.json").read_text(encoding="utf-8")).get("verdict")
+    except (OSError, ValueError):
+        return None
+
+
+def _dataset_rows(manifest: dict, rows: list[dict], result) -> list[dict]:
+    """--json: per output dataset its records, variables, built or kept, and seconds."""
+    seconds = {r["dataset"]: r["seconds"] for r in rows if r["dataset"]}
+    return [{"dataset": o["dataset"], "standard": o["standard"], "file": o["file"], "records": o["records"],
+             "variables": o["variables"],
+             "status": "kept" if result.datasets[o["dataset"]].kept is not None else "built",
+             "seconds": seconds.get(o["dataset"])} for o in manifest["outputs"]]
 
 
 @main.command()
