@@ -265,10 +265,11 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         upstream = (ancestors(plan.nodes, rebuild) - rebuild) & plan.dirty
         if upstream:
             names = ", ".join(sorted(upstream))
+            roots = sorted(n for n in upstream if not set(plan.nodes[n].upstream) & plan.dirty)
             raise InputError(f"--select {select}: {names} changed since the build in {out_dir} ({plan.reason}) "
                              f"and {'is' if len(upstream) == 1 else 'are'} read by the selection",
                              hint=f"select {'it' if len(upstream) == 1 else 'them'} too (e.g. --select "
-                                  f"{sorted(upstream)[0]}+) or run `cdisc build`")
+                                  f"{','.join(r + '+' for r in roots)}) or run `cdisc build`")
         stale = plan.dirty - rebuild
         click.echo(f"Selected build: {', '.join(sorted(rebuild))}; the other datasets are kept from {out_dir}")
     elif plan.mode == "up_to_date":
@@ -301,7 +302,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
 
     def report(stage, name, records, seconds):
         node = node_of_dataset(name, old_graph)
-        if rebuild is not None and node not in rebuild:
+        if rebuild is not None and records is not None and node not in rebuild:
             progress.kept(stage, name, records)
         else:
             progress(stage, name, records, seconds)
@@ -313,9 +314,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
     t = time.perf_counter()
     only = None if rebuild is None else {n for n in rebuild if n in old_graph and old_graph[n].kind == "adam"}
     add_adam(result, specs_dir, only=only, progress=report)
-    if result.timings.get("adam_total") is not None:
-        progress.stage("adam", time.perf_counter() - t,
-                       f"{sum(ds.standard == 'ADaM' for ds in result.datasets.values())} ADaM datasets")
+    adam_seconds = time.perf_counter() - t
     keep_fps: dict[str, str] = {}
     if rebuild is not None:
         previous = {o["dataset"]: o for o in plan.previous.get("outputs", [])}
@@ -333,6 +332,10 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
                 progress.kept("adam", name, entry["records"])
         recorded = plan.previous["build"]["nodes"]
         keep_fps = {n: recorded[n]["fingerprint"] for n in stale if n in recorded}
+    if result.timings.get("adam_total") is not None:
+        adam = [ds for ds in result.datasets.values() if ds.standard == "ADaM"]
+        progress.stage("adam", adam_seconds, f"{sum(ds.kept is None for ds in adam)} ADaM datasets derived"
+                                              + (f", {sum(ds.kept is not None for ds in adam)} kept" if rebuild is not None else ""))
     record = make_record(result.nodes, hashes, set(result.unmapped_forms), options, raw_label, keep=keep_fps)
     for note in result.notes:
         click.echo(f"note: {note}")
