@@ -109,11 +109,12 @@ def _report(progress, stage: str, name: str, records: int | None, seconds: float
         progress(stage, name, records, seconds)
 
 
-def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None) -> BuildResult:
+def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None) -> BuildResult:
     """Map every SDTM domain; ``progress(stage, dataset, records, seconds)`` hears of each as it is done.
 
     Records the build graph in ``result.nodes`` (cdisc.graph): per domain its spec and the
     raw forms the engine read for it (``ctx.form``), DM upstream of every other domain.
+    ``on_start(result)`` is called once the study and its CT are loaded (the CLI's header line).
     """
     from cdisc.sdtm.engine import Context, map_domain
     from cdisc.sdtm.se import build_se
@@ -130,6 +131,8 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None) -> BuildResult:
     ct = load_terminology(specs_dir)
     specs = load_domain_specs(specs_dir)
     result = BuildResult(study=study, ct=ct)
+    if on_start is not None:
+        on_start(result)
     log = ProblemLog()
     ctx = Context(study=study, ct=ct, raw_dir=Path(raw_dir))
     read_by: dict[str, set[str]] = {}
@@ -215,7 +218,7 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None) -> BuildResult:
     return result
 
 
-def build_from_sdtm(specs_dir: Path, sdtm_dir: Path) -> BuildResult:
+def build_from_sdtm(specs_dir: Path, sdtm_dir: Path, *, on_start=None) -> BuildResult:
     """The SDTM of a build from delivered datasets (``cdisc build --sdtm DIR``), as delivered.
 
     1. Every dataset file of DIR (XPT, Dataset-JSON, sas7bdat, parquet: ``cdisc.delivered``)
@@ -237,6 +240,8 @@ def build_from_sdtm(specs_dir: Path, sdtm_dir: Path) -> BuildResult:
     t0 = time.perf_counter()
     study = load_study(specs_dir)
     ct = load_terminology(specs_dir)
+    if on_start is not None:
+        on_start(BuildResult(study=study, ct=ct, source="delivered"))
     delivered = read_delivery(sdtm_dir)
     if not delivered:
         raise InputError(f"no datasets (.xpt, .json, .sas7bdat, .parquet) in {sdtm_dir}", file=str(sdtm_dir),

@@ -271,10 +271,11 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
                              hint=f"select {'it' if len(upstream) == 1 else 'them'} too (e.g. --select "
                                   f"{','.join(r + '+' for r in roots)}) or run `cdisc build`")
         stale = plan.dirty - rebuild
-        click.echo(f"Selected build: {', '.join(sorted(rebuild))}; the other datasets are kept from {out_dir}")
+        plan_line = f"Selected build: {', '.join(sorted(rebuild))}; the other datasets are kept from {out_dir}"
     elif plan.mode == "up_to_date":
         n = len(plan.previous.get("outputs", []))
         verdict = _recorded_verdict(staged.real) if not no_validate else "Not validated (--no-validate)"
+        click.echo(_header(plan.previous))
         click.echo(f"Nothing changed since the build in {out_dir} (manifest {Path(out_dir) / 'manifest.json'}, "
                    f"{n} datasets, {len(hashes)} input files): up to date ({time.perf_counter() - t0:.2f} s)")
         if verdict:
@@ -286,11 +287,16 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         return 0
     elif plan.mode == "incremental":
         rebuild = set(plan.dirty)
-        click.echo(f"Incremental build: {plan.reason} changed since the build in {out_dir}; rebuilding "
-                   f"{', '.join(sorted(rebuild)) or 'no dataset'} ({len(rebuild)} of {len(plan.nodes)}), "
-                   "keeping the rest; validating the whole folder")
+        plan_line = (f"Incremental build: {plan.reason} changed since the build in {out_dir}; rebuilding "
+                     f"{', '.join(sorted(rebuild)) or 'no dataset'} ({len(rebuild)} of {len(plan.nodes)}), "
+                     "keeping the rest" + ("; validating the whole folder" if not no_validate else ""))
     else:
-        click.echo(f"Full build ({plan.reason})")
+        plan_line = f"Full build ({plan.reason})"
+
+    def started(res) -> None:            # the header, then what this build does, then progress
+        click.echo(_header({"studyid": res.study.studyid, "data_cut": res.study.data_cut.isoformat(),
+                            "ct_package": res.ct.package}))
+        click.echo(plan_line)
 
     from cdisc.adam.build import add_adam
 
@@ -307,8 +313,8 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         else:
             progress(stage, name, records, seconds)
 
-    result = (build_from_sdtm(specs_dir, raw_dir) if delivered else
-              build_sdtm(specs_dir, raw_dir, progress=report))
+    result = (build_from_sdtm(specs_dir, raw_dir, on_start=started) if delivered else
+              build_sdtm(specs_dir, raw_dir, progress=report, on_start=started))
     progress.stage("sdtm", result.timings.get("sdtm_total", 0.0),
                    f"{sum(ds.standard == 'SDTM' for ds in result.datasets.values())} SDTM datasets")
     t = time.perf_counter()
@@ -349,7 +355,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         progress.stage("write", time.perf_counter() - t, f"{len(manifest['outputs']) - kept} datasets written, "
                                                         f"{kept} kept")
         progress.finish()
-        _print_summary(manifest, out_dir, time.perf_counter() - t0)
+        _print_summary(manifest, out_dir, time.perf_counter() - t0, header=False)
         if "json" in fmts:
             from .package import write_json_datasets
 
@@ -669,8 +675,15 @@ def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False
     return result.exit_code(fail_on)
 
 
-def _print_summary(manifest: dict, out_dir: Path, seconds: float) -> None:
-    click.echo(f"Study {manifest['studyid']} (data cut {manifest['data_cut']}), CT: {manifest['ct_package']}")
+def _header(manifest: dict) -> str:
+    return f"Study {manifest['studyid']} (data cut {manifest['data_cut']}), CT: {manifest['ct_package']}"
+
+
+def _print_summary(manifest: dict, out_dir: Path, seconds: float, header: bool = True) -> None:
+    """The datasets table and the reconciliation of raw rows and columns (after the progress lines;
+    ``header``: the study line too, when the caller has not printed it before them)."""
+    if header:
+        click.echo(_header(manifest))
     click.echo("")
     click.echo(f"{'dataset':<10}{'records':>9}{'vars':>6}  file")
     delivered = manifest.get("sdtm_source") == "delivered"
