@@ -379,6 +379,14 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class GraphMismatch(Exception):
+    """A dataset the build graph called unchanged came out different: rebuild everything."""
+
+    def __init__(self, dataset: str):
+        super().__init__(dataset)
+        self.dataset = dataset
+
+
 def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir: Path,
                   previous_dir: Path | None = None, record: dict | None = None,
                   hashes: dict[str, str] | None = None) -> dict:
@@ -386,7 +394,8 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
 
     The caller decides where the folder ends up (``cdisc.outdir.OutputFolder``): nothing
     here touches an earlier build. A dataset an incremental build kept (``ds.kept``, its
-    manifest entry) is copied from ``previous_dir`` (the build in OUT) byte for byte. ``record``
+    manifest entry) is copied from ``previous_dir`` (the build in OUT) byte for byte; a kept SDTM
+    dataset (mapped again anyway) is written and must match those bytes (``GraphMismatch``). ``record``
     (cdisc.graph.make_record) is the build graph the manifest records. Every XPT limit is checked before the first byte is
     written, so a dataset that breaks one never leaves a partial folder behind.
     """
@@ -407,6 +416,15 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
         ds = result.datasets[name]
         sub = "sdtm" if ds.standard == "SDTM" else "adam"
         (folder / sub).mkdir(parents=True, exist_ok=True)
+        if ds.kept is not None and ds.standard == "SDTM" and ds.delivered is None:
+            # mapped again in memory (the cross-domain checks need every domain): written afresh and
+            # required to be the very bytes the build in OUT holds, else the build graph missed an input
+            path = folder / ds.kept["file"]
+            write_xpt(path, ds.data, ds.meta, result.study.created)
+            if sha256(path) != ds.kept["sha256"]:
+                raise GraphMismatch(name)
+            outputs.append(ds.kept)
+            continue
         if ds.kept is not None:
             path = folder / ds.kept["file"]
             shutil.copyfile(Path(previous_dir) / ds.kept["file"], path)

@@ -300,7 +300,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
 
     from cdisc.adam.build import add_adam
 
-    from .build import build_from_sdtm, build_sdtm, write_outputs
+    from .build import GraphMismatch, build_from_sdtm, build_sdtm, write_outputs
     from .runtime import use_python_strings
 
     use_python_strings()
@@ -347,46 +347,57 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         click.echo(f"note: {note}")
     rebuilt = sorted(result.nodes if rebuild is None else rebuild)
     summary.update(rebuilt=rebuilt, kept=sorted(set(result.nodes) - set(rebuilt)), out_of_date=sorted(stale))
+    mismatch = None
     with staged:
         t = time.perf_counter()
-        manifest = write_outputs(result, staged.path, specs_dir=specs_dir, raw_dir=raw_dir,
-                                 previous_dir=staged.real, record=record, hashes=hashes)
-        kept = sum(ds.kept is not None for ds in result.datasets.values())
-        progress.stage("write", time.perf_counter() - t, f"{len(manifest['outputs']) - kept} datasets written, "
-                                                        f"{kept} kept")
-        progress.finish()
-        _print_summary(manifest, out_dir, time.perf_counter() - t0, header=False)
-        if "json" in fmts:
-            from .package import write_json_datasets
+        try:
+            manifest = write_outputs(result, staged.path, specs_dir=specs_dir, raw_dir=raw_dir,
+                                     previous_dir=staged.real, record=record, hashes=hashes)
+        except GraphMismatch as exc:
+            mismatch = exc.dataset
+        if mismatch is None:
+            kept = sum(ds.kept is not None for ds in result.datasets.values())
+            progress.stage("write", time.perf_counter() - t, f"{len(manifest['outputs']) - kept} datasets written, "
+                                                            f"{kept} kept")
+            progress.finish()
+            _print_summary(manifest, out_dir, time.perf_counter() - t0, header=False)
+            if "json" in fmts:
+                from .package import write_json_datasets
 
-            written = write_json_datasets(staged.path, specs_dir)
-            click.echo(f"Wrote {len(written)} Dataset-JSON v1.1 files next to the XPT files")
-        code = 0
-        if stale:
-            click.echo(f"Out of date (changed, not selected, kept as they were): {', '.join(sorted(stale))}; "
-                       "a plain `cdisc build` rebuilds them")
-        t = time.perf_counter()
-        if not no_validate:
-            code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine)
-        t_validate = time.perf_counter() - t
-        verdict = _recorded_verdict(staged.path) if not no_validate else "Not validated (--no-validate)"
-        summary.update(verdict=verdict, datasets=_dataset_rows(manifest, progress.rows, result),
-                       timings={**{k: round(v, 3) for k, v in result.timings.items()},
-                                "validation": round(t_validate, 3), "total": round(time.perf_counter() - t0, 3)})
-        if code == 0:
-            staged.commit()
+                written = write_json_datasets(staged.path, specs_dir)
+                click.echo(f"Wrote {len(written)} Dataset-JSON v1.1 files next to the XPT files")
+            code = 0
+            if stale:
+                click.echo(f"Out of date (changed, not selected, kept as they were): {', '.join(sorted(stale))}; "
+                           "a plain `cdisc build` rebuilds them")
+            t = time.perf_counter()
             if not no_validate:
-                click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
-            if staged.removed_failed is not None:
-                click.echo(f"Removed the failed build of an earlier run ({staged.removed_failed})")
-        else:
-            earlier = Path(out_dir).exists()
-            failed = staged.commit_failed()
-            summary["failed_build"] = str(failed)
-            click.echo(f"Report: {failed / 'validation' / 'report.html'}")
-            click.echo(f"cdisc: the build failed validation, so it was written to {failed}; {out_dir} "
-                       f"{'still holds the earlier build' if earlier else 'was not created'}", err=True)
-        return code
+                code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine)
+            t_validate = time.perf_counter() - t
+            verdict = _recorded_verdict(staged.path) if not no_validate else "Not validated (--no-validate)"
+            summary.update(verdict=verdict, datasets=_dataset_rows(manifest, progress.rows, result),
+                           timings={**{k: round(v, 3) for k, v in result.timings.items()},
+                                    "validation": round(t_validate, 3), "total": round(time.perf_counter() - t0, 3)})
+            if code == 0:
+                staged.commit()
+                if not no_validate:
+                    click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
+                if staged.removed_failed is not None:
+                    click.echo(f"Removed the failed build of an earlier run ({staged.removed_failed})")
+            else:
+                earlier = Path(out_dir).exists()
+                failed = staged.commit_failed()
+                summary["failed_build"] = str(failed)
+                click.echo(f"Report: {failed / 'validation' / 'report.html'}")
+                click.echo(f"cdisc: the build failed validation, so it was written to {failed}; {out_dir} "
+                           f"{'still holds the earlier build' if earlier else 'was not created'}", err=True)
+            return code
+    # conservative: a kept dataset that is not what OUT holds means an input the graph does not know;
+    # the staging folder is gone, OUT untouched; everything is built again
+    click.echo(f"note: {mismatch} differs from the build in {out_dir} although none of its recorded inputs "
+               "changed; building everything")
+    return _build(specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine, delivered, full=True,
+                  summary=summary)
 
 
 def _recorded_verdict(folder: Path) -> str | None:

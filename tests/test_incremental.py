@@ -201,3 +201,26 @@ def test_select_needs_an_earlier_build(tmp_path):
     res = study.build(tmp_path / "nothing", "--select", "AE")
     assert res.code == 2 and "needs an earlier build" in res.stderr
     assert not (tmp_path / "nothing").exists()
+
+
+def test_a_kept_sdtm_dataset_that_differs_means_a_full_build(first, tmp_path):
+    """The SDTM of an incremental build is mapped again in memory; a domain the graph calls
+    unchanged must come out as the very bytes OUT holds, else (an input the graph does not know)
+    everything is built again. Simulated: OUT's VS file and its manifest entry are altered alike."""
+    study, out = _fork(first, tmp_path)
+    vs = out / "sdtm" / "vs.xpt"
+    vs.write_bytes(vs.read_bytes()[:-80] + b" " * 80)
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = next(o for o in manifest["outputs"] if o["dataset"] == "VS")
+    entry["sha256"] = __import__("hashlib").sha256(vs.read_bytes()).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    icu = (study.raw / "icu.csv").read_bytes()
+    (study.raw / "icu.csv").write_bytes(icu.replace(b"\n", b"\r\n", 1))
+    res = study.build(out)
+    assert res.code == 0, res.output
+    assert "rebuilding ADCRS, HO, RELREC (3 of 33)" in res.stdout
+    assert f"note: VS differs from the build in {out} although none of its recorded inputs changed" in res.stdout
+    assert "Full build (--full)" in res.stdout
+    full = study.build(tmp_path / "full", "--full")
+    a, b = tree_bytes(out), tree_bytes(tmp_path / "full")
+    assert [f for f in sorted(set(a) | set(b)) if a.get(f) != b.get(f)] == []
