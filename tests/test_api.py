@@ -57,3 +57,21 @@ def test_one_installed_namespace(tmp_path):
             "print([u.find_spec(n) is None for n in ('sdtm', 'adam', 'validation')])")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[True, True, True]"
+
+
+def test_every_packaged_data_file_loads_outside_the_repository(tmp_path):
+    """Data files are found through the installed package names (cdisc.validation, ...), not a
+    top-level name that only the repository folder on sys.path provides (a test run from the
+    repository root would hide that: this runs from an empty folder)."""
+    code = "; ".join([
+        "from cdisc.validation.rules import load_rules; assert len(load_rules()) > 40",
+        "from cdisc.validation.core_bridge import load_differences; load_differences()",
+        "from cdisc.validation.core.catalogue import load_rules as core; assert len(core()) > 300",
+        "from cdisc.adam.derive.grading import grading_criteria; assert grading_criteria('CTCAEv5')",
+        "from cdisc.adam.derive.exposure import dose_freq_lookup; assert len(dose_freq_lookup()) > 50",
+        "from cdisc.define.xsd import resources_dir; assert (resources_dir() / 'define2-1.xsl').is_file()",
+        "from cdisc.standards import load_standard; load_standard('sdtmig', '3.4')",
+        "print('ok')",
+    ])
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
