@@ -22,7 +22,17 @@ def add_adam(result: BuildResult, specs_dir: Path) -> None:
 
         sdtm, notes = adam_inputs(sdtm)
         result.notes.extend(notes)
-    built = run_adam(specs, sdtm)
+    # a derivation that leaves records out says so with a warning (derive_param_tte
+    # on_missing_start: drop): it goes to the build's notes, printed and in the manifest
+    import warnings
+
+    from cdisc.errors import Problem
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        built = run_adam(specs, sdtm)
+    result.notes.extend(Problem(str(w.message), file="specs/adam") for w in caught
+                        if w.category.__module__.startswith("cdisc."))
     for name, frame in built.items():
         spec, _ = specs[name]
         if not spec.output:          # an intermediate dataset: read by other specs, never written

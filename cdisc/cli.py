@@ -260,7 +260,15 @@ def validate(path: Path | None, out_dir: Path | None, specs_dir: Path | None, re
     report.html and the expectation suites. Exit 1 when an error (or, with --fail-on warning,
     a warning) remains; 2 for an unreadable folder.
     """
-    target = path or out_dir or Path("build")
+    target = path or out_dir
+    if target is None:          # the build of the study in the current folder (cdisc.yaml may name it)
+        from .errors import InputError
+        from .project import resolve_study
+
+        try:
+            target = resolve_study(None, inputs_required=False).out
+        except InputError:
+            target = Path("build")
     try:
         if not Path(target).is_dir():
             click.echo(f"cdisc: usage error: folder {target} does not exist"
