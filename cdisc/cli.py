@@ -22,6 +22,10 @@ class _Abort(Exception):
         self.code = code
 
 
+#: the spec folder of the command being run: errors locate spec files as specs/..., shown as the real path
+_SPECS_SHOWN: dict[str, Path] = {}
+
+
 def _run(debug: bool, func, *args, **kwargs):
     from .gcpause import gc_paused
 
@@ -32,7 +36,7 @@ def _run(debug: bool, func, *args, **kwargs):
         kind = type(exc).__name__.replace("Error", " error").lower()
         n = len(exc.problems)
         click.echo(f"cdisc: {kind}{'s' if n > 1 else ''} ({n}):", err=True)
-        click.echo(exc.render(limit=100 if not debug else 10_000), err=True)
+        click.echo(exc.render(limit=100 if not debug else 10_000, specs_dir=_SPECS_SHOWN.get("dir")), err=True)
         if debug:
             traceback.print_exc()
         raise _Abort(exc.exit_code) from None
@@ -70,6 +74,7 @@ def main() -> None:
     from .runtime import use_python_strings
 
     use_python_strings()
+    _SPECS_SHOWN.clear()
 
 
 STUDY_HELP = ("The study folder (cdisc.yaml, or specs/study.yaml with raw/ or sdtm/, or study.yaml). "
@@ -122,6 +127,7 @@ def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir
         paths = _run(debug, resolve_study, study_dir, specs=specs_dir, raw=raw_dir, sdtm=sdtm_dir, out=out_dir,
                      example=example)
         click.echo(paths.describe())
+        _SPECS_SHOWN["dir"] = paths.specs
         specs_dir, out_dir, sdtm_dir = paths.specs, paths.out, paths.sdtm
         raw_dir = paths.inputs
         if not fmts <= {"xpt", "json"} or "xpt" not in fmts:
@@ -340,6 +346,7 @@ def package(study_dir: Path | None, build_dir: Path | None, out_dir: Path, specs
         paths = _run(debug, resolve_study, study_dir, specs=specs_dir, raw=raw_dir, out=build_dir,
                      inputs_required=False)
         click.echo(paths.describe().replace(", output ", ", build "))
+        _SPECS_SHOWN["dir"] = paths.specs
         specs_dir, build_dir = paths.specs, paths.out
         raw_dir = paths.raw
         from .outdir import check_output
