@@ -59,7 +59,7 @@ class Difference:
 def load_differences(path: str | None = None) -> tuple[Difference, ...]:
     """The documented CORE false positives (``validation/core_differences.yaml``)."""
     if path is None:
-        text = resources.files("validation").joinpath(DIFFERENCES_FILE).read_text(encoding="utf-8")
+        text = resources.files("cdisc.validation").joinpath(DIFFERENCES_FILE).read_text(encoding="utf-8")
         where = f"validation/{DIFFERENCES_FILE}"
     else:
         text, where = Path(path).read_text(encoding="utf-8"), str(path)

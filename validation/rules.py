@@ -50,7 +50,7 @@ def load_rules(path: Path | str | None = None) -> list[Rule]:
             duplicate ID, or a python rule whose ``check`` is not registered.
     """
     if path is None:
-        text = resources.files("validation").joinpath("rules.yaml").read_text(encoding="utf-8")
+        text = resources.files("cdisc.validation").joinpath("rules.yaml").read_text(encoding="utf-8")
         where = "validation/rules.yaml"
     else:
         text = Path(path).read_text(encoding="utf-8")
