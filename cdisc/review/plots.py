@@ -310,7 +310,7 @@ def ae_table(adam: dict) -> tuple[str | None, str | None]:
 
     why = _missing(adam, {"ADAE": ["USUBJID", "AEDECOD"]})
     if why:
-        return None, f"Not tabulated: {why}."
+        return None, f"Not drawn: {why}."
     ae = adam["ADAE"]
     if "TRTEMFL" in ae and (ae["TRTEMFL"] == "Y").any():
         ae = ae[ae["TRTEMFL"] == "Y"]
