@@ -186,7 +186,7 @@ def _build_or_report(specs_dir: Path, raw_dir: Path, out_dir: Path, *args, deliv
             with staged:
                 write_failed_report(staged.path, exc, specs_dir=specs_dir, raw_dir=raw_dir)
                 failed = staged.commit_failed()
-            click.echo(f"Report of the failed build: {failed / 'report.html'}", err=True)
+            click.echo(f"Report of the failed build: {failed / 'report.html'}")
         except OutputError as problem:
             click.echo(f"note: no report of the failed build was written: {problem.problems[0].message}", err=True)
         raise

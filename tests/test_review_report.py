@@ -202,7 +202,7 @@ def test_failed_build_leaves_a_report_only_folder(study):
     html = (failed / "report.html").read_text(encoding="utf-8")
     assert '<td>ae.csv</td><td class="n">5</td><td>AESTDAT</td>' in html
     assert "Build failed: VGO-Cs01p, data cut" in html
-    assert f"Report of the failed build: {failed / 'report.html'}" in res.stderr
+    assert f"Report of the failed build: {failed / 'report.html'}" in res.stdout
     # the next good build removes the failed-report folder
     study.set_raw("ae", 5, "AESTDAT", "11-APR-2024")
     assert study.build(out).code == 0
