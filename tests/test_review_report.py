@@ -183,6 +183,15 @@ def test_plots_of_a_study_without_the_data_are_notes():
     tte = pd.DataFrame({"PARAMCD": ["TTDE"], "AVAL": [10.0], "CNSR": [1]})
     km = draw_all({"ADTTE": tte})[1]
     assert km.svg is None and "none of PARAMCD OS, LFS, DOR" in km.note
+    # the pilot's ADAE has AESEV, no toxicity grade: the AE summary is drawn with ungraded bars
+    adae = pd.DataFrame({"USUBJID": ["01-701-1015", "01-701-1015", "01-701-1023"], "TRTEMFL": "Y",
+                         "AEBODSYS": "SKIN AND SUBCUTANEOUS TISSUE DISORDERS",
+                         "AEDECOD": ["ERYTHEMA", "ERYTHEMA", "PRURITUS"]})
+    ae = draw_all({"ADAE": adae})[4]
+    assert ae.svg is not None and "No toxicity grade" in ae.svg
+    # 2 subjects in the SOC, ERYTHEMA 1 subject (twice), PRURITUS 1: no grade columns filled
+    assert '<td>SKIN AND SUBCUTANEOUS TISSUE DISORDERS</td><td class="n">2</td>' in ae.tables[0]
+    assert '<td class="pt">ERYTHEMA</td><td class="n">1</td><td class="n"></td>' in ae.tables[0]
 
 
 # ------------------------------------------------------------------------- failed build

@@ -361,10 +361,14 @@ def plot_ae(adam: dict) -> Plot:
     ax = axes[0][0]
     left = np.zeros(len(top))
     y = np.arange(len(top))
-    for g in (1, 2, 3, 4, 5):
-        k = np.array([int(((per["AEDECOD"] == pt) & (per["_g"].fillna(0).astype(int) == g)).sum()) for pt in top.index])
+    by_grade = (per.assign(_gi=per["_g"].fillna(0).astype(int))
+                .pivot_table(index="AEDECOD", columns="_gi", values="USUBJID", aggfunc="count", fill_value=0)
+                .reindex(top.index, fill_value=0))
+    for g in (0, 1, 2, 3, 4, 5):
+        k = by_grade[g].to_numpy() if g in by_grade else np.zeros(len(top), dtype=int)
         if k.any():
-            ax.barh(y, k, left=left, color=GRADE_COLOURS[g], label=f"Grade {g}")
+            ax.barh(y, k, left=left, color=GRADE_COLOURS.get(g, "#8da0cb"),
+                    label=f"Grade {g}" if g else "No toxicity grade")
         left += k
     ax.set_yticks(y, [str(t)[:45] for t in top.index])
     ax.invert_yaxis()

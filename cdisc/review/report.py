@@ -112,7 +112,7 @@ def reconciliation(manifest: dict) -> list[str]:
         excl = sum(int(n or 0) for n in (r.get("excluded") or {}).values())
         for i, v in enumerate((r.get("rows_read"), r.get("rows_mapped"), excl, r.get("records"))):
             t[i] += int(v or 0)
-    out.append('<h3>Per domain</h3><table id="recon-domain"><tr><th>Domain</th><th>Raw rows read</th>'
+    out.append('<h3>Per domain</h3><table id="recon-domain"><tr><th>Domain</th><th>Raw rows read (melted forms: row values)</th>'
                "<th>Mapped</th><th>Excluded</th><th>Records</th></tr>")
     out += [f'<tr><td>{_e(d)}</td><td class="n">{a}</td><td class="n">{b}</td><td class="n">{c}</td>'
             f'<td class="n">{n}</td></tr>' for d, (a, b, c, n) in sorted(by_dom.items())]
@@ -129,14 +129,16 @@ def reconciliation(manifest: dict) -> list[str]:
         out.append(f'<p class="muted">Raw file not mapped: {_e(f)} ({_e(reason)})</p>')
     cols = manifest.get("columns") or []
     if cols:
-        out.append('<h3>Raw columns not mapped, with the reason</h3><table id="recon-columns"><tr><th>Raw file</th>'
+        n_nm = sum(len(c.get("not_mapped") or {}) for c in cols)
+        out.append(f'<details id="recon-columns-details"><summary>Raw columns not mapped: {n_nm} columns of '
+                   f'{len(cols)} forms, each with the reason</summary><table id="recon-columns"><tr><th>Raw file</th>'
                    "<th>Columns</th><th>Read by a spec</th><th>Not mapped</th><th>Column: reason</th></tr>")
         for c in cols:
             nm = c.get("not_mapped") or {}
             reasons = "<br>".join(f"<code>{_e(k)}</code>: {_e(v)}" for k, v in nm.items()) or "-"
             out.append(f"<tr><td>{_e(c.get('file'))}</td><td class=\"n\">{_e(c.get('columns'))}</td>"
                        f'<td class="n">{len(c.get("read") or [])}</td><td class="n">{len(nm)}</td><td>{reasons}</td></tr>')
-        out.append("</table>")
+        out.append("</table></details>")
     return out
 
 
@@ -181,8 +183,9 @@ def findings(results: dict, trace: dict) -> list[str]:
         out.append('<p class="muted">No active findings.</p>')
     waived = results.get("waived") or []
     if waived:
-        out += [f'<h3>Waived ({len(waived)})</h3><table id="findings-waived">{_FHEAD}<th>Waiver reason</th></tr>',
-                *_finding_rows(waived, trace, True), "</table>"]
+        out += [f'<details id="waived"><summary>Waived findings ({len(waived)}), with the raw rows and reasons</summary>'
+                f'<table id="findings-waived">{_FHEAD}<th>Waiver reason</th></tr>',
+                *_finding_rows(waived, trace, True), "</table></details>"]
     return out
 
 
