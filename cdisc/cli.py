@@ -188,7 +188,7 @@ def _build_or_report(specs_dir: Path, raw_dir: Path, out_dir: Path, *args, deliv
                 failed = staged.commit_failed()
             click.echo(f"Report of the failed build: {failed / 'report.html'}")
         except OutputError as problem:
-            click.echo(f"note: no report of the failed build was written: {problem.problems[0].message}", err=True)
+            click.echo(f"note: no report of the failed build was written: {problem.problems[0].message}")
         raise
 
 

@@ -218,6 +218,20 @@ def test_failed_build_leaves_a_report_only_folder(study):
     assert not failed.exists() and (out / "report.html").is_file()
 
 
+def test_failed_report_never_replaces_a_folder_of_the_user(study):
+    # OUT.failed already holds the user's own file: the errors still print, the folder stays as it is
+    study.set_raw("ae", 5, "AESTDAT", "31-FEB-2025")
+    out = study.root / "out"
+    mine = out.with_name("out.failed")
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine", encoding="utf-8")
+    res = study.build(out)
+    assert res.code == 1 and "ae.csv, row 5, column AESTDAT" in res.stderr
+    assert res.stderr.startswith("cdisc: data error")
+    assert f"note: no report of the failed build was written: --out (failed copy) {mine}" in res.stdout
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"] and not out.exists()
+
+
 # ------------------------------------------------------------------------- headless Chromium
 
 def _chromium() -> str | None:

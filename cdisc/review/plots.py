@@ -57,16 +57,17 @@ def _missing(adam: dict, needs: dict[str, list[str]]) -> str | None:
     return None
 
 
+RC = {"font.family": "DejaVu Sans", "font.size": 8, "axes.spines.top": False, "axes.spines.right": False,
+      "svg.fonttype": "none"}
+
+
 def _svg(fig, salt: str) -> str:
     """The figure as an inline <svg> element: deterministic, no XML prolog, no metadata block."""
     import matplotlib
 
     buf = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": f"cdisc-{salt}", "svg.fonttype": "none"}):
+    with matplotlib.rc_context({**RC, "svg.hashsalt": f"cdisc-{salt}"}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg"):]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
@@ -75,14 +76,11 @@ def _svg(fig, salt: str) -> str:
 
 
 def _figure(w: float, h: float, **kw):
-    import matplotlib
+    """A matplotlib Figure (no pyplot: no global figure list, no backend switch) and its axes."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 8, "axes.spines.top": False,
-                         "axes.spines.right": False})
-    return plt.subplots(figsize=(w, h), **kw)
+    fig = Figure(figsize=(w, h))
+    return fig, fig.subplots(**kw)
 
 
 def _num(s) -> pd.Series:
@@ -132,9 +130,10 @@ def plot_swimmer(adam: dict) -> Plot:
                 alpha=0.35, label=lvl)
     if "ADEX" in adam and {"USUBJID", "ASTDT"} <= set(adam["ADEX"].columns):
         ex = adam["ADEX"]
-        if "EXTRT" in ex and "PARAMCD" in ex:
-            ex = ex[ex["PARAMCD"].isin(["DOSEKG", "CELLS", "DOSE"])] if ex["PARAMCD"].isin(["DOSEKG", "CELLS", "DOSE"]).any() else ex
-        ex = ex[ex["USUBJID"].isin(lane)].drop_duplicates(["USUBJID", "ASTDT"])
+        per_infusion = ex["PARAMCD"].isin(["DOSEKG", "CELLS", "DOSE"]) if "PARAMCD" in ex else None
+        if per_infusion is not None and per_infusion.any():      # the per-infusion parameters, not totals
+            ex = ex[per_infusion]
+        ex = ex[ex["USUBJID"].isin(lane) & _num(ex["ASTDT"]).notna()].drop_duplicates(["USUBJID", "ASTDT"])
         ax.scatter(_day(ex["ASTDT"], ex["USUBJID"].map(start)), ex["USUBJID"].map(lane), marker="v", s=40,
                    color="#08306b", zorder=3, label="Infusion")
     rs = adam["ADRS"]
@@ -422,11 +421,15 @@ PLOTS = (plot_swimmer, plot_km, plot_pk, plot_cd7, plot_ae)
 
 
 def draw_all(adam: dict) -> list[Plot]:
-    """Every plot of the report; one that cannot be drawn from this study's data is a note."""
+    """Every plot of the report; one that cannot be drawn from this study's data is a note.
+    matplotlib's settings change only inside (``rc_context``): a notebook's own stay as they are."""
+    import matplotlib
+
     out = []
     for fn in PLOTS:
         try:
-            out.append(fn(adam))
+            with matplotlib.rc_context(RC):
+                out.append(fn(adam))
         except (KeyError, ValueError, TypeError, IndexError) as exc:      # data of an unexpected shape
             name = fn.__name__.removeprefix("plot_")
             out.append(Plot(name, name, note=f"Not drawn: the data has an unexpected shape ({type(exc).__name__}: "
