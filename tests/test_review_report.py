@@ -168,6 +168,8 @@ def test_findings_carry_raw_file_row_site_and_visit(built, tmp_path):
         {"verdict": "Not ready for lock", "counts": {"error": 1}, "findings": [finding], "waived": [],
          "ready_for_lock": False}), encoding="utf-8")
     html = render_review(folder, plots=[])
+    assert ('<tr><td>error</td><td><code>SD0026</code></td><td>VS</td><td class="n">1</td><td>m</td></tr>'
+            in html)
     assert (f'<td>{loc["site"]}</td><td>{loc["visit"]}</td><td>vs.csv</td><td class="n">{loc["raw_row"]}</td>'
             in html)
     assert 'class="review failed"' in html

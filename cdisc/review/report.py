@@ -21,7 +21,7 @@ from .trace import locate, read_trace
 REPORT_FILE = "report.html"
 ERRORS_FILE = "errors.json"
 STANDARDS = "SDTMIG 3.4, ADaMIG 1.3, Define-XML 2.1"
-MAX_FINDINGS = 2000
+MAX_FINDINGS = 500          # rows per table here; every finding is in validation/results.json
 
 _CSS_EXTRA = """
 header.review{background:#1d3557;color:#fff;padding:18px 16px}
@@ -142,6 +142,7 @@ def reconciliation(manifest: dict) -> list[str]:
     return out
 
 
+_SEV = {"error": 0, "warning": 1, "notice": 2}
 _FHEAD = ("<tr><th>Severity</th><th>Rule</th><th>Dataset</th><th>Record</th><th>Variable</th><th>USUBJID</th>"
           "<th>Site</th><th>Visit</th><th>Raw file</th><th>Raw row</th><th>Value</th><th>Message</th>")
 
@@ -178,7 +179,17 @@ def findings(results: dict, trace: dict) -> list[str]:
                "validation/report.html</a>.</p>")
     active = results.get("findings") or []
     if active:
-        out += [f'<table id="findings-active">{_FHEAD}</tr>', *_finding_rows(active, trace, False), "</table>"]
+        by_rule: dict[tuple, int] = {}
+        for f in active:
+            k = (str(f.get("severity")), str(f.get("rule")), str(f.get("dataset")), str(f.get("message")))
+            by_rule[k] = by_rule.get(k, 0) + 1
+        out.append('<table id="findings-by-rule"><tr><th>Severity</th><th>Rule</th><th>Dataset</th><th>Findings</th>'
+                   "<th>Message</th></tr>")
+        out += [f'<tr><td>{_e(sv)}</td><td><code>{_e(r)}</code></td><td>{_e(d)}</td><td class="n">{n}</td>'
+                f"<td>{_e(m)}</td></tr>" for (sv, r, d, m), n in sorted(by_rule.items(), key=lambda kv: (_SEV.get(kv[0][0], 9), kv[0]))]
+        out.append("</table>")
+        out += [f'<h3>Each finding with its raw row{" (the first " + str(MAX_FINDINGS) + ")" if len(active) > MAX_FINDINGS else ""}</h3>',
+                f'<table id="findings-active">{_FHEAD}</tr>', *_finding_rows(active, trace, False), "</table>"]
     else:
         out.append('<p class="muted">No active findings.</p>')
     waived = results.get("waived") or []
