@@ -138,7 +138,7 @@ def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir
             if not Path(p).is_dir():
                 click.echo(f"cdisc: usage error: {what} folder {p} does not exist", err=True)
                 raise _Abort(2)
-        code = _run(debug, _build, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine,
+        code = _run(debug, _build_or_report, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine,
                     delivered=sdtm_dir is not None)
         if code:
             raise _Abort(code)
@@ -174,6 +174,30 @@ def _check_links(specs_dir: Path, raw_dir: Path | None = None) -> None:
         raise InputError(problems)
 
 
+def _build_or_report(specs_dir: Path, raw_dir: Path, out_dir: Path, *args, delivered: bool = False) -> int:
+    """`_build`; when it stops with errors (mapping, derivation, XPT limits) OUT.failed/ gets
+    report.html and errors.json (cdisc.review), then the errors print as before. OUT and the
+    inputs are not touched; an OUT.failed that holds the user's files only gets a note."""
+    from .outdir import OutputError, OutputFolder
+
+    try:
+        return _build(specs_dir, raw_dir, out_dir, *args, delivered=delivered)
+    except CdiscError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        from .review import write_failed_report
+
+        try:
+            staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir, delivered=delivered))
+            with staged:
+                write_failed_report(staged.path, exc, specs_dir=specs_dir, raw_dir=raw_dir)
+                failed = staged.commit_failed()
+            click.echo(f"Report of the failed build: {failed / 'report.html'}")
+        except OutputError as problem:
+            click.echo(f"note: no report of the failed build was written: {problem.problems[0].message}")
+        raise
+
+
 def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
            no_validate: bool, engine: str = "native", delivered: bool = False) -> int:
     """Build, write into a staging folder beside --out, validate there, then decide where it goes.
@@ -189,6 +213,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
 
     from .build import build_from_sdtm, build_sdtm, write_outputs
     from .outdir import OutputFolder
+    from .review import write_review_report, write_trace
 
     t0 = time.perf_counter()
     staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir, delivered=delivered))
@@ -199,6 +224,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         click.echo(f"note: {note}")
     with staged:
         manifest = write_outputs(result, staged.path, specs_dir=specs_dir, raw_dir=raw_dir)
+        write_trace(result, staged.path)
         _print_summary(manifest, out_dir, time.perf_counter() - t0)
         if "json" in fmts:
             from .package import write_json_datasets
@@ -208,8 +234,10 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         code = 0
         if not no_validate:
             code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine)
+        write_review_report(staged.path)
         if code == 0:
             staged.commit()
+            click.echo(f"Review report: {Path(out_dir) / 'report.html'}")
             if not no_validate:
                 click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
             if staged.removed_failed is not None:
@@ -217,6 +245,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         else:
             earlier = Path(out_dir).exists()
             failed = staged.commit_failed()
+            click.echo(f"Review report: {failed / 'report.html'}")
             click.echo(f"Report: {failed / 'validation' / 'report.html'}")
             click.echo(f"cdisc: the build failed validation, so it was written to {failed}; {out_dir} "
                        f"{'still holds the earlier build' if earlier else 'was not created'}", err=True)
@@ -303,6 +332,11 @@ def _validate_any(folder: Path, specs_dir: Path | None, report_dir: Path | None,
     if ours and report_dir is None:
         result = _run_validation(folder, specs_dir, folder / "validation", fail_on, engine)
         add_to_marker(folder, "validation/")
+        if (folder / "manifest.json").is_file():     # the review report follows the new findings
+            from .review import write_review_report
+
+            write_review_report(folder)
+            add_to_marker(folder, "report.html")
         _print_validation(result, fail_on, folder / "validation" / "report.html")
         return result.exit_code(fail_on)
     report = Path(report_dir) if report_dir is not None else folder.with_name(folder.name + ".validation")
