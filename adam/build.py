@@ -7,10 +7,11 @@ import pandas as pd
 
 from cdisc.build import BuildResult, BuiltDataset
 
-from .runner import load_adam_specs, run_adam
+from .runner import build_order, load_adam_specs, run_adam
 
 
-def add_adam(result: BuildResult, specs_dir: Path, *, only: set[str] | None = None, progress=None) -> None:
+def add_adam(result: BuildResult, specs_dir: Path, *, only: set[str] | None = None, progress=None,
+             previous_notes: dict[str, list[str]] | None = None) -> None:
     """Derive the ADaM datasets and add their nodes to the build graph (``result.nodes``).
 
     1. Every ADaM spec is a node: its spec file, upstream the nodes writing the datasets it
@@ -18,10 +19,16 @@ def add_adam(result: BuildResult, specs_dir: Path, *, only: set[str] | None = No
     2. ``only`` (an incremental build): derive just these datasets and the ADaM datasets they
        read (in memory; read, never written); every other output dataset is added without data,
        to be kept from the build in OUT (the caller sets ``kept``).
-    3. ``progress(stage, dataset, records, seconds)`` hears of each derived dataset.
+    3. A derivation that leaves records out says so with a warning (derive_param_tte
+       on_missing_start: drop): it goes to the build's notes, printed and in the manifest, in
+       build order; per dataset in ``result.node_notes`` (the build graph records them), so a
+       dataset kept by an incremental build brings its notes from ``previous_notes``.
+    4. ``progress(stage, dataset, records, seconds)`` hears of each derived dataset.
     """
     import time
+    import warnings
 
+    from cdisc.errors import Problem
     from cdisc.graph import Node, ancestors, node_of_dataset
 
     t = time.perf_counter()
@@ -45,11 +52,23 @@ def add_adam(result: BuildResult, specs_dir: Path, *, only: set[str] | None = No
         sdtm, notes = adam_inputs(sdtm)
         result.notes.extend(notes)
 
-    def built_one(name, frame, seconds):
-        if progress is not None and specs[name][0].output and (only is None or name in only):
-            progress("adam", name, len(frame), seconds)
+    notes_by: dict[str, list[str]] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seen = [0]
 
-    built = run_adam(run, sdtm, on_built=built_one) if run else {}
+        def built_one(name, frame, seconds):
+            notes_by[name] = [str(w.message) for w in caught[seen[0]:] if w.category.__module__.startswith("cdisc.")]
+            seen[0] = len(caught)
+            if progress is not None and specs[name][0].output and (only is None or name in only):
+                progress("adam", name, len(frame), seconds)
+
+        built = run_adam(run, sdtm, on_built=built_one) if run else {}
+    for name in build_order(specs, set(sdtm)):
+        notes = notes_by[name] if name in notes_by else list((previous_notes or {}).get(name, []))
+        if notes:
+            result.node_notes[name] = notes
+            result.notes.extend(Problem(m, file="specs/adam") for m in notes)
     for name in sorted(specs):
         spec, _ = specs[name]
         if not spec.output:          # an intermediate dataset: read by other specs, never written

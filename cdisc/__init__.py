@@ -1,3 +1,51 @@
-"""cdisc: raw CRF exports -> CDISC SDTM and ADaM datasets, validated and packaged."""
+"""cdisc: raw CRF exports -> CDISC SDTM and ADaM datasets, validated and packaged.
+
+Python API (``cdisc.api``): ``cdisc.build(study)``, ``cdisc.validate(path)``, ``cdisc.read(path)``.
+The toolkit's parts are the subpackages ``cdisc.sdtm``, ``cdisc.adam``, ``cdisc.validation``.
+"""
+import sys as _sys
+import types as _types
 
 __version__ = "0.1.0"
+__all__ = ["build", "validate", "read", "__version__"]
+
+
+def build(*args, **kwargs):
+    """Build a study (``cdisc.api.build``)."""
+    from .api import build as _api_build
+
+    return _api_build(*args, **kwargs)
+
+
+def validate(*args, **kwargs):
+    """Validate a folder (``cdisc.api.validate``)."""
+    from .api import validate as _api_validate
+
+    return _api_validate(*args, **kwargs)
+
+
+def read(*args, **kwargs):
+    """Read every dataset of a folder (``cdisc.api.read``)."""
+    from .api import read as _api_read
+
+    return _api_read(*args, **kwargs)
+
+
+_build_function = build
+
+
+class _Package(_types.ModuleType):
+    """Importing the submodule ``cdisc.build`` (the build graph) would set the package attribute
+    ``build`` to that module and hide the API function ``cdisc.build``; this keeps the function
+    (the submodule stays importable: ``from cdisc.build import ...`` reads sys.modules)."""
+
+    @property
+    def build(self):
+        return _build_function
+
+    @build.setter
+    def build(self, value):
+        pass
+
+
+_sys.modules[__name__].__class__ = _Package

@@ -49,6 +49,7 @@ class BuildResult:
     notes: list[Problem] = field(default_factory=list)           # said, not errors (e.g. orphan SUPP-- records)
     documents: list[Path] = field(default_factory=list)          # delivered define.xml, stylesheet, cSDRG, aCRF
     nodes: dict = field(default_factory=dict)                    # the build graph (cdisc.graph.Node by name)
+    node_notes: dict[str, list[str]] = field(default_factory=dict)   # notes per node (ADaM warnings)
 
 
 SUPP_VARIABLES = [

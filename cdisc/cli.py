@@ -22,6 +22,10 @@ class _Abort(Exception):
         self.code = code
 
 
+#: the spec folder of the command being run: errors locate spec files as specs/..., shown as the real path
+_SPECS_SHOWN: dict[str, Path] = {}
+
+
 def _run(debug: bool, func, *args, **kwargs):
     from .gcpause import gc_paused
 
@@ -32,7 +36,7 @@ def _run(debug: bool, func, *args, **kwargs):
         kind = type(exc).__name__.replace("Error", " error").lower()
         n = len(exc.problems)
         click.echo(f"cdisc: {kind}{'s' if n > 1 else ''} ({n}):", err=True)
-        click.echo(exc.render(limit=100 if not debug else 10_000), err=True)
+        click.echo(exc.render(limit=100 if not debug else 10_000, specs_dir=_SPECS_SHOWN.get("dir")), err=True)
         if debug:
             traceback.print_exc()
         raise _Abort(exc.exit_code) from None
@@ -72,6 +76,7 @@ def main() -> None:
     ctx = click.get_current_context()
     if ctx.invoked_subcommand != "build":       # build sets it after its "nothing changed" check
         use_python_strings()                    # (importing pandas alone takes 0.6 s)
+    _SPECS_SHOWN.clear()
 
 
 STUDY_HELP = ("The study folder (cdisc.yaml, or specs/study.yaml with raw/ or sdtm/, or study.yaml). "
@@ -169,6 +174,7 @@ def _build_command(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, fo
         paths = _run(debug, resolve_study, study_dir, specs=specs_dir, raw=raw_dir, sdtm=sdtm_dir, out=out_dir,
                      example=example)
         click.echo(paths.describe())
+        _SPECS_SHOWN["dir"] = paths.specs
         specs_dir, out_dir, sdtm_dir = paths.specs, paths.out, paths.sdtm
         raw_dir = paths.inputs
         if not fmts <= {"xpt", "json"} or "xpt" not in fmts:
@@ -182,7 +188,7 @@ def _build_command(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, fo
         if summary is not None:
             summary.update(study=str(paths.root.resolve()), specs=str(specs_dir), inputs=str(raw_dir),
                            out=str(out_dir))
-        code = _run(debug, _build, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine,
+        code = _run(debug, _build_or_report, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine,
                     delivered=sdtm_dir is not None, full=full, select=select, summary=summary)
         if code:
             raise _Abort(code)
@@ -216,6 +222,30 @@ def _check_links(specs_dir: Path, raw_dir: Path | None = None) -> None:
         problems += links_outside(raw_dir, what="raw")
     if problems:
         raise InputError(problems)
+
+
+def _build_or_report(specs_dir: Path, raw_dir: Path, out_dir: Path, *args, delivered: bool = False, **kwargs) -> int:
+    """`_build`; when it stops with errors (mapping, derivation, XPT limits) OUT.failed/ gets
+    report.html and errors.json (cdisc.review), then the errors print as before. OUT and the
+    inputs are not touched; an OUT.failed that holds the user's files only gets a note."""
+    from .outdir import OutputError, OutputFolder
+
+    try:
+        return _build(specs_dir, raw_dir, out_dir, *args, delivered=delivered, **kwargs)
+    except CdiscError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        from .review import write_failed_report
+
+        try:
+            staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir, delivered=delivered))
+            with staged:
+                write_failed_report(staged.path, exc, specs_dir=specs_dir, raw_dir=raw_dir)
+                failed = staged.commit_failed()
+            click.echo(f"Report of the failed build: {failed / 'report.html'}")
+        except OutputError as problem:
+            click.echo(f"note: no report of the failed build was written: {problem.problems[0].message}")
+        raise
 
 
 def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
@@ -301,6 +331,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
     from cdisc.adam.build import add_adam
 
     from .build import GraphMismatch, build_from_sdtm, build_sdtm, write_outputs
+    from .review import write_review_report, write_trace
     from .runtime import use_python_strings
 
     use_python_strings()
@@ -319,7 +350,9 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
                    f"{sum(ds.standard == 'SDTM' for ds in result.datasets.values())} SDTM datasets")
     t = time.perf_counter()
     only = None if rebuild is None else {n for n in rebuild if n in old_graph and old_graph[n].kind == "adam"}
-    add_adam(result, specs_dir, only=only, progress=report)
+    previous_notes = ({n: v.get("notes", []) for n, v in plan.previous["build"]["nodes"].items()}
+                      if rebuild is not None else None)
+    add_adam(result, specs_dir, only=only, progress=report, previous_notes=previous_notes)
     adam_seconds = time.perf_counter() - t
     keep_fps: dict[str, str] = {}
     if rebuild is not None:
@@ -342,7 +375,8 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         adam = [ds for ds in result.datasets.values() if ds.standard == "ADaM"]
         progress.stage("adam", adam_seconds, f"{sum(ds.kept is None for ds in adam)} ADaM datasets derived"
                                               + (f", {sum(ds.kept is not None for ds in adam)} kept" if rebuild is not None else ""))
-    record = make_record(result.nodes, hashes, set(result.unmapped_forms), options, raw_label, keep=keep_fps)
+    record = make_record(result.nodes, hashes, set(result.unmapped_forms), options, raw_label, keep=keep_fps,
+                         notes=result.node_notes)
     for note in result.notes:
         click.echo(f"note: {note}")
     rebuilt = sorted(result.nodes if rebuild is None else rebuild)
@@ -356,6 +390,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         except GraphMismatch as exc:
             mismatch = exc.dataset
         if mismatch is None:
+            write_trace(result, staged.path)
             kept = sum(ds.kept is not None for ds in result.datasets.values())
             progress.stage("write", time.perf_counter() - t, f"{len(manifest['outputs']) - kept} datasets written, "
                                                             f"{kept} kept")
@@ -373,6 +408,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
             t = time.perf_counter()
             if not no_validate:
                 code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine)
+            write_review_report(staged.path)
             t_validate = time.perf_counter() - t
             verdict = _recorded_verdict(staged.path) if not no_validate else "Not validated (--no-validate)"
             summary.update(verdict=verdict, datasets=_dataset_rows(manifest, progress.rows, result),
@@ -380,6 +416,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
                                     "validation": round(t_validate, 3), "total": round(time.perf_counter() - t0, 3)})
             if code == 0:
                 staged.commit()
+                click.echo(f"Review report: {Path(out_dir) / 'report.html'}")
                 if not no_validate:
                     click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
                 if staged.removed_failed is not None:
@@ -388,6 +425,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
                 earlier = Path(out_dir).exists()
                 failed = staged.commit_failed()
                 summary["failed_build"] = str(failed)
+                click.echo(f"Review report: {failed / 'report.html'}")
                 click.echo(f"Report: {failed / 'validation' / 'report.html'}")
                 click.echo(f"cdisc: the build failed validation, so it was written to {failed}; {out_dir} "
                            f"{'still holds the earlier build' if earlier else 'was not created'}", err=True)
@@ -462,7 +500,15 @@ def validate(path: Path | None, out_dir: Path | None, specs_dir: Path | None, re
     report.html and the expectation suites. Exit 1 when an error (or, with --fail-on warning,
     a warning) remains; 2 for an unreadable folder.
     """
-    target = path or out_dir or Path("build")
+    target = path or out_dir
+    if target is None:          # the build of the study in the current folder (cdisc.yaml may name it)
+        from .errors import InputError
+        from .project import resolve_study
+
+        try:
+            target = resolve_study(None, inputs_required=False).out
+        except InputError:
+            target = Path("build")
     try:
         if not Path(target).is_dir():
             click.echo(f"cdisc: usage error: folder {target} does not exist"
@@ -491,6 +537,11 @@ def _validate_any(folder: Path, specs_dir: Path | None, report_dir: Path | None,
     if ours and report_dir is None:
         result = _run_validation(folder, specs_dir, folder / "validation", fail_on, engine)
         add_to_marker(folder, "validation/")
+        if (folder / "manifest.json").is_file():     # the review report follows the new findings
+            from .review import write_review_report
+
+            write_review_report(folder)
+            add_to_marker(folder, "report.html")
         _print_validation(result, fail_on, folder / "validation" / "report.html")
         return result.exit_code(fail_on)
     report = Path(report_dir) if report_dir is not None else folder.with_name(folder.name + ".validation")
@@ -534,6 +585,7 @@ def package(study_dir: Path | None, build_dir: Path | None, out_dir: Path, specs
         paths = _run(debug, resolve_study, study_dir, specs=specs_dir, raw=raw_dir, out=build_dir,
                      inputs_required=False)
         click.echo(paths.describe().replace(", output ", ", build "))
+        _SPECS_SHOWN["dir"] = paths.specs
         specs_dir, build_dir = paths.specs, paths.out
         raw_dir = paths.raw
         from .outdir import check_output

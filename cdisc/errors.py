@@ -37,6 +37,25 @@ class Problem:
         return text
 
 
+def in_specs(p: Problem, specs_dir) -> Problem:
+    """``p`` with a ``specs/...`` file named by the real spec folder: relative to the current
+    folder when inside it, else relative to the study folder (the one the command's first line
+    names), e.g. ``mapping/sdtm/ae.yaml`` when the specs folder is called ``mapping``."""
+    import os
+    from dataclasses import replace
+    from pathlib import Path
+
+    if specs_dir is None or not p.file or not (p.file == "specs" or p.file.startswith("specs/")):
+        return p
+    real = Path(os.path.abspath(specs_dir)) / p.file[len("specs/"):] if p.file != "specs" else \
+        Path(os.path.abspath(specs_dir))
+    try:
+        shown = real.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        shown = real.relative_to(Path(os.path.abspath(specs_dir)).parent).as_posix()
+    return replace(p, file=shown)
+
+
 class CdiscError(Exception):
     """Base class; ``exit_code`` is what the CLI returns."""
 
@@ -50,8 +69,10 @@ class CdiscError(Exception):
         self.problems: list[Problem] = list(problems)
         super().__init__(self.render())
 
-    def render(self, limit: int = 50) -> str:
-        lines = [str(p) for p in self.problems[:limit]]
+    def render(self, limit: int = 50, specs_dir=None) -> str:
+        """The problems, one per line; ``specs_dir``: the real spec folder, so a problem the
+        code locates as ``specs/sdtm/ae.yaml`` names the file where it is."""
+        lines = [str(in_specs(p, specs_dir)) for p in self.problems[:limit]]
         if len(self.problems) > limit:
             lines.append(f"... and {len(self.problems) - limit} more")
         return "\n".join(lines)

@@ -193,8 +193,10 @@ def fingerprints(nodes: dict[str, Node], hashes: dict[str, str], global_digest: 
 
 
 def make_record(nodes: dict[str, Node], hashes: dict[str, str], unmapped_forms: set[str], options: dict,
-                raw_label: str = "raw", keep: dict[str, str] | None = None) -> dict:
-    """manifest["build"]: the tool, the options, and per node its files, upstream and fingerprint."""
+                raw_label: str = "raw", keep: dict[str, str] | None = None,
+                notes: dict[str, list[str]] | None = None) -> dict:
+    """manifest["build"]: the tool, the options, and per node its files, upstream and fingerprint
+    (and the notes its derivation gave, which a build that keeps it repeats)."""
     tool = tool_fingerprint()
     glob, checks = classify(hashes, nodes, unmapped_forms, raw_label)
     gd = _digest([[f, hashes[f]] for f in glob])
@@ -204,7 +206,8 @@ def make_record(nodes: dict[str, Node], hashes: dict[str, str], unmapped_forms: 
             "checks": checks, "checks_digest": _digest([[f, hashes[f]] for f in checks]),
             "nodes": {name: {"kind": nodes[name].kind, "files": sorted(nodes[name].files),
                              "upstream": sorted(nodes[name].upstream), "outputs": nodes[name].outputs,
-                             "fingerprint": fps[name]} for name in topological(nodes)}}
+                             "fingerprint": fps[name], **({"notes": notes[name]} if notes and notes.get(name) else {})}
+                      for name in topological(nodes)}}
 
 
 def nodes_from_record(record: dict) -> dict[str, Node]:

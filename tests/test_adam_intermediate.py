@@ -51,3 +51,40 @@ def test_a_builtin_step_without_its_argument_is_a_spec_error():
     with pytest.raises(SpecError, match="step filter needs argument where") as e:
         run_adam({"LASTDOSE": (AdamSpec.model_validate(bad), "specs/adam/lastdose.yaml")}, {"EX": EX})
     assert "specs/adam/lastdose.yaml" in str(e.value) and "steps[0] filter" in str(e.value)
+
+
+def test_subjects_left_out_by_a_derivation_are_a_build_note(tmp_path):
+    """derive_param_tte with on_missing_start: drop (admiral's behaviour) leaves a subject out;
+    the build says so (printed note, manifest `notes`), it is not only a Python warning."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    import yaml
+
+    from cdisc.adam.build import add_adam
+    from cdisc.build import BuiltDataset
+    from cdisc.metadata import DatasetMeta
+
+    spec = {"dataset": "ADTTE", "label": "TTE", "class": "BASIC DATA STRUCTURE", "structure": "One record per "
+            "subject per parameter", "keys": ["USUBJID", "PARAMCD"], "source": {"dataset": "ADSL", "empty": True},
+            "steps": [{"derivation": "derive_param_tte", "args": {
+                "dataset_adsl": "ADSL", "source_datasets": {"adsl": "ADSL"}, "start_date": "TRTSDT",
+                "on_missing_start": "drop",
+                "event_conditions": [{"dataset_name": "adsl", "date": "DTHDT", "filter": "present(DTHDT)"}],
+                "censor_conditions": [{"dataset_name": "adsl", "date": "LSTALVDT", "censor": 1}],
+                "set_values_to": {"PARAMCD": "OS", "PARAM": "Overall Survival"}}}],
+            "parameters": [{"paramcd": "OS", "param": "Overall Survival", "method": "death"}],
+            "variables": [{"name": n, "label": n, "type": t, "method": "m"} for n, t in
+                          (("USUBJID", "Char"), ("PARAMCD", "Char"), ("PARAM", "Char"), ("AVAL", "Num"),
+                           ("CNSR", "Num"))]}
+    (tmp_path / "adam").mkdir()
+    (tmp_path / "adam" / "adtte.yaml").write_text(yaml.safe_dump(spec))
+    d = lambda *v: pd.to_datetime(pd.Series(v))  # noqa: E731
+    adsl = pd.DataFrame({"STUDYID": "S", "USUBJID": ["1", "2"], "TRTSDT": d(dt.date(2020, 1, 1), None),
+                         "DTHDT": d(None, None), "LSTALVDT": d(dt.date(2020, 1, 10), dt.date(2020, 2, 1))})
+    meta = DatasetMeta(name="ADSL", label="ADSL", variables=[], standard="SDTM")
+    result = SimpleNamespace(datasets={"ADSL": BuiltDataset(meta, adsl, "SDTM")}, source="raw", notes=[],
+                             timings={})
+    add_adam(result, tmp_path)
+    assert result.datasets["ADTTE"].data["USUBJID"].tolist() == ["1"]
+    assert len(result.notes) == 1 and "USUBJID=2" in result.notes[0].message

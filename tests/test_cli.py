@@ -92,12 +92,12 @@ def test_data_error_shows_a_traceback_only_with_debug(study):
 
 
 def test_internal_error_is_reported_as_a_bug_with_exit_2(monkeypatch, tmp_path):
-    import cdisc.build
+    import importlib
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cdisc.build, "build_sdtm", boom)
+    monkeypatch.setattr(importlib.import_module("cdisc.build"), "build_sdtm", boom)
     res = run_cli("build", "--out", tmp_path / "out", *BUILD_FLAGS)
     assert res.code == 2
     assert "cdisc: internal error: RuntimeError: boom" in res.stderr

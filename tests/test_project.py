@@ -107,3 +107,15 @@ def test_messages_still_name_the_spec_file(tmp_path):
     res = run_cli("build", "--study", study.root, *BUILD_FLAGS)
     assert res.code == 2 and "ae.yaml" in res.stderr
     assert Path(study.root).is_dir()
+
+
+def test_a_spec_error_names_the_real_spec_folder(tmp_path, monkeypatch):
+    """A spec folder not called specs/: the message names mapping/sdtm/ae.yaml, not specs/..."""
+    root = tmp_path / "s"
+    shutil.copytree(REPO / "specs", root / "mapping")
+    shutil.copytree(REPO / "raw", root / "edc")
+    (root / "cdisc.yaml").write_text("specs: mapping\nraw: edc\n")
+    (root / "mapping" / "sdtm" / "ae.yaml").write_text("domain: AE\nlabel: [\n")
+    monkeypatch.chdir(root)
+    res = run_cli("build", *BUILD_FLAGS)
+    assert res.code == 2 and "\nmapping/sdtm/ae.yaml" in res.stderr and "specs/sdtm" not in res.stderr

@@ -26,6 +26,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from cdisc.iso8601 import by_distinct
+
 from .dates import blank, iso8601_valid
 from .rules import RAW_COLUMNS, as_text
 
@@ -128,10 +130,15 @@ def evaluate(name: str, df: pd.DataFrame, specs) -> pd.DataFrame:
             ok = iso8601_valid(df[col], allow_interval=bool(kw.get("allow_interval", False))).to_numpy(dtype=bool)
             out.append(_rows_found(name, df, ~null(col) & ~ok, [col], spec, None))
         elif kind == "ExpectColumnValuesToBeAsciiMax200Bytes":
-            text = df[col].astype(str)
-            ok = ~text.str.contains(r"[^\x00-\x7f]", regex=True) & (
-                text.str.encode("utf-8").str.len() <= int(kw.get("max_bytes", 200)))
-            out.append(_rows_found(name, df, ~null(col) & ~ok.to_numpy(dtype=bool), [col], spec, None))
+            limit = int(kw.get("max_bytes", 200))
+
+            def ascii_within(u: pd.Series, limit=limit) -> np.ndarray:
+                # ASCII: one byte per character, so the byte length is the length
+                return (~u.str.contains(r"[^\x00-\x7f]", regex=True) & (u.str.len() <= limit)).to_numpy(dtype=bool)
+
+            # once per distinct value (coded columns repeat): cdisc.iso8601.by_distinct
+            ok = by_distinct(df[col].astype(str), ascii_within, missing=True)
+            out.append(_rows_found(name, df, ~null(col) & ~ok, [col], spec, None))
         elif kind == "ExpectColumnValuesToBePositiveIntegers":
             num = pd.to_numeric(df[col], errors="coerce")
             ok = (num.notna() & (num >= 1) & (num % 1 == 0)).to_numpy(dtype=bool)
