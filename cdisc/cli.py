@@ -296,7 +296,8 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         if upstream:
             names = ", ".join(sorted(upstream))
             roots = sorted(n for n in upstream if not set(plan.nodes[n].upstream) & plan.dirty)
-            raise InputError(f"--select {select}: {names} changed since the build in {out_dir} ({plan.reason}) "
+            raise InputError(f"--select {select}: {names} changed since the build in {out_dir} "
+                             f"({', '.join(plan.changed[:5]) or plan.reason}) "
                              f"and {'is' if len(upstream) == 1 else 'are'} read by the selection",
                              hint=f"select {'it' if len(upstream) == 1 else 'them'} too (e.g. --select "
                                   f"{','.join(r + '+' for r in roots)}) or run `cdisc build`")
@@ -317,7 +318,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         return 0
     elif plan.mode == "incremental":
         rebuild = set(plan.dirty)
-        plan_line = (f"Incremental build: {plan.reason} changed since the build in {out_dir}; rebuilding "
+        plan_line = (f"Incremental build: {plan.reason}; rebuilding "
                      f"{', '.join(sorted(rebuild)) or 'no dataset'} ({len(rebuild)} of {len(plan.nodes)}), "
                      "keeping the rest" + ("; validating the whole folder" if not no_validate else ""))
     else:

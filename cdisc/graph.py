@@ -234,22 +234,37 @@ def read_manifest(out_dir: Path) -> dict | None:
     return m if isinstance(m, dict) and m.get("tool") == "cdisc" else None
 
 
-def outputs_intact(out_dir: Path, manifest: dict, options: dict) -> str | None:
-    """None when every dataset file of the build in OUT still has the bytes its manifest records;
-    otherwise what is wrong."""
+def _dataset_problem(out_dir: Path, o: dict, options: dict) -> str | None:
+    p = Path(out_dir) / o["file"]
+    if not p.is_file() or p.stat().st_size != o.get("bytes") or sha256_file(p) != o.get("sha256"):
+        return f"{o['file']} in {out_dir} is missing or not as built"
+    if "json" in options.get("formats", []) and not p.with_suffix(".json").is_file():
+        return f"{p.with_suffix('.json').name} is missing in {out_dir}"
+    return None
+
+
+def _other_problem(out_dir: Path, options: dict) -> str | None:
     out_dir = Path(out_dir)
-    for o in manifest.get("outputs", []):
-        p = out_dir / o["file"]
-        if not p.is_file() or p.stat().st_size != o.get("bytes") or sha256_file(p) != o.get("sha256"):
-            return f"{o['file']} in {out_dir} is missing or not as built"
-        if "json" in options.get("formats", []) and not p.with_suffix(".json").is_file():
-            return f"{p.with_suffix('.json').name} is missing"
-    for f in ("metadata.json", "study.json"):
+    try:        # every file cdisc wrote there (the marker lists them: report.html, trace.json, ...)
+        written = json.loads((out_dir / ".cdisc-output.json").read_text(encoding="utf-8")).get("files") or []
+    except (OSError, ValueError, AttributeError):
+        return "its marker file .cdisc-output.json is missing or unreadable"
+    for f in ["metadata.json", "study.json", *written]:
         if not (out_dir / f).is_file():
-            return f"{f} is missing"
+            return f"{f} is missing in {out_dir}"
     if options.get("validate") and not (out_dir / "validation" / "results.json").is_file():
         return "validation/results.json is missing"
     return None
+
+
+def outputs_intact(out_dir: Path, manifest: dict, options: dict) -> str | None:
+    """None when every file of the build in OUT is there and every dataset file has the bytes its
+    manifest records; otherwise what is wrong."""
+    for o in manifest.get("outputs", []):
+        problem = _dataset_problem(out_dir, o, options)
+        if problem is not None:
+            return problem
+    return _other_problem(out_dir, options)
 
 
 def plan_build(out_dir: Path, hashes: dict[str, str], options: dict, *, full: bool = False) -> Plan:
@@ -283,19 +298,22 @@ def plan_build(out_dir: Path, hashes: dict[str, str], options: dict, *, full: bo
     fps = fingerprints(nodes, hashes, gd, tool)
     dirty = {n for n in nodes if fps[n] != rec["nodes"][n]["fingerprint"]}
     checks = _digest([[f, hashes[f]] for f in rec.get("checks", [])]) != rec.get("checks_digest")
-    problem = outputs_intact(out_dir, prev, options)
+    problem = _other_problem(out_dir, options)
     if problem is not None:
-        # a changed file in OUT: rebuild the node that wrote it (and its dependants)
-        bad = {node_of_dataset(o["dataset"], nodes) for o in prev.get("outputs", [])
-               if outputs_intact(out_dir, {"outputs": [o]}, {}) is not None}
-        if None in bad or not bad:
-            return Plan("full", problem, changed, previous=prev, nodes=nodes)
+        return Plan("full", problem, changed, previous=prev, nodes=nodes)
+    problems = {o["dataset"]: _dataset_problem(out_dir, o, options) for o in prev.get("outputs", [])}
+    problems = {d: p for d, p in problems.items() if p is not None}
+    if problems:
+        # a changed dataset file in OUT: rebuild the node that wrote it (and its dependants)
+        bad = {node_of_dataset(d, nodes) for d in problems}
+        if None in bad:
+            return Plan("full", next(iter(problems.values())), changed, previous=prev, nodes=nodes)
         dirty |= dependants(nodes, bad)
-        return Plan("incremental", problem, changed, dirty, prev, nodes)
+        return Plan("incremental", "; ".join(problems.values()), changed, dirty, prev, nodes)
     if not dirty and not checks:
         return Plan("up_to_date", "", [], set(), prev, nodes)
-    return Plan("incremental", ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else ""),
-                changed, dirty, prev, nodes)
+    files = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return Plan("incremental", f"{files} changed since the build in {out_dir}", changed, dirty, prev, nodes)
 
 
 def parse_select(text: str, nodes: dict[str, Node]) -> set[str]:

@@ -138,6 +138,10 @@ def test_a_changed_output_file_in_out_is_rebuilt(first, tmp_path):
         f.write(b"!")
     plan = plan_build(out, input_hashes(study.specs, study.raw), OPTIONS)
     assert plan.mode == "incremental" and plan.dirty == {"ADVS"}
+    # a file cdisc wrote that is gone (the marker lists it): no node to blame, so everything
+    (out / "trace.json").unlink()
+    plan = plan_build(out, input_hashes(study.specs, study.raw), OPTIONS)
+    assert plan.mode == "full" and "trace.json is missing" in plan.reason
 
 
 def test_one_form_change_is_byte_identical_to_a_full_build(first, tmp_path):
