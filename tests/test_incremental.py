@@ -225,6 +225,6 @@ def test_a_kept_sdtm_dataset_that_differs_means_a_full_build(first, tmp_path):
     assert "rebuilding ADCRS, HO, RELREC (3 of 33)" in res.stdout
     assert f"note: VS differs from the build in {out} although none of its recorded inputs changed" in res.stdout
     assert "Full build (--full)" in res.stdout
-    full = study.build(tmp_path / "full", "--full")
-    a, b = tree_bytes(out), tree_bytes(tmp_path / "full")
-    assert [f for f in sorted(set(a) | set(b)) if a.get(f) != b.get(f)] == []
+    # VS does not read icu.csv: the full build gave back the very bytes of the first build
+    assert (out / "sdtm" / "vs.xpt").read_bytes() == (first[1] / "sdtm" / "vs.xpt").read_bytes()
+    assert "Nothing changed" in study.build(out).stdout
