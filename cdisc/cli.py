@@ -104,6 +104,8 @@ STUDY_HELP = ("The study folder (cdisc.yaml, or specs/study.yaml with raw/ or sd
 @fail_on_option
 @engine_option
 @click.option("--no-validate", is_flag=True, help="Skip the validation step (not for a data cut or lock).")
+@click.option("--no-report", is_flag=True,
+              help="Skip the review report with its plots (OUT/report.html; about 3 s) for a quick iteration.")
 @click.option("--full", is_flag=True, help="Rebuild everything, also what did not change since the build in OUT.")
 @click.option("--select", "select", default=None, metavar="NODES",
               help="Build only these datasets, like `dbt build --select`: `ADSL+` is ADSL and everything that "
@@ -118,7 +120,7 @@ STUDY_HELP = ("The study folder (cdisc.yaml, or specs/study.yaml with raw/ or sd
 def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir: Path | None,
           sdtm_dir: Path | None, out_dir: Path | None, formats: str, fail_on: str, no_validate: bool, debug: bool,
           engine: str = "native", full: bool = False, select: str | None = None, quiet: bool = False,
-          as_json: bool = False) -> None:
+          as_json: bool = False, no_report: bool = False) -> None:
     """Build SDTM and ADaM datasets from the raw exports, write them as XPT v5, validate them.
 
     Prints one line per dataset as it is built (records, seconds), then per dataset its
@@ -140,7 +142,7 @@ def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir
         with contextlib.redirect_stdout(io.StringIO()):
             try:
                 _build_command(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, formats, fail_on,
-                               no_validate, debug, engine, full, select, summary)
+                               no_validate, debug, engine, full, select, summary, no_report)
             except SystemExit as exc:
                 code = int(exc.code or 0)
         summary["exit_code"] = code
@@ -152,11 +154,11 @@ def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir
             click.echo(summary["verdict"])
         sys.exit(code)
     _build_command(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, formats, fail_on, no_validate,
-                   debug, engine, full, select, None)
+                   debug, engine, full, select, None, no_report)
 
 
 def _build_command(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, formats, fail_on, no_validate,
-                   debug, engine, full, select, summary) -> None:
+                   debug, engine, full, select, summary, no_report=False) -> None:
     from .project import resolve_study
 
     if full and select:
@@ -189,7 +191,8 @@ def _build_command(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, fo
             summary.update(study=str(paths.root.resolve()), specs=str(specs_dir), inputs=str(raw_dir),
                            out=str(out_dir))
         code = _run(debug, _build_or_report, specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine,
-                    delivered=sdtm_dir is not None, full=full, select=select, summary=summary)
+                    delivered=sdtm_dir is not None, full=full, select=select, summary=summary,
+                    review_report=not no_report)
         if code:
             raise _Abort(code)
     except _Abort as a:
@@ -250,7 +253,7 @@ def _build_or_report(specs_dir: Path, raw_dir: Path, out_dir: Path, *args, deliv
 
 def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
            no_validate: bool, engine: str = "native", delivered: bool = False, *, full: bool = False,
-           select: str | None = None, summary: dict | None = None) -> int:
+           select: str | None = None, summary: dict | None = None, review_report: bool = True) -> int:
     """Build, write into a staging folder beside --out, validate there, then decide where it goes.
 
     1. the output folder is checked first (cdisc.outdir): never raw/, specs/, the study
@@ -275,7 +278,8 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
     staged = OutputFolder(out_dir, kind="build", protected=_protected(specs_dir, raw_dir, delivered=delivered))
     _check_links(specs_dir, raw_dir)
     raw_label = "sdtm" if delivered else "raw"
-    options = {"formats": sorted(fmts), "validate": not no_validate, "fail_on": fail_on, "engine": engine,
+    options = {"formats": sorted(fmts), "validate": not no_validate, "review_report": review_report,
+               "fail_on": fail_on, "engine": engine,
                "source": raw_label}
     hashes = input_hashes(specs_dir, raw_dir, raw_label)
     plan = plan_build(staged.real, hashes, options, full=full)
@@ -409,7 +413,8 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
             t = time.perf_counter()
             if not no_validate:
                 code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine)
-            write_review_report(staged.path)
+            if review_report:
+                write_review_report(staged.path)
             t_validate = time.perf_counter() - t
             verdict = _recorded_verdict(staged.path) if not no_validate else "Not validated (--no-validate)"
             summary.update(verdict=verdict, datasets=_dataset_rows(manifest, progress.rows, result),
@@ -417,7 +422,8 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
                                     "validation": round(t_validate, 3), "total": round(time.perf_counter() - t0, 3)})
             if code == 0:
                 staged.commit()
-                click.echo(f"Review report: {Path(out_dir) / 'report.html'}")
+                if review_report:
+                    click.echo(f"Review report: {Path(out_dir) / 'report.html'}")
                 if not no_validate:
                     click.echo(f"Report: {Path(out_dir) / 'validation' / 'report.html'}")
                 if staged.removed_failed is not None:
@@ -426,7 +432,8 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
                 earlier = Path(out_dir).exists()
                 failed = staged.commit_failed()
                 summary["failed_build"] = str(failed)
-                click.echo(f"Review report: {failed / 'report.html'}")
+                if review_report:
+                    click.echo(f"Review report: {failed / 'report.html'}")
                 click.echo(f"Report: {failed / 'validation' / 'report.html'}")
                 click.echo(f"cdisc: the build failed validation, so it was written to {failed}; {out_dir} "
                            f"{'still holds the earlier build' if earlier else 'was not created'}", err=True)
@@ -436,7 +443,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
     click.echo(f"note: {mismatch} differs from the build in {out_dir} although none of its recorded inputs "
                "changed; building everything")
     return _build(specs_dir, raw_dir, out_dir, fmts, fail_on, no_validate, engine, delivered, full=True,
-                  summary=summary)
+                  summary=summary, review_report=review_report)
 
 
 def _recorded_verdict(folder: Path) -> str | None:

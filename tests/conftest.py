@@ -56,6 +56,10 @@ def _build_flags() -> list[str]:
 
 
 BUILD_FLAGS = _build_flags()
+# a private study copy's builds skip the review report's plots (about 3 s each, dozens of
+# builds); the session build (`built`) and tests/test_review_report.py draw them
+QUICK_FLAGS = BUILD_FLAGS + (["--no-report"] if any(p.name == "no_report" for p in
+                                                    cli_main.commands["build"].params) else [])
 
 
 def run_cli(*args: str | Path) -> CliResult:
@@ -87,7 +91,7 @@ class Study:
         earlier build in ``out`` that the command changed, added or removed."""
         out = out if out is not None else self.root / "out"
         before = {name: tree_bytes(folder) for name, folder in (("specs", self.specs), ("raw", self.raw))}
-        res = run_cli("build", "--specs", self.specs, "--raw", self.raw, "--out", out, *BUILD_FLAGS, *extra)
+        res = run_cli("build", "--specs", self.specs, "--raw", self.raw, "--out", out, *QUICK_FLAGS, *extra)
         for name, folder in (("specs", self.specs), ("raw", self.raw)):
             res.changed += changed_files(before[name], tree_bytes(folder), prefix=f"{name}/")
         res.study = self

@@ -84,7 +84,7 @@ def test_subjects_left_out_by_a_derivation_are_a_build_note(tmp_path):
                          "DTHDT": d(None, None), "LSTALVDT": d(dt.date(2020, 1, 10), dt.date(2020, 2, 1))})
     meta = DatasetMeta(name="ADSL", label="ADSL", variables=[], standard="SDTM")
     result = SimpleNamespace(datasets={"ADSL": BuiltDataset(meta, adsl, "SDTM")}, source="raw", notes=[],
-                             timings={})
+                             timings={}, nodes={}, node_notes={})
     add_adam(result, tmp_path)
     assert result.datasets["ADTTE"].data["USUBJID"].tolist() == ["1"]
     assert len(result.notes) == 1 and "USUBJID=2" in result.notes[0].message

@@ -17,7 +17,8 @@ import pytest
 from cdisc.graph import input_hashes, parse_select, plan_build
 from conftest import Study, copy_study, tree_bytes
 
-OPTIONS = {"formats": ["xpt"], "validate": False, "fail_on": "error", "engine": "native", "source": "raw"}
+OPTIONS = {"formats": ["xpt"], "validate": False, "review_report": False, "fail_on": "error", "engine": "native",
+           "source": "raw"}  # as QUICK_FLAGS build (--no-validate --no-report)
 
 # raw/ae.csv is read by two SDTM specs (specs/sdtm/ae.yaml, specs/sdtm/co.yaml: comments on the AE
 # record). ADSL reads AE (specs/adam/adsl.yaml: LSTAESDTC/LSTAEEDTC for LSTALVDT, dataset_add: AE), so
