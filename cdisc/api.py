@@ -113,9 +113,10 @@ class BuildOutput:
 
 def build(study: str | Path | None = None, *, specs: str | Path | None = None, raw: str | Path | None = None,
           sdtm: str | Path | None = None, out: str | Path | None = None, validate: bool = True,
-          example: bool = False, quiet: bool = False) -> BuildOutput:
+          example: bool = False, quiet: bool = False, report: bool = True) -> BuildOutput:
     """Build a study as ``cdisc build`` does (the study folder rules of ``cdisc.project``).
 
+    ``report=False`` skips the review report's plots (``cdisc build --no-report``).
     Raises the build's errors (``SpecError``, ``DataError``, ``InputError``, ``OutputError``)
     with every problem located; returns a ``BuildOutput`` when datasets were written (also
     when validation found errors: ``ready`` is False and ``folder`` is OUT.failed).
@@ -132,7 +133,7 @@ def build(study: str | Path | None = None, *, specs: str | Path | None = None, r
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf) if quiet else contextlib.nullcontext(), gc_paused():
         code = _build(p.specs, p.inputs, p.out, {"xpt"}, "error", not validate, "native",
-                      delivered=p.sdtm is not None)
+                      delivered=p.sdtm is not None, review_report=report)
     folder = p.out if code == 0 else Path(str(p.out) + ".failed")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     return BuildOutput(folder, code, manifest, buf.getvalue())

@@ -13,7 +13,7 @@ from conftest import RAW, SPECS, copy_study
 
 
 def test_build_from_python_writes_the_same_bytes_as_the_command(built, tmp_path):
-    b = cdisc.build(specs=SPECS, raw=RAW, out=tmp_path / "out", validate=False, quiet=True)
+    b = cdisc.build(specs=SPECS, raw=RAW, out=tmp_path / "out", validate=False, quiet=True, report=False)
     assert b.ready and b.folder == tmp_path / "out" and b.exit_code == 0
     assert "Wrote 46 datasets" in b.output                    # quiet: captured, not printed
     for f in sorted((built.out / "sdtm").glob("*.xpt")) + sorted((built.out / "adam").glob("*.xpt")):

@@ -10,7 +10,7 @@ import re
 import pytest
 import yaml
 
-from conftest import BUILD_FLAGS, REPO, SPECS, run_cli, run_cli_subprocess
+from conftest import QUICK_FLAGS, REPO, SPECS, run_cli, run_cli_subprocess
 
 
 def test_main_help_lists_build_and_exit_codes():
@@ -98,9 +98,9 @@ def test_internal_error_is_reported_as_a_bug_with_exit_2(monkeypatch, tmp_path):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(importlib.import_module("cdisc.build"), "build_sdtm", boom)
-    res = run_cli("build", "--out", tmp_path / "out", *BUILD_FLAGS)
+    res = run_cli("build", "--out", tmp_path / "out", *QUICK_FLAGS)
     assert res.code == 2
     assert "cdisc: internal error: RuntimeError: boom" in res.stderr
     assert "rerun with --debug" in res.stderr and "Traceback" not in res.stderr
-    res = run_cli("build", "--out", tmp_path / "out", "--debug", *BUILD_FLAGS)
+    res = run_cli("build", "--out", tmp_path / "out", "--debug", *QUICK_FLAGS)
     assert res.code == 2 and "Traceback" in res.stderr and not (tmp_path / "out").exists()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from cdisc.outdir import LOCK, MARKER, OLD_TAG, TMP_TAG
-from conftest import BUILD_FLAGS, copy_study, run_cli, tree_bytes
+from conftest import QUICK_FLAGS, copy_study, run_cli, tree_bytes
 
 USAGE = 2
 
@@ -47,7 +47,7 @@ def refused(res, *fragments: str) -> None:
 
 
 def build(study, out, *extra):
-    return run_cli("build", "--specs", study.specs, "--raw", study.raw, "--out", out, *BUILD_FLAGS, *extra)
+    return run_cli("build", "--specs", study.specs, "--raw", study.raw, "--out", out, *QUICK_FLAGS, *extra)
 
 
 # ----------------------------------------------------------------- where a build may write

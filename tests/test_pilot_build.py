@@ -22,7 +22,7 @@ pytestmark = pytest.mark.xdist_group(name="pilot_build")
 @pytest.fixture(scope="module")
 def pilot(tmp_path_factory):
     out = tmp_path_factory.mktemp("pilot") / "build"
-    res = run_cli("build", "--specs", STUDY / "specs", "--sdtm", STUDY / "sdtm", "--out", out)
+    res = run_cli("build", "--specs", STUDY / "specs", "--sdtm", STUDY / "sdtm", "--out", out, "--no-report")
     assert res.code == 0, res.output
     return out, res
 

@@ -8,7 +8,7 @@ import pytest
 
 from cdisc.errors import InputError
 from cdisc.project import resolve_study
-from conftest import BUILD_FLAGS, REPO, copy_study, run_cli
+from conftest import QUICK_FLAGS, REPO, copy_study, run_cli
 
 
 def test_an_empty_folder_is_no_study_and_says_how_to_start_one(tmp_path, monkeypatch):
@@ -23,7 +23,7 @@ def test_an_empty_folder_is_no_study_and_says_how_to_start_one(tmp_path, monkeyp
 def test_the_study_in_the_current_folder_builds_into_its_build_folder(tmp_path, monkeypatch):
     study = copy_study(tmp_path)
     monkeypatch.chdir(study.root)
-    res = run_cli("build", *BUILD_FLAGS)
+    res = run_cli("build", *QUICK_FLAGS)
     assert res.code == 0, res.output
     assert res.stdout.splitlines()[0] == (f"Study folder {study.root.resolve()} (specs/study.yaml): specs specs, "
                                           f"raw raw, output build")
@@ -104,7 +104,7 @@ def test_example_outside_a_source_checkout_says_so(monkeypatch, tmp_path):
 def test_messages_still_name_the_spec_file(tmp_path):
     study = copy_study(tmp_path)
     (study.specs / "sdtm" / "ae.yaml").write_text("domain: AE\nlabel: [\n")
-    res = run_cli("build", "--study", study.root, *BUILD_FLAGS)
+    res = run_cli("build", "--study", study.root, *QUICK_FLAGS)
     assert res.code == 2 and "ae.yaml" in res.stderr
     assert Path(study.root).is_dir()
 
@@ -117,5 +117,5 @@ def test_a_spec_error_names_the_real_spec_folder(tmp_path, monkeypatch):
     (root / "cdisc.yaml").write_text("specs: mapping\nraw: edc\n")
     (root / "mapping" / "sdtm" / "ae.yaml").write_text("domain: AE\nlabel: [\n")
     monkeypatch.chdir(root)
-    res = run_cli("build", *BUILD_FLAGS)
+    res = run_cli("build", *QUICK_FLAGS)
     assert res.code == 2 and "\nmapping/sdtm/ae.yaml" in res.stderr and "specs/sdtm" not in res.stderr

@@ -42,7 +42,7 @@ def delivered_build(built, tmp_path_factory):
         shutil.copyfile(f, sdtm / f.name)
     specs = _adam_only_specs(root / "specs")
     out = root / "out"
-    res = run_cli("build", "--specs", specs, "--sdtm", sdtm, "--out", out)
+    res = run_cli("build", "--specs", specs, "--sdtm", sdtm, "--out", out, "--no-report")
     assert res.code == 0, res.output
     return root, sdtm, specs, out, res
 
@@ -84,7 +84,7 @@ def test_a_delivered_define_xml_travels_byte_for_byte(built, tmp_path):
         shutil.copyfile(f, sdtm / f.name)
     (sdtm / "define.xml").write_bytes(b"<?xml version='1.0'?><ODM>the CRO's define</ODM>\n")
     specs = _adam_only_specs(tmp_path / "specs")
-    res = run_cli("build", "--specs", specs, "--sdtm", sdtm, "--out", tmp_path / "out", "--no-validate")
+    res = run_cli("build", "--specs", specs, "--sdtm", sdtm, "--out", tmp_path / "out", "--no-validate", "--no-report")
     assert res.code == 0, res.output
     assert (tmp_path / "out" / "sdtm" / "define.xml").read_bytes() == (sdtm / "define.xml").read_bytes()
     res = run_cli("package", "--build", tmp_path / "out", "--out", tmp_path / "pkg", "--specs", specs,
@@ -109,7 +109,7 @@ def test_a_delivery_inconsistency_is_a_waivable_finding_not_a_stop(built, tmp_pa
     _to_parquet(ae, read_delivered(built.out / "sdtm" / "ae.xpt"), sdtm / "ae.parquet")  # formats mixed
     before = (sdtm / "ae.parquet").read_bytes()
     specs = _adam_only_specs(tmp_path / "specs")
-    res = run_cli("build", "--specs", specs, "--sdtm", sdtm, "--out", tmp_path / "out")
+    res = run_cli("build", "--specs", specs, "--sdtm", sdtm, "--out", tmp_path / "out", "--no-report")
     assert res.code == 1, res.output
     results = json.loads((tmp_path / "out.failed" / "validation" / "results.json").read_text())
     hits = [f for f in results["findings"] if f["dataset"] == "AE" and f["severity"] == "error"
@@ -122,7 +122,7 @@ def test_a_delivery_inconsistency_is_a_waivable_finding_not_a_stop(built, tmp_pa
         f"  - rule: {r}\n    dataset: AE\n    usubjid: {ae.loc[row, 'USUBJID']}\n"
         f"    reason: study day as delivered by the CRO; query raised\n" for r in rules)
     (specs / "waivers.yaml").write_text(waivers)
-    res = run_cli("build", "--specs", specs, "--sdtm", sdtm, "--out", tmp_path / "out")
+    res = run_cli("build", "--specs", specs, "--sdtm", sdtm, "--out", tmp_path / "out", "--no-report")
     assert res.code == 0, res.output
     assert (tmp_path / "out" / "sdtm" / "ae.parquet").read_bytes() == before
 
