@@ -1,6 +1,7 @@
 """The Python API (issue 15 item 7): cdisc.build / cdisc.validate / cdisc.read, one namespace."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -33,9 +34,13 @@ def test_build_errors_are_raised_with_their_location(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_validate_and_read_a_build(built):
-    r = cdisc.validate(built.out)
-    assert r.errors == [] and r.exit_code("error") == 0
+def test_validate_and_read_a_build(built, tmp_path):
+    # a delivery of two datasets (validating the whole build is tests/test_validate_build.py's)
+    for name in ("dm.xpt", "ae.xpt"):
+        shutil.copyfile(built.out / "sdtm" / name, tmp_path / name)
+    r = cdisc.validate(tmp_path)
+    assert r.exit_code("error") == 1
+    assert any(f.rule == "CDISC-XD-017" for f in r.errors)          # TS (and more) missing from the delivery
     ds = cdisc.read(built.out)
     assert len(ds) == 46 and ds["adsl"].equals(ds["ADSL"])
     with pytest.raises(KeyError, match="XX: no such dataset"):
