@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cdisc.build import BuildResult, BuiltDataset
+from cdisc.pipeline import BuildResult, BuiltDataset
 
 from .runner import build_order, load_adam_specs, run_adam
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cdisc.adam.runner import _Runner, build_order, load_adam_specs  # noqa: E402
-from cdisc.build import build_sdtm  # noqa: E402
+from cdisc.pipeline import build_sdtm  # noqa: E402
 
 
 def scale(frames: dict[str, pd.DataFrame], n_subjects: int) -> dict[str, pd.DataFrame]:

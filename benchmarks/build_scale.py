@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cdisc.adam.build import add_adam  # noqa: E402
-from cdisc.build import build_sdtm, write_outputs  # noqa: E402
+from cdisc.pipeline import build_sdtm, write_outputs  # noqa: E402
 
 
 def scale_raw(raw: Path, out: Path, n_subjects: int) -> int:

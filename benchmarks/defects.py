@@ -8,7 +8,7 @@ changes one or two datasets so that exactly one thing is wrong, then returns wha
 row, so that the copies still make sense when the shipped study changes a little.
 
 Changed datasets are read with pyreadstat and written back with the project's writer
-``cdisc.xpt.write_xpt`` using the build's ``metadata.json`` (``cdisc.build.load_build_metadata``),
+``cdisc.xpt.write_xpt`` using the build's ``metadata.json`` (``cdisc.pipeline.load_build_metadata``),
 which is updated too (a dropped or added variable, a new label), so each copy is still a
 consistent build folder. Unchanged files are copied byte for byte.
 
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import pandas as pd  # noqa: E402
 import pyreadstat  # noqa: E402
 
-from cdisc.build import load_build_metadata  # noqa: E402
+from cdisc.pipeline import load_build_metadata  # noqa: E402
 from cdisc.metadata import DatasetMeta, VariableMeta  # noqa: E402
 from cdisc.xpt import write_xpt  # noqa: E402
 

@@ -3,9 +3,6 @@
 Python API (``cdisc.api``): ``cdisc.build(study)``, ``cdisc.validate(path)``, ``cdisc.read(path)``.
 The toolkit's parts are the subpackages ``cdisc.sdtm``, ``cdisc.adam``, ``cdisc.validation``.
 """
-import sys as _sys
-import types as _types
-
 __version__ = "0.1.0"
 __all__ = ["build", "validate", "read", "__version__"]
 
@@ -29,23 +26,3 @@ def read(*args, **kwargs):
     from .api import read as _api_read
 
     return _api_read(*args, **kwargs)
-
-
-_build_function = build
-
-
-class _Package(_types.ModuleType):
-    """Importing the submodule ``cdisc.build`` (the build graph) would set the package attribute
-    ``build`` to that module and hide the API function ``cdisc.build``; this keeps the function
-    (the submodule stays importable: ``from cdisc.build import ...`` reads sys.modules)."""
-
-    @property
-    def build(self):
-        return _build_function
-
-    @build.setter
-    def build(self, value):
-        pass
-
-
-_sys.modules[__name__].__class__ = _Package

@@ -335,7 +335,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
 
     from cdisc.adam.build import add_adam
 
-    from .build import GraphMismatch, build_from_sdtm, build_sdtm, write_outputs
+    from .pipeline import GraphMismatch, build_from_sdtm, build_sdtm, write_outputs
     from .review import write_review_report, write_trace
     from .runtime import use_python_strings
 

@@ -141,7 +141,7 @@ def _open(folder: Path) -> _Side:
     build = (folder / "metadata.json").is_file()
     side = _Side(folder, build, dataset_files(folder, skip=("validation",) if build else ()))
     if build:
-        from .build import load_build_metadata
+        from .pipeline import load_build_metadata
 
         side.metadata = load_build_metadata(folder)
         manifest = folder / "manifest.json"

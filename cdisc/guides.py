@@ -210,7 +210,7 @@ def _conformance(doc: _Pdf, results: dict | None, names: set[str], number: str) 
 def _baseline_text(specs_dir: Path) -> str | None:
     """Which DM reference each --LOBXFL is computed against, from the SDTM specs' baseline_flag
     rules (study-agnostic: the study's own specs say it; ADaM baselines are in the ADRG)."""
-    from cdisc.build import load_domain_specs
+    from cdisc.pipeline import load_domain_specs
 
     refs: dict[str, list[str]] = {}
     for name, (spec, _) in sorted(load_domain_specs(specs_dir).items()):

@@ -62,7 +62,7 @@ RECORD = 80                                # XPT v5 records are 80 bytes
 
 
 def _sha256(path: Path) -> str:
-    from cdisc.build import sha256
+    from cdisc.pipeline import sha256
 
     return sha256(path)
 
@@ -477,7 +477,7 @@ def _delivered_documents(build_dir: Path, folder: Path, rel: str, echo) -> list[
     """The delivered SDTM's own define.xml, stylesheet, cSDRG and aCRF (copied into the build
     by ``cdisc build --sdtm``), byte for byte into the SDTM folder; a missing define.xml or
     a dataset that is not XPT v5 is said, not invented."""
-    from cdisc.build import DELIVERED_DOCUMENTS
+    from cdisc.pipeline import DELIVERED_DOCUMENTS
 
     entries = []
     for name in DELIVERED_DOCUMENTS:

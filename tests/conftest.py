@@ -225,7 +225,7 @@ def full_study(tmp_path) -> Study:
 def adam_frames() -> dict[str, pd.DataFrame]:
     """SDTM + ADaM of the shipped study built in-process once per session (dataset -> frame)."""
     from cdisc.adam.build import add_adam
-    from cdisc.build import build_sdtm
+    from cdisc.pipeline import build_sdtm
 
     result = build_sdtm(SPECS, RAW)
     add_adam(result, SPECS)

@@ -62,7 +62,7 @@ def test_subjects_left_out_by_a_derivation_are_a_build_note(tmp_path):
     import yaml
 
     from cdisc.adam.build import add_adam
-    from cdisc.build import BuiltDataset
+    from cdisc.pipeline import BuiltDataset
     from cdisc.metadata import DatasetMeta
 
     spec = {"dataset": "ADTTE", "label": "TTE", "class": "BASIC DATA STRUCTURE", "structure": "One record per "

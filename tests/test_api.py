@@ -47,12 +47,16 @@ def test_validate_and_read_a_build(built, tmp_path):
         ds["XX"]
 
 
-def test_cdisc_build_stays_the_function_after_the_build_module_is_imported():
-    import cdisc.build as build_module       # noqa: F401  (the submodule, imported by name)
-    from cdisc.build import build_sdtm       # noqa: F401
+def test_cdisc_build_is_the_function_and_the_build_graph_is_cdisc_pipeline():
+    """The API function ``cdisc.build`` does not share its name with a submodule (importing a
+    submodule ``cdisc.build`` would rebind the package attribute): the build graph is
+    ``cdisc.pipeline``."""
+    import importlib.util
+
+    from cdisc.pipeline import build_sdtm  # noqa: F401
 
     assert cdisc.build.__module__ == "cdisc" and callable(cdisc.build)
-    assert sys.modules["cdisc.build"].build_sdtm is build_sdtm
+    assert importlib.util.find_spec("cdisc.build") is None
 
 
 def test_one_installed_namespace(tmp_path):

@@ -97,7 +97,7 @@ def test_internal_error_is_reported_as_a_bug_with_exit_2(monkeypatch, tmp_path):
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(importlib.import_module("cdisc.build"), "build_sdtm", boom)
+    monkeypatch.setattr(importlib.import_module("cdisc.pipeline"), "build_sdtm", boom)
     res = run_cli("build", "--out", tmp_path / "out", *QUICK_FLAGS)
     assert res.code == 2
     assert "cdisc: internal error: RuntimeError: boom" in res.stderr

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from cdisc.build import build_sdtm
+from cdisc.pipeline import build_sdtm
 from cdisc.errors import DataError, SpecError
 
 STUDY = Path(__file__).resolve().parent / "studies" / "edc2"

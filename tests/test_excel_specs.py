@@ -145,7 +145,7 @@ def test_bad_cells_are_spec_errors_naming_sheet_row_and_column(tmp_path):
 
 def test_a_study_built_from_imported_specs_is_byte_identical(tmp_path):
     """The strongest round-trip check: EDC2 built from the imported specs writes the same datasets."""
-    from cdisc.build import build_sdtm, write_outputs
+    from cdisc.pipeline import build_sdtm, write_outputs
 
     study = ROOT / "tests" / "studies" / "edc2"
     xlsx = tmp_path / "e.xlsx"

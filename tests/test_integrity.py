@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cdisc.build import build_sdtm
+from cdisc.pipeline import build_sdtm
 from cdisc.errors import DataError
 from cdisc.sdtm.integrity import check_integrity
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cdisc.build import build_sdtm, write_outputs
+from cdisc.pipeline import build_sdtm, write_outputs
 from cdisc.errors import DataError
 from cdisc.sdtm import functions as fn
 from cdisc.sdtm.results import standardise

@@ -115,7 +115,7 @@ def test_ascii_transliteration_for_free_text():
 def test_ae_comments_reach_co_in_ascii():
     from pathlib import Path
 
-    from cdisc.build import build_sdtm
+    from cdisc.pipeline import build_sdtm
 
     root = Path(__file__).resolve().parent.parent
     co = build_sdtm(root / "specs", root / "raw").datasets["CO"].data

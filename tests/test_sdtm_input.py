@@ -139,7 +139,7 @@ def _to_parquet(df: pd.DataFrame, like, path: Path) -> None:
 
 
 def test_every_format_reads_to_the_same_frame(built, tmp_path):
-    from cdisc.build import load_build_metadata
+    from cdisc.pipeline import load_build_metadata
     from cdisc.datasetjson import write_dataset_json
 
     xpt = read_delivered(built.out / "sdtm" / "ae.xpt")

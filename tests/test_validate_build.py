@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cdisc.build import load_build_metadata
+from cdisc.pipeline import load_build_metadata
 from cdisc.xpt import read_xpt, write_xpt
 
 from conftest import SPECS, run_cli

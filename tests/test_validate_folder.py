@@ -54,7 +54,7 @@ def test_split_datasets_are_one_domain(delivery, built):
     """SDTMIG §4.1.7: LB split by LBCAT into LBCH/LBHE; --SEQ must be unique across the splits.
     A finding names the split file and the record within it."""
     from cdisc.xpt import write_xpt
-    from cdisc.build import load_build_metadata
+    from cdisc.pipeline import load_build_metadata
 
     folder = delivery / "tabulations"
     lb, _ = pyreadstat.read_xport(str(folder / "lb.xpt"))

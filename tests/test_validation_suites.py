@@ -112,7 +112,7 @@ def test_native_engine_on_the_shipped_study_agrees_with_ge(built):
     """Every dataset of the real build, with a few defects written in, under both engines."""
     import pyreadstat
 
-    from cdisc.build import load_build_metadata
+    from cdisc.pipeline import load_build_metadata
     from cdisc.ct import load_terminology
     from conftest import SPECS
 

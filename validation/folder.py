@@ -170,7 +170,7 @@ def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, re
 
 
 def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, core) -> ValidationResult:
-    from cdisc.build import load_build_metadata
+    from cdisc.pipeline import load_build_metadata
     from cdisc.ct import load_terminology, make_terminology
     from cdisc.specio import load_yaml
     from cdisc.standards import load_standard

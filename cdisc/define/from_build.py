@@ -117,12 +117,12 @@ def read_xpt_values(path: Path) -> pd.DataFrame:
 def read_build(build_dir: Path) -> dict[str, BuildDataset]:
     """Every dataset of a build folder (metadata.json + the .xpt files), by name.
 
-    Steps: 1. load ``metadata.json`` (:func:`cdisc.build.load_build_metadata`);
+    Steps: 1. load ``metadata.json`` (:func:`cdisc.pipeline.load_build_metadata`);
     2. find each dataset's file from ``manifest.json`` outputs (``sdtm/ae.xpt``), or
     ``<sdtm|adam>/<name>.xpt`` without a manifest; 3. read it back with pyreadstat and
     check that its variables are the metadata's, in order.
     """
-    from cdisc.build import load_build_metadata
+    from cdisc.pipeline import load_build_metadata
 
     build_dir = Path(build_dir)
     metas = load_build_metadata(build_dir)
@@ -215,7 +215,7 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
         5. Standards: the IG and the CT packages the codelists come from; documents
            (acrf/csdrg or adrg); Study with CreationDateTime = the data cut.
     """
-    from cdisc.build import load_domain_specs
+    from cdisc.pipeline import load_domain_specs
     from cdisc.ct import load_terminology
     from cdisc.study import load_study
 

@@ -250,7 +250,7 @@ def write_failed_report(folder: Path, exc, *, specs_dir: Path | None = None, raw
     The header is the study's (when its study.yaml still loads) and the input hashes; the body
     the errors, one row each, in the order the build found them.
     """
-    from cdisc.build import _inputs as input_hashes
+    from cdisc.pipeline import _inputs as input_hashes
     from cdisc.errors import CdiscError
 
     folder = Path(folder)
