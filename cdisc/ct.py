@@ -57,6 +57,12 @@ class Codelist:
 
 def normalise(s: pd.Series) -> pd.Series:
     """Case-folded, trimmed, single-spaced text used to match raw spellings to terms."""
+    from .distinct import on_distinct
+
+    return on_distinct(s, _normalise_values)
+
+
+def _normalise_values(s: pd.Series) -> pd.Series:
     return s.astype("str").str.strip().str.replace(r"\s+", " ", regex=True).str.casefold()
 
 
@@ -105,8 +111,10 @@ class Terminology:
         unknown; non-blank values that match no spelling of the codelist are flagged.
         """
         cl = self.codelists[codelist]
+        from .distinct import on_distinct
+
         norm = normalise(raw.fillna(""))
-        mapped = norm.map(cl.lookup)
+        mapped = on_distinct(norm, lambda u: u.map(cl.lookup))
         blank = norm.eq("")
         unknown = mapped.isna() & ~blank
         return mapped.where(~blank), unknown

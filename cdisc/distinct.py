@@ -20,12 +20,16 @@ import pandas as pd
 _MIN_RECORDS = 2_000
 
 
-def spread(values: pd.Series, codes: np.ndarray, index: pd.Index) -> pd.Series:
-    """``values`` (one per distinct value) taken back to every record by ``codes`` (no -1 codes)."""
-    return pd.Series(values.array.take(codes), index=index, name=values.name)
+def spread(values, codes: np.ndarray, index: pd.Index):
+    """``values`` (a Series or frame, one row per distinct value) taken back to every record by ``codes``."""
+    if isinstance(values, pd.Series):
+        return pd.Series(values.array.take(codes), index=index, name=values.name)
+    taken = values.take(codes)
+    taken.index = index
+    return taken
 
 
-def on_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+def on_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series | pd.DataFrame]):
     """``fn`` (a vectorised element-wise function of a Series) applied once per distinct value of ``s``.
 
     Missing is a value like any other here (``fn`` decides what a missing value gives), so
@@ -62,9 +66,7 @@ def on_distinct_rows(frame: pd.DataFrame, fn: Callable[[pd.DataFrame], pd.DataFr
     if len(first) * 2 > len(frame):
         return fn(frame)
     res = fn(frame.iloc[first].reset_index(drop=True))
-    taken = res.take(codes)
-    taken.index = frame.index
-    return taken
+    return spread(res.reset_index(drop=True), codes, frame.index)
 
 
 def _first_of(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,3 +75,12 @@ def _first_of(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.full(len(uniques), len(codes), dtype=np.int64)
     np.minimum.at(first, dense, np.arange(len(codes)))
     return dense, first
+
+
+def _clean(s: pd.Series) -> pd.Series:
+    return s.astype("str").where(s.notna(), "").str.strip()
+
+
+def clean_text(s: pd.Series) -> pd.Series:
+    """Values as stripped text, "" for missing (the way raw CRF text is compared and mapped)."""
+    return on_distinct(s, _clean)

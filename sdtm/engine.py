@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cdisc.distinct import clean_text, on_distinct
+
 from cdisc.ct import Terminology, cl_values_preview
 from cdisc.errors import InputError, Problem, SpecError
 from cdisc.expr import evaluate_filter
@@ -119,6 +121,7 @@ class _Mapper:
         # spec name -> (form, raw column) it holds, for renamed (columns:) and melted fields
         self.renamed: dict[str, set[tuple[str, str]]] = {}
         self.domain_forms = [src.form for src in spec.sources]
+        self._standardised: dict[tuple, tuple[pd.Index, pd.DataFrame]] = {}   # Variable.result memo
 
     def note_raw(self, names) -> None:
         """The domain read raw names (a rule or condition used them): record the raw columns.
@@ -319,9 +322,9 @@ class _Mapper:
             res = pd.to_numeric(res, errors="coerce").astype("float64")
         else:
             if var.ascii == "transliterate":
-                res = fn.ascii_transliterate(res)
+                res = on_distinct(res, fn.ascii_transliterate)
             if var.case != "asis":
-                res = res.str.upper() if var.case == "upper" else res.str.lower()
+                res = on_distinct(res, _upper if var.case == "upper" else _lower)
         return res
 
     def rule(self, var: Variable, raw: pd.DataFrame, out: pd.DataFrame, key: str) -> pd.Series:
@@ -331,7 +334,7 @@ class _Mapper:
         if rule == "assign":
             col = resolve(var.assign)
             self.provenance[var.name] = var.assign
-            res = col.astype("str").where(col.notna(), "").str.strip() if var.type == "Char" else col
+            res = clean_text(col) if var.type == "Char" else col
         elif rule == "value":
             res = pd.Series(var.value, index=raw.index)
         elif rule == "study":
@@ -485,7 +488,7 @@ class _Mapper:
         self.provenance[var.name] = d.from_
         cl = self.ctx.ct[d.codelist]
         values = resolve(d.from_)
-        text = values.astype("str").where(values.notna(), "").str.strip()
+        text = clean_text(values)
         res = text.map(cl.decode_of())
         bad = res.isna() & text.ne("")
         self.report(raw, bad, text, d.from_, f"value {{value!r}} is not a term of codelist {cl.name}, so it has no decode")
@@ -585,23 +588,30 @@ class _Mapper:
         return names.where(~unsched, unsched_name.where(nums.notna()))
 
     def result(self, var: Variable, raw: pd.DataFrame, resolve, key: str) -> pd.Series:
-        from .results import standardise
+        """--STRESC/--STRESN/--STRESU (sdtm.results); the three parts of the same records are
+        derived together once and kept for the other two (same inputs, same problems)."""
+        from .results import standardise_all
 
         r = var.result
         self.provenance[var.name] = r.orres
         if r.codelist and r.codelist not in self.ctx.ct:
             raise SpecError(f"codelist {r.codelist!r} is not in specs/ct", file=self.file, key=key)
+        memo = (r.orres, r.orresu, r.testcd, r.lloq, tuple(r.below_lloq), r.blq, r.codelist)
+        seen = self._standardised.get(memo)
+        if seen is not None and seen[0].equals(raw.index):
+            return seen[1][r.part]
         names = {"orres": self.source_columns(raw, r.orres)}
         if r.orresu:
             names["orresu"] = self.source_columns(raw, r.orresu)
-        res, problems = standardise(resolve(r.orres), resolve(r.orresu) if r.orresu else None,
-                                    resolve(r.testcd) if r.testcd else None, raw, part=r.part,
-                                    conversions=self.ctx.study.lookups.get("unit_conversions", []),
-                                    where=f"{self.file}: {key}", names=names,
-                                    lloq=resolve(r.lloq) if r.lloq else None, below_lloq=r.below_lloq,
-                                    blq=r.blq, codelist=self.ctx.ct[r.codelist] if r.codelist else None)
+        parts, problems = standardise_all(resolve(r.orres), resolve(r.orresu) if r.orresu else None,
+                                          resolve(r.testcd) if r.testcd else None, raw,
+                                          conversions=self.ctx.study.lookups.get("unit_conversions", []),
+                                          where=f"{self.file}: {key}", names=names,
+                                          lloq=resolve(r.lloq) if r.lloq else None, below_lloq=r.below_lloq,
+                                          blq=r.blq, codelist=self.ctx.ct[r.codelist] if r.codelist else None)
+        self._standardised[memo] = (raw.index, parts)
         self.problems.extend(problems)
-        return res
+        return parts[r.part]
 
     # -- the whole domain ----------------------------------------------------------------
     def run(self) -> DomainResult:
@@ -747,7 +757,7 @@ class _Mapper:
             if s.type == "Num":
                 qval = val.map(_num_text)
             else:
-                qval = val.astype("str").where(val.notna(), "").str.strip()
+                qval = clean_text(val)
             keep = qval.ne("") & val.notna()
             sub = out.loc[keep]
             idvar = "" if self.spec.subject_level else seq
@@ -949,6 +959,14 @@ def _evaluation_order(variables: list[Variable], *, file: str | None = None,
     for v in variables:
         visit(v, [])
     return done
+
+
+def _upper(s: pd.Series) -> pd.Series:
+    return s.str.upper()
+
+
+def _lower(s: pd.Series) -> pd.Series:
+    return s.str.lower()
 
 
 def _num_text(x) -> str:

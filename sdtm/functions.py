@@ -11,6 +11,8 @@ import string
 import numpy as np
 import pandas as pd
 
+from cdisc.distinct import clean_text, on_distinct
+
 MONTHS = {m: i + 1 for i, m in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
 
@@ -24,6 +26,10 @@ _TIME = r"^(?P<h>[0-9]{1,2}|[A-Z]+):(?P<mi>[0-9]{2}|[A-Z]+)(?::(?P<s>[0-9]{2}))?
 
 def blank(s: pd.Series) -> pd.Series:
     """Missing or only blanks (SAS and XPT store a missing character value as blanks)."""
+    return on_distinct(s, _blank_values)
+
+
+def _blank_values(s: pd.Series) -> pd.Series:
     return s.isna() | s.astype("str").str.strip().eq("")
 
 
@@ -154,6 +160,10 @@ def _ascii_upper(values: pd.Series) -> pd.Series:
 
 def dtc_to_date(dtc: pd.Series) -> pd.Series:
     """The date part of complete ISO 8601 dates as datetime64; partial or blank -> NaT."""
+    return on_distinct(dtc, _dtc_to_date)
+
+
+def _dtc_to_date(dtc: pd.Series) -> pd.Series:
     text = dtc.astype("str").where(dtc.notna(), "").str.slice(0, 10)
     ok = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
     return pd.to_datetime(text.where(ok), format="%Y-%m-%d", errors="coerce")
@@ -209,7 +219,7 @@ def template(fmt: str, resolve) -> pd.Series:
         out = out + literal
         if f is not None:
             col = cols[f]
-            txt = col.astype("str").where(col.notna(), "").str.strip()
+            txt = clean_text(col)
             any_blank = any_blank | txt.eq("")
             out = out + txt
     return out.where(~any_blank)
@@ -223,6 +233,10 @@ NUMBER = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 
 def parse_numbers(text: pd.Series) -> pd.Series:
     """Text that is a plain finite number (``NUMBER``, surrounding blanks allowed) -> float; else NaN."""
+    return on_distinct(text, _parse_numbers)
+
+
+def _parse_numbers(text: pd.Series) -> pd.Series:
     t = text.astype("str").where(text.notna(), "").str.strip()
     ok = t.str.match(NUMBER)
     num = pd.to_numeric(t.where(ok), errors="coerce").astype("float64")
@@ -246,7 +260,7 @@ def lookup(values: pd.Series, table: list[dict], *, key: str, field: str) -> tup
     (e.g. a PK time point drawn between visits has no VISITNUM), not an unmatched value.
     """
     mapping = {str(row[key]).strip().casefold(): row.get(field) for row in table if key in row}
-    norm = values.astype("str").where(values.notna(), "").str.strip().str.casefold()
+    norm = clean_text(values).str.casefold()
     out = norm.map(mapping)
     empty = norm.eq("")
     return out.where(~empty), ~norm.isin(list(mapping)) & ~empty
@@ -315,13 +329,18 @@ def _element_at(when: pd.Series, usubjid: pd.Series, se: pd.DataFrame) -> tuple[
 def partial_date_span(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
     """The first and last day a partial ISO 8601 date may be: ``2024-09`` -> 2024-09-01 ..
     2024-09-30, ``2024`` -> 2024-01-01 .. 2024-12-31; NaT for complete, blank or other values."""
+    span = on_distinct(dtc, _partial_date_span)
+    return span["first"], span["last"]
+
+
+def _partial_date_span(dtc: pd.Series) -> pd.DataFrame:
     text = dtc.astype("str").where(dtc.notna(), "").str.strip()
     ym = text.str.fullmatch(r"\d{4}-\d{2}").fillna(False).astype(bool)
     y = text.str.fullmatch(r"\d{4}").fillna(False).astype(bool)
     first = pd.to_datetime(text.where(ym, text.where(y) + "-01").where(ym | y), format="%Y-%m", errors="coerce")
     last_month = first.where(ym, first + pd.DateOffset(months=11))
     last = last_month + pd.offsets.MonthEnd(0)
-    return first, last.where(first.notna())
+    return pd.DataFrame({"first": first, "last": last.where(first.notna())})
 
 
 def dtc_to_datetime(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -330,11 +349,16 @@ def dtc_to_datetime(dtc: pd.Series) -> tuple[pd.Series, pd.Series]:
     ``YYYY-MM-DD`` gives midnight with ``has_time`` False; ``YYYY-MM-DDTHH:MM[:SS]`` gives the
     time with ``has_time`` True (an hour-only time ``THH`` counts as no time).
     """
+    both = on_distinct(dtc, _dtc_to_datetime)
+    return both["when"], both["has_time"]
+
+
+def _dtc_to_datetime(dtc: pd.Series) -> pd.DataFrame:
     text = dtc.astype("str").where(dtc.notna(), "").str.strip()
     has_time = text.str.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?").fillna(False).astype(bool)
     stamp = pd.to_datetime(text.where(has_time).str.slice(0, 16), format="%Y-%m-%dT%H:%M", errors="coerce")
-    day = dtc_to_date(dtc)
-    return stamp.where(has_time, day), has_time
+    day = _dtc_to_date(dtc)
+    return pd.DataFrame({"when": stamp.where(has_time, day), "has_time": has_time})
 
 
 def same_values(a: pd.Series, b: pd.Series) -> pd.Series:

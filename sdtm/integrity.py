@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from cdisc.distinct import clean_text, on_distinct
+
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -122,7 +124,7 @@ def apply_integrity_waivers(problems: list[Problem], waivers: list[IntegrityWaiv
 
 
 def _text(s: pd.Series) -> pd.Series:
-    return s.astype("str").where(s.notna(), "").str.strip()
+    return clean_text(s)
 
 
 def _problems(name: str, df: pd.DataFrame, mask: pd.Series, message: pd.Series | str, column: str | None,

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cdisc.distinct import clean_text, on_distinct_rows
+
 from cdisc.ct import Codelist, normalise
 from cdisc.errors import Problem, SpecError
 from cdisc.rawio import FILE_COL, ROW_COL
@@ -105,13 +107,63 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
     6. --STRESU = the table's standard unit for every result that has one.
     Returns (the part, problems naming file, row and raw column).
     """
+    parts, problems = standardise_all(orres, orresu, testcd, raw, conversions=conversions, where=where,
+                                      names=names, lloq=lloq, below_lloq=below_lloq, blq=blq, codelist=codelist)
+    return parts[part], problems
+
+
+#: The problems standardise can find, in the order they are reported, with their hints.
+_PROBLEMS = [
+    ("not_number", "orres", "enter the number with a decimal point and no thousands separator (5.3, 1200); "
+                            "leave it blank if the test was not done"),
+    ("no_unit", "orresu", f"enter the unit, or list the test as unitless (a row without orresu) in {TABLE_FILE} {TABLE}"),
+    ("no_conv", "orresu", None),
+    ("unknown", "orres", "use one of: {values}, or add the spelling under synonyms.{name} in specs/ct/study-ct.yaml"),
+]
+
+
+def standardise_all(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | None, raw: pd.DataFrame, *,
+                    conversions: list[dict], where: str, names: dict[str, pd.Series] | None = None,
+                    lloq: pd.Series | None = None, below_lloq: list[str] = (), blq: str = "BLQ",
+                    codelist: Codelist | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """:func:`standardise` for all three parts at once: a frame (stresc, stresn, stresu) and the problems.
+
+    The result of a record depends only on its (result, unit, test, LLOQ), so the work is done
+    once per distinct combination (cdisc.distinct) and taken back to every record; the
+    problems are then reported per record, in record order, as before.
+    """
     idx = orres.index
     names = names or {}
-    text = orres.astype("str").where(orres.notna(), "").str.strip()
-    unit = (orresu.astype("str").where(orresu.notna(), "").str.strip() if orresu is not None
-            else pd.Series("", index=idx, dtype="str"))
-    tc = (testcd.astype("str").where(testcd.notna(), "").str.strip() if testcd is not None
-          else pd.Series("", index=idx, dtype="str"))
+    table = conversion_table(conversions)
+    frame = pd.DataFrame({
+        "orres": orres, "orresu": orresu if orresu is not None else pd.Series("", index=idx, dtype="str"),
+        "testcd": testcd if testcd is not None else pd.Series("", index=idx, dtype="str"),
+        "lloq": lloq if lloq is not None else pd.Series(np.nan, index=idx)}, index=idx)
+    res = on_distinct_rows(frame, lambda f: _standardise_values(f, table, below_lloq, blq, codelist))
+    problems: list[Problem] = []
+    for kind, which, hint in _PROBLEMS:
+        mask = res[kind].notna().to_numpy()
+        if not mask.any():
+            continue
+        if kind == "no_conv":
+            hint = f"add a row {{testcd, orresu, stresu, factor}} to {TABLE} in {TABLE_FILE} ({where})"
+        elif kind == "unknown":
+            hint = hint.format(values=", ".join(codelist.values[:12]), name=codelist.name)
+        column = names.get(which, pd.Series(which, index=idx))
+        for f, r, c, m in zip(raw.loc[mask, FILE_COL].tolist(), raw.loc[mask, ROW_COL].tolist(),
+                              column[mask].tolist(), res.loc[mask, kind].tolist()):
+            problems.append(Problem(m, file=f, row=int(r), column=c, hint=hint))
+    return res[["stresc", "stresn", "stresu"]], problems
+
+
+def _standardise_values(frame: pd.DataFrame, table: pd.DataFrame, below_lloq, blq: str,
+                        codelist: Codelist | None) -> pd.DataFrame:
+    """The steps of :func:`standardise` on (distinct) records: the three parts and a message per problem kind."""
+    idx = frame.index
+    text = clean_text(frame["orres"])
+    unit = clean_text(frame["orresu"])
+    tc = clean_text(frame["testcd"])
+    lloq = frame["lloq"]
     empty = text.eq("")
     blq_spell = {s.strip().casefold() for s in below_lloq}
     is_blq = ~empty & text.str.casefold().isin(blq_spell)
@@ -123,7 +175,6 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
     is_num = num.notna()
     is_char = ~empty & ~is_blq & ~is_qual & ~is_titer & ~is_num
 
-    table = conversion_table(conversions)
     unitless = set(table.loc[table["orresu"].eq(""), "testcd"])
     left = pd.DataFrame({"testcd": tc.to_numpy(), "orresu": unit.to_numpy()})
     conv = left.merge(table, on=["testcd", "orresu"], how="left", validate="many_to_one")
@@ -131,17 +182,8 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
     matched = conv["factor"].notna()
     numeric = is_num | is_qual | is_titer
     known_test = tc.ne("")
-    problems: list[Problem] = []
-
-    def col_of(which: str) -> pd.Series:
-        return names.get(which, pd.Series(which, index=idx))
-
-    def add(mask: pd.Series, column: pd.Series, message: pd.Series, hint: str) -> None:
-        if not mask.any():
-            return
-        for f, r, c, m in zip(raw.loc[mask, FILE_COL].tolist(), raw.loc[mask, ROW_COL].tolist(),
-                              column[mask].tolist(), message[mask].tolist()):
-            problems.append(Problem(m, file=f, row=int(r), column=c, hint=hint))
+    out = pd.DataFrame(index=idx)
+    none = pd.Series(None, index=idx, dtype="object")
 
     # A result that is not a number, of a test the table converts (a numeric test) or given
     # with a unit, is a typing error ("5,3", "1,200", "NaN", "n/a"), not a character result:
@@ -150,21 +192,15 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
     not_number = is_char & known_test & (tc.isin(numeric_tests) | unit.ne(""))
     if codelist is not None:                 # a coded text result of a numeric test (NEGATIVE) is fine
         not_number &= normalise(text.where(is_char, "")).map(codelist.lookup).isna()
-    add(not_number, col_of("orres"),
-        "result " + text.map(repr) + " of test " + tc + " is not a number" +
-        unit.map(lambda u: f" (unit {u!r})" if u else ""),
-        "enter the number with a decimal point and no thousands separator (5.3, 1200); "
-        "leave it blank if the test was not done")
+    out["not_number"] = none.mask(not_number, "result " + text.map(repr) + " of test " + tc + " is not a number" +
+                                  unit.map(lambda u: f" (unit {u!r})" if u else ""))
     is_char &= ~not_number
 
     no_unit = numeric & known_test & unit.eq("") & ~tc.isin(unitless)
-    add(no_unit, col_of("orresu"),
-        "a numeric result of test " + tc + " has no unit",
-        f"enter the unit, or list the test as unitless (a row without orresu) in {TABLE_FILE} {TABLE}")
+    out["no_unit"] = none.mask(no_unit, "a numeric result of test " + tc + " has no unit")
     no_conv = (numeric | is_blq) & known_test & unit.ne("") & ~matched
-    add(no_conv, col_of("orresu"),
-        "no unit conversion for test " + tc + " from unit " + unit.map(repr) + f" in {TABLE_FILE} {TABLE}",
-        f"add a row {{testcd, orresu, stresu, factor}} to {TABLE} in {TABLE_FILE} ({where})")
+    out["no_conv"] = none.mask(no_conv, "no unit conversion for test " + tc + " from unit " + unit.map(repr) +
+                               f" in {TABLE_FILE} {TABLE}")
 
     factor = conv["factor"].astype("float64")
     decimals = conv["decimals"]
@@ -177,7 +213,7 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
         d = decimals.where(has_dec, 0).astype(int)
         stresn = stresn.where(~has_dec, pd.Series(np.round(stresn.to_numpy(dtype="float64") * 10.0 ** d.to_numpy())
                                                   / 10.0 ** d.to_numpy(), index=idx))
-    lim = pd.to_numeric(lloq, errors="coerce") if lloq is not None else pd.Series(np.nan, index=idx)
+    lim = pd.to_numeric(lloq, errors="coerce")
     below = is_num & matched & lim.notna() & (num < lim)
 
     stresc = pd.Series(np.nan, index=idx, dtype="object")
@@ -190,26 +226,23 @@ def standardise(orres: pd.Series, orresu: pd.Series | None, testcd: pd.Series | 
     stresc = stresc.mask(is_qual & matched, q["op"] + q_text)
     stresc = stresc.mask(below, "<" + number_text(lim * factor + offset))
     stresc = stresc.mask(is_blq, blq)
+    unknown = pd.Series(False, index=idx)
     if codelist is not None:
         mapped = normalise(text.where(is_char, "")).map(codelist.lookup)
         unknown = is_char & mapped.isna()
         kind = "extensible" if codelist.extensible else "non-extensible"
-        add(unknown, col_of("orres"),
-            "value " + text.map(repr) + f" is not in the {kind} codelist {codelist.name} ({codelist.code or 'sponsor'})",
-            f"use one of: {', '.join(codelist.values[:12])}, or add the spelling under synonyms.{codelist.name} "
-            "in specs/ct/study-ct.yaml")
+        out["unknown"] = none.mask(unknown, "value " + text.map(repr) +
+                                   f" is not in the {kind} codelist {codelist.name} ({codelist.code or 'sponsor'})")
         stresc = stresc.mask(is_char, mapped)
     else:
+        out["unknown"] = none
         stresc = stresc.mask(is_char, text)
 
-    if part == "stresc":
-        res = stresc.where(~empty)
-    elif part == "stresn":
-        res = stresn.where((is_num | is_titer) & matched & ~below).astype("float64")
-    else:
-        su = conv["stresu"].where(matched & (numeric | is_blq))
-        res = su.where(su.astype("str").str.strip().ne("") & su.notna())
-    return res, problems
+    out["stresc"] = stresc.where(~empty)
+    out["stresn"] = stresn.where((is_num | is_titer) & matched & ~below).astype("float64")
+    su = conv["stresu"].where(matched & (numeric | is_blq))
+    out["stresu"] = su.where(su.astype("str").str.strip().ne("") & su.notna())
+    return out
 
 
 __all__ = ["standardise", "conversion_table", "blank"]
