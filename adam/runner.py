@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cdisc.distinct import on_distinct
+
 from cdisc.errors import CdiscError, Problem, SpecError
 from cdisc.expr import evaluate_filter, parse
 from cdisc.specio import load_spec_folder
@@ -180,10 +182,7 @@ class _Runner:
         for v in self.spec.variables:
             col = data[v.name]
             if v.type == "Char":
-                if pd.api.types.is_datetime64_any_dtype(col):
-                    col = col.dt.strftime("%Y-%m-%d")
-                col = col.astype("object").where(col.notna(), "")
-                out[v.name] = col.map(lambda x: x if isinstance(x, str) else _num_text(x)).astype("str")
+                out[v.name] = on_distinct(col, _char_values)
             elif pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
                 out[v.name] = col
             else:
@@ -369,6 +368,14 @@ def _tidy(s: pd.Series) -> pd.Series:
                              for x in non_null):
         return pd.to_numeric(s, errors="coerce").astype("float64")
     return s
+
+
+def _char_values(col: pd.Series) -> pd.Series:
+    """A Char variable's values as text: dates as YYYY-MM-DD, numbers as _num_text, missing as ""."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        col = col.dt.strftime("%Y-%m-%d")
+    col = col.astype("object").where(col.notna(), "")
+    return col.map(lambda x: x if isinstance(x, str) else _num_text(x)).astype("str")
 
 
 def _locate(p: Problem, display: str, key: str) -> Problem:

@@ -11,7 +11,7 @@ import string
 import numpy as np
 import pandas as pd
 
-from cdisc.distinct import clean_text, on_distinct
+from cdisc.distinct import clean_text, on_distinct, on_distinct_rows
 
 MONTHS = {m: i + 1 for i, m in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
@@ -43,20 +43,14 @@ def iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
     Findings forms repeat the same collection date on every test of a visit, so parsing
     the distinct pairs and taking the results back by position is ~10x less work.
     """
-    d = date.astype("str").where(date.notna(), "")
-    t = time.astype("str").where(time.notna(), "") if time is not None else None
-    pair = d if t is None else d + "\x1f" + t
-    codes, uniques = pd.factorize(pair, sort=False)
-    first = pd.Series(np.arange(len(pair)), index=pair.index).groupby(codes).first().to_numpy() \
-        if len(pair) else np.array([], dtype=int)
-    ud = d.iloc[first].reset_index(drop=True)
-    ut = t.iloc[first].reset_index(drop=True) if t is not None else None
-    dtc_u, bad_u = _iso8601_dtc(ud, ut, unknown_tokens=unknown_tokens)
-    dtc = pd.Series(dtc_u.to_numpy()[codes], index=date.index, dtype="str") if len(pair) else \
-        pd.Series([], index=date.index, dtype="str")
-    bad = pd.Series(bad_u.to_numpy()[codes], index=date.index, dtype=bool) if len(pair) else \
-        pd.Series([], index=date.index, dtype=bool)
-    return dtc.where(dtc.notna()), bad
+    frame = pd.DataFrame({"date": date} if time is None else {"date": date, "time": time})
+    both = on_distinct_rows(frame, lambda f: _dtc_frame(f, unknown_tokens))
+    return both["dtc"], both["bad"]
+
+
+def _dtc_frame(frame: pd.DataFrame, unknown_tokens) -> pd.DataFrame:
+    dtc, bad = _iso8601_dtc(frame["date"], frame["time"] if "time" in frame else None, unknown_tokens=unknown_tokens)
+    return pd.DataFrame({"dtc": dtc, "bad": bad.astype(bool)})
 
 
 def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
