@@ -273,8 +273,7 @@ class _Mapper:
         base = pd.Series(name, index=raw.index, dtype="str")
         col = f"{SRC_PREFIX}{name}"
         if col in raw.columns:
-            s = raw[col].astype("str").where(raw[col].notna(), "")
-            return s.where(s.str.strip().ne(""), base)
+            return on_distinct(raw[col], lambda c: _source_or(c, name))
         return base
 
     def report(self, raw: pd.DataFrame, bad: pd.Series, values: pd.Series, name: str, message: str,
@@ -540,12 +539,12 @@ class _Mapper:
         part = var.visit if isinstance(var.visit, str) else var.visit.part
         study = self.ctx.study
         fcol = study.raw.folder
-        folder = resolve(fcol).astype("str").str.strip()
+        folder = on_distinct(resolve(fcol), lambda u: u.astype("str").str.strip())
         sched = {v.folder.casefold(): v for v in study.visits}
-        f_norm = folder.str.casefold()
+        f_norm = on_distinct(folder, lambda u: u.str.casefold())
         known = f_norm.isin(list(sched))
         prefix = study.raw.unscheduled_prefix
-        unsched = ~known & folder.str.upper().str.startswith(prefix.upper()) & folder.ne("")
+        unsched = ~known & on_distinct(folder, lambda u: u.str.upper().str.startswith(prefix.upper())) & folder.ne("")
         bad = ~known & ~unsched & folder.ne("")
         self.report(raw, bad, folder, fcol, "folder {value!r} is not in the visit schedule (study.yaml visits)",
                     "add the folder to visits in specs/study.yaml or correct the export")
@@ -584,7 +583,7 @@ class _Mapper:
                 folder.str.upper().str.slice(len(prefix)), errors="coerce").fillna(1)}, index=nums.index)
             own = self.value_expr(rule.unscheduled_name, env, f"{key}.visit.unscheduled_name")
             return names.where(~unsched, own.where(nums.notna()))
-        unsched_name = "UNSCHEDULED " + nums.map(lambda x: "" if np.isnan(x) else f"{x:.2f}")
+        unsched_name = "UNSCHEDULED " + on_distinct(nums, lambda u: u.map(lambda x: "" if np.isnan(x) else f"{x:.2f}"))
         return names.where(~unsched, unsched_name.where(nums.notna()))
 
     def result(self, var: Variable, raw: pd.DataFrame, resolve, key: str) -> pd.Series:
@@ -726,7 +725,7 @@ class _Mapper:
         for v in self.spec.variables:
             if v.core == "Req":
                 col = out[v.name]
-                missing = (col.isna() | (col.astype("str").str.strip().eq("") if v.type == "Char" else False)) & fresh
+                missing = (fn.blank(col) if v.type == "Char" else col.isna()) & fresh
                 self.report(trace, missing, col, v.name, f"required variable {self.spec.domain}.{v.name} is missing",
                             "the CRF value it comes from is blank")
         keys = self.spec.keys
@@ -959,6 +958,11 @@ def _evaluation_order(variables: list[Variable], *, file: str | None = None,
     for v in variables:
         visit(v, [])
     return done
+
+
+def _source_or(col: pd.Series, name: str) -> pd.Series:
+    s = col.astype("str").where(col.notna(), "")
+    return s.where(s.str.strip().ne(""), pd.Series(name, index=col.index, dtype="str"))
 
 
 def _upper(s: pd.Series) -> pd.Series:

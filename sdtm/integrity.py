@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cdisc.distinct import clean_text, on_distinct
+from cdisc.distinct import clean_text, on_distinct, on_distinct_rows
 
 from dataclasses import dataclass
 
@@ -182,6 +182,11 @@ def _cmp_common_precision(a: pd.Series, b: pd.Series) -> pd.Series:
     "2024-05" vs "2024-04-10" compares months; a date vs a datetime compares dates; a date
     with an unknown month ("2024---12") counts as its year.
     """
+    frame = pd.DataFrame({"a": a, "b": b})
+    return on_distinct_rows(frame, lambda f: _cmp_values(f["a"], f["b"]))
+
+
+def _cmp_values(a: pd.Series, b: pd.Series) -> pd.Series:
     a = _text(a).str.replace(r"^(\d{4})---\d{2}.*$", r"\1", regex=True)
     b = _text(b).str.replace(r"^(\d{4})---\d{2}.*$", r"\1", regex=True)
     n = pd.concat([a.str.len(), b.str.len()], axis=1).min(axis=1)

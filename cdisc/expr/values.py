@@ -86,7 +86,9 @@ def _scalar_missing(value: Any) -> bool:
 
 def _blank_to_nan(s: pd.Series) -> pd.Series:
     """Text that is empty or only blanks is a missing value (SAS / XPT v5 convention)."""
-    blank = s.eq("") | s.str.isspace()
+    from cdisc.distinct import on_distinct
+
+    blank = on_distinct(s, lambda u: u.eq("") | u.str.isspace())
     if blank.any():
         s = s.mask(blank)
     return s
