@@ -398,20 +398,19 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     manifest entry) is copied from ``previous_dir`` (the build in OUT) byte for byte; a kept SDTM
     dataset (mapped again anyway) is written and must match those bytes (``GraphMismatch``). ``record``
     (cdisc.graph.make_record) is the build graph the manifest records. Every XPT limit is checked before the first byte is
-    written, so a dataset that breaks one never leaves a partial folder behind.
+    written, so a dataset that breaks one never leaves a partial folder behind: each dataset is
+    checked as it is written (one pass over its values), and when any breaks a limit the files
+    written so far are removed again and every dataset's problems are raised together, in
+    build order.
     """
     import shutil
 
+    from .errors import ConformanceError
     from .xpt import check_xpt, write_xpt
 
     folder = Path(folder)
-    problems: list[Problem] = []
-    for ds in result.datasets.values():
-        if ds.delivered is None and ds.kept is None:   # a delivered file's problems are validation findings
-            problems.extend(_with_trace(check_xpt(ds.data, ds.meta), ds))
-    if problems:
-        raise DataError(problems)
-
+    broken: dict[str, list[Problem]] = {}
+    written: list[Path] = []
     outputs = []
     for name in sorted(result.datasets, key=lambda n: (result.datasets[n].standard != "SDTM", n)):
         ds = result.datasets[name]
@@ -439,11 +438,25 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
             info = {}
         else:
             path = folder / sub / f"{name.lower()}.xpt"
-            info = write_xpt(path, ds.data, ds.meta, result.study.created)
+            if broken:                        # nothing more is written; the rest is only checked
+                found = check_xpt(ds.data, ds.meta)
+                if found:
+                    broken[name] = _with_trace(found, ds)
+                continue
+            try:
+                info = write_xpt(path, ds.data, ds.meta, result.study.created)
+            except ConformanceError as exc:   # a delivered file's problems are validation findings
+                broken[name] = _with_trace(exc.problems, ds)
+                continue
+            written.append(path)
         outputs.append({"dataset": name, "standard": ds.standard, "file": f"{sub}/{path.name}",
                         "records": int(len(ds.data)), "variables": len(ds.meta.variables),
                         "bytes": path.stat().st_size, "sha256": sha256(path),
                         "lengths": info.get("lengths", {})})
+    if broken:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise DataError([p for n in result.datasets if n in broken for p in broken[n]])
     for doc in result.documents:
         (folder / "sdtm").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(doc, folder / "sdtm" / doc.name)
