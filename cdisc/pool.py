@@ -224,7 +224,9 @@ def pool_studies(studies: list[StudyBuild], spec: PoolSpec, ct) -> PoolResult:
             raise DataError(f"{name}: {len(pooled)} pooled records, the studies have {sum(counts.values())}")
         keys = sort_keys(meta, pooled)
         pooled = pooled.sort_values(keys, kind="mergesort", ignore_index=True) if keys else pooled
-        result.metas[name] = meta.model_copy(update={"keys": keys})
+        if meta.keys and "STUDYID" in pooled.columns:      # the declared keys, STUDYID first
+            declared = ["STUDYID"] + [k for k in meta.keys if k != "STUDYID"]
+            result.metas[name] = meta.model_copy(update={"keys": declared})
         result.frames[name] = pooled
         result.report["counts"][name] = {"studies": counts, "pooled": int(len(pooled)), "sort": keys}
     result.report["subjects"] = check_subjects(studies, result.frames, spec)

@@ -146,7 +146,7 @@ def run_pool(out: Path, folders: list[Path], spec_path: Path | None = None, *, v
                          hint="cdisc pool OUT BUILD1 BUILD2 ... (or list them under studies: in pool.yaml)")
     protected = {f"study build folder {s}": p for s, p in zip(shown, paths)}
     if spec_path is not None:
-        protected["pool spec folder"] = Path(spec_path).parent
+        protected["pool spec"] = Path(spec_path)       # OUT may sit beside it, never hold it
     staged = OutputFolder(Path(out), kind=KIND, protected=protected, option="OUT")
     studies = [load_study_build(p, s) for p, s in zip(paths, shown)]
     ct, versions, sponsor, notes = pool_ct(studies, spec)
