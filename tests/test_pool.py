@@ -121,7 +121,7 @@ def test_a_usubjid_in_two_studies_is_reported_not_merged(built, tmp_path):
     res = run_cli("pool", tmp_path / "out", built.out, "--spec", tmp_path / "pool.yaml", "--no-validate")
     assert res.code == 0, res.output
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    shared = manifest["pool"]["shared"] if "shared" in manifest["pool"] else manifest["pool"]["subjects"]["shared"]
+    shared = manifest["pool"]["subjects"]["shared"]
     assert len(shared) == 9 and shared[0]["studies"]["SYN-01"] == ["ADSL", "AE", "DM"]
     assert manifest["pool"]["counts"]["DM"]["pooled"] == 18
 
