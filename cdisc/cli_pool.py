@@ -1,5 +1,5 @@
 """`cdisc pool OUT STUDY_BUILD... [--spec pool.yaml]`: the integrated database of several built
-studies (cdisc.pool has the rules). Registered on the `cdisc` group at the end of cdisc/cli.py."""
+studies (cdisc.pooling has the rules). Registered on the `cdisc` group at the end of cdisc/cli.py."""
 from __future__ import annotations
 
 import sys

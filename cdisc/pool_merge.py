@@ -1,4 +1,4 @@
-"""Pooling, the per-dataset steps (cdisc.pool has the why): one metadata for the studies'
+"""Pooling, the per-dataset steps (cdisc.pooling has the why): one metadata for the studies'
 variables, recodes and CT harmonisation of each study's frame, stacking, sort keys, and the
 USUBJID checks across studies."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pooling, end to end (cdisc.pool has the why): read the builds, pick the pool's CT and
+"""Pooling, end to end (cdisc.pooling has the why): read the builds, pick the pool's CT and
 validation context, write the pooled folder through cdisc.outdir and validate it there."""
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def run_pool(out: Path, folders: list[Path], spec_path: Path | None = None, *, v
     """``cdisc pool OUT BUILD... [--spec pool.yaml]``: pool, write, validate; OUT.failed when the
     pooled data fails validation (as a build). Raises the CdiscErrors of bad input."""
     from .outdir import OutputFolder, add_to_marker
-    from .pool import PoolSpec, load_pool_spec, load_study_build, pool_studies
+    from .pooling import PoolSpec, load_pool_spec, load_study_build, pool_studies
 
     spec, spec_folders = (load_pool_spec(spec_path) if spec_path is not None else (PoolSpec(), []))
     shown = [str(f) for f in folders] + [str(f) for f in spec_folders]

@@ -37,6 +37,9 @@ Why it works this way:
 Left out on purpose: split datasets (LBCH/LBHE of one study, LB of another) pool by their file
 names, not into one domain; a study waiver without a USUBJID applies to the pooled dataset as a
 whole (waivers cannot name a study), which the manifest says.
+
+The module is ``cdisc.pooling``, not ``cdisc.pool``: a submodule of that name would replace the
+API function ``cdisc.pool`` on the package once imported.
 """
 from __future__ import annotations
 
