@@ -1,10 +1,11 @@
 """cdisc: raw CRF exports -> CDISC SDTM and ADaM datasets, validated and packaged.
 
-Python API (``cdisc.api``): ``cdisc.build(study)``, ``cdisc.validate(path)``, ``cdisc.read(path)``.
+Python API (``cdisc.api``): ``cdisc.build(study)``, ``cdisc.validate(path)``, ``cdisc.read(path)``,
+``cdisc.pool(out, builds)``.
 The toolkit's parts are the subpackages ``cdisc.sdtm``, ``cdisc.adam``, ``cdisc.validation``.
 """
 __version__ = "0.1.0"
-__all__ = ["build", "validate", "read", "__version__"]
+__all__ = ["build", "validate", "read", "pool", "__version__"]
 
 
 def build(*args, **kwargs):
@@ -26,3 +27,10 @@ def read(*args, **kwargs):
     from .api import read as _api_read
 
     return _api_read(*args, **kwargs)
+
+
+def pool(*args, **kwargs):
+    """Pool built studies into an integrated database (``cdisc.api.pool``)."""
+    from .api import pool as _api_pool
+
+    return _api_pool(*args, **kwargs)

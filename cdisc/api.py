@@ -12,6 +12,8 @@ the file, row and column of each problem) instead of printed with an exit code.
     r.errors, r.warnings         # findings
     ds = cdisc.read("/tmp/pilot")        # any folder of XPT / Dataset-JSON / sas7bdat / parquet
     sorted(ds)                   # ['ADAE', 'ADLBC', ..., 'VS']
+    p = cdisc.pool("/tmp/iss", ["build", "/tmp/pilot"], quiet=True)   # integrated database
+    p.manifest["records"]        # {'in': n, 'out': n}
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["Datasets", "BuildOutput", "build", "validate", "read"]
+__all__ = ["Datasets", "BuildOutput", "build", "validate", "read", "pool"]
 
 
 class Datasets(Mapping):
@@ -151,3 +153,20 @@ def validate(path: str | Path, *, specs: str | Path | None = None, report: str |
     with gc_paused():
         return validate_folder(Path(path), specs_dir=Path(specs) if specs else None,
                                report_dir=Path(report) if report else None)
+
+
+def pool(out: str | Path, builds: list[str | Path] = (), *, spec: str | Path | None = None, validate: bool = True,
+         quiet: bool = False):
+    """Pool built studies as ``cdisc pool OUT BUILD... [--spec pool.yaml]`` does (cdisc.pool).
+
+    Raises the pooling errors (``InputError``, ``DataError`` with every type conflict or USUBJID
+    collision, ``OutputError``); returns a ``cdisc.pool_run.PoolOutput`` (``folder``, ``ready``,
+    ``manifest``): OUT, or OUT.failed when validation found errors."""
+    from .gcpause import gc_paused
+    from .pool_run import run_pool
+    from .runtime import use_python_strings
+
+    use_python_strings()
+    with gc_paused():
+        return run_pool(Path(out), [Path(b) for b in builds], Path(spec) if spec else None, validate=validate,
+                        echo=(lambda *a, **k: None) if quiet else print)

@@ -957,3 +957,4 @@ def spec_schemas(specs_dir: Path, debug: bool) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+from .cli_pool import pool as _pool; main.add_command(_pool)  # noqa: E402  (cdisc pool: cdisc/cli_pool.py)
