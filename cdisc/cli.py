@@ -955,6 +955,11 @@ def spec_schemas(specs_dir: Path, debug: bool) -> None:
         sys.exit(a.code)
 
 
+# Commands kept in their own modules (registered here, before __main__ runs the group).
+from .cli_pool import pool as _pool  # noqa: E402
+
+main.add_command(_pool)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
-from .cli_pool import pool as _pool; main.add_command(_pool)  # noqa: E402  (cdisc pool: cdisc/cli_pool.py)
