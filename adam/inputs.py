@@ -63,7 +63,7 @@ def combine_supp(dataset: pd.DataFrame, dataset_supp: pd.DataFrame, *, name: str
     if missing:
         raise DataError(f"{supp_name or 'SUPP--'}: lacks {', '.join(missing)}; cannot merge it into {name}",
                         file=supp_name)
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     notes: list[Problem] = []
     errors: list[Problem] = []
     qnams = sorted(supp["QNAM"].astype(str).str.strip().unique())

@@ -70,7 +70,7 @@ class _Runner:
 
     def run(self) -> pd.DataFrame:
         src = self.spec.source
-        data = self.frame(src.dataset, "source.dataset").copy()
+        data = self.frame(src.dataset, "source.dataset").copy(deep=False)
         if src.filter:
             data = data[evaluate_filter(src.filter, data, where=f"{self.display}: source.filter")]
         if src.empty:
@@ -97,7 +97,7 @@ class _Runner:
         if name == "filter":
             return data[evaluate_filter(args["where"], data, where=key)].reset_index(drop=True)
         if name == "assign":
-            out = data.copy()
+            out = data.copy(deep=False)
             for var, text in args.items():
                 val = parse(str(text), where=f"{key}.{var}").evaluate(out)
                 out[var] = val if isinstance(val, pd.Series) else pd.Series(val, index=out.index)
@@ -267,7 +267,7 @@ def merge_supp(data: pd.DataFrame, supp: pd.DataFrame, *, qnams: dict[str, str] 
 
     names = qnams if isinstance(qnams, dict) else {q: q for q in qnams}
     sub = supp[supp["QNAM"].isin(list(names))]
-    out = data.copy()
+    out = data.copy(deep=False)
     for qnam, new in names.items():
         part = sub[sub["QNAM"] == qnam]
         idvars = sorted(set(part["IDVAR"].astype("str").str.strip()) - {""})
@@ -307,7 +307,7 @@ def _num_text(x: Any) -> str:
 
 def _case(data: pd.DataFrame, *, key: str, new_var: str, cases: list[dict], default: Any = None) -> pd.DataFrame:
     """``new_var`` = the value of the first case whose ``when`` holds (SAS select/when)."""
-    out = data.copy()
+    out = data.copy(deep=False)
     res = pd.Series(default, index=data.index, dtype=object)
     decided = pd.Series(False, index=data.index)
     for j, c in enumerate(cases):
@@ -333,7 +333,7 @@ def _map_values(data: pd.DataFrame, *, key: str, new_var: str, source_var: str, 
     if strict and unmapped.any():
         raise SpecError(f"{source_var} values {sorted(src[unmapped].astype('str').unique())} have no entry in values",
                         key=key)
-    out = data.copy()
+    out = data.copy(deep=False)
     out[new_var] = _tidy(res.where(~unmapped, default))
     return out
 
@@ -357,7 +357,7 @@ def _row_extreme(data: pd.DataFrame, *, key: str, how: str, new_var: str, vars: 
             c = c.astype("datetime64[s]")
         cols.append(c.rename(v))
     frame = pd.concat(cols, axis=1)
-    out = data.copy()
+    out = data.copy(deep=False)
     out[new_var] = frame.max(axis=1) if how == "max" else frame.min(axis=1)
     return out
 

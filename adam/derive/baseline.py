@@ -120,7 +120,7 @@ def derive_var_chg(dataset: pd.DataFrame, *, new_var: str = "CHG", aval: str = "
     Rule: ADaMIG 1.3 BDS variables (CHG = AVAL - BASE).
     """
     a, b, keep = _change_inputs(dataset, aval, base, filter, "derive_var_chg")
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series(np.where(keep, a - b, np.nan), index=dataset.index)
     return out
 
@@ -143,7 +143,7 @@ def derive_var_pchg(dataset: pd.DataFrame, *, new_var: str = "PCHG", aval: str =
     ok = keep & (b != 0) & ~np.isnan(b) & ~np.isnan(a)
     with np.errstate(divide="ignore", invalid="ignore"):
         pchg = np.where(ok, (a - b) / np.abs(b) * 100.0, np.nan)
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series(pchg, index=dataset.index)
     return out
 
@@ -180,7 +180,7 @@ def derive_var_shift(dataset: pd.DataFrame, *, new_var: str, from_var: str, to_v
         text = s.where(s.notna(), "").astype(str).str.strip()
         return text.where(text != "", missing_value)
 
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series((side(from_var) + sep_val + side(to_var)).to_numpy(),
                              index=dataset.index, dtype="str")
     return out

@@ -320,7 +320,7 @@ def derive_vars_dt(dataset: pd.DataFrame, *, new_vars_prefix: str, dtc: str,
     imputed = _restrict(imputed, lower, upper, allowed, maxs, kind="max")
     imputed = np.where(allowed, imputed, np.datetime64("NaT", "D"))
 
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[f"{new_vars_prefix}DT"] = pd.Series(imputed.astype("datetime64[s]"),
                                             index=dataset.index)
     if _want_flag(flag_imputation, highest_imputation, func=func):
@@ -416,7 +416,7 @@ def derive_vars_dtm(dataset: pd.DataFrame, *, new_vars_prefix: str, dtc: str,
     imputed = np.where(allowed, imputed, np.datetime64("NaT", "s"))
     ok = ~np.isnat(imputed)
 
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[f"{new_vars_prefix}DTM"] = pd.Series(imputed, index=dataset.index)
     if _want_flag(flag_imputation, highest_imputation, func=func):
         out[f"{new_vars_prefix}DTF"] = pd.Series(_date_flag(rank, ok), index=dataset.index,
@@ -465,7 +465,7 @@ def derive_vars_dy(dataset: pd.DataFrame, *, reference_date: str,
     _require_dates(dataset, [reference_date] + [v for _, v in pairs], func=func,
                    arg="reference_date/source_vars")
     ref = dataset[reference_date].to_numpy().astype("datetime64[D]")
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     for new, var in pairs:
         src = dataset[var].to_numpy().astype("datetime64[D]")
         missing = np.isnat(src) | np.isnat(ref)

@@ -137,7 +137,7 @@ def derive_vars_duration(dataset: pd.DataFrame, *, new_var: str, start_date: str
     dur = compute_duration(dataset[start_date], dataset[end_date], in_unit=in_unit,
                            out_unit=out_unit, floor_in=floor_in, add_one=add_one,
                            trunc_out=trunc_out, type=type)
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series(dur, index=dataset.index)
     if new_var_unit:
         unit = _unit(out_unit, func=func, arg="out_unit").upper()
@@ -177,7 +177,7 @@ def derive_vars_aage(dataset: pd.DataFrame, *, start_date: str = "BRTHDT",
     if len(neg):
         raise DataError([Problem(f"{func}: record {r + 1}: {end_date} is before {start_date}",
                                  column=end_date) for r in neg[:20]])
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series(age, index=dataset.index)
     unit = _unit(age_unit, func=func, arg="age_unit").upper()
     out[new_var_unit] = pd.Series(np.where(np.isnan(age), None, unit), index=dataset.index,
@@ -219,6 +219,6 @@ def derive_var_age_years(dataset: pd.DataFrame, *, age_var: str = "AGE",
             raise DataError(Problem(f"{func}: unknown age unit(s) {', '.join(map(repr, bad))} "
                                     f"in {col}", column=col))
         factor = units.map(_SECONDS).to_numpy(dtype=float, na_value=np.nan)
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series(age * factor / _SECONDS["years"], index=dataset.index)
     return out

@@ -287,7 +287,7 @@ def derive_var_extreme_flag(dataset: pd.DataFrame, *, by_vars: list[str] | None,
                              mask=cand, func=func)
     flagged = np.zeros(len(dataset), dtype=bool)
     flagged[pos] = True
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = _flag_series(dataset.index, flagged, cand, true_value, false_value)
     return out
 
@@ -361,7 +361,7 @@ def derive_var_anl_flag(dataset: pd.DataFrame, *, new_var: str, filter: Any,
     if filter is None:
         raise SpecError("derive_var_anl_flag: filter is required")
     met = _condition_mask(dataset, filter, func="derive_var_anl_flag")
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = _flag_series(dataset.index, met, np.ones(len(dataset), bool),
                                 true_value, false_value)
     return out
@@ -459,6 +459,6 @@ def derive_var_trtemfl(dataset: pd.DataFrame, *, start_date: str, trt_start_date
         cur = _numeric_grade(dataset[intensity])
         worse = (cur > ini) | ini.isna() | cur.isna()
         apply(((ast < trts) & worse).to_numpy(), True)                # rule 5
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series(np.where(flag, "Y", None), index=dataset.index, dtype="str")
     return out

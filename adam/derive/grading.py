@@ -249,7 +249,7 @@ def derive_var_atoxgr_dir(dataset: pd.DataFrame, *, new_var: str, tox_descriptio
             grade[hold] = None if g is None else str(int(g))
             decided |= hold
         grade[~decided] = "0"
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series(grade, index=dataset.index, dtype="str")
     return out
 
@@ -288,7 +288,7 @@ def _combine_directions(dataset: pd.DataFrame, *, new_var: str, new_var_n: str |
         take = cond & ~decided
         out_v[take] = value[take] if isinstance(value, np.ndarray) else value
         decided |= take
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series(out_v, index=dataset.index, dtype="str")
     if new_var_n:
         out[new_var_n] = pd.to_numeric(out[new_var], errors="coerce").astype(float)
@@ -392,7 +392,7 @@ def derive_var_atoxgr(dataset: pd.DataFrame, *,
             evaluable &= ~np.isnan(bound) | decided
         zero = rows & ~decided & evaluable
         grade[zero] = 0.0
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     text = np.where(np.isnan(grade), None, np.char.mod("%d", np.nan_to_num(grade).astype(int)).astype(object))
     out[new_var] = pd.Series(text, index=dataset.index, dtype="str").where(~np.isnan(grade), None)
     if new_var_n:

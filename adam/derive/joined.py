@@ -298,7 +298,7 @@ def derive_vars_joined(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame, by_v
                                  func=func)
         chosen = pairs.iloc[pos]
     rows = chosen[_ROW].to_numpy()
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     hit = np.zeros(len(dataset), dtype=bool)
     hit[rows] = True
     for new, src in mapping.items():

@@ -138,7 +138,7 @@ def derive_vars_merged(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame, by_v
     right = add[right_by + list(mapping.values())].copy()
     right.columns = left_by + list(mapping.keys())
     joined, hit = _left_lookup(dataset, left_by, right, func=func)
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     for new in mapping:
         out[new] = joined[new]
     for var, value in (missing_values or {}).items():
@@ -200,7 +200,7 @@ def derive_var_merged_exist_flag(dataset: pd.DataFrame, *, dataset_add: pd.DataF
     values[~hit] = missing_value
     values[hit] = false_value
     values[hit & met_any] = true_value
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     non_null = [v for v in (true_value, false_value, missing_value) if v is not None]
     dtype = "str" if all(isinstance(v, str) for v in non_null) else None
     out[new_var] = pd.Series(values, index=dataset.index, dtype=dtype)
@@ -258,7 +258,7 @@ def derive_var_merged_summary(dataset: pd.DataFrame, *, dataset_add: pd.DataFram
         agg = agg.reset_index()
     agg.columns = left_by + [new_var]
     joined, hit = _left_lookup(dataset, left_by, agg, func=func)
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     values = joined[new_var]
     if summary == "count":
         values = values.fillna(0).astype(np.int64)

@@ -102,6 +102,6 @@ def derive_var_ontrtfl(dataset: pd.DataFrame, *, start_date: str, ref_start_date
     if span_period:
         en = dataset[end_date]
         apply(((st < ref) & (en.isna() | (en >= ref))).to_numpy(), True)   # 6
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = pd.Series(np.where(flag, "Y", None), index=dataset.index, dtype="str")
     return out

@@ -32,7 +32,7 @@ def _constants(set_values_to: Mapping[str, Any] | None, *, func: str) -> dict[st
 
 
 def _assign_constants(frame: pd.DataFrame, values: Mapping[str, Any]) -> pd.DataFrame:
-    frame = frame.copy()
+    frame = frame.copy(deep=False)
     for k, v in values.items():
         if isinstance(v, str):
             frame[k] = pd.Series([v] * len(frame), index=frame.index, dtype="str")

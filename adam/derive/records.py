@@ -53,7 +53,7 @@ def derive_var_obs_number(dataset: pd.DataFrame, *, new_var: str = "ASEQ",
                          hint="add order variables that identify each record "
                               "(e.g. a --SEQ), or pass check_unique: false")
     nr = _obs_numbers(dataset.reset_index(drop=True), by, order, func=func)
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = nr.astype(float)
     return out
 

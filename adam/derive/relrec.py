@@ -70,6 +70,6 @@ def derive_var_relrec_exist_flag(dataset: pd.DataFrame, *, dataset_relrec: pd.Da
                        on=["USUBJID", "__ka"])
     keys = set(zip(hits["USUBJID"], hits["__k"]))
     mine = pd.Series(list(zip(dataset["USUBJID"], _text(dataset[idvar]))), index=dataset.index)
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     out[new_var] = mine.map(lambda k: k in keys).map({True: true_value, False: false_value})
     return out

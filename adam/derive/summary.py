@@ -100,7 +100,7 @@ def derive_vars_merged_summary(dataset: pd.DataFrame, *, dataset_add: pd.DataFra
     agg = pd.concat(parts, axis=1).reset_index()
     agg.columns = left_by + list(new_vars)
     joined, _ = _left_lookup(dataset, left_by, agg, func=func)
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     for new, how in new_vars.items():
         col = joined[new]
         out[new] = col.fillna(0).astype(np.int64) if how["summary"] == "count" else col

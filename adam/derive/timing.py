@@ -39,7 +39,7 @@ def derive_var_relative_time(dataset: pd.DataFrame, *, new_var: str, datetime: s
     for c in (datetime, reference):
         if c not in dataset.columns:
             raise SpecError(f"column {c} does not exist", key="derive_var_relative_time")
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     diff = _as_datetime(out[datetime]) - _as_datetime(out[reference])
     out[new_var] = diff.dt.total_seconds() / _UNITS[unit]
     return out
@@ -69,7 +69,7 @@ def derive_vars_analysis_window(dataset: pd.DataFrame, *, day: str, windows: lis
     for (_, hi), (lo2, _) in zip(spans, spans[1:]):
         if lo2 <= hi:
             raise SpecError("analysis windows overlap", key="derive_vars_analysis_window.windows")
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     d = pd.to_numeric(out[day], errors="coerce").to_numpy(dtype="float64")
     avisit = np.full(len(out), None, dtype=object)
     avisitn = np.full(len(out), np.nan)
@@ -167,7 +167,7 @@ def derive_vars_last_dose(dataset: pd.DataFrame, *, dataset_add: pd.DataFrame, b
             fill = hit.loc[none, by_vars].reset_index().merge(first, on=by_vars, how="left").set_index("__pos")
             for new in new_vars:
                 hit.loc[none, new] = fill[new]
-    out = dataset.copy()
+    out = dataset.copy(deep=False)
     for new in new_vars:
         col = pd.Series(np.nan, index=range(len(dataset)), dtype=object)
         col.loc[hit.index] = hit[new].to_numpy()

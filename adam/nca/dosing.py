@@ -49,7 +49,7 @@ def time_since_dose(conc: pd.DataFrame, doses: pd.DataFrame, *, by: list[str], t
     d = d[d[dose_time].notna()].sort_values(list(by) + [dose_time], kind="stable")
     d["__DN"] = d.groupby(list(by), sort=False).cumcount() + 1
     d["__DT"] = d[dose_time].astype(float)
-    s = conc.copy()
+    s = conc.copy(deep=False)
     s["__ROW"] = np.arange(len(s))
     s["__T"] = s[time].astype(float)
     s = s.sort_values("__T", kind="stable")
@@ -67,7 +67,7 @@ def time_since_dose(conc: pd.DataFrame, doses: pd.DataFrame, *, by: list[str], t
     if dose_amount:
         m["__DA"] = m["__DA"].where(~before, m["__DA1"])
     m = m.set_index("__ROW")
-    out = conc.copy()
+    out = conc.copy(deep=False)
     rows = np.arange(len(conc))
     # rounded to 1e-9 h so that 23.9 - 12 is 11.9 (a tau end is then found exactly)
     out[new_time] = np.round((m["__T"] - m["__DT"]).reindex(rows).to_numpy(dtype=float), 9)
