@@ -397,33 +397,6 @@ def _ascii_block(obj: np.ndarray, guess: int
     return codes, used, (np.flatnonzero(ctrl) if m else np.zeros(0, dtype=np.int64))
 
 
-def _ascii_distinct(obj: np.ndarray, guess: int):
-    """``_ascii_block`` per distinct value, gathered back to the records in blocks.
-
-    A coded column (test codes, units, visit names, dates) of a million records holds a
-    few thousand distinct texts: encoding those once and gathering their bytes by the
-    factorize codes (C) replaces a Python-level encode per record. Returns (chunks, used
-    parts, control rows) as the block loop does, or None when the values are mostly
-    distinct or some value is not ASCII (the per-record path then reports each record).
-    """
-    n = len(obj)
-    codes, uniques = pd.factorize(obj, use_na_sentinel=True)
-    if len(uniques) * 4 > n:
-        return None
-    r = _ascii_block(np.asarray(uniques, dtype=object), guess)
-    if r is None:
-        return None
-    u_codes, u_used, u_ctrl = r
-    blank_row = np.full((1, u_codes.shape[1]), 32, dtype=np.uint8)
-    u_codes = np.concatenate([u_codes, blank_row])            # row -1: a missing value
-    u_used = np.concatenate([u_used, np.zeros(1, dtype=u_used.dtype)])
-    take = np.where(codes < 0, len(uniques), codes)
-    chunks = [u_codes[take[i:i + CHECK_BLOCK]] for i in range(0, n, CHECK_BLOCK)]
-    used = [u_used[take[i:i + CHECK_BLOCK]] for i in range(0, n, CHECK_BLOCK)]
-    control = [np.flatnonzero(np.isin(take, u_ctrl))] if len(u_ctrl) else []
-    return chunks, used, control
-
-
 def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
                  ) -> _Column:
     """Check one character variable and find its length.
@@ -479,20 +452,15 @@ def _char_column(s: pd.Series, v: VariableMeta, ds: str, problems: list[Problem]
 
     guess = _width_guess(obj, v.length) if n else 0
     chunks, used_parts, control = [], [], []
-    r = _ascii_distinct(obj, guess) if n >= CHECK_BLOCK else None
-    if r is not None:
-        chunks, used_parts, control = r
-        r = ()
+    for start in range(0, n, CHECK_BLOCK):
+        r = _ascii_block(obj[start:start + CHECK_BLOCK], guess)
+        if r is None:
+            break
+        chunks.append(r[0])
+        used_parts.append(r[1])
+        control.append(r[2] + start)
     else:
-        for start in range(0, n, CHECK_BLOCK):
-            r = _ascii_block(obj[start:start + CHECK_BLOCK], guess)
-            if r is None:
-                break
-            chunks.append(r[0])
-            used_parts.append(r[1])
-            control.append(r[2] + start)
-        else:
-            r = ()
+        r = ()
     ctrl_rows = np.concatenate(control) if control else np.zeros(0, dtype=np.int64)
     if r is not None and len(ctrl_rows):
         def _ctrl(k, i):
