@@ -53,20 +53,27 @@ def on_distinct_rows(frame: pd.DataFrame, fn: Callable[[pd.DataFrame], pd.DataFr
     """
     if len(frame) < _MIN_RECORDS:
         return fn(frame)
+    codes, first = distinct_rows(frame)
+    if len(first) * 2 > len(frame):
+        return fn(frame)
+    res = fn(frame.iloc[first].reset_index(drop=True))
+    return spread(res.reset_index(drop=True), codes, frame.index)
+
+
+def distinct_rows(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(per record the number of its distinct row, position of each distinct row's first record).
+
+    Missing values are part of the key (NaN and None are one missing value)."""
     codes = np.zeros(len(frame), dtype=np.int64)
     size = 1
-    for col in frame.columns:
-        c, u = pd.factorize(frame[col], use_na_sentinel=False)
+    for j in range(frame.shape[1]):
+        c, u = pd.factorize(frame.iloc[:, j], use_na_sentinel=False)
         if size * (len(u) + 1) > 2 ** 62:          # keep the combined code in int64: re-number it
             codes, seen = pd.factorize(codes)
             size = len(seen)
         codes = codes * (len(u) + 1) + c
         size *= len(u) + 1
-    codes, first = _first_of(codes)
-    if len(first) * 2 > len(frame):
-        return fn(frame)
-    res = fn(frame.iloc[first].reset_index(drop=True))
-    return spread(res.reset_index(drop=True), codes, frame.index)
+    return _first_of(codes)
 
 
 def _first_of(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

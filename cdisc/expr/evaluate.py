@@ -418,6 +418,32 @@ class _Evaluator:
         return v
 
 
+def run_expression(expr: Expr, frame: pd.DataFrame, where: str | None) -> tuple[pd.Series, str]:
+    """Evaluate ``expr`` on ``frame``: (data aligned to frame.index, its kind).
+
+    Every function and operator of the language is row by row, so the value of a record
+    depends only on the values of the columns the expression names: it is evaluated once
+    per distinct combination of those columns (cdisc.distinct) and taken back to every
+    record. A condition on RECSTATUS of a million LB rows looks at its three distinct
+    values. An expression that fails is evaluated again on all records, so its message
+    (which may name a record) is the one the whole frame gives.
+    """
+    from cdisc.distinct import _MIN_RECORDS, distinct_rows
+
+    if (isinstance(frame, pd.DataFrame) and len(frame) >= _MIN_RECORDS and expr.names
+            and frame.columns.is_unique and all(n in frame.columns for n in expr.names)):
+        codes, first = distinct_rows(frame[sorted(expr.names)])
+        if len(first) * 2 <= len(frame):
+            try:
+                data, kind = _Evaluator(expr, frame[sorted(expr.names)].iloc[first], where).run()
+            except SpecError:
+                return _Evaluator(expr, frame, where).run()
+            data = data.reset_index(drop=True).take(codes)
+            data.index = frame.index
+            return data, kind
+    return _Evaluator(expr, frame, where).run()
+
+
 def evaluate_value(text_or_expr: str | Expr, frame: pd.DataFrame, *, where: str | None = None) -> pd.Series:
     """Evaluate a value expression (the ``expr:`` rule) for every row of ``frame``.
 
@@ -427,7 +453,7 @@ def evaluate_value(text_or_expr: str | Expr, frame: pd.DataFrame, *, where: str 
     """
     expr = text_or_expr if isinstance(text_or_expr, Expr) else parse(text_or_expr, where=where)
     where = where if where is not None else expr.where
-    data, kind = _Evaluator(expr, frame, where).run()
+    data, kind = run_expression(expr, frame, where)
     if kind == "bool":
         _fail(f"the value expression '{expr.source.strip()}' gives true/false, not a value", where,
               hint="write a flag with 'Y' if <condition> else None, or with cases")
@@ -469,8 +495,7 @@ def evaluate_filter(text_or_expr: str | Expr, frame: pd.DataFrame, *, where: str
         where = where if where is not None else expr.where
     else:
         expr = parse(text_or_expr, where=where)
-    evaluator = _Evaluator(expr, frame, where)
-    data, kind = evaluator.run()
+    data, kind = run_expression(expr, frame, where)
     if kind not in ("bool", "null"):
         src = expr.source.strip()
         example = {"str": f"{src} == 'Y'", "num": f"{src} > 0"}.get(kind, f"present({src})")

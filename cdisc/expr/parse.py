@@ -98,9 +98,9 @@ class Expr:
                operation on whole columns.
             4. Broadcast a constant result to the frame's length.
         """
-        from .evaluate import _Evaluator
+        from .evaluate import run_expression
 
-        return _Evaluator(self, frame, self.where).run()[0]
+        return run_expression(self, frame, self.where)[0]
 
     def __str__(self) -> str:
         return self.source
