@@ -235,16 +235,20 @@ def check_parameters(spec: AdamSpec, data: pd.DataFrame, display: str) -> None:
         if built[code] != [listed[code].param]:
             problems.append(Problem(f"{spec.dataset}: PARAMCD {code} has PARAM {built[code]} in the data, "
                                     f"parameters says {listed[code].param!r}", file=display, key="parameters"))
+    # the distinct (PARAMCD, AVALC) and (PARAMCD, AVALU) pairs, not a scan of the records per parameter
+    avalc = (data[["PARAMCD", "AVALC"]].drop_duplicates() if "AVALC" in data.columns
+             and any(p.avalc is not None for p in params) else None)
+    avalu = (data[["PARAMCD", "AVALU"]].drop_duplicates() if "AVALU" in data.columns
+             and any(p.aval_unit is not None for p in params) else None)
     for code, p in listed.items():
-        rows = data["PARAMCD"] == code
-        if p.avalc is not None and "AVALC" in data.columns:
-            vals = set(data.loc[rows, "AVALC"].astype("str")) - {""}
+        if p.avalc is not None and avalc is not None:
+            vals = set(avalc.loc[avalc["PARAMCD"] == code, "AVALC"].astype("str")) - {""}
             bad = sorted(vals - set(p.avalc))
             if bad:
                 problems.append(Problem(f"{spec.dataset}: PARAMCD {code} has AVALC {bad} not among its listed "
                                         f"values {p.avalc}", file=display, key="parameters"))
-        if p.aval_unit is not None and "AVALU" in data.columns:
-            units = sorted(set(data.loc[rows, "AVALU"].astype("str")))
+        if p.aval_unit is not None and avalu is not None:
+            units = sorted(set(avalu.loc[avalu["PARAMCD"] == code, "AVALU"].astype("str")))
             if units and units != [p.aval_unit]:
                 problems.append(Problem(f"{spec.dataset}: PARAMCD {code} has AVALU {units}, parameters says "
                                         f"{p.aval_unit!r}", file=display, key="parameters"))
@@ -328,8 +332,8 @@ def _map_values(data: pd.DataFrame, *, key: str, new_var: str, source_var: str, 
     if source_var not in data.columns:
         raise SpecError(f"column {source_var} does not exist", key=key)
     src = data[source_var]
-    res = src.map(values)
-    unmapped = res.isna() & src.notna() & src.astype("str").str.strip().ne("")
+    res = on_distinct(src, lambda u: u.map(values))
+    unmapped = res.isna() & on_distinct(src, lambda u: u.notna() & u.astype("str").str.strip().ne(""))
     if strict and unmapped.any():
         raise SpecError(f"{source_var} values {sorted(src[unmapped].astype('str').unique())} have no entry in values",
                         key=key)
@@ -363,9 +367,10 @@ def _row_extreme(data: pd.DataFrame, *, key: str, how: str, new_var: str, vars: 
 
 
 def _tidy(s: pd.Series) -> pd.Series:
+    """Values that are all numbers (no bool) become float64; anything else stays as it is."""
     non_null = s.dropna()
-    if len(non_null) and all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-                             for x in non_null):
+    if len(non_null) and pd.api.types.infer_dtype(non_null, skipna=True) in ("integer", "floating",
+                                                                             "mixed-integer-float"):
         return pd.to_numeric(s, errors="coerce").astype("float64")
     return s
 

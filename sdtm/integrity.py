@@ -171,6 +171,8 @@ def seq_unique(datasets: dict[str, pd.DataFrame], traces: dict) -> list[Problem]
         if seq not in df.columns or "USUBJID" not in df.columns:
             continue
         dup = df.duplicated(["USUBJID", seq], keep=False) & df[seq].notna()
+        if not dup.any():          # messages are built for the flagged records only
+            continue
         out += _problems(name, df, dup, f"{seq} = " + df[seq].astype("str") + " is not unique for the subject",
                          seq, traces.get(name), "--SEQ must be unique within USUBJID (SDTMIG 3.4 §4.1.5)")
     return out
@@ -219,6 +221,8 @@ def dates_after_consent(datasets: dict[str, pd.DataFrame], traces: dict,
         for col in [c for c in df.columns if c.endswith("DTC")]:
             ok = _cmp_common_precision(df[col], ref)
             bad = ok.eq(False)
+            if not bad.any():
+                continue
             out += _problems(name, df, bad, f"{col} " + _text(df[col]) + " is before informed consent (RFICDTC "
                              + _text(ref) + ")", col, traces.get(name),
                              "correct the date, or set dates_before_consent_allowed with a reason in the domain spec")
@@ -245,6 +249,8 @@ def study_days(datasets: dict[str, pd.DataFrame], traces: dict,
             have = pd.to_numeric(df[dy], errors="coerce")
             # a subject missing from DM is reported once, by subjects_in_dm
             bad = df["USUBJID"].isin(subjects.index) & ~((expect.isna() & have.isna()) | (expect == have))
+            if not bad.any():
+                continue
             out += _problems(name, df, bad, f"{dy} = " + have.astype("str") + f" but {dtc} " + _text(df[dtc])
                              + " is study day " + expect.astype("str") + f" from {ref_name}", dy, traces.get(name),
                              "--DY = --DTC - RFSTDTC + 1 on or after RFSTDTC, --DTC - RFSTDTC before (no day 0)")
