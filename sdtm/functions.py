@@ -38,19 +38,18 @@ _blank = blank
 
 def iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
                 unknown_tokens: list[str] = ("UN", "UNK", "UK", "XX", "UNKN")) -> tuple[pd.Series, pd.Series]:
-    """See ``_iso8601_dtc``; parses each distinct (date, time) pair once.
+    """See ``_iso8601_dtc``; parses each distinct date and each distinct time once.
 
     Findings forms repeat the same collection date on every test of a visit, so parsing
-    the distinct pairs and taking the results back by position is ~10x less work.
+    the distinct values and taking the results back by position is ~10x less work.
     """
-    frame = pd.DataFrame({"date": date} if time is None else {"date": date, "time": time})
-    both = on_distinct_rows(frame, lambda f: _dtc_frame(f, unknown_tokens))
-    return both["dtc"], both["bad"]
-
-
-def _dtc_frame(frame: pd.DataFrame, unknown_tokens) -> pd.DataFrame:
-    dtc, bad = _iso8601_dtc(frame["date"], frame["time"] if "time" in frame else None, unknown_tokens=unknown_tokens)
-    return pd.DataFrame({"dtc": dtc, "bad": bad.astype(bool)})
+    dp = on_distinct(date, lambda u: _date_part(u, unknown_tokens))
+    out, bad = dp["text"], dp["bad"]
+    if time is not None:
+        tp = on_distinct(time, lambda u: _time_part(u, unknown_tokens))
+        out = out.mask(dp["complete"], out + tp["suffix"])
+        bad = bad | tp["bad"]
+    return out.where(out.ne("")), bad
 
 
 def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
@@ -76,6 +75,17 @@ def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
     Returns (dtc, bad): ``bad`` marks non-blank values that are not a date (or time) in
     an accepted spelling.
     """
+    dp = _date_part(date, unknown_tokens)
+    out, bad = dp["text"], dp["bad"]
+    if time is not None:
+        tp = _time_part(time, unknown_tokens)
+        out = out.mask(dp["complete"], out + tp["suffix"])
+        bad = bad | tp["bad"]
+    return out.where(out.ne("")), bad
+
+
+def _date_part(date: pd.Series, unknown_tokens) -> pd.DataFrame:
+    """Steps 1-3 and 5 of ``_iso8601_dtc`` for the dates: (text, bad, complete) per value."""
     d = _ascii_upper(date)
     unknown = set(t.upper() for t in unknown_tokens)
     blank = d.eq("")
@@ -118,31 +128,32 @@ def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
     year_missing = parsed & ~year_known
 
     bad = (~blank & ~parsed) | bad_calendar | year_missing
+    return pd.DataFrame({"text": out, "bad": bad.astype(bool), "complete": (full & real).astype(bool)})
 
-    if time is not None:
-        t = _ascii_upper(time)
-        tp = t.str.extract(_TIME)
-        t_blank = t.eq("")
-        h = pd.to_numeric(tp["h"], errors="coerce")
-        mi = pd.to_numeric(tp["mi"], errors="coerce")
-        s = pd.to_numeric(tp["s"], errors="coerce")
-        h_ok = h.between(0, 23)
-        mi_ok = mi.between(0, 59)
-        mi_unknown = tp["mi"].isin(unknown).fillna(False)
-        h_unknown = tp["h"].isin(unknown).fillna(False)
-        s_ok = s.between(0, 59) | tp["s"].isna()
-        t_parsed = tp["h"].notna() & (h_ok | h_unknown) & (mi_ok | mi_unknown) & s_ok
-        hh = h.fillna(0).astype(int).astype(str).str.zfill(2)
-        mm = mi.fillna(0).astype(int).astype(str).str.zfill(2)
-        ss = s.fillna(0).astype(int).astype(str).str.zfill(2)
-        suffix = pd.Series("", index=d.index, dtype="str")
-        suffix = suffix.mask(t_parsed & h_ok & mi_ok, "T" + hh + ":" + mm)
-        suffix = suffix.mask(t_parsed & h_ok & mi_ok & tp["s"].notna(), "T" + hh + ":" + mm + ":" + ss)
-        suffix = suffix.mask(t_parsed & h_ok & mi_unknown, "T" + hh)
-        complete = full & real
-        out = out.mask(complete, out + suffix)
-        bad = bad | (~t_blank & ~t_parsed)
-    return out.where(out.ne("")), bad
+
+def _time_part(time: pd.Series, unknown_tokens) -> pd.DataFrame:
+    """Step 4 of ``_iso8601_dtc`` for the times: (suffix, bad) per value."""
+    unknown = set(t.upper() for t in unknown_tokens)
+    t = _ascii_upper(time)
+    tp = t.str.extract(_TIME)
+    t_blank = t.eq("")
+    h = pd.to_numeric(tp["h"], errors="coerce")
+    mi = pd.to_numeric(tp["mi"], errors="coerce")
+    s = pd.to_numeric(tp["s"], errors="coerce")
+    h_ok = h.between(0, 23)
+    mi_ok = mi.between(0, 59)
+    mi_unknown = tp["mi"].isin(unknown).fillna(False)
+    h_unknown = tp["h"].isin(unknown).fillna(False)
+    s_ok = s.between(0, 59) | tp["s"].isna()
+    t_parsed = tp["h"].notna() & (h_ok | h_unknown) & (mi_ok | mi_unknown) & s_ok
+    hh = h.fillna(0).astype(int).astype(str).str.zfill(2)
+    mm = mi.fillna(0).astype(int).astype(str).str.zfill(2)
+    ss = s.fillna(0).astype(int).astype(str).str.zfill(2)
+    suffix = pd.Series("", index=t.index, dtype="str")
+    suffix = suffix.mask(t_parsed & h_ok & mi_ok, "T" + hh + ":" + mm)
+    suffix = suffix.mask(t_parsed & h_ok & mi_ok & tp["s"].notna(), "T" + hh + ":" + mm + ":" + ss)
+    suffix = suffix.mask(t_parsed & h_ok & mi_unknown, "T" + hh)
+    return pd.DataFrame({"suffix": suffix, "bad": (~t_blank & ~t_parsed).astype(bool)})
 
 
 def _ascii_upper(values: pd.Series) -> pd.Series:
