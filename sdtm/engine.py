@@ -48,6 +48,9 @@ class Context:
     forms_read: dict[str, str] = field(default_factory=dict)   # form -> file name
     columns_read: dict[str, set[str]] = field(default_factory=dict)   # form -> raw columns a rule read
     problems: list[Problem] = field(default_factory=list)              # found while reading forms
+    # aggregate_by_subject: the stacked source values per sources definition (RFXSTDTC and
+    # RFXENDTC read the same EX dates), with the problems found reading them
+    aggregated: dict[str, tuple[pd.DataFrame, list[Problem]]] = field(default_factory=dict)
 
     def form(self, name: str) -> pd.DataFrame:
         if name not in self._raw:
@@ -830,6 +833,27 @@ def aggregate_by_subject(ctx: Context, agg, *, where: str, problems: list[Proble
        order by ``order`` (numeric) then by source position.
     Returns a Series indexed by the raw subject identifier.
     """
+    import json
+
+    memo = json.dumps([agg.order, [src.model_dump(mode="json") for src in agg.sources]], sort_keys=True)
+    if memo not in ctx.aggregated:
+        found: list[Problem] = []
+        ctx.aggregated[memo] = (_aggregate_values(ctx, agg, where, found), found)
+    else:
+        for i, src in enumerate(agg.sources):      # a read all the same: the build graph records it
+            read_form(ctx, src.form, where=where, key=f"{where}.sources[{i}].form")
+    allp, found = ctx.aggregated[memo]
+    problems.extend(found)
+    if agg.how in ("min", "max"):
+        allp = allp.sort_values(["subj", "val"], kind="stable")
+    else:
+        allp = allp.sort_values(["subj", "ord", "src"], kind="stable", na_position="last")
+    g = allp.groupby("subj", sort=True)["val"]
+    return g.first() if agg.how in ("min", "first") else g.last()
+
+
+def _aggregate_values(ctx: Context, agg, where: str, problems: list[Problem]) -> pd.DataFrame:
+    """The (subject, value, order, source) rows of an aggregate's sources, values present."""
     subj_col = ctx.study.raw.subject
     parts = []
     for i, src in enumerate(agg.sources):
@@ -864,13 +888,7 @@ def aggregate_by_subject(ctx: Context, agg, *, where: str, problems: list[Proble
         parts.append(pd.DataFrame({"subj": form[subj_col].astype("str").str.strip(), "val": val,
                                    "ord": order, "src": i}))
     allp = pd.concat(parts, ignore_index=True)
-    allp = allp[allp["val"].notna()]
-    if agg.how in ("min", "max"):
-        allp = allp.sort_values(["subj", "val"], kind="stable")
-    else:
-        allp = allp.sort_values(["subj", "ord", "src"], kind="stable", na_position="last")
-    g = allp.groupby("subj", sort=True)["val"]
-    return g.first() if agg.how in ("min", "first") else g.last()
+    return allp[allp["val"].notna()]
 
 
 def references(var: Variable, where: str | None = None) -> set[str]:
