@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cdisc.distinct import clean_text, on_distinct
+from cdisc.distinct import clean_text, distinct_rows, on_distinct
 
 from cdisc.ct import Terminology, cl_values_preview
 from cdisc.errors import InputError, Problem, SpecError
@@ -564,7 +564,7 @@ class _Mapper:
             plan_nums = np.array([n for _, n in planned], dtype="float64")
             pos = np.searchsorted(days, dy.to_numpy(), side="right") - 1
             prev = np.where((pos >= 0) & ~np.isnan(dy.to_numpy()), plan_nums[np.clip(pos, 0, None)], np.nan)
-            ordinal = pd.to_numeric(folder.str.upper().str.slice(len(prefix)), errors="coerce").fillna(1)
+            ordinal = _ordinal(folder, prefix)
             if rule.unscheduled:
                 env = pd.DataFrame({"PREV_VISITNUM": prev, "UNS_ORDINAL": ordinal.to_numpy(dtype="float64"),
                                     "STUDY_DAY": dy.to_numpy(dtype="float64")}, index=nums.index)
@@ -582,8 +582,7 @@ class _Mapper:
         # across the study (FDA validator SD0052).
         names = f_norm.map({k: v.visit for k, v in sched.items()})
         if rule is not None and rule.unscheduled_name and unsched.any():
-            env = pd.DataFrame({"VISITNUM": nums, "UNS_ORDINAL": pd.to_numeric(
-                folder.str.upper().str.slice(len(prefix)), errors="coerce").fillna(1)}, index=nums.index)
+            env = pd.DataFrame({"VISITNUM": nums, "UNS_ORDINAL": _ordinal(folder, prefix)}, index=nums.index)
             own = self.value_expr(rule.unscheduled_name, env, f"{key}.visit.unscheduled_name")
             return names.where(~unsched, own.where(nums.notna()))
         unsched_name = "UNSCHEDULED " + on_distinct(nums, lambda u: u.map(lambda x: "" if np.isnan(x) else f"{x:.2f}"))
@@ -683,9 +682,8 @@ class _Mapper:
             present = pd.Series(True, index=out.index)
             for c in d.by:
                 present &= ~fn.blank(out[c])
-            keyed = pd.Series("", index=out.index, dtype="str")
-            for c in d.by:                          # a loop over key variables, not records
-                keyed = keyed + "\x1f" + out[c].astype("str").where(out[c].notna(), "")
+            # one integer per distinct key (records with a blank key part are not compared)
+            keyed = pd.Series(distinct_rows(out[list(d.by)])[0], index=out.index)
             ref = keep_mask & present & out[FORM_COL].eq(d.keep)
             cand = keep_mask & present & ~out[FORM_COL].eq(d.keep)
             ref_idx = pd.Series(out.index[ref], index=keyed[ref].to_numpy())
@@ -976,6 +974,12 @@ def _evaluation_order(variables: list[Variable], *, file: str | None = None,
     for v in variables:
         visit(v, [])
     return done
+
+
+def _ordinal(folder: pd.Series, prefix: str) -> pd.Series:
+    """The number after the unscheduled prefix of a folder (UNS2 -> 2), 1 when there is none."""
+    return on_distinct(folder, lambda u: pd.to_numeric(u.str.upper().str.slice(len(prefix)),
+                                                       errors="coerce").fillna(1))
 
 
 def _source_or(col: pd.Series, name: str) -> pd.Series:
