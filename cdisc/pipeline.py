@@ -110,17 +110,24 @@ def _report(progress, stage: str, name: str, records: int | None, seconds: float
         progress(stage, name, records, seconds)
 
 
-def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None) -> BuildResult:
+def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, executor=None) -> BuildResult:
     """Map every SDTM domain; ``progress(stage, dataset, records, seconds)`` hears of each as it is done.
 
     Records the build graph in ``result.nodes`` (cdisc.graph): per domain its spec and the
     raw forms the engine read for it (``ctx.form``), DM upstream of every other domain.
     ``on_start(result)`` is called once the study and its CT are loaded (the CLI's header line).
+    ``executor`` (default ``cdisc.executor.current()``, serial): a parallel one maps the domains
+    after DM and SE as tasks (``cdisc.tasks.map_domain_task``); their results are taken in
+    name order, as the serial build makes them, so problems, progress and files are the same.
     """
     from cdisc.sdtm.engine import Context, map_domain
     from cdisc.sdtm.se import build_se
 
+    from .executor import current as current_executor
     from .graph import Node
+
+    executor = executor or current_executor()
+    remote: dict = {}                      # domain -> Outcome of its task (a parallel executor)
 
     t0 = time.perf_counter()
     study = load_study(specs_dir)
@@ -152,7 +159,11 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None) 
         spec, display = specs[dom]
         t = time.perf_counter()
         current.append(dom)
-        res = map_domain(spec, ctx, spec_file=display)
+        seconds = None                     # a task's: the worker's time
+        if dom in remote:
+            res, seconds = _merge_domain_task(ctx, remote.pop(dom).get(), read_by.setdefault(dom, set()))
+        else:
+            res = map_domain(spec, ctx, spec_file=display)
         log.extend(res.problems)
         meta = spec.meta()
         result.datasets[dom] = BuiltDataset(meta, res.data[meta.names].reset_index(drop=True), "SDTM",
@@ -170,8 +181,15 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None) 
                 m = se_meta()
                 result.datasets["SE"] = BuiltDataset(m, se[m.names].reset_index(drop=True), "SDTM",
                                                      se[[FILE_COL, ROW_COL]].reset_index(drop=True))
+            if executor.parallel:
+                from .tasks import map_domain_task, specs_token
+
+                token = specs_token(specs_dir)
+                rest = order[1:]
+                remote = dict(zip(rest, executor.map(map_domain_task, [
+                    (str(specs_dir), str(raw_dir), token, d, ctx.dm, ctx.se) for d in rest])))
         current.pop()
-        result.timings[dom] = time.perf_counter() - t
+        result.timings[dom] = time.perf_counter() - t if seconds is None else seconds
         outs = [n for n in (dom, f"SUPP{dom}") + (("SE",) if dom == "DM" else ()) if n in result.datasets]
         result.nodes[dom] = Node(dom, "sdtm", [display] + sorted(f"raw/{ctx.forms_read[f]}" for f in read_by.get(dom, ())
                                                                 if f in ctx.forms_read),
@@ -271,6 +289,22 @@ def build_from_sdtm(specs_dir: Path, sdtm_dir: Path, *, on_start=None) -> BuildR
 
 
 DELIVERED_DOCUMENTS = ("define.xml", "define2-1.xsl", "define2-0-0.xsl", "csdrg.pdf", "acrf.pdf", "blankcrf.pdf")
+
+
+def _merge_domain_task(ctx, task, reads: set[str]):
+    """A domain mapped on a worker (``cdisc.tasks.DomainTask``) into this build's ``Context``:
+    a form not read before is recorded with its problems and columns (the first domain in name
+    order to read it, as in the serial build), the columns rules read are added, ``reads`` gets
+    the forms the domain asked for. Returns (DomainResult, seconds)."""
+    for form, (fname, problems, columns) in task.forms.items():
+        if form not in ctx.forms_read:
+            ctx.forms_read[form] = fname
+            ctx._raw[form] = columns                 # no rows: only its columns are read from here on
+            ctx.problems.extend(problems)
+    for form, cols in task.columns_read.items():
+        ctx.columns_read.setdefault(form, set()).update(cols)
+    reads.update(task.reads)
+    return task.result, task.seconds
 
 
 def reconcile_columns(ctx, study: Study, log: ProblemLog) -> list[dict]:
@@ -390,7 +424,7 @@ class GraphMismatch(Exception):
 
 def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir: Path,
                   previous_dir: Path | None = None, record: dict | None = None,
-                  hashes: dict[str, str] | None = None) -> dict:
+                  hashes: dict[str, str] | None = None, executor=None) -> dict:
     """Write every dataset, metadata.json and manifest.json into ``folder`` (a fresh staging folder).
 
     The caller decides where the folder ends up (``cdisc.outdir.OutputFolder``): nothing
@@ -398,11 +432,12 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     manifest entry) is copied from ``previous_dir`` (the build in OUT) byte for byte; a kept SDTM
     dataset (mapped again anyway) is written and must match those bytes (``GraphMismatch``). ``record``
     (cdisc.graph.make_record) is the build graph the manifest records. Every XPT limit is checked before the first byte is
-    written, so a dataset that breaks one never leaves a partial folder behind.
+    written, so a dataset that breaks one never leaves a partial folder behind. A parallel ``executor``
+    (default ``cdisc.executor.current()``) makes the XPT files' bytes as tasks (``_xpt_writer``).
     """
     import shutil
 
-    from .xpt import check_xpt, write_xpt
+    from .xpt import check_xpt
 
     folder = Path(folder)
     problems: list[Problem] = []
@@ -413,6 +448,7 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
         raise DataError(problems)
 
     outputs = []
+    write_xpt = _xpt_writer(result, executor)
     for name in sorted(result.datasets, key=lambda n: (result.datasets[n].standard != "SDTM", n)):
         ds = result.datasets[name]
         sub = "sdtm" if ds.standard == "SDTM" else "adam"
@@ -473,6 +509,31 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
                                                   default=str) + "\n", encoding="utf-8")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return manifest
+
+
+def _xpt_writer(result: BuildResult, executor=None):
+    """``write_xpt(path, data, meta, created)`` for ``write_outputs``: the serial writer itself,
+    or, with a parallel executor, one that writes the bytes a task made for that dataset
+    (``cdisc.tasks.write_xpt_task``; every dataset written from memory is a task, started
+    here, all at once). The same bytes either way: a file is determined by (data, meta, created)."""
+    from .executor import current
+    from .xpt import write_xpt
+
+    executor = executor or current()
+    if not executor.parallel:
+        return write_xpt
+    from .tasks import write_xpt_task
+
+    names = [n for n, ds in result.datasets.items() if ds.delivered is None and (ds.kept is None or ds.standard == "SDTM")]
+    made = dict(zip(names, executor.map(write_xpt_task, [(result.datasets[n].data, result.datasets[n].meta,
+                                                           result.study.created) for n in names])))
+
+    def write(path: Path, data, meta, created) -> dict:
+        info, content = made.pop(meta.name).get()
+        Path(path).write_bytes(content)
+        return info
+
+    return write
 
 
 def study_context(result: BuildResult, specs_dir: Path) -> dict:
