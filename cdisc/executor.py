@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import InputError
@@ -34,17 +33,37 @@ from .errors import InputError
 KINDS = ("local", "processes", "dask")
 
 
-@dataclass
 class Outcome:
-    """One task's result or exception; ``get()`` returns the one or raises the other."""
+    """One task's result or exception, waited for when first asked (``value``, ``error``,
+    ``get()``): a stage submits all its tasks at once, then takes the results in its order."""
 
-    value: Any = None
-    error: BaseException | None = None
+    def __init__(self, wait: Callable[[], Any] | None = None, *, value: Any = None, error: BaseException | None = None):
+        self._wait = wait
+        self._value, self._error = value, error
+
+    def _resolve(self) -> None:
+        if self._wait is not None:
+            wait, self._wait = self._wait, None
+            try:
+                self._value = wait()
+            except Exception as exc:  # the task's own exception (pickled back), raised by get()
+                self._error = exc
+
+    @property
+    def value(self) -> Any:
+        self._resolve()
+        return self._value
+
+    @property
+    def error(self) -> BaseException | None:
+        self._resolve()
+        return self._error
 
     def get(self) -> Any:
+        """The task's result; its exception is raised here."""
         if self.error is not None:
             raise self.error
-        return self.value
+        return self._value
 
 
 class Executor:
@@ -60,7 +79,7 @@ class Executor:
         out = []
         for args in items:
             try:
-                out.append(Outcome(_call(fn, args)))
+                out.append(Outcome(value=_call(fn, args)))
             except Exception as exc:  # handed to the caller, raised by Outcome.get
                 out.append(Outcome(error=exc))
         return out
@@ -99,8 +118,7 @@ class ProcessExecutor(Executor):
 
     def map(self, fn: Callable, items: list[tuple]) -> list[Outcome]:
         pool = self._start()
-        futures = [pool.submit(_call, fn, args) for args in items]
-        return [_outcome(f.result) for f in futures]
+        return [Outcome(pool.submit(_call, fn, args).result) for args in items]
 
     def describe(self) -> str:
         return f"processes ({self.workers} workers)"
@@ -146,7 +164,7 @@ class DaskExecutor(Executor):
             self._client = Client(self._cluster)
             return self._client
         try:
-            self._client = Client(self.address, timeout="10s")
+            self._client = Client(self.address)     # waits distributed.comm.timeouts.connect (dask config)
         except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(f"cannot reach the Dask scheduler at {self.address}: {exc}", key="--scheduler",
                              hint="start it with `dask scheduler` and give its address, e.g. "
@@ -156,8 +174,7 @@ class DaskExecutor(Executor):
 
     def map(self, fn: Callable, items: list[tuple]) -> list[Outcome]:
         client = self._connect()
-        futures = [client.submit(_call, fn, args, pure=False) for args in items]
-        return [_outcome(f.result) for f in futures]
+        return [Outcome(client.submit(_call, fn, args, pure=False).result) for args in items]
 
     def describe(self) -> str:
         where = self.address or f"a local cluster of {self.workers} workers"
@@ -225,10 +242,3 @@ def _call(fn: Callable, args: tuple) -> Any:
 
     use_python_strings()
     return fn(*args)
-
-
-def _outcome(result: Callable[[], Any]) -> Outcome:
-    try:
-        return Outcome(result())
-    except Exception as exc:  # the task's own exception (pickled back), raised by Outcome.get
-        return Outcome(error=exc)
