@@ -11,6 +11,7 @@ serial build's order.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 _LOADED: dict = {}      # (specs folder, token) -> (study, ct, specs): loaded once per worker
+_WARNINGS = threading.Lock()     # warnings.catch_warnings is per process, not per thread
 
 
 def specs_token(specs_dir: Path) -> str:
@@ -94,12 +96,14 @@ def adam_task(spec, display: str, frames: dict[str, pd.DataFrame]):
     """Derive one ADaM dataset from the frames it reads; returns (frame, seconds, warnings).
 
     The warnings (``derive_param_tte`` leaving records out, ...) come back as instances for the
-    caller to warn again, in build order, where ``add_adam`` records them as notes.
+    caller to warn again, in build order, where ``add_adam`` records them as notes. Catching
+    warnings is process-wide, so on a worker with several threads (a Dask worker's default)
+    its ADaM tasks take turns: another task's warning must not become this dataset's note.
     """
     from cdisc.adam.runner import _Runner
 
     t = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    with _WARNINGS, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = _Runner(spec, display, frames).run()
     return frame, time.perf_counter() - t, [w.message for w in caught]

@@ -69,7 +69,7 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path):
     import dask
 
     assert distributed
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+    with dask.config.set({"distributed.comm.timeouts.connect": "0.2s"}):
         res = run_cli("build", "--specs", SPECS, "--raw", RAW, "--out", tmp_path / "out", *QUICK_FLAGS,
                       "--scheduler", "tcp://127.0.0.1:1")
     assert res.code == 2
