@@ -8,7 +8,8 @@ folder, timed wall clock including starting the pool or cluster (after one untim
 build of the shipped study, so the serial run does not pay this process's first imports). Prints seconds, the
 speed-up over the serial build and whether every output file is identical to the serial
 build's (sha256 of each file in the manifest).
-Usage: python benchmarks/build_parallel.py [N_SUBJECTS]   (default 1,000)
+Usage: python benchmarks/build_parallel.py [N_SUBJECTS] [EXECUTORS]   (default 1,000 and
+local,processes,dask; the serial build always runs first, as the baseline)
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def timed_build(specs: Path, raw: Path, out: Path, executor: str, jobs: int | No
     return seconds, [(o["dataset"], o["sha256"]) for o in built.manifest["outputs"]]
 
 
-def main(n: int) -> None:
+def main(n: int, executors: list[str]) -> None:
     cores = os.cpu_count() or 1
     jobs = sorted({1, 2, cores})
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,7 +47,7 @@ def main(n: int) -> None:
         print(f"raw export scaled to ~{n:,} subjects: {rows:,} rows in {time.perf_counter() - t:.1f} s; "
               f"{cores} cores")
         timed_build(ROOT / "specs", ROOT / "raw", tmp / "warm-up", "local", None)   # this process's imports
-        runs = [("local", None)] + [("processes", j) for j in jobs] + [("dask", j) for j in jobs]
+        runs = [("local", None)] + [(kind, j) for kind in ("processes", "dask") if kind in executors for j in jobs]
         base, files = None, None
         print(f"{'executor':<10} {'jobs':>4} {'wall s':>8} {'speed-up':>9}  files")
         for kind, j in runs:
@@ -58,4 +59,5 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000,
+         sys.argv[2].split(",") if len(sys.argv) > 2 else ["local", "processes", "dask"])

@@ -10,9 +10,12 @@ build error).
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import click
+
+_ONE_BUILD = threading.Lock()     # a build sets process-wide state (stdout capture, gc, warnings)
 
 
 @click.command("build-all")
@@ -60,14 +63,17 @@ def build_study_task(study: str, validate: bool, report: bool) -> dict:
     """One study's build on a worker; never raises: what stopped it comes back as text.
 
     Returns {study, code, folder, verdict, error}: code 0 ready, 1 validation errors, the
-    error's exit code (2) for a build error, with its first problems.
+    error's exit code (2) for a build error, with its first problems. On a worker with several
+    threads (a Dask worker's default) its study builds take turns: a build captures stdout and
+    warnings process-wide.
     """
     from . import api
     from .cli import _recorded_verdict
     from .errors import CdiscError
 
     try:
-        out = api.build(study, validate=validate, report=report, quiet=True)
+        with _ONE_BUILD:
+            out = api.build(study, validate=validate, report=report, quiet=True)
     except CdiscError as exc:
         kind = type(exc).__name__.replace("Error", " error").lower()
         return {"study": study, "code": exc.exit_code, "folder": None, "verdict": None,

@@ -173,8 +173,12 @@ class DaskExecutor(Executor):
         return self._client
 
     def map(self, fn: Callable, items: list[tuple]) -> list[Outcome]:
+        """Each task's arguments (frames of up to tens of MB) are scattered to a worker first,
+        straight from this process, instead of travelling inside the task graph through the
+        scheduler; the task then runs where its data is."""
         client = self._connect()
-        return [Outcome(client.submit(_call, fn, args, pure=False).result) for args in items]
+        data = client.scatter(list(items), hash=False)
+        return [Outcome(client.submit(_call, fn, d, pure=False).result) for d in data]
 
     def describe(self) -> str:
         where = self.address or f"a local cluster of {self.workers} workers"

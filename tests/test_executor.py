@@ -100,3 +100,36 @@ def test_build_all_reports_the_broken_study_and_builds_the_other(tmp_path):
     manifest = json.loads((good.root / "build" / "manifest.json").read_text(encoding="utf-8"))
     assert {o["dataset"] for o in manifest["outputs"]} >= {"DM", "AE", "EX"}
     assert not (bad.root / "build").exists()
+
+
+class InlineParallel:
+    """A parallel executor that runs its tasks here, one after another: the merge of task
+    results (forms, their problems, columns, progress) without the cost of processes."""
+
+    kind, parallel, workers = "inline", True, 1
+
+    def map(self, fn, items):
+        from cdisc.executor import Executor
+
+        return Executor().map(fn, items)
+
+
+def test_problems_come_in_the_serial_order(tmp_path):
+    """Data problems of several domains, raw values outside allowed_values and unread raw columns:
+    the same list, in the same order, whether the domains after DM ran as tasks or not."""
+    from cdisc.errors import DataError
+    from cdisc.pipeline import build_sdtm
+
+    study = copy_study(tmp_path, domains=("DM", "AE", "EX"))
+    study.set_raw("ae", 5, "AESTDAT", "31-FEB-2025")
+    study.set_raw("ae", 4, "RECSTATUS", "Gone")
+    study.set_raw("ex", 3, "EXDAT", "99-XXX-2024")
+    ae = study.read_csv("ae")
+    study.write_csv("ae", ae.assign(AEXTRA="x"))
+    found = []
+    for executor in (None, InlineParallel()):
+        with pytest.raises(DataError) as exc:
+            build_sdtm(study.specs, study.raw, executor=executor)
+        found.append([str(p) for p in exc.value.problems])
+    assert len(found[0]) >= 4 and found[0] == found[1]
+    assert any("AEXTRA" in p for p in found[0]) and any("Gone" in p for p in found[0])
