@@ -9,6 +9,7 @@ build error).
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -47,11 +48,12 @@ def build_all(studies: tuple[Path, ...], executor: str | None, jobs: int | None,
     except _Abort as a:
         sys.exit(a.code)
     click.echo(f"Building {len(studies)} studies on {chosen.describe()}")
-    with chosen:
-        outcomes = chosen.map(build_study_task, [(str(s), not no_validate, not no_report) for s in studies])
+    with chosen:             # absolute paths: a worker's current folder is its own
+        outcomes = chosen.map(build_study_task, [(os.path.abspath(s), not no_validate, not no_report) for s in studies])
+        results = [o.value if o.error is None else _crashed(str(s), o.error) for s, o in zip(studies, outcomes)]
     codes = []
-    for study, outcome in zip(studies, outcomes):
-        res = outcome.value if outcome.error is None else _crashed(str(study), outcome.error)
+    for study, res in zip(studies, results):
+        res = {**res, "study": str(study)}         # named as the user gave it
         codes.append(res["code"])
         click.echo(_line(res), err=res["code"] != 0)
     failed = sum(c != 0 for c in codes)

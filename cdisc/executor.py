@@ -239,10 +239,13 @@ def use_executor(executor: Executor, *, close: bool = True):
 # -- on a worker ----------------------------------------------------------------------------------
 
 def _call(fn: Callable, args: tuple) -> Any:
-    """Every task runs through here: the worker gets the process settings of a cdisc run first
-    (``cdisc.runtime``: Python string storage, as the CLI sets it), so a frame built on a worker
-    is the frame the serial build makes."""
+    """Every task runs through here, with the process settings of a cdisc run: Python string
+    storage (``cdisc.runtime``, as the CLI sets it), so a frame built on a worker is the frame
+    the serial build makes, and the cyclic garbage collector paused while it runs
+    (``cdisc.gcpause``, as the CLI runs a build)."""
+    from .gcpause import gc_paused
     from .runtime import use_python_strings
 
     use_python_strings()
-    return fn(*args)
+    with gc_paused():
+        return fn(*args)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,12 +183,12 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
                 result.datasets["SE"] = BuiltDataset(m, se[m.names].reset_index(drop=True), "SDTM",
                                                      se[[FILE_COL, ROW_COL]].reset_index(drop=True))
             if executor.parallel:
-                from .tasks import map_domain_task, specs_token
+                from .tasks import largest_first, map_domain_task, specs_token
 
-                token = specs_token(specs_dir)
-                rest = order[1:]
-                remote = dict(zip(rest, executor.map(map_domain_task, [
-                    (str(specs_dir), str(raw_dir), token, d, ctx.dm, ctx.se) for d in rest])))
+                token, where = specs_token(specs_dir), (os.path.abspath(specs_dir), os.path.abspath(raw_dir))
+                rest = largest_first(specs, order[1:], raw_dir)   # handed out largest first, taken in name order
+                remote = dict(zip(rest, executor.map(map_domain_task, [(*where, token, d, ctx.dm, ctx.se)
+                                                                        for d in rest])))
         current.pop()
         result.timings[dom] = time.perf_counter() - t if seconds is None else seconds
         outs = [n for n in (dom, f"SUPP{dom}") + (("SE",) if dom == "DM" else ()) if n in result.datasets]
@@ -433,22 +434,20 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     dataset (mapped again anyway) is written and must match those bytes (``GraphMismatch``). ``record``
     (cdisc.graph.make_record) is the build graph the manifest records. Every XPT limit is checked before the first byte is
     written, so a dataset that breaks one never leaves a partial folder behind. A parallel ``executor``
-    (default ``cdisc.executor.current()``) makes the XPT files' bytes as tasks (``_xpt_writer``).
+    (default ``cdisc.executor.current()``) checks and makes the XPT files as tasks (``XptWriter``).
     """
     import shutil
 
-    from .xpt import check_xpt
-
     folder = Path(folder)
+    xpt = XptWriter(result, executor)
     problems: list[Problem] = []
-    for ds in result.datasets.values():
+    for name, ds in result.datasets.items():
         if ds.delivered is None and ds.kept is None:   # a delivered file's problems are validation findings
-            problems.extend(_with_trace(check_xpt(ds.data, ds.meta), ds))
+            problems.extend(_with_trace(xpt.check(name, ds), ds))
     if problems:
         raise DataError(problems)
 
     outputs = []
-    write_xpt = _xpt_writer(result, executor)
     for name in sorted(result.datasets, key=lambda n: (result.datasets[n].standard != "SDTM", n)):
         ds = result.datasets[name]
         sub = "sdtm" if ds.standard == "SDTM" else "adam"
@@ -457,7 +456,7 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
             # mapped again in memory (the cross-domain checks need every domain): written afresh and
             # required to be the very bytes the build in OUT holds, else the build graph missed an input
             path = folder / ds.kept["file"]
-            write_xpt(path, ds.data, ds.meta, result.study.created)
+            xpt.write(path, name, ds)
             if sha256(path) != ds.kept["sha256"]:
                 raise GraphMismatch(name)
             outputs.append(ds.kept)
@@ -475,7 +474,7 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
             info = {}
         else:
             path = folder / sub / f"{name.lower()}.xpt"
-            info = write_xpt(path, ds.data, ds.meta, result.study.created)
+            info = xpt.write(path, name, ds)
         outputs.append({"dataset": name, "standard": ds.standard, "file": f"{sub}/{path.name}",
                         "records": int(len(ds.data)), "variables": len(ds.meta.variables),
                         "bytes": path.stat().st_size, "sha256": sha256(path),
@@ -511,29 +510,43 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     return manifest
 
 
-def _xpt_writer(result: BuildResult, executor=None):
-    """``write_xpt(path, data, meta, created)`` for ``write_outputs``: the serial writer itself,
-    or, with a parallel executor, one that writes the bytes a task made for that dataset
-    (``cdisc.tasks.write_xpt_task``; every dataset written from memory is a task, started
-    here, all at once). The same bytes either way: a file is determined by (data, meta, created)."""
-    from .executor import current
-    from .xpt import write_xpt
+class XptWriter:
+    """The XPT checks and files of ``write_outputs``: ``check_xpt``/``write_xpt`` here (serial),
+    or, with a parallel executor, tasks started at once for every dataset written from memory
+    (``cdisc.tasks.write_xpt_task``: the checks, then the file's bytes, which are written
+    here). The same problems and bytes either way: a file is determined by (data, meta, created)."""
 
-    executor = executor or current()
-    if not executor.parallel:
-        return write_xpt
-    from .tasks import write_xpt_task
+    def __init__(self, result: BuildResult, executor=None):
+        from .executor import current
 
-    names = [n for n, ds in result.datasets.items() if ds.delivered is None and (ds.kept is None or ds.standard == "SDTM")]
-    made = dict(zip(names, executor.map(write_xpt_task, [(result.datasets[n].data, result.datasets[n].meta,
-                                                           result.study.created) for n in names])))
+        executor = executor or current()
+        self.created = result.study.created
+        self.tasks: dict = {}
+        if executor.parallel:
+            from .tasks import write_xpt_task
 
-    def write(path: Path, data, meta, created) -> dict:
-        info, content = made.pop(meta.name).get()
+            names = [n for n, ds in result.datasets.items()
+                     if ds.delivered is None and (ds.kept is None or ds.standard == "SDTM")]
+            self.tasks = dict(zip(names, executor.map(write_xpt_task, [
+                (result.datasets[n].data, result.datasets[n].meta, self.created) for n in names])))
+
+    def check(self, name: str, ds: BuiltDataset) -> list[Problem]:
+        from .xpt import check_xpt
+
+        return list(self.tasks[name].get()[0]) if name in self.tasks else check_xpt(ds.data, ds.meta)
+
+    def write(self, path: Path, name: str, ds: BuiltDataset) -> dict:
+        """``write_xpt``'s info; raises its ConformanceError for a dataset that breaks a limit."""
+        from .errors import ConformanceError
+        from .xpt import write_xpt
+
+        if name not in self.tasks:
+            return write_xpt(path, ds.data, ds.meta, self.created)
+        problems, info, content = self.tasks.pop(name).get()
+        if problems:
+            raise ConformanceError(problems)
         Path(path).write_bytes(content)
         return info
-
-    return write
 
 
 def study_context(result: BuildResult, specs_dir: Path) -> dict:

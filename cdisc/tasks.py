@@ -48,6 +48,24 @@ def _study(specs_dir: str, token: str):
     return _LOADED[key]
 
 
+def largest_first(specs: dict, domains: list[str], raw_dir: Path) -> list[str]:
+    """``domains`` in the order to hand them out: largest first (the longest tasks start first,
+    so two workers do not end with one mapping LB alone after the rest), a domain's size being
+    the bytes of the raw files its spec names (``form:``); ties in name order."""
+    sizes = {p.stem.lower(): p.stat().st_size for p in Path(raw_dir).iterdir() if p.is_file()}
+
+    def forms(node) -> set[str]:
+        if isinstance(node, dict):
+            found = {str(node["form"]).lower()} if isinstance(node.get("form"), str) else set()
+            return found.union(*(forms(v) for v in node.values()))
+        if isinstance(node, (list, tuple)):
+            return set().union(*(forms(v) for v in node))
+        return set()
+
+    cost = {d: sum(sizes.get(f, 0) for f in forms(specs[d][0].model_dump())) for d in domains}
+    return sorted(domains, key=lambda d: (-cost[d], d))
+
+
 @dataclass
 class DomainTask:
     """What mapping one domain on a worker gives back besides the domain itself."""
@@ -109,15 +127,19 @@ def adam_task(spec, display: str, frames: dict[str, pd.DataFrame]):
     return frame, time.perf_counter() - t, [w.message for w in caught]
 
 
-def write_xpt_task(data: pd.DataFrame, meta, created) -> tuple[dict, bytes]:
-    """One XPT file's bytes (``cdisc.xpt.write_xpt`` into a private temporary folder) and the
-    writer's info; the caller writes the bytes, so the output folder need not be reachable
-    from the worker."""
+def write_xpt_task(data: pd.DataFrame, meta, created) -> tuple[list, dict | None, bytes | None]:
+    """One dataset's XPT checks (``cdisc.xpt.check_xpt``) and, when it passes, its file's bytes
+    (``write_xpt`` into a private temporary folder) with the writer's info: (problems, info,
+    bytes). The caller writes the bytes, so the output folder need not be reachable from the
+    worker, and nothing is written before every dataset passed."""
     import tempfile
 
-    from .xpt import write_xpt
+    from .xpt import check_xpt, write_xpt
 
+    problems = check_xpt(data, meta)
+    if problems:
+        return problems, None, None
     with tempfile.TemporaryDirectory(prefix="cdisc-xpt-") as tmp:
         path = Path(tmp) / f"{meta.name.lower()}.xpt"
         info = write_xpt(path, data, meta, created)
-        return info, path.read_bytes()
+        return [], info, path.read_bytes()
