@@ -389,20 +389,67 @@ def _locate(p: Problem, display: str, key: str) -> Problem:
 
 
 def run_adam(specs: dict[str, tuple[AdamSpec, str]], sdtm: dict[str, pd.DataFrame], *,
-             on_built=None) -> dict[str, pd.DataFrame]:
+             on_built=None, executor=None) -> dict[str, pd.DataFrame]:
     """Build every ADaM dataset; returns {name: frame} with exactly the spec's variables.
 
     ``on_built(name, frame, seconds)`` hears of each dataset as it is built (progress).
+    ``executor`` (default ``cdisc.executor.current()``, serial): a parallel one derives the
+    datasets level by level of their dependency graph (ADSL, then what reads only SDTM and
+    ADSL, ...), each dataset of a level a task given just the frames it reads
+    (``cdisc.tasks.adam_task``). ``on_built`` (and the warnings a derivation gives, warned
+    again just before it) still comes in build order, so progress and notes are those of the
+    serial build; the first failing dataset in build order raises its error.
     """
     import time
 
+    from cdisc.executor import current
+
+    executor = executor or current()
+    order = build_order(specs, set(sdtm))
     frames = dict(sdtm)
     built = {}
-    for name in build_order(specs, set(sdtm)):
+    if executor.parallel:
+        return _run_adam_levels(specs, order, frames, on_built, executor)
+    for name in order:
         spec, display = specs[name]
         t = time.perf_counter()
         built[name] = _Runner(spec, display, frames).run()
         frames[name] = built[name]
         if on_built is not None:
             on_built(name, built[name], time.perf_counter() - t)
+    return built
+
+
+def _run_adam_levels(specs, order: list[str], frames: dict[str, pd.DataFrame], on_built, executor):
+    """``run_adam`` on a parallel executor: one ``executor.map`` per dependency level."""
+    import warnings
+
+    from cdisc.tasks import adam_task
+
+    level: dict[str, int] = {}
+    for name in order:                    # build order: a dataset's ADaM inputs come before it
+        level[name] = 1 + max((level[d] for d in specs[name][0].dependencies() if d in level), default=-1)
+    built: dict[str, pd.DataFrame] = {}
+    done: dict[str, tuple] = {}
+    told = 0
+    for lv in range(max(level.values(), default=-1) + 1):
+        names = [n for n in order if level[n] == lv]
+        tasks = [(specs[n][0], specs[n][1], {d: frames[d] for d in sorted(specs[n][0].dependencies()) if d in frames})
+                 for n in names]
+        for name, outcome in zip(names, executor.map(adam_task, tasks)):
+            done[name] = outcome
+            if outcome.error is None:
+                frames[name] = outcome.value[0]               # the next levels read it
+        while told < len(order) and order[told] in done and done[order[told]].error is None:
+            name = order[told]                                # told in build order, as far as derived
+            frame, seconds, caught = done[name].value
+            built[name] = frame
+            for w in caught:
+                warnings.warn(w, stacklevel=1)
+            if on_built is not None:
+                on_built(name, frame, seconds)
+            told += 1
+        failed = [n for n in names if done[n].error is not None]
+        if failed:
+            done[failed[0]].get()                             # the first in build order raises
     return built

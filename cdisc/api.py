@@ -115,15 +115,20 @@ class BuildOutput:
 
 def build(study: str | Path | None = None, *, specs: str | Path | None = None, raw: str | Path | None = None,
           sdtm: str | Path | None = None, out: str | Path | None = None, validate: bool = True,
-          example: bool = False, quiet: bool = False, report: bool = True) -> BuildOutput:
+          example: bool = False, quiet: bool = False, report: bool = True, executor=None, jobs: int | None = None,
+          scheduler: str | None = None) -> BuildOutput:
     """Build a study as ``cdisc build`` does (the study folder rules of ``cdisc.project``).
 
     ``report=False`` skips the review report's plots (``cdisc build --no-report``).
+    ``executor`` ("local", "processes", "dask", or a ``cdisc.executor.Executor`` the caller
+    made and closes), ``jobs`` and ``scheduler`` are ``cdisc build --executor/--jobs/--scheduler``;
+    the files are the same whichever runs the build (default: serial, in this process).
     Raises the build's errors (``SpecError``, ``DataError``, ``InputError``, ``OutputError``)
     with every problem located; returns a ``BuildOutput`` when datasets were written (also
     when validation found errors: ``ready`` is False and ``folder`` is OUT.failed).
     """
     from .cli import _build
+    from .executor import Executor, make_executor, use_executor
     from .gcpause import gc_paused
     from .project import resolve_study
     from .runtime import use_python_strings
@@ -133,7 +138,10 @@ def build(study: str | Path | None = None, *, specs: str | Path | None = None, r
                       raw=Path(raw) if raw else None, sdtm=Path(sdtm) if sdtm else None,
                       out=Path(out) if out else None, example=example)
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf) if quiet else contextlib.nullcontext(), gc_paused():
+    given = isinstance(executor, Executor)          # the caller's: used, not closed here
+    chosen = executor if given else make_executor(executor, jobs, scheduler)
+    with contextlib.redirect_stdout(buf) if quiet else contextlib.nullcontext(), gc_paused(), \
+            use_executor(chosen, close=not given):
         code = _build(p.specs, p.inputs, p.out, {"xpt"}, "error", not validate, "native",
                       delivered=p.sdtm is not None, review_report=report)
     folder = p.out if code == 0 else Path(str(p.out) + ".failed")

@@ -116,11 +116,22 @@ STUDY_HELP = ("The study folder (cdisc.yaml, or specs/study.yaml with raw/ or sd
 @click.option("--json", "as_json", is_flag=True,
               help="Print a machine summary on stdout instead of the text: datasets, records, timings, what "
                    "was rebuilt or kept, verdict and exit code.")
+@click.option("--executor", "executor", type=click.Choice(["local", "processes", "dask"]), default=None,
+              help="Where the independent tasks (SDTM domains after DM, ADaM datasets of one dependency level, "
+                   "XPT files) run: local (serial, the default), processes (a pool of --jobs processes) or dask "
+                   "(--scheduler ADDRESS, or a local Dask cluster). The files are the same either way.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes for --executor processes or a local Dask cluster (default: every core); "
+                   "alone it means --executor processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="A running Dask scheduler, e.g. tcp://host:8786 (implies --executor dask); its workers need "
+                   "this cdisc version and the study folder at the same path.")
 @debug_option
 def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir: Path | None,
           sdtm_dir: Path | None, out_dir: Path | None, formats: str, fail_on: str, no_validate: bool, debug: bool,
           engine: str = "native", full: bool = False, select: str | None = None, quiet: bool = False,
-          as_json: bool = False, no_report: bool = False) -> None:
+          as_json: bool = False, no_report: bool = False, executor: str | None = None, jobs: int | None = None,
+          scheduler: str | None = None) -> None:
     """Build SDTM and ADaM datasets from the raw exports, write them as XPT v5, validate them.
 
     Prints one line per dataset as it is built (records, seconds), then per dataset its
@@ -133,6 +144,20 @@ def build(study_dir: Path | None, example: bool, specs_dir: Path | None, raw_dir
     form rebuilds its domain and the datasets that read it, keeps the rest, and validates
     the whole folder again. --full rebuilds everything.
     """
+    from .executor import make_executor, use_executor
+
+    try:
+        chosen = _run(debug, make_executor, executor, jobs, scheduler)
+    except _Abort as a:
+        sys.exit(a.code)
+    with use_executor(chosen):
+        _build_with(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, formats, fail_on, no_validate, debug,
+                    engine, full, select, quiet, as_json, no_report)
+
+
+def _build_with(study_dir, example, specs_dir, raw_dir, sdtm_dir, out_dir, formats, fail_on, no_validate, debug,
+                engine, full, select, quiet, as_json, no_report) -> None:
+    """`cdisc build` with its executor set (cdisc.executor.use_executor)."""
     if quiet or as_json:
         import contextlib
         import io
@@ -956,10 +981,11 @@ def spec_schemas(specs_dir: Path, debug: bool) -> None:
 
 
 # Commands kept in their own modules (registered here, before __main__ runs the group).
+from .cli_build_all import build_all as _build_all  # noqa: E402
 from .cli_pool import pool as _pool  # noqa: E402
 
+main.add_command(_build_all)
 main.add_command(_pool)
-
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,17 +111,24 @@ def _report(progress, stage: str, name: str, records: int | None, seconds: float
         progress(stage, name, records, seconds)
 
 
-def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None) -> BuildResult:
+def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, executor=None) -> BuildResult:
     """Map every SDTM domain; ``progress(stage, dataset, records, seconds)`` hears of each as it is done.
 
     Records the build graph in ``result.nodes`` (cdisc.graph): per domain its spec and the
     raw forms the engine read for it (``ctx.form``), DM upstream of every other domain.
     ``on_start(result)`` is called once the study and its CT are loaded (the CLI's header line).
+    ``executor`` (default ``cdisc.executor.current()``, serial): a parallel one maps the domains
+    after DM and SE as tasks (``cdisc.tasks.map_domain_task``); their results are taken in
+    name order, as the serial build makes them, so problems, progress and files are the same.
     """
     from cdisc.sdtm.engine import Context, map_domain
     from cdisc.sdtm.se import build_se
 
+    from .executor import current as current_executor
     from .graph import Node
+
+    executor = executor or current_executor()
+    remote: dict = {}                      # domain -> Outcome of its task (a parallel executor)
 
     t0 = time.perf_counter()
     study = load_study(specs_dir)
@@ -152,7 +160,11 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None) 
         spec, display = specs[dom]
         t = time.perf_counter()
         current.append(dom)
-        res = map_domain(spec, ctx, spec_file=display)
+        seconds = None                     # a task's: the worker's time
+        if dom in remote:
+            res, seconds = _merge_domain_task(ctx, remote.pop(dom).get(), read_by.setdefault(dom, set()))
+        else:
+            res = map_domain(spec, ctx, spec_file=display)
         log.extend(res.problems)
         meta = spec.meta()
         result.datasets[dom] = BuiltDataset(meta, res.data[meta.names].reset_index(drop=True), "SDTM",
@@ -170,8 +182,15 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None) 
                 m = se_meta()
                 result.datasets["SE"] = BuiltDataset(m, se[m.names].reset_index(drop=True), "SDTM",
                                                      se[[FILE_COL, ROW_COL]].reset_index(drop=True))
+            if executor.parallel:
+                from .tasks import largest_first, map_domain_task, specs_token
+
+                token, where = specs_token(specs_dir), (os.path.abspath(specs_dir), os.path.abspath(raw_dir))
+                rest = largest_first(specs, order[1:], raw_dir)   # handed out largest first, taken in name order
+                remote = dict(zip(rest, executor.map(map_domain_task, [(*where, token, d, ctx.dm, ctx.se)
+                                                                        for d in rest])))
         current.pop()
-        result.timings[dom] = time.perf_counter() - t
+        result.timings[dom] = time.perf_counter() - t if seconds is None else seconds
         outs = [n for n in (dom, f"SUPP{dom}") + (("SE",) if dom == "DM" else ()) if n in result.datasets]
         result.nodes[dom] = Node(dom, "sdtm", [display] + sorted(f"raw/{ctx.forms_read[f]}" for f in read_by.get(dom, ())
                                                                 if f in ctx.forms_read),
@@ -271,6 +290,22 @@ def build_from_sdtm(specs_dir: Path, sdtm_dir: Path, *, on_start=None) -> BuildR
 
 
 DELIVERED_DOCUMENTS = ("define.xml", "define2-1.xsl", "define2-0-0.xsl", "csdrg.pdf", "acrf.pdf", "blankcrf.pdf")
+
+
+def _merge_domain_task(ctx, task, reads: set[str]):
+    """A domain mapped on a worker (``cdisc.tasks.DomainTask``) into this build's ``Context``:
+    a form not read before is recorded with its problems and columns (the first domain in name
+    order to read it, as in the serial build), the columns rules read are added, ``reads`` gets
+    the forms the domain asked for. Returns (DomainResult, seconds)."""
+    for form, (fname, problems, columns) in task.forms.items():
+        if form not in ctx.forms_read:
+            ctx.forms_read[form] = fname
+            ctx._raw[form] = columns                 # no rows: only its columns are read from here on
+            ctx.problems.extend(problems)
+    for form, cols in task.columns_read.items():
+        ctx.columns_read.setdefault(form, set()).update(cols)
+    reads.update(task.reads)
+    return task.result, task.seconds
 
 
 def reconcile_columns(ctx, study: Study, log: ProblemLog) -> list[dict]:
@@ -390,7 +425,7 @@ class GraphMismatch(Exception):
 
 def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir: Path,
                   previous_dir: Path | None = None, record: dict | None = None,
-                  hashes: dict[str, str] | None = None) -> dict:
+                  hashes: dict[str, str] | None = None, executor=None) -> dict:
     """Write every dataset, metadata.json and manifest.json into ``folder`` (a fresh staging folder).
 
     The caller decides where the folder ends up (``cdisc.outdir.OutputFolder``): nothing
@@ -401,14 +436,15 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     written, so a dataset that breaks one never leaves a partial folder behind: each dataset is
     checked as it is written (one pass over its values), and when any breaks a limit the files
     written so far are removed again and every dataset's problems are raised together, in
-    build order.
+    build order. A parallel ``executor`` (default ``cdisc.executor.current()``) checks and makes
+    the XPT files as tasks (``XptWriter``).
     """
     import shutil
 
     from .errors import ConformanceError
-    from .xpt import check_xpt, write_xpt
 
     folder = Path(folder)
+    xpt = XptWriter(result, executor)
     broken: dict[str, list[Problem]] = {}
     written: list[Path] = []
     outputs = []
@@ -420,7 +456,7 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
             # mapped again in memory (the cross-domain checks need every domain): written afresh and
             # required to be the very bytes the build in OUT holds, else the build graph missed an input
             path = folder / ds.kept["file"]
-            write_xpt(path, ds.data, ds.meta, result.study.created)
+            xpt.write(path, name, ds)
             if sha256(path) != ds.kept["sha256"]:
                 raise GraphMismatch(name)
             outputs.append(ds.kept)
@@ -439,12 +475,12 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
         else:
             path = folder / sub / f"{name.lower()}.xpt"
             if broken:                        # nothing more is written; the rest is only checked
-                found = check_xpt(ds.data, ds.meta)
+                found = xpt.check(name, ds)
                 if found:
                     broken[name] = _with_trace(found, ds)
                 continue
             try:
-                info = write_xpt(path, ds.data, ds.meta, result.study.created)
+                info = xpt.write(path, name, ds)
             except ConformanceError as exc:   # a delivered file's problems are validation findings
                 broken[name] = _with_trace(exc.problems, ds)
                 continue
@@ -486,6 +522,45 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
                                                   default=str) + "\n", encoding="utf-8")
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return manifest
+
+
+class XptWriter:
+    """The XPT checks and files of ``write_outputs``: ``check_xpt``/``write_xpt`` here (serial),
+    or, with a parallel executor, tasks started at once for every dataset written from memory
+    (``cdisc.tasks.write_xpt_task``: the checks, then the file's bytes, which are written
+    here). The same problems and bytes either way: a file is determined by (data, meta, created)."""
+
+    def __init__(self, result: BuildResult, executor=None):
+        from .executor import current
+
+        executor = executor or current()
+        self.created = result.study.created
+        self.tasks: dict = {}
+        if executor.parallel:
+            from .tasks import write_xpt_task
+
+            names = [n for n, ds in result.datasets.items()
+                     if ds.delivered is None and (ds.kept is None or ds.standard == "SDTM")]
+            self.tasks = dict(zip(names, executor.map(write_xpt_task, [
+                (result.datasets[n].data, result.datasets[n].meta, self.created) for n in names])))
+
+    def check(self, name: str, ds: BuiltDataset) -> list[Problem]:
+        from .xpt import check_xpt
+
+        return list(self.tasks[name].get()[0]) if name in self.tasks else check_xpt(ds.data, ds.meta)
+
+    def write(self, path: Path, name: str, ds: BuiltDataset) -> dict:
+        """``write_xpt``'s info; raises its ConformanceError for a dataset that breaks a limit."""
+        from .errors import ConformanceError
+        from .xpt import write_xpt
+
+        if name not in self.tasks:
+            return write_xpt(path, ds.data, ds.meta, self.created)
+        problems, info, content = self.tasks.pop(name).get()
+        if problems:
+            raise ConformanceError(problems)
+        Path(path).write_bytes(content)
+        return info
 
 
 def study_context(result: BuildResult, specs_dir: Path) -> dict:
