@@ -358,14 +358,13 @@ def _check_split_by(datasets: dict[str, BuildDataset], by: dict[str, str], agenc
 
 
 def _copy_dataset(ds: BuildDataset, dest: Path, lengths: dict[str, int] | None,
-                  created) -> list[str]:
+                  widths: dict[str, int] | None, created) -> list[str]:
     """Put a dataset's transport file into the package with the study's lengths (FDA TCG
-    §4.1.5.2): copied byte for byte when the build wrote it so, else rewritten with the
-    same values and the study's lengths. Returns the variables that were widened."""
+    §4.1.5.2): copied byte for byte when the build wrote it so (``widths``, its own), else
+    rewritten with the same values and the study's lengths. Returns the widened variables."""
     from cdisc.xpt import write_xpt
 
-    widths = char_widths(ds) if lengths is not None else {}
-    widened = sorted(v for v, n in (lengths or {}).items() if widths.get(v) != n)
+    widened = sorted(v for v, n in (lengths or {}).items() if (widths or {}).get(v) != n)
     if not widened:
         shutil.copyfile(ds.path, dest)
     else:
@@ -546,7 +545,8 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
     delivered = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8")).get(
         "sdtm_source") == "delivered"
     made = {n: ds for n, ds in datasets.items() if not (delivered and ds.standard == "SDTM")}
-    lengths = study_lengths(made)
+    widths = {name: char_widths(ds) for name, ds in sorted(made.items())}
+    lengths = study_lengths(made, widths)
     with staged:
         tmp = staged.path
         dirs = {std: tmp / rel for std, rel in rel_dirs.items()
@@ -555,7 +555,8 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
         for name, ds in sorted(datasets.items()):
             folder = dirs[ds.standard]
             folder.mkdir(parents=True, exist_ok=True)
-            widened = _copy_dataset(ds, folder / ds.path.name, lengths.get(name), study.created)
+            widened = _copy_dataset(ds, folder / ds.path.name, lengths.get(name), widths.get(name),
+                                    study.created)
             packaged = replace(ds, path=folder / ds.path.name)     # split from the packaged file
             entry = {"dataset": name, "standard": ds.standard, "records": int(len(ds.data)),
                      "variables": len(ds.meta.variables),

@@ -170,7 +170,8 @@ def char_widths(ds: BuildDataset) -> dict[str, int]:
     return {v.name: int(widths[v.name]) for v in ds.meta.variables if v.type == "Char"}
 
 
-def study_lengths(datasets: dict[str, BuildDataset]) -> dict[str, dict[str, int]]:
+def study_lengths(datasets: dict[str, BuildDataset], widths: dict[str, dict[str, int]] | None = None
+                  ) -> dict[str, dict[str, int]]:
     """dataset -> character variable -> the length it has in a submission package.
 
     The rule, once for every file of the package (full datasets, their split parts) and
@@ -181,10 +182,10 @@ def study_lengths(datasets: dict[str, BuildDataset]) -> dict[str, dict[str, int]
     dataset, never its own shorter ones, so the parts and the full file agree.
 
     Steps: 1. each dataset's widths from its transport file (:func:`char_widths`: the
-    build wrote each as the dataset's longest value); 2. per variable name the largest
-    over the non-SUPP datasets; 3. SUPP-- datasets keep their widths.
+    build wrote each as the dataset's longest value; ``widths`` if already read); 2. per
+    variable name the largest over the non-SUPP datasets; 3. SUPP-- datasets keep theirs.
     """
-    widths = {name: char_widths(ds) for name, ds in sorted(datasets.items())}
+    widths = widths or {name: char_widths(ds) for name, ds in sorted(datasets.items())}
     longest: dict[str, int] = {}
     for name, w in widths.items():
         if not name.startswith("SUPP"):
