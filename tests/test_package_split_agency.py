@@ -78,6 +78,31 @@ def test_configured_limit_splits_lb_by_lbcat(pkg):
     assert verify_package(out) == []
 
 
+def test_every_file_over_the_limit_and_only_those_is_split(pkg):
+    """(Was test_package.py's split test.) Split exactly the packaged files over the limit
+    (FDA TCG §3.3.2): the full file stays, parts in split/ numbered from 1, each within
+    the limit, records adding up, no value in two parts, the define.xml note."""
+    out, manifest = pkg
+    limit = manifest["split_limit_bytes"]
+    over = {d["dataset"] for d in manifest["datasets"] if (out / d["file"]).stat().st_size > limit}
+    assert over == {s["dataset"] for s in manifest["splits"]} == {"LB", "ADLB", "ADVS"}
+    for info in manifest["splits"]:
+        name = info["dataset"].lower()
+        folder = SDTM if info["file"].startswith(SDTM) else ADAM
+        assert info["file"] == f"{folder}/{name}.xpt"
+        assert info["bytes"] == (out / info["file"]).stat().st_size
+        assert [p["file"] for p in info["parts"]] == [
+            f"{folder}/split/{name}{i}.xpt" for i in range(1, len(info["parts"]) + 1)]
+        assert len(info["parts"]) >= 2 and sum(p["records"] for p in info["parts"]) == info["records"]
+        values = [v for p in info["parts"] for v in p["values"]]
+        assert len(values) == len(set(values))
+        assert all((out / p["file"]).stat().st_size <= limit for p in info["parts"])
+        define = (out / folder / "define.xml").read_text(encoding="utf-8")
+        assert f"also submitted split by {info['split_by']} as {name}1.xpt" in define
+        entry = next(d for d in manifest["datasets"] if d["dataset"] == info["dataset"])
+        assert entry["split"] == [p["file"] for p in info["parts"]]
+
+
 def test_union_of_parts_is_the_full_file_row_for_row(pkg):
     out, manifest = pkg
     for name in ("LB", "ADLB"):
