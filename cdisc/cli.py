@@ -599,11 +599,16 @@ def _validate_any(folder: Path, specs_dir: Path | None, report_dir: Path | None,
               help="Raw exports, used only when the build has to be made first. Default: raw/ beside the specs.")
 @click.option("--allow-errors", is_flag=True,
               help="Package even when validation found errors (recorded in manifest.json).")
-@click.option("--split-limit", type=int, default=5 * 1024 ** 3, show_default=True,
-              help="Bytes above which a dataset is split (FDA TCG file-size rule).")
+@click.option("--agency", default=None, metavar="NAME",
+              help="Target agency of specs/study.yaml submission.agencies (its split limit and split "
+                   "variables). Default: submission.agency (FDA: 5 GB, TCG §3.3.2).")
+@click.option("--split-limit", default=None, metavar="SIZE",
+              help="Size above which a dataset is also split (e.g. 5 GB, 100 MB or bytes); overrides "
+                   "the agency's.")
 @debug_option
 def package(study_dir: Path | None, build_dir: Path | None, out_dir: Path, specs_dir: Path | None,
-            raw_dir: Path | None, allow_errors: bool, split_limit: int, debug: bool) -> None:
+            raw_dir: Path | None, allow_errors: bool, split_limit: str | None, debug: bool,
+            agency: str | None = None) -> None:
     """Package a build as the datasets folder of an eCTD module 5 submission.
 
     Copies the SDTM and ADaM XPT files (and Dataset-JSON when built with --format
@@ -613,7 +618,12 @@ def package(study_dir: Path | None, build_dir: Path | None, out_dir: Path, specs
     build twice gives identical bytes; `cdisc verify --out DIR` re-checks the checksums.
     """
     from .project import resolve_study
+    from .study import parse_size
 
+    try:
+        limit = parse_size(split_limit) if split_limit is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--split-limit") from None
     try:
         paths = _run(debug, resolve_study, study_dir, specs=specs_dir, raw=raw_dir, out=build_dir,
                      inputs_required=False)
@@ -642,7 +652,7 @@ def package(study_dir: Path | None, build_dir: Path | None, out_dir: Path, specs
         from .package import package as make_package
 
         manifest = _run(debug, make_package, build_dir, out_dir, specs_dir, allow_errors=allow_errors,
-                        split_limit_bytes=split_limit, protected=protected)
+                        split_limit_bytes=limit, agency=agency, protected=protected)
         files = manifest.get("files", [])
         click.echo(f"Packaged {len(files)} files into {out_dir} (manifest: {Path(out_dir) / 'manifest.json'})")
     except _Abort as a:

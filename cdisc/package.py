@@ -29,7 +29,14 @@ larger than the limit, in a ``split`` sub-folder beside the full file, named lik
 dataset with a number (``lb1.xpt``, ``lb2.xpt``: the dataset inside each is named as
 its file, TCG §4.1.1); the full, non-split file stays where it is, and the split is
 described in the dataset's define.xml comment and in manifest.json (for the reviewer's
-guide). Only the .xpt files are split (Dataset-JSON is an exchange copy).
+guide). Only the .xpt files are split (Dataset-JSON is an exchange copy). The limit and the split
+variables are per agency (``specs/study.yaml`` ``submission:``, ``cdisc package --agency``;
+:func:`agency_rules`); ``--split-limit`` overrides the limit.
+
+Character lengths (FDA TCG §4.1.5.2): every transport file of the package, split parts
+included, gives a variable the length it has study-wide (:func:`cdisc.define.from_build.
+study_lengths`), and define.xml's Length says the same; a file whose build lengths differ
+is rewritten with those lengths (same values), the others are copied byte for byte.
 
 Determinism: every byte comes from the build, the specs and the data cut (XPT headers,
 define.xml CreationDateTime, Dataset-JSON datasetJSONCreationDateTime); packaging the
@@ -39,6 +46,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +54,14 @@ import pandas as pd
 
 from cdisc.define.from_build import (
     BuildDataset,
+    char_widths,
     metadata_version_oid,
     read_build,
+    study_lengths,
     study_oid,
     write_defines,
 )
-from cdisc.errors import ConformanceError, DataError, InputError, Problem
+from cdisc.errors import ConformanceError, DataError, InputError, Problem, SpecError
 from cdisc.guides import package_documents
 
 DEFAULT_SPLIT_LIMIT = 5 * 1024**3          # FDA TCG §3.3.2: 5 GB
@@ -179,8 +189,8 @@ def plan_split(ds: BuildDataset, limit: int, *, by: str | None = None
 
     Steps:
         1. record length = the sum of the XPT storage widths; header = file size minus
-           the records (padded to 80 bytes); a part of k records is then at most
-           ``header + pad80(k * reclen)`` bytes (a part's text lengths can only shrink);
+           the records (padded to 80 bytes); a part of k records is then
+           ``header + pad80(k * reclen)`` bytes (a part keeps the full file's lengths);
         2. for each candidate variable: count the records per value (values in sorted
            order); a category variable (--CAT, PARCAT1) gives one part per value, any
            other packs consecutive values into a part while the bound stays within
@@ -237,7 +247,7 @@ def plan_split(ds: BuildDataset, limit: int, *, by: str | None = None
 
 
 def split_dataset(ds: BuildDataset, folder: Path, limit: int, created, *,
-                  by: str | None = None) -> dict:
+                  by: str | None = None, lengths: dict[str, int] | None = None) -> dict:
     """Write ``ds`` as split transport files ``folder/<name><i>.xpt`` (FDA TCG §3.3.2).
 
     Args:
@@ -246,6 +256,9 @@ def split_dataset(ds: BuildDataset, folder: Path, limit: int, created, *,
         limit: largest allowed file, in bytes.
         created: XPT header timestamp (the data cut).
         by: split variable (default: see :func:`plan_split`).
+        lengths: character variable -> length of every part; default: the full file's
+            (``ds.path``) storage widths. A part never shrinks to its own longest value:
+            parts and full file give a variable one length (FDA TCG §4.1.5.2).
 
     Returns:
         ``{"dataset", "split_by", "records", "bytes", "parts": [{"file", "dataset",
@@ -253,12 +266,14 @@ def split_dataset(ds: BuildDataset, folder: Path, limit: int, created, *,
 
     Steps: 1. :func:`plan_split`; 2. each part keeps the records whose split value is in
     it, in the dataset's record order; 3. written with the dataset's metadata renamed
-    ``<NAME><i>`` (the dataset in a transport file is named as the file, TCG §4.1.1);
-    4. check every part is within the limit and the parts' records add up to the total.
+    ``<NAME><i>`` (the dataset in a transport file is named as the file, TCG §4.1.1) and
+    the full file's lengths; 4. check every part is within the limit and the parts'
+    records add up to the total.
     """
     from cdisc.xpt import write_xpt
 
     var, parts = plan_split(ds, limit, by=by)
+    lengths = lengths if lengths is not None else char_widths(ds)
     folder.mkdir(parents=True, exist_ok=True)
     codes = ds.data[var].astype(str)
     out_parts = []
@@ -269,7 +284,7 @@ def split_dataset(ds: BuildDataset, folder: Path, limit: int, created, *,
                             "(XPT v5 dataset names)", file=ds.rel)
         part = ds.data[codes.isin(values).to_numpy()].reset_index(drop=True)
         path = folder / f"{name.lower()}.xpt"
-        write_xpt(path, part, ds.meta.model_copy(update={"name": name}), created)
+        write_xpt(path, part, ds.meta.model_copy(update={"name": name}), created, lengths=lengths)
         if path.stat().st_size > limit:
             raise ConformanceError(f"split part {path.name} is {path.stat().st_size} bytes, "
                                    f"over the limit {limit}", file=ds.rel)
@@ -281,6 +296,103 @@ def split_dataset(ds: BuildDataset, folder: Path, limit: int, created, *,
                                file=ds.rel)
     return {"dataset": ds.name, "split_by": var, "records": int(len(ds.data)),
             "bytes": ds.path.stat().st_size, "parts": out_parts}
+
+
+# --------------------------------------------------------------------------------------
+# Agencies: size limit and split variables (specs/study.yaml submission:)
+# --------------------------------------------------------------------------------------
+def agency_rules(study, agency: str | None = None, *, split_limit: int | None = None,
+                 split_by: dict[str, str] | None = None,
+                 study_file: str = "specs/study.yaml") -> dict:
+    """The split rules a package follows: ``{"agency", "split_limit", "split_by"}``.
+
+    Args:
+        study: the loaded study.yaml (:class:`cdisc.study.Study`).
+        agency: the target (``--agency``; any case); None: ``submission.agency`` (FDA).
+        split_limit: bytes, overriding the agency's limit (``--split-limit``).
+        split_by: dataset -> variable, overriding the agency's ``split_by``.
+        study_file: study.yaml as errors name it.
+
+    The limit is, first found: ``split_limit``; ``submission.agencies.<NAME>.split_limit``;
+    the built-in one (FDA TCG §3.3.2: 5 GB; :data:`cdisc.study.BUILTIN_SPLIT_LIMITS`).
+
+    Raises:
+        SpecError: the agency is not in study.yaml (nor built in), or has no limit.
+    """
+    from cdisc.study import BUILTIN_SPLIT_LIMITS
+
+    sub = study.submission
+    wanted = agency or sub.agency
+    name = {n.upper(): n for n in sub.names}.get(wanted.upper())
+    if name is None:
+        raise SpecError(
+            f"agency {wanted!r} is not in submission.agencies (known: {', '.join(sub.names)})",
+            file=study_file, key=f"submission.agencies.{wanted}",
+            hint=f"add it to study.yaml, e.g. submission: {{agencies: {{{wanted}: {{split_limit: 5 GB}}}}}}")
+    rules = sub.agencies.get(name)
+    limit = split_limit
+    if limit is None and rules is not None:
+        limit = rules.split_limit
+    if limit is None:
+        limit = BUILTIN_SPLIT_LIMITS.get(name)
+    if limit is None:
+        raise SpecError(f"agency {name} has no split_limit (cdisc has no built-in one for it)",
+                        file=study_file, key=f"submission.agencies.{name}.split_limit",
+                        hint="give the agency's dataset size limit, e.g. split_limit: 5 GB, or "
+                             "pass --split-limit")
+    by = dict(rules.split_by) if rules is not None else {}
+    by.update({str(k).upper(): str(v).upper() for k, v in (split_by or {}).items()})
+    return {"agency": name, "split_limit": int(limit), "split_by": by}
+
+
+def _check_split_by(datasets: dict[str, BuildDataset], by: dict[str, str], agency: str) -> None:
+    """A configured split variable must exist in its dataset (checked for every dataset it
+    names, split or not, so a typo shows before a dataset grows over the limit)."""
+    problems = [Problem(f"cannot split {name} by {var}: {name} has no variable {var}",
+                        file=datasets[name].rel, column=var,
+                        hint=f"fix submission.agencies.{agency}.split_by.{name} in specs/study.yaml")
+                for name, var in sorted(by.items())
+                if name in datasets and var not in datasets[name].data.columns]
+    if problems:
+        raise DataError(problems)
+
+
+def _copy_dataset(ds: BuildDataset, dest: Path, lengths: dict[str, int] | None,
+                  widths: dict[str, int] | None, created) -> list[str]:
+    """Put a dataset's transport file into the package with the study's lengths (FDA TCG
+    §4.1.5.2): copied byte for byte when the build wrote it so (``widths``, its own), else
+    rewritten with the same values and the study's lengths. Returns the widened variables."""
+    from cdisc.xpt import write_xpt
+
+    widened = sorted(v for v, n in (lengths or {}).items() if (widths or {}).get(v) != n)
+    if not widened:
+        shutil.copyfile(ds.path, dest)
+    else:
+        write_xpt(dest, ds.data, ds.meta, created, lengths=lengths)
+    return widened
+
+
+def _describe_values(var: str, values: list[str]) -> str:
+    """``LBCAT = CHEMISTRY``, or ``USUBJID 01-001 to 01-009 (9 values)`` for a packed part."""
+    if len(values) == 1:
+        return f"{var} = {values[0]}"
+    if len(values) <= 3:
+        return f"{var} in ({', '.join(values)})"
+    return f"{var} {values[0]} to {values[-1]} ({len(values)} values)"
+
+
+def _define_parts(ds: BuildDataset, info: dict, full: str) -> list[dict]:
+    """The split parts as define.xml describes them (ItemGroupDef description, leaf, comment)."""
+    out = []
+    n = len(info["parts"])
+    for i, part in enumerate(info["parts"], start=1):
+        holds = _describe_values(info["split_by"], part["values"])
+        out.append({"name": part["dataset"], "href": f"split/{part['file'].rsplit('/', 1)[-1]}",
+                    "description": f"{ds.meta.label} ({ds.name} split by {holds})",
+                    "comment": (f"Part {i} of {n} of {ds.name}: the {part['records']} records with "
+                                f"{holds}. The full dataset is {full}; the parts are submitted "
+                                "because it is over the size limit (FDA TCG §3.3.2).")})
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -354,7 +466,7 @@ def _file_entries(root: Path) -> list[dict]:
 
 
 def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bool = False,
-            split_limit_bytes: int = DEFAULT_SPLIT_LIMIT,
+            split_limit_bytes: int | None = None, agency: str | None = None,
             split_by: dict[str, str] | None = None, protected: dict[str, Path] | None = None,
             echo=None) -> dict:
     """Make the submission package of a build (FDA TCG §7.2 folders) and its manifest.
@@ -367,9 +479,12 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
             csdrg.pdf and adrg.pdf, copied into the package when present.
         allow_errors: package even when the validation has error findings (or none was
             run); recorded in the manifest.
-        split_limit_bytes: a transport file larger than this is also split (TCG §3.3.2,
-            5 GB); tests use a tiny limit.
-        split_by: dataset -> split variable, overriding :func:`split_candidates`.
+        split_limit_bytes: a transport file larger than this is also split (TCG §3.3.2);
+            None: the agency's limit (:func:`agency_rules`; FDA: 5 GB).
+        agency: the target agency of study.yaml ``submission.agencies`` (default
+            ``submission.agency``, FDA): its split limit and split variables.
+        split_by: dataset -> split variable, overriding the agency's and
+            :func:`split_candidates`.
         protected: folders the package may not be, be inside of or contain (the CLI passes
             the study's specs, raw and build folders); default: the build and specs folders.
         echo: called with each message for the user (a missing aCRF); default: stderr.
@@ -379,7 +494,8 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
 
     Raises:
         DataError: validation errors without ``allow_errors``; a dataset changed after
-            the build; a dataset that cannot be split.
+            the build; a dataset that cannot be split; a split variable it lacks.
+        SpecError: an agency study.yaml does not list, or one without a limit.
         ConformanceError: a generated define.xml or Dataset-JSON file is invalid.
 
     Steps:
@@ -387,13 +503,17 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
            ``allow_errors``) and a build whose .xpt files differ from its manifest;
         2. copy the SDTM .xpt into
            ``m5/datasets/<studyid>/tabulations/sdtm``, the ADaM ones into
-           ``.../analysis/adam/datasets``;
-        3. split every transport file over the limit into ``split/<name><i>.xpt``;
+           ``.../analysis/adam/datasets``, each with the study-wide character lengths
+           (:func:`cdisc.define.from_build.study_lengths`, FDA TCG §4.1.5.2; a file the
+           build wrote so is copied byte for byte, delivered SDTM always is);
+        3. split every transport file over the agency's limit (:func:`agency_rules`) into
+           ``split/<name><i>.xpt`` with the same lengths;
         4. the documents: specs/docs/ acrf.pdf, csdrg.pdf, adrg.pdf copied when present,
            otherwise the cSDRG/ADRG generated as PDF (:func:`cdisc.guides.package_documents`;
            a missing aCRF is reported through ``echo``); define.xml per standard from the
            specs and the data with define2-1.xsl beside it, zero XSD errors, linking only
-           the documents present (the split noted in the dataset's comment); define.html,
+           the documents present (the split noted in the dataset's comment, each part an
+           ItemGroupDef with its own def:leaf), Length = the packaged lengths; define.html,
            Dataset-JSON and the validation report into ``supplementary/``;
         5. manifest.json: every file's path, size and SHA-256 (sorted), the splits, the
            validation verdict, the documents define.xml names but the package lacks;
@@ -408,49 +528,60 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
     build_dir, out_dir, specs_dir = Path(build_dir), Path(out_dir), Path(specs_dir)
     staged = OutputFolder(out_dir, kind="package", protected=protected or {
         "build folder": build_dir, "specs folder": specs_dir})
+    study = load_study(specs_dir)
+    rules = agency_rules(study, agency, split_limit=split_limit_bytes, split_by=split_by,
+                         study_file=str(specs_dir / "study.yaml"))
+    limit = rules["split_limit"]
     validation = _validation_state(build_dir, allow_errors)
     datasets = read_build(build_dir)
     _check_build_files(build_dir, datasets)
-    study = load_study(specs_dir)
+    _check_split_by(datasets, rules["split_by"], rules["agency"])
     sid = study.studyid.lower()
     rel_dirs = {"SDTM": f"m5/datasets/{sid}/tabulations/sdtm",
                 "ADaM": f"m5/datasets/{sid}/analysis/adam/datasets"}
 
+    # delivered SDTM (cdisc build --sdtm): its files, define.xml, cSDRG and aCRF are the
+    # CRO's, copied byte for byte; only the ADaM files, define.xml and ADRG are made here
+    delivered = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8")).get(
+        "sdtm_source") == "delivered"
+    made = {n: ds for n, ds in datasets.items() if not (delivered and ds.standard == "SDTM")}
+    widths = {name: char_widths(ds) for name, ds in sorted(made.items())}
+    lengths = study_lengths(made, widths)
     with staged:
         tmp = staged.path
         dirs = {std: tmp / rel for std, rel in rel_dirs.items()
                 if any(d.standard == std for d in datasets.values())}
-        splits, notes, listing = [], {}, []
+        splits, notes, parts, listing = [], {}, {}, []
         for name, ds in sorted(datasets.items()):
             folder = dirs[ds.standard]
             folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(ds.path, folder / ds.path.name)
+            widened = _copy_dataset(ds, folder / ds.path.name, lengths.get(name), widths.get(name),
+                                    study.created)
+            packaged = replace(ds, path=folder / ds.path.name)     # split from the packaged file
             entry = {"dataset": name, "standard": ds.standard, "records": int(len(ds.data)),
                      "variables": len(ds.meta.variables),
                      "file": f"{rel_dirs[ds.standard]}/{ds.path.name}"}
-            if ds.path.stat().st_size > split_limit_bytes:
-                info = split_dataset(ds, folder / "split", split_limit_bytes, study.created,
-                                     by=(split_by or {}).get(name))
+            if widened:
+                entry["lengths_widened"] = widened
+            if packaged.path.stat().st_size > limit:
+                info = split_dataset(packaged, folder / "split", limit, study.created,
+                                     by=rules["split_by"].get(name), lengths=lengths.get(name))
+                parts[name] = _define_parts(ds, info, ds.path.name)
                 for part in info["parts"]:
                     part["file"] = f"{rel_dirs[ds.standard]}/{part['file']}"
                 info["file"] = entry["file"]
                 splits.append(info)
                 files = ", ".join(p["file"].rsplit("/", 1)[-1] for p in info["parts"])
-                notes[name] = (f"The transport file is over {split_limit_bytes} bytes: it is "
-                               f"also submitted split by {info['split_by']} as {files} in the "
-                               "split folder (FDA TCG §3.3.2).")
+                notes[name] = (f"The transport file is over {limit} bytes ({rules['agency']} "
+                               f"limit): it is also submitted split by {info['split_by']} as "
+                               f"{files} in the split folder (FDA TCG §3.3.2).")
                 entry["split"] = [p["file"] for p in info["parts"]]
             listing.append(entry)
-        # delivered SDTM (cdisc build --sdtm): its define.xml, cSDRG and aCRF are the CRO's,
-        # copied byte for byte; only the ADaM define.xml and ADRG are made here
         say = echo if echo is not None else _stderr
-        delivered = json.loads((build_dir / "manifest.json").read_text(encoding="utf-8")).get(
-            "sdtm_source") == "delivered"
         made_dirs = {std: d for std, d in dirs.items() if not (delivered and std == "SDTM")}
-        made = {n: ds for n, ds in datasets.items() if not (delivered and ds.standard == "SDTM")}
         documents, present = package_documents(build_dir, specs_dir, made_dirs, rel_dirs, made, say)
         write_defines(build_dir, specs_dir, made_dirs, dataset_notes=notes, datasets=made,
-                      html=False, documents=present)
+                      html=False, documents=present, lengths=lengths, split_parts=parts)
         if delivered and "SDTM" in dirs:
             documents.extend(_delivered_documents(build_dir, dirs["SDTM"], rel_dirs["SDTM"], say))
         supplementary = _supplementary(build_dir, tmp, made_dirs, datasets, listing)
@@ -461,7 +592,7 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
             "created": study.created.isoformat(),
             "build": {"manifest_sha256": _sha256(build_dir / "manifest.json")},
             "validation": validation,
-            "split_limit_bytes": int(split_limit_bytes),
+            "agency": rules["agency"], "split_limit_bytes": limit,
             "datasets": listing, "splits": splits, "documents": documents,
             "supplementary": supplementary,
             "files": _file_entries(tmp),

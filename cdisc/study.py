@@ -119,6 +119,79 @@ from cdisc.sdtm.spec import Aggregate  # noqa: E402  (the same aggregate rule th
 Element.model_rebuild()
 
 
+_UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 1024, "KIB": 1024, "MB": 1024**2, "MIB": 1024**2,
+          "GB": 1024**3, "GIB": 1024**3, "TB": 1024**4, "TIB": 1024**4}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes of a size written as ``5 GB``, ``100 MB``, ``2.5GiB`` or a plain number of bytes.
+
+    KB/MB/GB/TB are binary (1024-based), as cdisc's 5 GB default always was
+    (5 x 1024^3 bytes); the TCG does not say which. Raises ValueError for anything else.
+    """
+    import re
+
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size")
+    if isinstance(value, int):
+        number, unit = value, ""
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
+        if not m or m.group(2).upper() not in _UNITS:
+            raise ValueError(f"{value!r} is not a size: write e.g. 5 GB, 100 MB or a number of bytes")
+        number, unit = float(m.group(1)), m.group(2).upper()
+    size = int(number * _UNITS[unit])
+    if size < 1:
+        raise ValueError(f"{value!r}: a size limit must be at least 1 byte")
+    return size
+
+
+#: Dataset size limits cdisc knows from the agency's own guide; any other agency (PMDA,
+#: NMPA, a partner) gets its limit from study.yaml. FDA Study Data Technical Conformance
+#: Guide §3.3.2 (Dataset Size): a dataset over 5 GB is also submitted split into smaller
+#: files by a logical variable (e.g. LBCAT) in a ``split`` folder, the full file kept.
+BUILTIN_SPLIT_LIMITS = {"FDA": 5 * 1024**3}
+
+
+class AgencyRules(_Strict):
+    """How a submission package for one agency treats large transport files."""
+
+    # Largest transport file before it is also submitted split: "5 GB", "100 MB" or bytes.
+    # None: the built-in limit of the agency (BUILTIN_SPLIT_LIMITS), else an error.
+    split_limit: int | str | None = None
+    # dataset -> variable to split it by (default: --CAT, PARCAT1, PARAMCD, ... in order)
+    split_by: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("split_limit")
+    @classmethod
+    def _size(cls, v):
+        return None if v is None else parse_size(v)
+
+    @field_validator("split_by")
+    @classmethod
+    def _upper(cls, v):
+        return {str(k).upper(): str(var).upper() for k, var in v.items()}
+
+
+class Submission(_Strict):
+    """The agencies a package is made for (``cdisc package --agency NAME``)."""
+
+    agency: str = "FDA"                      # the default target of `cdisc package`
+    agencies: dict[str, AgencyRules] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_default(self) -> "Submission":
+        if self.agency not in self.agencies and self.agency not in BUILTIN_SPLIT_LIMITS:
+            raise ValueError(f"agency: {self.agency!r} is not in submission.agencies "
+                             f"({', '.join(self.names) or 'none'})")
+        return self
+
+    @property
+    def names(self) -> list[str]:
+        """Agencies a package can target: the built-in ones and those of study.yaml."""
+        return sorted(set(BUILTIN_SPLIT_LIMITS) | set(self.agencies))
+
+
 class Study(_Strict):
     studyid: str
     title: str
@@ -142,6 +215,8 @@ class Study(_Strict):
     # define.xml names them as ExternalCodeLists of the coded variables.
     dictionaries: dict[str, str] = Field(default_factory=dict)
     inclusion_exclusion: list[dict[str, Any]] = Field(default_factory=list)
+    # Per-agency packaging rules (dataset size limit, split variables): `cdisc package --agency`.
+    submission: Submission = Field(default_factory=Submission)
 
     @model_validator(mode="after")
     def _reasons(self) -> "Study":

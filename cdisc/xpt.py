@@ -808,8 +808,24 @@ def _headers(meta: DatasetMeta, cols: list[_Column], created: datetime.datetime)
     return raw
 
 
+def _given_lengths(cols: list[_Column], lengths: dict[str, int], ds: str) -> list[Problem]:
+    """Widen character columns to the lengths the caller gives (``fill`` pads with blanks);
+    a length shorter than a value or over 200 is a problem (values are never truncated)."""
+    problems = []
+    for c in cols:
+        want = lengths.get(c.name)
+        if c.ntype != 2 or want is None:
+            continue
+        if not c.length <= want <= MAX_CHAR:
+            problems.append(Problem(f"given length {want} is outside {c.length}..{MAX_CHAR} (the "
+                                    f"longest value has {c.length} bytes)", file=ds, column=c.name))
+            continue
+        c.length = int(want)
+    return problems
+
+
 def write_xpt(path, df: pd.DataFrame, meta: DatasetMeta,
-              created: datetime.datetime) -> dict:
+              created: datetime.datetime, *, lengths: dict[str, int] | None = None) -> dict:
     """Write ``df`` as a SAS XPORT v5 file named by ``meta`` (FDA TCG §3.3.1, §4.1).
 
     Args:
@@ -819,7 +835,10 @@ def write_xpt(path, df: pd.DataFrame, meta: DatasetMeta,
         meta: dataset name/label and variables (order, name, label, type, length,
             format).
         created: timestamp stored as created and modified in the headers; the output is
-            byte-for-byte determined by (df, meta, created).
+            byte-for-byte determined by (df, meta, created, lengths).
+        lengths: character variable -> length to write instead of the longest value of
+            ``df`` (a study-wide length, FDA TCG §4.1.5.2, given by the package: a split
+            part keeps the full dataset's lengths); never shorter than a value.
 
     Returns:
         ``{"records": n, "variables": k, "lengths": {VAR: length}}``.
@@ -841,6 +860,7 @@ def write_xpt(path, df: pd.DataFrame, meta: DatasetMeta,
            blanks to a multiple of 80 bytes.
     """
     problems, cols = _analyse(df, meta)
+    problems += _given_lengths(cols, lengths or {}, meta.name)
     if problems:
         raise ConformanceError(problems)
     n = len(df)

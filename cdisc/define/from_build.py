@@ -57,7 +57,7 @@ import pandas as pd
 
 from cdisc.define.model import (
     CodeList, Comment, DatasetDefinition, DefineModel, Document, DocumentRef, Method,
-    Origin, Standard, Study, ValueLevel, describe_dataset, describe_value_levels,
+    Origin, SplitPart, Standard, Study, ValueLevel, describe_dataset, describe_value_levels,
     origin_from_meta,
 )
 from cdisc.define.adam_params import parameter_metadata
@@ -158,6 +158,44 @@ def read_build(build_dir: Path) -> dict[str, BuildDataset]:
 
 
 # --------------------------------------------------------------------------------------
+# Character lengths: one per variable for the whole study
+# --------------------------------------------------------------------------------------
+def char_widths(ds: BuildDataset) -> dict[str, int]:
+    """The storage width of each character variable in the dataset's transport file (what
+    :func:`cdisc.xpt.write_xpt` made it: the longest value, at least 1)."""
+    import pyreadstat
+
+    _, info = pyreadstat.read_xport(str(ds.path), metadataonly=True)
+    widths = info.variable_storage_width
+    return {v.name: int(widths[v.name]) for v in ds.meta.variables if v.type == "Char"}
+
+
+def study_lengths(datasets: dict[str, BuildDataset], widths: dict[str, dict[str, int]] | None = None
+                  ) -> dict[str, dict[str, int]]:
+    """dataset -> character variable -> the length it has in a submission package.
+
+    The rule, once for every file of the package (full datasets, their split parts) and
+    for define.xml's ItemDef/@Length: FDA TCG §4.1.5.2 (variable lengths) asks for the
+    longest value actually present, and for one variable (USUBJID, VISIT, ...) the longest
+    across all datasets of the study, except SUPP-- datasets, which keep their own
+    longest (QVAL of SUPPAE is not widened by SUPPLB). A split part has the lengths of its
+    dataset, never its own shorter ones, so the parts and the full file agree.
+
+    Steps: 1. each dataset's widths from its transport file (:func:`char_widths`: the
+    build wrote each as the dataset's longest value; ``widths`` if already read); 2. per
+    variable name the largest over the non-SUPP datasets; 3. SUPP-- datasets keep theirs.
+    """
+    widths = widths or {name: char_widths(ds) for name, ds in sorted(datasets.items())}
+    longest: dict[str, int] = {}
+    for name, w in widths.items():
+        if not name.startswith("SUPP"):
+            for var, n in w.items():
+                longest[var] = max(longest.get(var, 1), n)
+    return {name: (w if name.startswith("SUPP") else {var: longest[var] for var in w})
+            for name, w in widths.items()}
+
+
+# --------------------------------------------------------------------------------------
 # OIDs shared with Dataset-JSON
 # --------------------------------------------------------------------------------------
 def study_oid(studyid: str) -> str:
@@ -186,6 +224,8 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
                         dataset_notes: dict[str, str] | None = None,
                         datasets: dict[str, BuildDataset] | None = None,
                         documents: set[str] | None = None,
+                        lengths: dict[str, dict[str, int]] | None = None,
+                        split_parts: dict[str, list[dict]] | None = None,
                         ) -> dict[str, DefineModel]:
     """The Define-XML 2.1 model of a build's SDTM datasets and of its ADaM datasets.
 
@@ -198,6 +238,11 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
         documents: the document files (acrf.pdf, csdrg.pdf, adrg.pdf) that will sit beside
             define.xml, the only ones it links (no dead def:leaf); default: those in
             ``specs/docs/``. Without acrf.pdf no origin cites the aCRF.
+        lengths: dataset -> character variable -> ItemDef Length, the lengths the package
+            wrote (:func:`study_lengths`); default: each dataset's longest value.
+        split_parts: dataset -> the files it was split into for size (FDA TCG §3.3.2),
+            ``[{"name": "LB1", "href": "split/lb1.xpt", "description", "comment"}]``:
+            each an ItemGroupDef with its own def:leaf and CommentDef after the dataset's.
 
     Returns:
         ``{"SDTM": model, "ADaM": model}``, a key only for a standard the build has.
@@ -269,6 +314,17 @@ def build_define_models(build_dir: Path, specs_dir: Path, *,
             for method in m:
                 if "imput" in method.description.lower():
                     method.type = "Imputation"
+            given = (lengths or {}).get(ds.name, {})
+            for item in dataset.items:       # the length in the transport file, not a guess
+                if item.name in given:
+                    item.length = given[item.name]
+            for part in (split_parts or {}).get(ds.name, []):
+                oid = f"COM.{part['name']}" if part.get("comment") else None
+                if oid:
+                    c.append(Comment(oid=oid, description=part["comment"]))
+                dataset.split_parts.append(SplitPart(
+                    name=part["name"], href=part["href"], description=part["description"],
+                    comment_oid=oid))
             defs.append(dataset)
             methods += m
             comments += c
@@ -340,7 +396,9 @@ def _tool_version() -> str:
 def write_defines(build_dir: Path, specs_dir: Path, out_dirs: dict[str, Path] | None = None, *,
                   dataset_notes: dict[str, str] | None = None, html: bool = True,
                   datasets: dict[str, BuildDataset] | None = None,
-                  documents: set[str] | None = None) -> dict[str, Path]:
+                  documents: set[str] | None = None,
+                  lengths: dict[str, dict[str, int]] | None = None,
+                  split_parts: dict[str, list[dict]] | None = None) -> dict[str, Path]:
     """Write define.xml (+ define2-1.xsl, + define.html) for SDTM and for ADaM.
 
     Args:
@@ -349,7 +407,8 @@ def write_defines(build_dir: Path, specs_dir: Path, out_dirs: dict[str, Path] | 
         out_dirs: standard -> folder for its define.xml; default ``BUILD/sdtm`` and
             ``BUILD/adam`` (next to the .xpt files the define's leaves point to). A
             standard the build has but ``out_dirs`` lacks is not written.
-        dataset_notes, datasets, documents: see :func:`build_define_models`.
+        dataset_notes, datasets, documents, lengths, split_parts: see
+            :func:`build_define_models`.
         html: also render ``define.html`` with the stylesheet.
 
     Returns:
@@ -369,7 +428,8 @@ def write_defines(build_dir: Path, specs_dir: Path, out_dirs: dict[str, Path] | 
     build_dir = Path(build_dir)
     out_dirs = out_dirs or {"SDTM": build_dir / "sdtm", "ADaM": build_dir / "adam"}
     models = build_define_models(build_dir, specs_dir, dataset_notes=dataset_notes,
-                                 datasets=datasets, documents=documents)
+                                 datasets=datasets, documents=documents, lengths=lengths,
+                                 split_parts=split_parts)
     written: dict[str, Path] = {}
     for standard, model in models.items():
         if standard not in out_dirs:

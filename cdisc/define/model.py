@@ -221,6 +221,20 @@ class ItemDefinition(_Model):
     comment_oid: str | None = None
 
 
+class SplitPart(_Model):
+    """One file of a dataset the package split for size (FDA TCG §3.3.2): written as an
+    ItemGroupDef of its own (``IG.LB1``, SASDatasetName LB1, the dataset's Domain, class
+    and ItemRefs) with its def:leaf (``split/lb1.xpt``) and a description and comment of
+    what it holds. Define-XML 2.1 gives an ItemGroupDef at most one def:leaf, so a leaf per
+    file needs an ItemGroupDef per file; the parts are the standard dataset itself (same
+    ItemDefs, hence the same lengths), so no def:IsNonStandard."""
+
+    name: str                                 # dataset name inside the file, e.g. LB1
+    href: str                                 # def:leaf xlink:href, e.g. split/lb1.xpt
+    description: str                          # e.g. Laboratory Test Results (LB split by LBCAT = CHEMISTRY)
+    comment_oid: str | None = None
+
+
 class DatasetDefinition(_Model):
     """``ItemGroupDef`` (§5.3.4) with its items."""
 
@@ -237,6 +251,7 @@ class DatasetDefinition(_Model):
     has_no_data: bool = False
     comment_oid: str | None = None
     items: list[ItemDefinition]
+    split_parts: list[SplitPart] = Field(default_factory=list)   # FDA TCG §3.3.2 size split
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

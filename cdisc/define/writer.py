@@ -10,6 +10,7 @@ OIDs follow one scheme, shared with Dataset-JSON (``itemGroupOID``/``itemOID``):
 | def:ValueListDef   | ``VL.<DS>.<VAR>``                       |
 | def:WhereClauseDef | ``WC.<DS>.<VAR>.<COMPARATOR>.<values>`` per condition, joined |
 | def:leaf (dataset) | ``LF.<DS>``                             |
+| split part (TCG §3.3.2) | ``IG.<DS><n>`` / ``LF.<DS><n>``, ItemRefs to ``IT.<DS>.<VAR>`` |
 """
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def _check_model(model: DefineModel) -> None:
         ids = [getattr(o, "oid", None) or getattr(o, "id") for o in objs]
         for dup in sorted({i for i in ids if ids.count(i) > 1}):
             problems.append(Problem(f"{kind} {dup!r} is defined more than once", key=f"{kind}s"))
-    names = [ds.name for ds in model.datasets]
+    names = [n for ds in model.datasets for n in [ds.name] + [p.name for p in ds.split_parts]]
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(Problem(f"dataset {dup} is listed more than once", key="datasets"))
     for ref in model.annotated_crf + model.supplemental_docs:
@@ -119,6 +120,8 @@ def _check_model(model: DefineModel) -> None:
     for ds in model.datasets:
         need("standard", ds.standard_oid, f"{ds.name}")
         need("comment", ds.comment_oid, f"{ds.name}")
+        for part in ds.split_parts:
+            need("comment", part.comment_oid, f"{part.name}")
         for item in ds.items:
             where = f"{ds.name}.{item.name}"
             need("codelist", item.codelist_oid, where)
@@ -168,6 +171,28 @@ def _item_def(parent, oid: str, name: str, item: ItemDefinition | ValueLevel,
     _origin(el, item.origin)
     if value_list_oid:
         _sub(el, _d("ValueListRef"), {"ValueListOID": value_list_oid})
+
+
+def _item_group(mdv, ds, name: str, href: str, description: str, comment_oid: str | None) -> None:
+    """One ItemGroupDef with its def:leaf; ``name`` is ``ds.name`` or one of its split
+    parts, whose ItemRefs point at the dataset's own ItemDefs (``IT.<DS>.<VAR>``)."""
+    ig = _sub(mdv, _o("ItemGroupDef"), {
+        "OID": f"IG.{name}", "Domain": ds.domain, "Name": name,
+        "Repeating": _yes_no(ds.repeating), "IsReferenceData": _yes_no(ds.is_reference_data),
+        "SASDatasetName": name, "Purpose": ds.purpose, _d("Structure"): ds.structure,
+        _d("StandardOID"): ds.standard_oid, _d("HasNoData"): "Yes" if ds.has_no_data else None,
+        _d("ArchiveLocationID"): f"LF.{name}", _d("CommentOID"): comment_oid,
+    })
+    _description(ig, description)
+    for order, item in enumerate(ds.items, start=1):
+        _sub(ig, _o("ItemRef"), {
+            "ItemOID": f"IT.{ds.name}.{item.name}", "OrderNumber": order,
+            "Mandatory": _yes_no(item.mandatory), "KeySequence": item.key_sequence,
+            "MethodOID": item.method_oid, "Role": item.role,
+        })
+    _sub(ig, _d("Class"), {"Name": ds.class_})
+    leaf = _sub(ig, _d("leaf"), {"ID": f"LF.{name}", "{%s}href" % XLINK: href})
+    _sub(leaf, _d("title"), text=href)
 
 
 def build_define(model: DefineModel):
@@ -264,23 +289,10 @@ def build_define(model: DefineModel):
                 _sub(rc, _o("CheckValue"), text=value)
 
     for ds in model.datasets:
-        ig = _sub(mdv, _o("ItemGroupDef"), {
-            "OID": f"IG.{ds.name}", "Domain": ds.domain, "Name": ds.name,
-            "Repeating": _yes_no(ds.repeating), "IsReferenceData": _yes_no(ds.is_reference_data),
-            "SASDatasetName": ds.name, "Purpose": ds.purpose, _d("Structure"): ds.structure,
-            _d("StandardOID"): ds.standard_oid, _d("HasNoData"): "Yes" if ds.has_no_data else None,
-            _d("ArchiveLocationID"): f"LF.{ds.name}", _d("CommentOID"): ds.comment_oid,
-        })
-        _description(ig, ds.label)
-        for order, item in enumerate(ds.items, start=1):
-            _sub(ig, _o("ItemRef"), {
-                "ItemOID": f"IT.{ds.name}.{item.name}", "OrderNumber": order,
-                "Mandatory": _yes_no(item.mandatory), "KeySequence": item.key_sequence,
-                "MethodOID": item.method_oid, "Role": item.role,
-            })
-        _sub(ig, _d("Class"), {"Name": ds.class_})
-        leaf = _sub(ig, _d("leaf"), {"ID": f"LF.{ds.name}", "{%s}href" % XLINK: ds.href})
-        _sub(leaf, _d("title"), text=ds.href)
+        _item_group(mdv, ds, ds.name, ds.href, ds.label, ds.comment_oid)
+        # each split file (FDA TCG §3.3.2) right after its dataset, with its own leaf
+        for part in ds.split_parts:
+            _item_group(mdv, ds, part.name, part.href, part.description, part.comment_oid)
 
     for ds in model.datasets:
         for item in ds.items:
