@@ -96,7 +96,11 @@ def run_build(folder: Path, extra: list[str]) -> tuple[dict, float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0, 1):
         sys.exit(f"cdisc build failed ({proc.returncode}):\n{err.decode()[-3000:]}")
-    return json.loads(out), wall, usage.ru_maxrss / 1024 ** 2
+    try:
+        summary = json.loads(out)
+    except ValueError:
+        sys.exit(f"cdisc build printed no JSON summary ({proc.returncode}):\n{err.decode()[-3000:]}")
+    return summary, wall, usage.ru_maxrss / 1024 ** 2
 
 
 def main(argv: list[str]) -> None:
