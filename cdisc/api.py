@@ -66,7 +66,7 @@ def _dataset_files(folder: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for p in sorted(folder.rglob("*"), key=lambda p: (FORMATS.index(p.suffix.lower()) if p.suffix.lower() in FORMATS
                                                       else 99, p.as_posix())):
-        if p.is_file() and p.suffix.lower() in FORMATS and not {"validation", "suites"} & set(p.parts):
+        if p.is_file() and p.suffix.lower() in FORMATS and not {"validation", "suites", "split"} & set(p.parts):
             name = p.name.split(".")[0].upper()
             if name in files:
                 continue

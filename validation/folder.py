@@ -26,7 +26,9 @@ from cdisc.errors import InputError
 
 from .model import ValidationResult
 
-SKIP_DIRS = {"validation", "suites", "__pycache__"}
+# split/ holds the parts of a dataset the package split by size (FDA TCG §3.3.2): the full
+# file beside it is the dataset, so its parts are not validated as datasets of their own
+SKIP_DIRS = {"validation", "suites", "__pycache__", "split"}
 
 
 @dataclass
