@@ -990,12 +990,16 @@ def spec_schemas(specs_dir: Path, debug: bool) -> None:
         sys.exit(a.code)
 
 
-# Commands kept in their own modules (registered here, before __main__ runs the group).
-from .cli_build_all import build_all as _build_all  # noqa: E402
-from .cli_pool import pool as _pool  # noqa: E402
+# Commands kept in their own modules, which import this one: registered on the group of the
+# module cdisc.cli (`python -m cdisc.cli` runs that module's group, below).
+if __name__ != "__main__":
+    from .cli_build_all import build_all as _build_all  # noqa: E402
+    from .cli_pool import pool as _pool  # noqa: E402
 
-main.add_command(_build_all)
-main.add_command(_pool)
+    main.add_command(_build_all)
+    main.add_command(_pool)
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    from cdisc.cli import main as _main
+
+    _main()
