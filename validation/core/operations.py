@@ -302,8 +302,9 @@ def _regex_grouping(df, grouping, rx):
         if len(nn) and isinstance(nn.iloc[0], str):
             try:
                 if re.match(rx, nn.iloc[0]):
-                    d[col] = d[col].map(lambda x: (re.match(rx, x).group(0) if re.match(rx, x) else x)
-                                        if isinstance(x, str) and x else x)
+                    from .operators import map_texts
+
+                    d[col] = map_texts(d[col], lambda x: re.match(rx, x).group(0) if re.match(rx, x) else x)
             except re.error:
                 pass
     return d
