@@ -1378,6 +1378,48 @@ def op_target_is_sorted_by(env, leaf):
     return result.astype(bool)
 
 
+def _overlapping(g: np.ndarray, codes: np.ndarray, uniq: np.ndarray, dated_u: np.ndarray, prec_u: np.ndarray,
+                 dated: np.ndarray) -> np.ndarray:
+    """``~_date_overlaps`` for every record at once: a dated record overlaps when another record of
+    its group has a date of another precision that is a prefix of it, or that it is a prefix of.
+
+    The prefix pairs are found once per distinct date (each of its prefixes looked up among the
+    distinct dates), then matched to the records of each group by a hash join.
+    """
+    n = len(g)
+    out = np.zeros(n, dtype=bool)
+    if not dated.any():
+        return out
+    text = {}
+    for k in np.flatnonzero(dated_u):
+        x = uniq[k]
+        text[k] = x.split("--", 1)[0] if "--" in x else x
+    by_text: dict[str, list[int]] = {}
+    for k, x in text.items():
+        by_text.setdefault(x, []).append(k)
+    longs, shorts = [], []
+    for k, x in text.items():                       # (longer, shorter) distinct dates of other precision
+        for length in range(1, len(x) + 1):
+            for j in by_text.get(x[:length], ()):
+                if prec_u[j] != prec_u[k]:
+                    longs.append(k)
+                    shorts.append(j)
+    if not longs:
+        return out
+    rec = np.flatnonzero(dated)
+    width = len(uniq) + 1
+    present = np.unique(g[rec] * width + codes[rec])
+    pairs = pd.DataFrame({"code": np.concatenate([longs, shorts]), "other": np.concatenate([shorts, longs])})
+    recs = pd.DataFrame({"rec": rec, "code": codes[rec]})
+    joined = recs.merge(pairs, on="code", how="inner")
+    if not len(joined):
+        return out
+    r = joined["rec"].to_numpy()
+    hit = np.isin(g[r] * width + joined["other"].to_numpy(), present)
+    out[r[hit]] = True
+    return out
+
+
 def _sorted_groups(ordered: pd.DataFrame, within: list, tcol: str, comparator: str, ascending: bool,
                    na_pos: str) -> pd.Series:
     """``_sorted_group_check(group) & _date_overlaps(group)`` for every group of ``ordered``
@@ -1422,6 +1464,7 @@ def _sorted_groups(ordered: pd.DataFrame, within: list, tcol: str, comparator: s
     if numeric_comparator:
         key = comp.to_numpy(dtype=float)
         date_ok = np.ones(n, dtype=bool)
+        overlap = np.zeros(n, dtype=bool)
     else:
         cv = comp.to_numpy(dtype=object)
         codes, uniq = pd.factorize(cv, use_na_sentinel=True)
@@ -1436,13 +1479,7 @@ def _sorted_groups(ordered: pd.DataFrame, within: list, tcol: str, comparator: s
         c = np.maximum(codes, 0)
         key = np.where(codes >= 0, rank[c], -1).astype(float)
         date_ok = ok_u[c] & (codes >= 0)
-        prec = np.where(date_ok & ~null, prec_u[c], -1)
-        dated = prec >= 0
-        lo = np.full(n_groups, np.iinfo(np.int64).max)
-        hi = np.full(n_groups, -1)
-        np.minimum.at(lo, g[dated & grouped], prec[dated & grouped])
-        np.maximum.at(hi, g[dated & grouped], prec[dated & grouped])
-        slow |= (hi >= 0) & (lo != hi)                            # partial dates that may overlap
+        overlap = _overlapping(g, codes, uniq, ok_u & is_str, prec_u, date_ok & ~null & grouped)
     # repeats of the target (any record) or of the comparator (non-null records) within a group
     idx = np.flatnonzero(grouped)
     o = idx[np.lexsort((t[idx], g[idx]))]
@@ -1471,10 +1508,13 @@ def _sorted_groups(ordered: pd.DataFrame, within: list, tcol: str, comparator: s
     misplaced = both & ((min_null < max_val) if na_pos == "last" else (max_null > min_val))
     valid[fast & null & misplaced[np.maximum(g, 0)]] = False
     # expected order: the target at the same rank when the group is sorted by the comparator
-    rows = np.flatnonzero(fast & ~null)
+    # (records whose date overlaps another's are left out of this comparison)
+    rows = np.flatnonzero(fast & ~null & ~overlap)
     by_target = rows[np.lexsort((t[rows], g[rows]))]
     by_comp = rows[np.lexsort((key[rows] if ascending else -key[rows], g[rows]))]
     valid[by_target[t[by_target] != t[by_comp]]] = False
+    rows = np.flatnonzero(fast & ~null)
+    by_target = rows[np.lexsort((t[rows], g[rows]))]
     # _neighbors: each (still valid, dated) record against the previous and next in target order
     gt, kt = g[by_target], key[by_target]
     same_prev = np.zeros(len(by_target), dtype=bool)
@@ -1491,6 +1531,7 @@ def _sorted_groups(ordered: pd.DataFrame, within: list, tcol: str, comparator: s
         out_of_order = (same_prev & (kt > prev_k)) | (same_next & (kt < next_k))
     check = valid[by_target] & date_ok[by_target]
     valid[by_target[check & out_of_order]] = False
+    valid[fast & overlap] = False                                 # & _date_overlaps
     combined[:] = valid
     # the groups CORE's per-group code has to decide
     slow_rows = np.flatnonzero(grouped & slow[np.maximum(g, 0)])
