@@ -314,7 +314,9 @@ def op_record_count(study, p: Params, frame):
         if col in df.columns:
             if df[col].isna().all():
                 all_na[col] = None
-            elif pd.api.types.is_string_dtype(df[col]) and df[col].fillna("").astype(str).str.strip().eq("").all():
+            # (each distinct text stripped once: the same test, without a strip per record)
+            elif pd.api.types.is_string_dtype(df[col]) and \
+                    df[col].fillna("").astype(str).drop_duplicates().str.strip().eq("").all():
                 all_na[col] = ""
     if p.regex and filtered is None:
         # CORE _get_regex_grouped_counts: count on the regex-trimmed values, report the original ones
