@@ -27,15 +27,55 @@ from cdisc.sasformats import format_kind
 
 
 def iso_date(s: pd.Series) -> pd.Series:
-    """The calendar date (datetime64, day precision) of values with a complete date; NaT otherwise."""
+    """The calendar date (datetime64, day precision) of values with a complete date; NaT otherwise.
+
+    Element-wise, so parsed once per distinct value (cdisc.distinct.on_distinct): a --DTC
+    column has a few thousand dates over a million records."""
+    from cdisc.distinct import on_distinct
+
+    out = on_distinct(s, _iso_date)
+    out.name = s.name
+    return out
+
+
+def _iso_date(s: pd.Series) -> pd.Series:
     text = s.astype("string")
     full = text.str.match(_FULL_DATE).fillna(False).astype(bool)
     return pd.to_datetime(text.str.slice(0, 10).where(full), format="%Y-%m-%d", errors="coerce")
 
 
+def _comparable_test(u: pd.Series) -> pd.Series:
+    return u.str.match(TRUNCATED).fillna(False) & _one_valid(u).fillna(False)
+
+
+# text -> _comparable_test answer. The same --DTC column is compared with several others in one
+# run (and the answer is a pure function of the text), so each distinct date is tested once.
+_COMPARABLE: dict[str, bool] = {}
+
+
 def _comparable(text: pd.Series) -> np.ndarray:
     """Valid right-truncated values (see compare_iso), tested once per distinct value."""
-    return by_distinct(text, lambda u: (u.str.match(TRUNCATED).fillna(False) & _one_valid(u).fillna(False)), False)
+    return memo_distinct(text, _comparable_test, _COMPARABLE, False)
+
+
+def memo_distinct(s: pd.Series, test, cache: dict, missing: bool) -> np.ndarray:
+    """``cdisc.iso8601.by_distinct(s, test, missing)`` with the answers for texts kept in
+    ``cache`` (``test`` must be a pure function of the text): only texts not seen before are
+    tested. Values that are not str are tested every time (their text form depends on type)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    if not len(uniques):
+        return np.full(len(s), missing, dtype=bool)
+    u = np.asarray(uniques, dtype=object)
+    ans = np.fromiter((cache.get(x, 2) if isinstance(x, str) else 2 for x in u), dtype=np.int8, count=len(u))
+    miss = ans == 2
+    if miss.any():
+        new = np.asarray(test(pd.Series(u[miss], dtype="string")), dtype=bool)
+        if len(cache) > 1_000_000:
+            cache.clear()
+        cache.update((x, bool(b)) for x, b in zip(u[miss].tolist(), new.tolist()) if isinstance(x, str))
+        ans[miss] = new
+    ok = ans.astype(bool)
+    return np.where(codes < 0, missing, ok[np.maximum(codes, 0)])
 
 
 def compare_iso(a: pd.Series, b: pd.Series) -> pd.Series:

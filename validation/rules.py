@@ -251,9 +251,20 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[RAW_COLUMNS]
 
 
-def norm_text(s: pd.Series) -> pd.Series:
-    """Text for comparing values across datasets: numbers as text, strings stripped."""
+def _norm_text(s: pd.Series) -> pd.Series:
     return as_text(s).astype("string").str.strip().fillna("")
+
+
+def norm_text(s: pd.Series) -> pd.Series:
+    """Text for comparing values across datasets: numbers as text, strings stripped.
+
+    Element-wise, so done once per distinct value (cdisc.distinct.on_distinct): keys such as
+    USUBJID, --TESTCD and visit names repeat over every record."""
+    from cdisc.distinct import on_distinct
+
+    out = on_distinct(s, _norm_text)
+    out.name = s.name
+    return out
 
 
 # ----------------------------------------------------------------------------- SDTM rules
@@ -838,7 +849,9 @@ def flag_values(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
     for n in ctx.select(rule.scope):
         df = ctx.datasets[n]
         for c in [c for c in df.columns if c.endswith("FL") and df[c].dtype.kind not in "fiu"]:
-            text = df[c].astype("string").str.strip().fillna("")
+            from cdisc.distinct import on_distinct
+
+            text = on_distinct(df[c], lambda x: x.astype("string").str.strip().fillna(""))
             allowed = {"Y", "N"} if (n == "ADSL" and c in population) else {"Y", "N", ""}
             bad = ~text.isin(allowed)
             out.append(found(n, df, bad, c, detail=("a population flag is Y or N" if "" not in allowed

@@ -125,12 +125,30 @@ def _values_long(study, i: DatasetInfo, keep=None) -> pd.DataFrame:
     return long
 
 
+def _left_join_one(long: pd.DataFrame, meta: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``long.merge(meta, how="left", on=key)`` when every key of ``long`` is in ``meta`` once:
+    then the merge keeps ``long``'s rows and order and each gets its ``meta`` row, which a
+    position take gives without hashing the long frame's keys. Otherwise the merge itself."""
+    mk = meta[key]
+    others = [c for c in meta.columns if c != key]
+    if (not len(long) or mk.duplicated().any() or set(others) & set(long.columns)
+            or meta[key].dtype != object and not pd.api.types.is_string_dtype(meta[key])):
+        return long.merge(meta, how="left", on=key)
+    pos = pd.Index(mk.to_numpy(dtype=object)).get_indexer(long[key].to_numpy(dtype=object))
+    if (pos < 0).any():
+        return long.merge(meta, how="left", on=key)
+    out = long.copy()
+    for c in others:
+        out[c] = meta[c].take(pos).reset_index(drop=True).set_axis(out.index)
+    return out
+
+
 def value_check_variable_metadata_frame(study, info, rule, keep=None) -> pd.DataFrame:
     frames = []
     for i in _family(study, info, rule):
         long = _values_long(study, i, keep)
         meta = variables_frame(study, i)
-        merged = long.merge(meta, how="left", on="variable_name")
+        merged = _left_join_one(long, meta, "variable_name")
         merged["variable_value_length"] = None  # CORE: data types are Char/Num, never integer/float/text
         frames.append(tag(merged, i.name))
     return _concat(frames)
@@ -141,7 +159,9 @@ def value_check_dataset_metadata_frame(study, info, rule, keep=None) -> pd.DataF
     for i in _family(study, info, rule):
         long = _values_long(study, i, keep)
         for k, v in study.dataset_metadata_row(i).items():
-            long[k] = [v] * len(long)
+            # a scalar broadcast gives the column [v] * n gives (same dtype), without a list of
+            # n objects to convert (n = records x variables)
+            long[k] = v if len(long) else [v] * len(long)
         frames.append(tag(long, i.name))
     return _concat(frames)
 

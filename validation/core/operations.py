@@ -240,8 +240,48 @@ def op_distinct(study, p: Params, frame):
         out = d.groupby(p.grouping, as_index=False, sort=True)["_v"].agg(lambda x: sorted(x.dropna().unique()))
         return Grouped(out.rename(columns={"_v": p.target}), p.target)
     d = df.drop_duplicates(subset=p.grouping + [p.target])
-    out = d.groupby(p.grouping, as_index=False, sort=True)[p.target].agg(lambda x: sorted(x.dropna()))
+    out = _sorted_lists(d, p.grouping, p.target)
+    if out is None:
+        out = d.groupby(p.grouping, as_index=False, sort=True)[p.target].agg(lambda x: sorted(x.dropna()))
     return Grouped(out, p.target)
+
+
+def _sorted_lists(d: pd.DataFrame, grouping: list, target: str) -> pd.DataFrame | None:
+    """``d.groupby(grouping, as_index=False, sort=True)[target].agg(lambda x: sorted(x.dropna()))``
+    without a Python call per group: one sort of the whole column by (group, value), cut at the
+    group boundaries. Only for a column of texts or numbers, where one sort orders each group as
+    ``sorted`` does (values within a group are distinct after drop_duplicates); otherwise None.
+    """
+    col = d[target]
+    vals = col.to_numpy(dtype=object)
+    keep = ~pd.isna(vals)
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        v = col.to_numpy(dtype=float)
+        rank = v
+    else:
+        codes, uniq = pd.factorize(vals[keep])
+        if not all(isinstance(u, str) for u in uniq):
+            return None
+        order = np.argsort(np.asarray(uniq, dtype=object), kind="stable")
+        r = np.empty(len(uniq), dtype=np.int64)
+        r[order] = np.arange(len(uniq))
+        rank = np.zeros(len(vals))
+        rank[keep] = r[codes]
+    gb = d.groupby(grouping, sort=True)
+    g = gb.ngroup().fillna(-1).to_numpy().astype(np.int64)
+    keys = d.groupby(grouping, as_index=False, sort=True)[target].size()[grouping]
+    if not len(keys):                              # (pandas' own dtype for an empty result)
+        return None
+    take = keep & (g >= 0)
+    idx = np.flatnonzero(take)
+    idx = idx[np.lexsort((rank[idx], g[idx]))]
+    counts = np.bincount(g[idx], minlength=len(keys))
+    flat = col.iloc[idx].tolist()                  # Python scalars, as iterating the group gives
+    ends = np.cumsum(counts).tolist()
+    lists = np.empty(len(keys), dtype=object)
+    lists[:] = [flat[a:b] for a, b in zip([0] + ends[:-1], ends)]
+    keys[target] = lists
+    return keys
 
 
 def _referenced_columns(study, df, target):
@@ -274,7 +314,9 @@ def op_record_count(study, p: Params, frame):
         if col in df.columns:
             if df[col].isna().all():
                 all_na[col] = None
-            elif pd.api.types.is_string_dtype(df[col]) and df[col].fillna("").astype(str).str.strip().eq("").all():
+            # (each distinct text stripped once: the same test, without a strip per record)
+            elif pd.api.types.is_string_dtype(df[col]) and \
+                    df[col].fillna("").astype(str).drop_duplicates().str.strip().eq("").all():
                 all_na[col] = ""
     if p.regex and filtered is None:
         # CORE _get_regex_grouped_counts: count on the regex-trimmed values, report the original ones
@@ -302,8 +344,9 @@ def _regex_grouping(df, grouping, rx):
         if len(nn) and isinstance(nn.iloc[0], str):
             try:
                 if re.match(rx, nn.iloc[0]):
-                    d[col] = d[col].map(lambda x: (re.match(rx, x).group(0) if re.match(rx, x) else x)
-                                        if isinstance(x, str) and x else x)
+                    from .operators import map_texts
+
+                    d[col] = map_texts(d[col], lambda x: re.match(rx, x).group(0) if re.match(rx, x) else x)
             except re.error:
                 pass
     return d

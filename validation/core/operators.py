@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas._libs import lib
 
 from . import dates
 
@@ -171,6 +172,25 @@ def regex_text(s: pd.Series) -> pd.Series:
                 a[boo] = [str(x) for x in a[boo]]
             return pd.Series(a, index=s.index, dtype=object)
     return s
+
+
+def map_texts(s: pd.Series, fn: Callable[[str], Any]) -> pd.Series:
+    """``s.map(lambda x: fn(x) if isinstance(x, str) and x else x)``, with ``fn`` (pure) called
+    once per distinct non-empty text instead of once per record (a regex on every record of a
+    million-row LB otherwise)."""
+    a = s.to_numpy(dtype=object)
+    if not len(a):
+        return s.map(lambda x: fn(x) if isinstance(x, str) and x else x)
+    codes, uniq = pd.factorize(a, use_na_sentinel=True)
+    is_text = np.fromiter((isinstance(u, str) and u != "" for u in uniq), dtype=bool, count=len(uniq))
+    answers = np.empty(len(uniq), dtype=object)
+    answers[:] = [fn(u) if t else None for u, t in zip(uniq, is_text)]
+    hit = codes >= 0
+    hit[hit] = is_text[codes[hit]]
+    out = a.copy()
+    out[hit] = answers[codes[hit]]
+    # what Series.map builds from the answers (map_infer's conversion, then the Series' own)
+    return pd.Series(lib.maybe_convert_objects(out), index=s.index, name=s.name)
 
 
 def custom_str(x):
@@ -371,15 +391,47 @@ def _round(x):
 
 
 def _map_unique(a: np.ndarray, fn) -> np.ndarray:
-    s = pd.Series(a, dtype=object)
+    """``fn`` (pure, element-wise) once per distinct value, taken back by the factorize codes.
+
+    Equal values share one answer, the first occurrence's, as a dict keyed by the distinct
+    values gives (pandas' hash table groups values as dict equality does: 1, 1.0 and True are one
+    value). Nulls are not factorized: None/pd.NA are each one object (their answer is computed
+    once per object); for float NaN ``fn`` either gives the NaN back (custom_str) or an answer
+    that cannot depend on which NaN object it saw, so one probe answers them all.
+    """
+    a = np.asarray(a, dtype=object)
     try:
-        uniq = pd.unique(s)
-        table = {u: fn(u) for u in uniq if not isinstance(u, (list, set, dict))}
-        if len(table) == len(uniq):
-            return s.map(lambda x: table.get(x, x) if not _isnan(x) else fn(x)).to_numpy(dtype=object)
+        codes, uniq = pd.factorize(a, use_na_sentinel=True)
     except TypeError:
-        pass
-    return np.array([fn(x) for x in a], dtype=object)
+        return np.array([fn(x) for x in a], dtype=object)
+    if any(isinstance(u, (list, set, dict)) for u in uniq):
+        return np.array([fn(x) for x in a], dtype=object)
+    table = np.empty(len(uniq), dtype=object)
+    table[:] = [fn(u) for u in uniq]
+    out = table[np.maximum(codes, 0)] if len(uniq) else np.empty(len(a), dtype=object)
+    nulls = np.flatnonzero(codes < 0)
+    if len(nulls):
+        vals = a[nulls]
+        is_nan = np.isin(_TYPE(vals), [float, np.float64]).astype(bool) if len(vals) else np.zeros(0, bool)
+        if is_nan.any():
+            probe = vals[is_nan][0]
+            got = fn(probe)
+            if got is probe:
+                out[nulls[is_nan]] = vals[is_nan]
+            else:
+                out[nulls[is_nan]] = [got] * int(is_nan.sum())
+        other = ~is_nan
+        if other.any():                       # None, pd.NA, NaT: one answer per object
+            objs = vals[other]
+            oc = np.unique(_ID(objs).astype(np.int64), return_inverse=True)[1].reshape(-1)
+            first = np.full(int(oc.max()) + 1, len(objs), dtype=np.int64)
+            np.minimum.at(first, oc, np.arange(len(objs)))
+            answers = np.empty(len(first), dtype=object)
+            answers[:] = [fn(objs[i]) for i in first]
+            out[nulls[other]] = answers[oc]
+    # what Series.map gives for these answers (map_infer converts the answers, the Series infers
+    # str: a None among texts comes back NaN)
+    return pd.Series(lib.maybe_convert_objects(out)).to_numpy(dtype=object)
 
 
 def _eq_scalar(a: np.ndarray, c) -> np.ndarray:
@@ -509,7 +561,58 @@ def op_is_contained_by(env, leaf):
 
 
 def _in_lists(values: pd.Series, lists: pd.Series) -> np.ndarray:
-    """Per row: value in that row's list (CORE vectorized_is_in), grouped by list object."""
+    """Per row: value in that row's list (CORE vectorized_is_in), grouped by list object.
+
+    Operation results hold one list per group (thousands per dataset), so the membership is
+    one hash join: (list, value) pairs of the rows against (list, element) pairs of the lists,
+    both coded by one factorize (the equality ``Series.isin`` uses). Rows whose cell is not a
+    list (text, a number) and anything unhashable go through the per-list loop below.
+    """
+    try:
+        return _in_lists_joined(values, lists)
+    except TypeError:
+        return _in_lists_loop(values, lists)
+
+
+def _in_lists_joined(values: pd.Series, lists: pd.Series) -> np.ndarray:
+    ids = _ids(lists).to_numpy()
+    n = len(ids)
+    vals = _obj(values)
+    first, group = np.unique(ids, return_index=True, return_inverse=True)[1:] if n else (
+        np.zeros(0, np.int64), np.zeros(0, np.int64))
+    group = group.reshape(-1)
+    objs = [lists.iloc[f] for f in first]
+    kind = np.zeros(len(objs), dtype=np.int8)          # 0 null, 1 list-like, 2 other
+    elems, owners = [], []
+    for k, l in enumerate(objs):
+        if l is None or _isnan(l):
+            continue
+        if isinstance(l, (list, set, tuple)):
+            kind[k] = 1
+            items = list(l)
+            elems.extend(items)
+            owners.extend([k] * len(items))
+        else:
+            kind[k] = 2
+    out = np.zeros(n, dtype=bool)
+    row_kind = kind[group] if n else kind[:0]
+    listed = row_kind == 1
+    if listed.any() and elems:
+        pool = np.empty(n + len(elems), dtype=object)
+        pool[:n] = vals
+        pool[n:] = elems
+        codes = pd.factorize(pool, use_na_sentinel=True)[0].astype(np.int64)
+        width = int(codes.max()) + 2
+        row_keys = group.astype(np.int64) * width + codes[:n] + 1
+        pair_keys = np.asarray(owners, dtype=np.int64) * width + codes[n:] + 1
+        out = listed & (codes[:n] >= 0) & np.isin(row_keys, pair_keys)
+    other = np.flatnonzero(row_kind == 2)
+    for i in other:                                   # a text or number where a list would be
+        out[i] = _is_in(vals[i], objs[group[i]])
+    return out
+
+
+def _in_lists_loop(values: pd.Series, lists: pd.Series) -> np.ndarray:
     ids = _ids(lists).to_numpy()
     out = np.zeros(len(values), dtype=bool)
     vals = _obj(values)
@@ -839,7 +942,7 @@ def _unique_set(env: Env, leaf) -> np.ndarray:
             nn = df[c].dropna()
             sample = nn.iloc[0] if len(nn) else None
             if sample and isinstance(sample, str) and re.match(rx, sample):
-                df[c] = df[c].map(lambda x: _first_findall(rx, x) if isinstance(x, str) and x else x)
+                df[c] = map_texts(df[c], lambda x: _first_findall(rx, x))
     return _count_per_code(_row_codes(df, list(df.columns))) <= 1
 
 
@@ -1270,12 +1373,176 @@ def op_target_is_sorted_by(env, leaf):
             tcol = f"{target}_extracted"
             work[tcol] = _regex_number(work[target], rx)
         ordered = work.sort_values(by=[*within, tcol], ascending=[True] * (len(within) + 1))
-        combined = pd.Series(True, index=ordered.index)
-        for _, group in ordered.groupby(within, sort=False):
-            chk = _sorted_group_check(group, tcol, comparator, ascending, na_pos) & _date_overlaps(group, comparator)
-            combined.loc[chk.index] = chk
+        combined = _sorted_groups(ordered, within, tcol, comparator, ascending, na_pos)
         result = result & combined.reindex(env.index, fill_value=True)
     return result.astype(bool)
+
+
+def _overlapping(g: np.ndarray, codes: np.ndarray, uniq: np.ndarray, dated_u: np.ndarray, prec_u: np.ndarray,
+                 dated: np.ndarray) -> np.ndarray:
+    """``~_date_overlaps`` for every record at once: a dated record overlaps when another record of
+    its group has a date of another precision that is a prefix of it, or that it is a prefix of.
+
+    The prefix pairs are found once per distinct date (each of its prefixes looked up among the
+    distinct dates), then matched to the records of each group by a hash join.
+    """
+    n = len(g)
+    out = np.zeros(n, dtype=bool)
+    if not dated.any():
+        return out
+    text = {}
+    for k in np.flatnonzero(dated_u):
+        x = uniq[k]
+        text[k] = x.split("--", 1)[0] if "--" in x else x
+    by_text: dict[str, list[int]] = {}
+    for k, x in text.items():
+        by_text.setdefault(x, []).append(k)
+    longs, shorts = [], []
+    for k, x in text.items():                       # (longer, shorter) distinct dates of other precision
+        for length in range(1, len(x) + 1):
+            for j in by_text.get(x[:length], ()):
+                if prec_u[j] != prec_u[k]:
+                    longs.append(k)
+                    shorts.append(j)
+    if not longs:
+        return out
+    rec = np.flatnonzero(dated)
+    width = len(uniq) + 1
+    present = np.unique(g[rec] * width + codes[rec])
+    pairs = pd.DataFrame({"code": np.concatenate([longs, shorts]), "other": np.concatenate([shorts, longs])})
+    recs = pd.DataFrame({"rec": rec, "code": codes[rec]})
+    joined = recs.merge(pairs, on="code", how="inner")
+    if not len(joined):
+        return out
+    r = joined["rec"].to_numpy()
+    hit = np.isin(g[r] * width + joined["other"].to_numpy(), present)
+    out[r[hit]] = True
+    return out
+
+
+def _sorted_groups(ordered: pd.DataFrame, within: list, tcol: str, comparator: str, ascending: bool,
+                   na_pos: str) -> pd.Series:
+    """``_sorted_group_check(group) & _date_overlaps(group)`` for every group of ``ordered``
+    (sorted by ``within`` then the target), without a Python loop over the groups.
+
+    The common group (numeric target without nulls or repeats, comparator values that do not
+    repeat and, for dates, all of one precision, so no two dates overlap) is decided by
+    three sorts of the whole frame: each record's target against the target at the same rank
+    when the group is ordered by the comparator (``expected``), its comparator against its
+    neighbours' in target order (``_neighbors``), and where the nulls are (``_null_positions``).
+    With no repeats every sort order is the same, whatever sort CORE's code used. A group that
+    is not common (overlapping partial dates, ties, a missing target) goes through the
+    per-group code, which is exactly CORE's; such groups are few.
+    """
+    n = len(ordered)
+    combined = pd.Series(True, index=ordered.index)
+    if not n:
+        return combined
+    gb = ordered.groupby(within, sort=False)
+    g = gb.ngroup().fillna(-1).to_numpy().astype(np.int64)       # a null key: in no group (dropna)
+    n_groups = int(g.max()) + 1 if (g >= 0).any() else 0
+    if not n_groups:
+        return combined
+    pos = gb.cumcount().fillna(-1).to_numpy().astype(np.int64)
+    comp = ordered[comparator]
+    null = (comp.isna() | (comp.astype(str).str.strip() == "")).to_numpy(dtype=bool)
+    numeric_comparator = pd.api.types.is_numeric_dtype(comp)
+    slow = np.zeros(n_groups, dtype=bool)
+    grouped = g >= 0
+
+    def flag(mask):                                               # the groups of these records
+        hit = np.zeros(n_groups, dtype=bool)
+        hit[g[mask & grouped]] = True
+        return hit
+
+    if not pd.api.types.is_numeric_dtype(ordered[tcol]):
+        slow[:] = True
+        t = np.zeros(n)
+    else:
+        t = ordered[tcol].to_numpy(dtype=float)
+        slow |= flag(np.isnan(t))
+    if numeric_comparator:
+        key = comp.to_numpy(dtype=float)
+        date_ok = np.ones(n, dtype=bool)
+        overlap = np.zeros(n, dtype=bool)
+    else:
+        cv = comp.to_numpy(dtype=object)
+        codes, uniq = pd.factorize(cv, use_na_sentinel=True)
+        uniq = np.asarray(uniq, dtype=object)
+        is_str = np.fromiter((isinstance(u, str) for u in uniq), dtype=bool, count=len(uniq))
+        slow |= flag(~null & ((codes < 0) | ~is_str[np.maximum(codes, 0)]))
+        uniq_txt = np.where(is_str, uniq, "")
+        rank = np.empty(len(uniq), dtype=np.int64)
+        rank[np.argsort(uniq_txt, kind="stable")] = np.arange(len(uniq))
+        ok_u = np.fromiter((_is_valid_date_text(u) for u in uniq), dtype=bool, count=len(uniq))
+        prec_u = np.array([_parse_date(u)[1] if ok else -1 for u, ok in zip(uniq, ok_u)], dtype=np.int64)
+        c = np.maximum(codes, 0)
+        key = np.where(codes >= 0, rank[c], -1).astype(float)
+        date_ok = ok_u[c] & (codes >= 0)
+        overlap = _overlapping(g, codes, uniq, ok_u & is_str, prec_u, date_ok & ~null & grouped)
+    # repeats of the target (any record) or of the comparator (non-null records) within a group
+    idx = np.flatnonzero(grouped)
+    o = idx[np.lexsort((t[idx], g[idx]))]
+    rep = (g[o][1:] == g[o][:-1]) & (t[o][1:] == t[o][:-1])
+    slow[g[o][1:][rep]] = True
+    nn = np.flatnonzero(grouped & ~null)
+    oc = nn[np.lexsort((key[nn], g[nn]))]
+    rep = (g[oc][1:] == g[oc][:-1]) & (key[oc][1:] == key[oc][:-1])
+    slow[g[oc][1:][rep]] = True
+
+    valid = np.ones(n, dtype=bool)
+    fast = grouped & ~slow[np.maximum(g, 0)]
+    # _null_positions: nulls before the last non-null (nulls last), or after the first (nulls first)
+    big = np.iinfo(np.int64).max
+    min_null = np.full(n_groups, big)
+    max_null = np.full(n_groups, -1)
+    min_val = np.full(n_groups, big)
+    max_val = np.full(n_groups, -1)
+    m = fast & null
+    np.minimum.at(min_null, g[m], pos[m])
+    np.maximum.at(max_null, g[m], pos[m])
+    m = fast & ~null
+    np.minimum.at(min_val, g[m], pos[m])
+    np.maximum.at(max_val, g[m], pos[m])
+    both = (max_null >= 0) & (max_val >= 0)
+    misplaced = both & ((min_null < max_val) if na_pos == "last" else (max_null > min_val))
+    valid[fast & null & misplaced[np.maximum(g, 0)]] = False
+    # expected order: the target at the same rank when the group is sorted by the comparator
+    # (records whose date overlaps another's are left out of this comparison)
+    rows = np.flatnonzero(fast & ~null & ~overlap)
+    by_target = rows[np.lexsort((t[rows], g[rows]))]
+    by_comp = rows[np.lexsort((key[rows] if ascending else -key[rows], g[rows]))]
+    valid[by_target[t[by_target] != t[by_comp]]] = False
+    rows = np.flatnonzero(fast & ~null)
+    by_target = rows[np.lexsort((t[rows], g[rows]))]
+    # _neighbors: each (still valid, dated) record against the previous and next in target order
+    gt, kt = g[by_target], key[by_target]
+    same_prev = np.zeros(len(by_target), dtype=bool)
+    same_prev[1:] = gt[1:] == gt[:-1]
+    same_next = np.zeros(len(by_target), dtype=bool)
+    same_next[:-1] = gt[:-1] == gt[1:]
+    prev_k = np.empty_like(kt)
+    prev_k[1:] = kt[:-1]
+    next_k = np.empty_like(kt)
+    next_k[:-1] = kt[1:]
+    if ascending:
+        out_of_order = (same_prev & (kt < prev_k)) | (same_next & (kt > next_k))
+    else:
+        out_of_order = (same_prev & (kt > prev_k)) | (same_next & (kt < next_k))
+    check = valid[by_target] & date_ok[by_target]
+    valid[by_target[check & out_of_order]] = False
+    valid[fast & overlap] = False                                 # & _date_overlaps
+    combined[:] = valid
+    # the groups CORE's per-group code has to decide
+    slow_rows = np.flatnonzero(grouped & slow[np.maximum(g, 0)])
+    if len(slow_rows):
+        order = slow_rows[np.argsort(g[slow_rows], kind="stable")]
+        bounds = np.flatnonzero(np.diff(g[order])) + 1
+        for part in np.split(order, bounds):
+            group = ordered.iloc[part]
+            chk = _sorted_group_check(group, tcol, comparator, ascending, na_pos) & _date_overlaps(group, comparator)
+            combined.loc[chk.index] = chk
+    return combined
 
 
 def op_target_is_not_sorted_by(env, leaf):
