@@ -248,6 +248,13 @@ def _value_check_columns_frame(study, info, rule) -> pd.DataFrame:
     return _concat(frames)
 
 
+#: A Value Check frame has a row per value (records x variables): above this many rows it is
+#: not kept for later rules. Such frames are rarely asked for again (each rule prunes its own
+#: variables) and keeping them made memory grow rule by rule (10,000 subjects: over 20 GB);
+#: built again when asked, the frame and the findings are the same.
+KEEP_ROWS = 1_000_000
+
+
 def _cached(fn):
     """Frames that depend only on the datasets (not on the rule) are built once per study."""
     def wrapper(study, info, rule, keep=None):
@@ -258,8 +265,10 @@ def _cached(fn):
         hit = study.cache.get(key)
         if hit is None:
             hit = fn(study, info, rule) if keep is None else fn(study, info, rule, keep)
-            study.cache[key] = hit
-            study.cache[("shared", id(hit))] = hit
+            if len(hit) <= KEEP_ROWS or fn not in (value_check_variable_metadata_frame,
+                                                  value_check_dataset_metadata_frame):
+                study.cache[key] = hit
+                study.cache[("shared", id(hit))] = hit
         return hit
     wrapper.__name__ = fn.__name__
     return wrapper
