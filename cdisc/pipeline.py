@@ -8,7 +8,6 @@ OUT only at the end).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -19,6 +18,7 @@ import pandas as pd
 
 from .ct import Terminology, load_terminology
 from .errors import DataError, Problem, ProblemLog, SpecError
+from .graph import sha256_file
 from .metadata import DatasetMeta, VariableMeta
 from .rawio import EXTENSIONS, FILE_COL, ROW_COL
 from .specio import load_spec_folder
@@ -407,12 +407,7 @@ def _integrity(result: BuildResult, specs: dict, specs_dir: Path | None = None) 
     return active
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256 = sha256_file          # one file hash for the manifest and the build graph (cdisc.graph)
 
 
 class GraphMismatch(Exception):

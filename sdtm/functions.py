@@ -11,7 +11,7 @@ import string
 import numpy as np
 import pandas as pd
 
-from cdisc.distinct import clean_text, on_distinct, on_distinct_rows
+from cdisc.distinct import clean_text, on_distinct
 
 MONTHS = {m: i + 1 for i, m in enumerate(
     ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}

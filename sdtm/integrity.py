@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cdisc.distinct import clean_text, on_distinct, on_distinct_rows
+from cdisc.distinct import clean_text, on_distinct_rows
 
 from dataclasses import dataclass
 

@@ -20,7 +20,7 @@ import pytest
 from cdisc.datasetjson import validate_dataset_json
 from cdisc.define import validate_define
 from cdisc.define.from_build import BuildDataset, read_build, read_xpt_values
-from cdisc.errors import DataError, InputError
+from cdisc.errors import DataError
 from cdisc.outdir import OutputError
 from cdisc.metadata import DatasetMeta, VariableMeta
 from cdisc.package import (

@@ -133,7 +133,7 @@ def test_a_usubjid_in_two_studies_is_reported_not_merged(built, vgo, tmp_path):
 
 
 def test_pooling_twice_writes_the_same_bytes_and_recodes_are_recorded(built, vgo, tmp_path):
-    syn = make_study(built, tmp_path / "syn")
+    make_study(built, tmp_path / "syn")          # the second study the pool.yaml names
     (tmp_path / "pool.yaml").write_text(
         "poolid: ISS\nstudies: [syn]\nrecodes:\n- {dataset: AE, variable: AEDECOD, study: SYN-01, from: Pyrexia,"
         " to: Fever, reason: dictionary version}\n")

@@ -51,12 +51,12 @@ def main(cache_dir, data_dir, out, only=None):
     stop = threading.Event(); th = threading.Thread(target=sampler, args=(stop,), daemon=True); th.start()
     t = time.time()
     mgr = CacheManager(); mgr.start(); cache = mgr.InMemoryCacheService()
+    # CORE's own cache format (pickle) written by CORE in /work/shared/core-cache: trusted tool
+    # data read in the CORE venv only, never a spec or study input
     for f in os.listdir(cache_dir):
         if f.endswith('.pkl'):
             cache.add_all(pickle.load(open(os.path.join(cache_dir, f), 'rb')))
     std, ver = "sdtmig", "3-4"
-    # CORE's own cache format (pickle) written by CORE in /work/shared/core-cache: trusted tool
-    # data read in the CORE venv only, never a spec or study input
     rules_all = pickle.load(open(os.path.join(cache_dir, 'rules.pkl'), 'rb'))
     ids = pickle.load(open(os.path.join(cache_dir, 'rules_dictionary.pkl'), 'rb'))[f"{std}/{ver}"]
     rules = [rules_all[i] for i in ids if i in rules_all and (not only or i in only)]

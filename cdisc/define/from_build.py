@@ -57,7 +57,7 @@ import pandas as pd
 
 from cdisc.define.model import (
     CodeList, Comment, DatasetDefinition, DefineModel, Document, DocumentRef, Method,
-    Origin, SplitPart, Standard, Study, ValueLevel, describe_dataset, describe_value_levels,
+    SplitPart, Standard, Study, ValueLevel, describe_dataset, describe_value_levels,
     origin_from_meta,
 )
 from cdisc.define.adam_params import parameter_metadata
@@ -69,7 +69,7 @@ from cdisc.define.value_levels import (  # noqa: F401
 from cdisc.define.roles_methods import (  # noqa: F401
     _SE_METHODS, _is_derived, _rule_method, _with_methods, sdtm_role,
 )
-from cdisc.errors import ConformanceError, InputError, Problem, SpecError
+from cdisc.errors import ConformanceError, InputError, Problem
 from cdisc.metadata import DatasetMeta
 
 STANDARDS = ("SDTM", "ADaM")
