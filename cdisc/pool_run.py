@@ -55,13 +55,21 @@ def pool_ct(studies, spec):
 
 
 def pool_context(studies, poolid: str, versions: dict, sponsor: dict, data_cut: str) -> tuple[dict, list[str]]:
-    """study.json of the pool: what validate_folder needs. Rule parameters of the studies joined
+    """study.json of the pool: what validate_folder needs. ``studies``: each study's own data cut,
+    rule parameters and waivers, with which validate_folder validates that study's records
+    (validation/pooled.py). Also, for a reader of the pool as one folder: rule parameters of the studies joined
     (lists as the union, a scalar two studies set differently: the first study's, noted); the
     studies' waivers with their study named in the reason; a waiver of a record number is
     dropped (pooled records are renumbered) and noted."""
     rules: dict = {}
-    waivers, notes = [], []
+    waivers, notes, each = [], [], {}
     for s in studies:
+        # what validation/pooled.py validates each study's records with
+        each[s.studyid] = {"data_cut": s.manifest.get("data_cut") or (s.context or {}).get("data_cut"),
+                           "validation": s.context.get("validation") or {},
+                           "waivers": [w for w in s.context.get("waivers") or [] if w.get("row") is None],
+                           "metadata": {name: m.model_dump(mode="json", by_alias=True, exclude_none=True)
+                                        for name, m in sorted(s.metas.items())}}
         for rid, body in ((s.context.get("validation") or {}).get("rules") or {}).items():
             params = rules.setdefault(rid, {"params": {}})["params"]
             for k, v in ((body or {}).get("params") or {}).items():
@@ -78,7 +86,7 @@ def pool_context(studies, poolid: str, versions: dict, sponsor: dict, data_cut: 
                 continue
             waivers.append({**w, "reason": f"[{s.studyid}] {w.get('reason', '')}"})
     return ({"studyid": poolid, "data_cut": data_cut, "ct": versions, "sponsor_ct": sponsor,
-             "validation": {"rules": rules}, "waivers": waivers}, notes)
+             "validation": {"rules": rules}, "waivers": waivers, "studies": each}, notes)
 
 
 def _sha256(path: Path) -> str:
@@ -155,8 +163,6 @@ def run_pool(out: Path, folders: list[Path], spec_path: Path | None = None, *, v
     data_cut = max(str(s.manifest.get("data_cut") or "1960-01-01") for s in studies)
     context, more = pool_context(studies, poolid, versions, sponsor, data_cut)
     notes += more
-    if any(not w.get("usubjid") for w in context["waivers"]):
-        notes.append("a study waiver without usubjid applies to the pooled dataset, every study's records")
     with staged:
         manifest = write_pool(staged.path, result, studies, poolid, ct.package, data_cut, context, notes)
         echo(f"Pooled {len(studies)} studies ({', '.join(s.studyid for s in studies)}): {len(manifest['outputs'])} "

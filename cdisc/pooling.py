@@ -30,13 +30,18 @@ Why it works this way:
   Explicit ``recodes`` of pool.yaml (PARAMCD differences, dictionary versions of AEDECOD) are
   applied first and recorded with their counts.
 - Validation: the pooled folder is a build folder (manifest, metadata, study.json with the
-  pool's CT, the union of the studies' rule parameters and waivers) and ``validate_folder`` —
-  the build's own validation — runs on it and writes validation/. Errors send the pool to
-  OUT.failed as a build does (cdisc.outdir: nothing the command did not write is replaced).
+  pool's CT and, under ``studies``, each study's own data cut, rule parameters, waivers and
+  metadata) and ``validate_folder`` validates each study's records on their own with that
+  study's context, against the pool's CT (validation/pooled.py: rules written for one study
+  join by USUBJID, VISITNUM, TV, TA, TS without STUDYID; on the stacked files VGO + the CDISC
+  pilot gave 215k false findings, study by study they give the studies' own findings). Errors
+  send the pool to OUT.failed as a build does (cdisc.outdir: nothing the command did not write
+  is replaced).
 
 Left out on purpose: split datasets (LBCH/LBHE of one study, LB of another) pool by their file
-names, not into one domain; a study waiver without a USUBJID applies to the pooled dataset as a
-whole (waivers cannot name a study), which the manifest says.
+names, not into one domain (validation still checks them as one domain per study); a waiver
+of one record number is not carried into the pool (records are renumbered), which the manifest
+says.
 
 The module is ``cdisc.pooling``, not ``cdisc.pool``: a submodule of that name would replace the
 API function ``cdisc.pool`` on the package once imported.

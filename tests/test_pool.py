@@ -44,8 +44,17 @@ def make_study(built, folder: Path, *, studyid: str = SYN, usubjid=lambda u: u.r
     return folder
 
 
+ADULT = (18.0, 99.0)
+
+
 def _spell(name, df, meta):
-    """The second study's AE outcomes as a CRF spells them, one term no codelist knows, no AESCONG."""
+    """The second study's AE outcomes as a CRF spells them, one term no codelist knows, no AESCONG;
+    its subjects adults (its spec's AGE range 18-99, the shipped study's 2-17), the fourth 150."""
+    if name in ("DM", "ADSL"):
+        df["AGE"] = 40.0
+        df.loc[3, "AGE"] = 150.0
+        meta = meta.model_copy(update={"variables": [v.model_copy(update={"range": ADULT}) if v.name == "AGE" else v
+                                                     for v in meta.variables]})
     if name == "AE":
         df["AEOUT"] = df["AEOUT"].replace({"RECOVERED/RESOLVED": "Recovered/Resolved", "FATAL": "fatal"})
         df.loc[0, "AEOUT"] = "SORT OF BETTER"
@@ -174,3 +183,26 @@ def test_bad_inputs_get_a_message_and_no_traceback(built, tmp_path):
     assert (keep / "notes.txt").read_text() == "mine"
     assert not (tmp_path / "out").exists()
     shutil.rmtree(syn)
+
+
+def test_each_studys_records_are_validated_with_that_studys_own_specs(pooled):
+    """The pool's validation runs each study's records with its own metadata (validation/pooled.py):
+    the second study's adults are checked against its AGE range 18-99, not the shipped study's
+    2-17 (which would flag all nine of them in DM and ADSL); its one subject of 150 is found, on
+    that subject's record of the pooled file."""
+    root, syn, res = pooled
+    out = root / "out" if (root / "out").is_dir() else root / "out.failed"
+    results = json.loads((out / "validation" / "results.json").read_text())
+    found = sorted((f["dataset"], f["row"], f["usubjid"], f["value"]) for f in results["findings"]
+                   if f["rule"] == "CDISC-DS-012")
+    expected = []
+    for name, sub in (("ADSL", "adam"), ("DM", "sdtm")):
+        df = read_delivered(out / sub / f"{name.lower()}.xpt").frame
+        old = df.index[df["AGE"] == 150.0]
+        assert len(old) == 1 and df.loc[old[0], "STUDYID"] == SYN
+        expected.append((name, int(old[0]) + 1, df.loc[old[0], "USUBJID"], "150"))
+    assert found == expected
+    # a study's own waivers and parameters travel in the pool's study.json, per study
+    context = json.loads((out / "study.json").read_text())
+    assert sorted(context["studies"]) == [SYN, "VGO-Cs01p"]
+    assert context["studies"][SYN]["metadata"]["DM"]["variables"][[v["name"] for v in context["studies"][SYN]["metadata"]["DM"]["variables"]].index("AGE")]["range"] == list(ADULT)

@@ -187,18 +187,25 @@ def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, cor
     path = Path(path)
     folder = read_folder(path)
     ig, adamig = load_standard("sdtmig", "3.4"), load_standard("adamig", "1.3")
-    # the CORE rules need only the files: start them now, beside everything below
-    core_run = CoreEvaluation(core_datasets(path, folder, ig)).start() if core else None
     context = {}
     # a build's study.json, or the copy `cdisc package` puts in supplementary/validation/: the CT
     # versions, sponsor CT, rule parameters, waivers and data cut the study was validated with
     context_file = path / "study.json" if folder.is_build else path / "supplementary" / "validation" / "study.json"
     if context_file.is_file():
         context = json.loads(context_file.read_text(encoding="utf-8"))
+    # a pool (cdisc pool): every study's records are validated on their own (validation/pooled.py)
+    by_study = bool(folder.is_build and specs_dir is None and context.get("studies"))
+    # the CORE rules need only the files: start them now, beside everything below
+    core_run = None
+    if core:
+        core_run = core_datasets(path, folder, ig)
+        if not by_study:
+            core_run = CoreEvaluation(core_run).start()
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8")) if folder.is_build else None
 
     waivers = []
     rules = load_rules() if rules is None else rules
+    base_rules = rules
     if specs_dir is not None:
         from cdisc.study import load_study
 
@@ -243,10 +250,18 @@ def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, cor
         for d in defines:
             beside = {n: folder.datasets[n] for n, rel in folder.files.items() if (path / rel).parent == d.parent}
             define_findings.append(check_define(d, beside, ig, adamig, ct_packages=getattr(ct, "packages", ())))
-    result = validate_datasets(data, metas, ctd, rules=rules, waivers=waivers, engine=engine, fail_on=fail_on,
-                               build=manifest, report_dir=out,
-                               core_datasets=core_run,
-                               define_findings=define_findings)
+    if by_study:
+        from .pooled import validate_by_study
+
+        result = validate_by_study(data, metas, ctd, context, core=core_run, base_rules=base_rules, engine=engine,
+                                   fail_on=fail_on, build=manifest, report_dir=out, file=f"{path.name}/study.json",
+                                   parts=parts, file_columns={n: list(df.columns) for n, df in folder.datasets.items()},
+                                   prepare_meta=lambda n, m, cols: merge_with_standard(n, m, cols, ctd, ig, adamig))
+    else:
+        result = validate_datasets(data, metas, ctd, rules=rules, waivers=waivers, engine=engine, fail_on=fail_on,
+                                   build=manifest, report_dir=out,
+                                   core_datasets=core_run,
+                                   define_findings=define_findings)
     _unsplit(result, parts)
     if out is not None and parts:                    # rewrite with the split files' records
         from .engine import write_outputs
