@@ -34,7 +34,7 @@ Why it works this way:
   metadata) and ``validate_folder`` validates each study's records on their own with that
   study's context, against the pool's CT (validation/pooled.py: rules written for one study
   join by USUBJID, VISITNUM, TV, TA, TS without STUDYID; on the stacked files VGO + the CDISC
-  pilot gave 215k false findings, study by study they give the studies' own findings). Errors
+  pilot gave 126k false errors, study by study they give the studies' own findings). Errors
   send the pool to OUT.failed as a build does (cdisc.outdir: nothing the command did not write
   is replaced).
 

@@ -5,7 +5,7 @@ CORE rules join records by USUBJID, VISITNUM, --SEQ, ARMCD, TESTCD... and by the
 datasets (TA, TV, TE, TS) without STUDYID, as SDTMIG defines them for one study: run on the
 stacked files, a visit of one study is checked against another study's TV, an arm against
 another study's TA, TS must have one record per parameter, and so on (VGO-Cs01p + CDISC pilot:
-215k findings, nearly all false). Each study's records are therefore validated on their own,
+126k errors, nearly all false). Each study's records are therefore validated on their own,
 with that study's rule parameters, data cut and waivers (``studies`` of the pool's study.json),
 against the pool's CT (the pool harmonised the values to it). What is only true of the pool
 (USUBJID unique across studies, one type and one length per variable) is checked when the pool
