@@ -13,15 +13,8 @@ import pandas as pd
 
 from cdisc.distinct import clean_text, on_distinct
 
-MONTHS = {m: i + 1 for i, m in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"])}
-
-# ASCII digits only ([0-9], not \d, which also matches e.g. full-width digits); a letter
-# run in a day, month, year, hour or minute place is an unknown token when it is in the
-# study's list (UN, UNK, UNKN, ...), whatever its length
-_DMY = r"^(?P<d>[0-9]{1,2}|[A-Z]+)[-/ ](?P<m>[A-Z]+)[-/ ](?P<y>[0-9]{4}|[A-Z]+)$"
-_ISO = r"^(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{2})(?:-(?P<d>[0-9]{2}))?)?$"
-_TIME = r"^(?P<h>[0-9]{1,2}|[A-Z]+):(?P<mi>[0-9]{2}|[A-Z]+)(?::(?P<s>[0-9]{2}))?$"
+# the CRF date and time grammar (ASCII digits, unknown tokens) lives in .crfdate, one value at a time
+from .crfdate import MONTHS, _TIME, date_part as _date_part, time_part as _time_part
 
 
 def blank(s: pd.Series) -> pd.Series:
@@ -82,78 +75,6 @@ def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
         out = out.mask(dp["complete"], out + tp["suffix"])
         bad = bad | tp["bad"]
     return out.where(out.ne("")), bad
-
-
-def _date_part(date: pd.Series, unknown_tokens) -> pd.DataFrame:
-    """Steps 1-3 and 5 of ``_iso8601_dtc`` for the dates: (text, bad, complete) per value."""
-    d = _ascii_upper(date)
-    unknown = set(t.upper() for t in unknown_tokens)
-    blank = d.eq("")
-
-    dmy = d.str.extract(_DMY)
-    iso = d.str.extract(_ISO)
-    is_dmy = dmy["y"].notna()
-    is_iso = iso["y"].notna() & ~is_dmy
-
-    day_tok = dmy["d"].where(is_dmy, iso["d"])
-    mon_tok = dmy["m"].where(is_dmy, iso["m"])
-    year_tok = dmy["y"].where(is_dmy, iso["y"])
-
-    year_known = (year_tok.str.fullmatch(r"[0-9]{4}") & year_tok.ne("0000")).fillna(False).astype(bool)
-    mon_num = pd.Series(np.nan, index=d.index)
-    mon_num[is_dmy] = dmy.loc[is_dmy, "m"].map(MONTHS)
-    mon_num[is_iso] = pd.to_numeric(iso.loc[is_iso, "m"], errors="coerce")
-    mon_known = mon_num.between(1, 12)
-    mon_unknown = (mon_tok.isin(unknown) | (is_iso & iso["m"].isna())).fillna(False)
-    day_num = pd.to_numeric(day_tok, errors="coerce")
-    day_known = day_num.between(1, 31)
-    day_unknown = (day_tok.isin(unknown) | (is_iso & iso["d"].isna())).fillna(False)
-
-    parsed = (is_dmy | is_iso) & (year_known | year_tok.isin(unknown).fillna(False)) \
-        & (mon_known | mon_unknown) & (day_known | day_unknown)
-    y = year_tok.fillna("")
-    m2 = mon_num.fillna(0).astype(int).astype(str).str.zfill(2)
-    d2 = day_num.fillna(0).astype(int).astype(str).str.zfill(2)
-
-    full = parsed & year_known & mon_known & day_known
-    full_text = y + "-" + m2 + "-" + d2
-    real = pd.to_datetime(full_text.where(full), format="%Y-%m-%d", errors="coerce").notna()
-    bad_calendar = full & ~real
-
-    out = pd.Series("", index=d.index, dtype="str")
-    out = out.mask(full & real, full_text)
-    out = out.mask(parsed & year_known & mon_known & day_unknown, y + "-" + m2)
-    out = out.mask(parsed & year_known & mon_unknown & day_unknown, y)
-    out = out.mask(parsed & year_known & mon_unknown & day_known, y + "---" + d2)
-    year_missing = parsed & ~year_known
-
-    bad = (~blank & ~parsed) | bad_calendar | year_missing
-    return pd.DataFrame({"text": out, "bad": bad.astype(bool), "complete": (full & real).astype(bool)})
-
-
-def _time_part(time: pd.Series, unknown_tokens) -> pd.DataFrame:
-    """Step 4 of ``_iso8601_dtc`` for the times: (suffix, bad) per value."""
-    unknown = set(t.upper() for t in unknown_tokens)
-    t = _ascii_upper(time)
-    tp = t.str.extract(_TIME)
-    t_blank = t.eq("")
-    h = pd.to_numeric(tp["h"], errors="coerce")
-    mi = pd.to_numeric(tp["mi"], errors="coerce")
-    s = pd.to_numeric(tp["s"], errors="coerce")
-    h_ok = h.between(0, 23)
-    mi_ok = mi.between(0, 59)
-    mi_unknown = tp["mi"].isin(unknown).fillna(False)
-    h_unknown = tp["h"].isin(unknown).fillna(False)
-    s_ok = s.between(0, 59) | tp["s"].isna()
-    t_parsed = tp["h"].notna() & (h_ok | h_unknown) & (mi_ok | mi_unknown) & s_ok
-    hh = h.fillna(0).astype(int).astype(str).str.zfill(2)
-    mm = mi.fillna(0).astype(int).astype(str).str.zfill(2)
-    ss = s.fillna(0).astype(int).astype(str).str.zfill(2)
-    suffix = pd.Series("", index=t.index, dtype="str")
-    suffix = suffix.mask(t_parsed & h_ok & mi_ok, "T" + hh + ":" + mm)
-    suffix = suffix.mask(t_parsed & h_ok & mi_ok & tp["s"].notna(), "T" + hh + ":" + mm + ":" + ss)
-    suffix = suffix.mask(t_parsed & h_ok & mi_unknown, "T" + hh)
-    return pd.DataFrame({"suffix": suffix, "bad": (~t_blank & ~t_parsed).astype(bool)})
 
 
 def _ascii_upper(values: pd.Series) -> pd.Series:
