@@ -436,6 +436,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
                 click.echo(f"Out of date (changed, not selected, kept as they were): {', '.join(sorted(stale))}; "
                            "a plain `cdisc build` rebuilds them")
             t = time.perf_counter()
+            _release_frames(result)
             if not no_validate:
                 code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine)
             if review_report:
@@ -479,6 +480,18 @@ def _recorded_verdict(folder: Path) -> str | None:
         return json.loads((Path(folder) / "validation" / "results.json").read_text(encoding="utf-8")).get("verdict")
     except (OSError, ValueError):
         return None
+
+
+def _release_frames(result) -> None:
+    """The datasets are written: validation and the review report read them back from the files
+    (what is submitted is what is checked), so the build's frames and traces are let go before
+    them. Collected now: the command runs with the cyclic collector paused (cdisc/gcpause.py),
+    and at 10,000 subjects the frames are gigabytes the validation would otherwise sit beside."""
+    import gc
+
+    for ds in result.datasets.values():
+        ds.data, ds.trace = None, None
+    gc.collect()
 
 
 def _dataset_rows(manifest: dict, rows: list[dict], result) -> list[dict]:
