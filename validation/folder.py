@@ -39,9 +39,10 @@ class Folder:
     labels: dict[str, dict] = field(default_factory=dict)      # name -> {label, variables: {name: label}}
     files: dict[str, str] = field(default_factory=dict)        # name -> file (relative to the folder)
     is_build: bool = False
+    xpt: dict[str, tuple] = field(default_factory=dict)        # name -> (frame, XptMeta) of an XPT file
 
 
-def _read_xpt(path: Path) -> tuple[pd.DataFrame, dict]:
+def _read_xpt(path: Path) -> tuple[pd.DataFrame, dict, object]:
     """One XPT file (v5 or v8) with cdisc.xpt_read: the frame pyreadstat's
     ``read_xport(path, disable_datetime_conversion=True)`` gives (SAS numbers, "" for blank
     text), a blank variable label as None as pyreadstat gives it. A damaged file or text that
@@ -50,7 +51,7 @@ def _read_xpt(path: Path) -> tuple[pd.DataFrame, dict]:
 
     df, meta = read_xport(path)
     return df, {"label": meta.file_label, "variables": {n: label or None for n, label in
-                                                        zip(meta.column_names, meta.column_labels)}}
+                                                        zip(meta.column_names, meta.column_labels)}}, meta
 
 
 def _read_json(path: Path) -> tuple[pd.DataFrame, dict] | None:
@@ -95,7 +96,9 @@ def read_folder(path: Path) -> Folder:
         got = _read_xpt(p) if suffix == ".xpt" else _read_json(p) if suffix == ".json" else _read_other(p)
         if got is None:
             continue
-        out.datasets[name], out.labels[name] = got
+        out.datasets[name], out.labels[name] = got[:2]
+        if suffix == ".xpt":
+            out.xpt[name] = (got[0], got[2])
         out.files[name] = p.relative_to(path).as_posix()
     if not out.datasets:
         raise InputError(f"no datasets (.xpt or Dataset-JSON) in {path}", file=str(path))
@@ -114,7 +117,7 @@ def core_datasets(path: Path, folder: Folder, ig) -> dict:
             continue
         p = Path(path) / rel
         suffix = p.suffix.lower()
-        out[name] = core_xpt(p) if suffix == ".xpt" else core_json(p) if suffix == ".json" else \
+        out[name] = core_xpt(p, folder.xpt.get(name)) if suffix == ".xpt" else core_json(p) if suffix == ".json" else \
             dataset_from_frame(p, folder.datasets[name], folder.labels[name])
     return out
 

@@ -23,9 +23,16 @@ JSON_TYPES = {"boolean": "Num", "decimal": "Num", "double": "Num", "float": "Num
               "string": "Char", "datetime": "Char", "date": "Char", "time": "Char", "URI": "Char"}
 
 
-def read_xpt(path: str | Path) -> Dataset:
+def read_xpt(path: str | Path, read=None) -> Dataset:
+    """One XPT file as CORE reads it; ``read``: the (frame, meta) ``cdisc.xpt_read.read_xport``
+    already gave for the file (SAS numbers), so it is not read again."""
     path = Path(path)
-    df, meta = read_xport(path, datetime_as_numbers=False)
+    if read is None:
+        df, meta = read_xport(path, datetime_as_numbers=False)
+    else:
+        from cdisc.xpt_read import with_datetimes
+
+        df, meta = with_datetimes(read[0], read[1], path), read[1]
     variables = [
         Variable(name=name, label=label, type=kind, length=length,
                  format="" if fmt in (None, "NULL") else fmt)      # pyreadstat's text: "DATE9"
