@@ -267,8 +267,7 @@ def _cached(fn):
             hit = fn(study, info, rule) if keep is None else fn(study, info, rule, keep)
             if len(hit) <= KEEP_ROWS or fn not in (value_check_variable_metadata_frame,
                                                   value_check_dataset_metadata_frame):
-                study.cache[key] = hit
-                study.cache[("shared", id(hit))] = hit
+                study.keep(key, hit, shared=hit)
         return hit
     wrapper.__name__ = fn.__name__
     return wrapper
@@ -317,8 +316,7 @@ def preprocess(study: Study, info: DatasetInfo, frame: pd.DataFrame, rule) -> pd
     if cached is not None and cached[0] is frame:
         return cached[1]
     result = _preprocess(study, info, frame, rule, datasets, refs)
-    study.cache[key] = (frame, result)
-    study.cache[("shared", id(result))] = result
+    study.keep(key, (frame, result), shared=result)
     return result
 
 
