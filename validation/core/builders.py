@@ -282,6 +282,11 @@ BUILDERS = {
     "Value Check with Dataset Metadata": _cached(value_check_dataset_metadata_frame),
     "Variable Metadata Check against Library Metadata": _cached(variable_library_frame),
 }
+#: the Value Check frames themselves (not kept for later rules): engine._validate_slices
+VALUE_CHECK_FRAMES = {
+    "Value Check with Variable Metadata": value_check_variable_metadata_frame,
+    "Value Check with Dataset Metadata": value_check_dataset_metadata_frame,
+}
 NEEDS_DEFINE = {
     "Define Item Metadata Check against Library Metadata",
     "Dataset Contents Check against Define XML",

@@ -632,6 +632,78 @@ def _value_check_columns(study: Study, rule: CoreRule, info: DatasetInfo):
     return {(a, b) for a, b in zip(kept["source_dataset_name"], kept["variable_name"])}
 
 
+#: A Value Check frame of more values than this is built and checked a slice of variables at a
+#: time when its Check is record by record (``_value_check_slices``)
+SLICE_VALUES = 1_000_000
+
+
+def _row_wise(node) -> bool:
+    """Whether a Check's outcome on a record depends on that record alone (all/any/not of
+    ROW_WISE leaves)."""
+    if isinstance(node, dict) and list(node) == ["not"]:
+        return _row_wise(node["not"])
+    for group in ("all", "any"):
+        if isinstance(node, dict) and group in node and "operator" not in node:
+            return all(_row_wise(c) for c in node[group])
+    return isinstance(node, dict) and node.get("operator") in ROW_WISE
+
+
+def _value_check_slices(study: Study, rule: CoreRule, info: DatasetInfo, keep) -> list[set] | None:
+    """The (file, variable) pairs of a large Value Check frame in slices of about SLICE_VALUES
+    values, or None to build it whole.
+
+    CORE melts the dataset into one row per value (LB at 10,000 subjects: tens of millions of
+    rows); when the Check is record by record, with no operations and no Match Datasets, and
+    the findings are per record, each slice's rows give the same outcome as in the whole frame
+    and the frame is variable by variable, so the slices' findings in order are the whole
+    frame's. Memory is then one slice, not the dataset times its variables."""
+    if (rule.operations or rule.match_datasets or rule.sensitivity in ("Dataset", "Group")
+            or not _row_wise(rule.check)):
+        return None
+    pairs = []
+    for i in builders._family(study, info, rule):
+        n = len(study.raw(i.name))
+        pairs += [((i.name, c), n) for c in study.raw(i.name).columns if keep is None or (i.name, c) in keep]
+    if sum(n for _, n in pairs) <= SLICE_VALUES:
+        return None
+    slices, current, size = [], set(), 0
+    for pair, n in pairs:
+        if current and size + n > SLICE_VALUES:
+            slices.append(current)
+            current, size = set(), 0
+        current.add(pair)
+        size += n
+    return slices + [current] if current else slices
+
+
+def _validate_slices(study: Study, rule: CoreRule, info: DatasetInfo, slices: list[set]):
+    """validate_dataset of a Value Check whose frame is built and checked slice by slice."""
+    build = builders.VALUE_CHECK_FRAMES[rule.rule_type]
+    message = rule.message.replace("--", info.wildcard)
+    found, rows = [], 0
+    for keep in slices:
+        try:
+            frame = build(study, info, rule, keep)
+        except (MetadataError, builders.BuildError) as exc:
+            return "execution error", f"evaluation dataset failed to build: {exc}", []
+        if frame is None or frame.empty:
+            continue
+        rows += len(frame)
+        frame = frame.reset_index(drop=True)
+        try:
+            results = evaluate(rule.check, Env(frame, info.wildcard))
+        except KeyError as exc:
+            return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []
+        except (OperatorError, TypeError, ValueError, AttributeError) as exc:
+            return "execution error", f"{type(exc).__name__}: {exc}", []
+        mask = results.mask() if isinstance(results, Result) else np.full(len(frame), bool(results))
+        if mask.any():
+            found += _findings(rule, info, frame, mask, message)
+    if not rows:
+        return "skipped", "Dataset is empty after preprocessing and operations", []
+    return ("issue reported", None, found) if found else ("success", None, [])
+
+
 def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[str, str | None, list[dict]]:
     """(status, reason, findings) of one rule on one dataset; status as CORE's executionStatus."""
     if not applies_to_domain(info, rule):
@@ -646,6 +718,9 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
     try:
         if rule.rule_type in VALUE_CHECKS:
             keep = _value_check_columns(study, rule, info)
+            slices = _value_check_slices(study, rule, info, keep)
+            if slices is not None:
+                return _validate_slices(study, rule, info, slices)
             frame = builders.BUILDERS[rule.rule_type](study, info, rule, keep)
         else:
             frame = builders.BUILDERS[rule.rule_type](study, info, rule)
