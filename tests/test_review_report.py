@@ -196,6 +196,35 @@ def test_plots_of_a_study_without_the_data_are_notes():
     assert '<td class="pt">ERYTHEMA</td><td class="n">1</td><td class="n"></td>' in ae.tables[0]
 
 
+def test_a_large_study_gets_summary_curves_not_one_line_per_subject():
+    """Above MAX_SUBJECT_LINES subjects (40) the swimmer plot is a note and the PK and CD7 plots
+    show per dose level the median and 10th-90th percentile per (nominal) time point: no subject
+    in a legend. 50 subjects, concentrations 1..50 at NFRLT 2 h and 2 x that at 24 h (actual
+    times scattered): median 25.5 and 51 at the two nominal times."""
+    n = 50
+    subj = [f"S-{i:03d}" for i in range(n)]
+    adsl = pd.DataFrame({"USUBJID": subj, "TRT01A": "DOSE 1", "TRTSDT": 23000.0})
+    conc = np.arange(1, n + 1, dtype=float)
+    adpc = pd.DataFrame({"USUBJID": subj * 2, "TRT01A": "DOSE 1", "AVAL": np.r_[conc, 2 * conc],
+                         "NFRLT": [2.0] * n + [24.0] * n, "AFRLT": np.r_[2 + conc / 100, 24 + conc / 100],
+                         "BLQFL": "", "AVALU": "10^6/L"})
+    adlb = pd.DataFrame({"USUBJID": subj, "TRT01A": "DOSE 1", "PARAMCD": "CD7", "PARAM": "CD7+ Cells",
+                         "AVAL": conc, "ADY": 1.0})
+    adrs = pd.DataFrame({"USUBJID": subj, "PARAMCD": "OVR", "AVALC": "CR", "ADT": 23028.0})
+    swimmer, _, pk, cd7, _ = draw_all({"ADSL": adsl, "ADPC": adpc, "ADLB": adlb, "ADRS": adrs})
+    assert swimmer.svg is None and swimmer.note.startswith("Not drawn: 50 treated subjects")
+    assert "50 subjects: median and 10th-90th percentile of the quantifiable samples per nominal time point" in pk.note
+    assert cd7.note.startswith("More than 40 subjects")
+    for plot in (pk, cd7):
+        assert plot.svg is not None and "S-0" not in plot.svg           # no subject in a legend
+    from cdisc.review.plots import _median_band
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    _median_band(ax, adpc.assign(_t=adpc["NFRLT"], _y=adpc["AVAL"]), "#000000", "median")
+    assert list(ax.lines[0].get_xdata()) == [2.0, 24.0] and list(ax.lines[0].get_ydata()) == [25.5, 51.0]
+
+
 # ------------------------------------------------------------------------- failed build
 
 def test_failed_build_leaves_a_report_only_folder(study):

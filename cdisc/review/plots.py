@@ -24,6 +24,14 @@ RESPONSE_COLOURS = {"CR": "#1a9850", "CRh": "#66bd63", "CRi": "#a6d96a", "PR": "
 GRADE_COLOURS = {1: "#fee08b", 2: "#fdae61", 3: "#f46d43", 4: "#d73027", 5: "#67001f"}
 
 
+#: Per-subject plots (swimmer lanes, one PK or CD7 line per subject with the subject in the
+#: legend) are read subject by subject in a dose-escalation study; above this many subjects they
+#: cannot be read (10,000 lanes) and take minutes to draw: the swimmer plot is not drawn (the
+#: listings have every subject) and the curves become the median with the 10th-90th percentile
+#: band per dose level and time point.
+MAX_SUBJECT_LINES = 40
+
+
 @dataclass
 class Plot:
     id: str
@@ -112,6 +120,10 @@ def plot_swimmer(adam: dict) -> Plot:
         return p
     adsl = adam["ADSL"].copy()
     adsl = adsl[_num(adsl["TRTSDT"]).notna()]
+    if len(adsl) > MAX_SUBJECT_LINES:
+        p.note = (f"Not drawn: {len(adsl)} treated subjects; one lane per subject is drawn for up to "
+                  f"{MAX_SUBJECT_LINES} (the Kaplan-Meier curves and the listings cover every subject).")
+        return p
     end_col = next((c for c in ("LSTALVDT", "EOSDT", "DCUTDT") if c in adsl), None)
     adsl["_end"] = _day(adsl[end_col], adsl["TRTSDT"]) if end_col else np.nan
     for c, name in (("DTHDT", "_death"), ("RLPSDT", "_relapse"), ("PHSCTDT", "_hsct")):
@@ -222,6 +234,14 @@ def plot_km(adam: dict) -> Plot:
     return p
 
 
+def _median_band(ax, d: pd.DataFrame, colour: str, label: str) -> None:
+    """Median of ``_y`` per ``_t`` with the 10th-90th percentile band (a large study's curves)."""
+    g = d.groupby("_t", sort=True)["_y"]
+    q = pd.DataFrame({"lo": g.quantile(0.10), "med": g.median(), "hi": g.quantile(0.90), "n": g.size()})
+    ax.fill_between(q.index, q["lo"], q["hi"], color=colour, alpha=0.2, lw=0)
+    ax.plot(q.index, q["med"], marker="o", ms=3, lw=1.2, color=colour, label=label)
+
+
 def plot_pk(adam: dict) -> Plot:
     """Concentration-time curves per dose level (ADPC AVAL by AFRLT or NFRLT, log scale);
     BLQ samples (BLQFL = Y) drawn as open markers at LLOQ/2."""
@@ -237,6 +257,9 @@ def plot_pk(adam: dict) -> Plot:
         return p
     grp = "TRT01A" if "TRT01A" in pc else None
     levels = _dose_levels(pc) if grp else ["All"]
+    many = pc["USUBJID"].nunique() > MAX_SUBJECT_LINES
+    if many and "NFRLT" in pc:
+        tcol = "NFRLT"                     # summaries per nominal time point, as PK reports give them
     pc["_t"] = _num(pc[tcol])
     pc["_y"] = _num(pc["AVAL"])
     blq = (pc["BLQFL"] == "Y") if "BLQFL" in pc else pd.Series(False, index=pc.index)
@@ -250,10 +273,15 @@ def plot_pk(adam: dict) -> Plot:
         d = pc if grp is None else pc[pc[grp] == lvl]
         b = blq.reindex(d.index)
         q = d[~b & (d["_y"] > 0)]
-        for subj, s in q.groupby("USUBJID", sort=True):
-            ax.plot(s["_t"], s["_y"], marker="o", ms=3, lw=1, label=str(subj)[-7:])
+        if many:
+            _median_band(ax, q, "#2166ac", "median, 10th-90th percentile")
+        else:
+            for subj, s in q.groupby("USUBJID", sort=True):
+                ax.plot(s["_t"], s["_y"], marker="o", ms=3, lw=1, label=str(subj)[-7:])
         bl = d[b & d["_blq_y"].notna()]
-        if len(bl):
+        if len(bl) and many:
+            ax.text(0.98, 0.02, f"{len(bl)} BLQ samples", transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+        elif len(bl):
             ax.scatter(bl["_t"], bl["_blq_y"], marker="o", facecolors="none", edgecolors="#b2182b", s=22, zorder=3,
                        label="BLQ (at LLOQ/2)")
         ax.set_yscale("log")
@@ -262,7 +290,10 @@ def plot_pk(adam: dict) -> Plot:
         ax.legend(fontsize=6, frameon=False)
     axes[0][0].set_ylabel(f"Concentration ({unit})" if unit else "Concentration")
     p.svg = _svg(fig, "pk")
-    p.note = f"{int((~blq).sum())} quantifiable and {int(blq.sum())} BLQ samples (ADPC BLQFL)."
+    p.note = f"{int((~blq).sum())} quantifiable and {int(blq.sum())} BLQ samples (ADPC BLQFL)." + (
+        f" {pc['USUBJID'].nunique()} subjects: median and 10th-90th percentile of the quantifiable samples per "
+        f"{'nominal ' if tcol == 'NFRLT' else ''}time point, not one curve per subject (more than "
+        f"{MAX_SUBJECT_LINES})." if many else "")
     return p
 
 
@@ -282,9 +313,20 @@ def plot_cd7(adam: dict) -> Plot:
     levels = _dose_levels(lb) if "TRT01A" in lb else ["All"]
     colours = dict(zip(levels, ["#4575b4", "#f46d43", "#1a9850", "#762a83", "#8c510a"]))
     fig, axes = _figure(5.0 * len(params), 3.4, ncols=len(params), squeeze=False)
+    many = False
     for ax, code in zip(axes[0], params):
         d = lb[lb["PARAMCD"] == code].assign(_x=lambda f: _num(f["ADY"]), _y=lambda f: _num(f["AVAL"]))
         d = d[d["_x"].notna() & d["_y"].notna()].sort_values(["USUBJID", "_x"])
+        if d["USUBJID"].nunique() > MAX_SUBJECT_LINES:
+            many = True
+            for lvl in levels:
+                sub = d[d["TRT01A"].astype(str) == lvl] if "TRT01A" in d else d
+                if len(sub):
+                    _median_band(ax, sub.rename(columns={"_x": "_t"}), colours.get(lvl, "#555555"), lvl)
+            ax.set_title(str(d["PARAM"].iloc[0]) if "PARAM" in d and len(d) else code, fontsize=9)
+            ax.set_xlabel("Study day")
+            ax.legend(fontsize=6, frameon=False)
+            continue
         seen = set()
         for subj, s in d.groupby("USUBJID", sort=True):
             lvl = str(s["TRT01A"].iloc[0]) if "TRT01A" in s else "All"
@@ -295,6 +337,9 @@ def plot_cd7(adam: dict) -> Plot:
         ax.set_xlabel("Study day")
         ax.legend(fontsize=6, frameon=False)
     p.svg = _svg(fig, "cd7")
+    if many:
+        p.note = (f"More than {MAX_SUBJECT_LINES} subjects: median and 10th-90th percentile per dose level and "
+                  "study day, not one line per subject.")
     return p
 
 
