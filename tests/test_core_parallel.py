@@ -80,23 +80,28 @@ def test_large_value_checks_in_slices_give_the_whole_frames_findings(datasets, m
     slice of variables at a time (engine._value_check_slices): with slices of 50 values, every
     Value Check rule gives the findings, in the order, and the status of the whole frame. Two AE
     values and one CM value start with a blank (CORE-000867 flags them), so findings are made in
-    more than one slice and more than one dataset."""
+    more than one slice and more than one dataset; one AETERM is blank (CORE-000356, a rule with
+    an operation: the standard's required variables)."""
     import dataclasses
 
-    from cdisc.validation.core import engine, load_rules, run_core_rules
+    from cdisc.validation.core import engine, from_cdisc_standards, load_rules, run_core_rules
 
     data = dict(datasets)
     ae, cm = data["AE"].frame.copy(), data["CM"].frame.copy()
     ae.loc[2, "AETERM"], ae.loc[5, "AEDECOD"] = " " + ae.loc[2, "AETERM"], " " + ae.loc[5, "AEDECOD"]
     cm.loc[0, "CMTRT"] = " " + cm.loc[0, "CMTRT"]
+    ae.loc[7, "AETERM"] = ""                           # a required variable without a value: CORE-000356
     data["AE"], data["CM"] = (dataclasses.replace(data["AE"], frame=ae), dataclasses.replace(data["CM"], frame=cm))
     rules = [r for r in load_rules() if r.rule_type in engine.VALUE_CHECKS]
     assert [r.id for r in rules] == ["CORE-000356", "CORE-000867", "CORE-000890"]
-    whole = run_core_rules(data, rules=rules)
+    library = from_cdisc_standards()
+    whole = run_core_rules(data, library, rules=rules)
     monkeypatch.setattr(engine, "SLICE_VALUES", 50)
-    sliced = run_core_rules(data, rules=rules)
+    sliced = run_core_rules(data, library, rules=rules)
     _same(sliced, whole)
     got = whole[0][whole[0]["core_id"] == "CORE-000867"]
     assert list(got["variables"].map(tuple).unique()) == [("variable_value", "variable_name")]
     assert sorted(zip(got["dataset"], got["record"].astype(int), got["values"].map(lambda v: v[1]))) == \
         [("AE", 3, "AETERM"), ("AE", 6, "AEDECOD"), ("CM", 1, "CMTRT")]
+    req = whole[0][whole[0]["core_id"] == "CORE-000356"]
+    assert sorted(zip(req["dataset"], req["record"].astype(int))) == [("AE", 8)]

@@ -110,13 +110,37 @@ def domain_presence_frame(study, info, rule) -> pd.DataFrame:
     return hit
 
 
-def _values_long(study, i: DatasetInfo, keep=None) -> pd.DataFrame:
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of a column, each an element of it; floats by their bits (-0.0 and
+    0.0, or two NaN payloads, stay apart), so a Check gives each what it gives its copies."""
+    if values.dtype.kind == "f":
+        return pd.unique(values.view(np.int64)).view(np.float64).astype(object)
+    return pd.unique(values.astype(object))
+
+
+def _values_long(study, i: DatasetInfo, keep=None, distinct: bool = False) -> pd.DataFrame:
     """CORE ValuesDatasetBuilder: one row per (record, variable), as ``melt`` orders them
     (variable by variable); ``keep``: only these variables (rows of the others cannot be
-    flagged, see engine._value_check_columns)."""
+    flagged, see engine._value_check_columns). ``distinct``: one row per distinct value of
+    each variable instead (row_number 0): engine._validate_slices finds with it the variables
+    that have a flagged value."""
     raw = study.raw(i.name)
     n = len(raw)
     cols = [c for c in raw.columns if keep is None or (i.name, c) in keep]
+    if distinct:
+        values = []
+        for c in cols:                # kept for the other Value Check rules: a few values per variable
+            hit = study.cache.get(("distinct", i.name, c))
+            if hit is None:
+                hit = _distinct(raw[c].to_numpy(dtype=np.float64 if raw[c].dtype.kind == "f" else object))
+                study.cache[("distinct", i.name, c)] = hit
+            values.append(hit)
+        sizes = [len(v) for v in values]
+        return pd.DataFrame({
+            "row_number": np.zeros(sum(sizes), dtype=np.int64),
+            "variable_name": np.repeat(np.array(cols, dtype=object), sizes),
+            "variable_value": np.concatenate(values) if cols else [],
+        })
     long = pd.DataFrame({
         "row_number": np.tile(np.arange(1, n + 1), len(cols)),
         "variable_name": np.repeat(np.array(cols, dtype=object), n),
@@ -143,10 +167,10 @@ def _left_join_one(long: pd.DataFrame, meta: pd.DataFrame, key: str) -> pd.DataF
     return out
 
 
-def value_check_variable_metadata_frame(study, info, rule, keep=None) -> pd.DataFrame:
+def value_check_variable_metadata_frame(study, info, rule, keep=None, distinct: bool = False) -> pd.DataFrame:
     frames = []
     for i in _family(study, info, rule):
-        long = _values_long(study, i, keep)
+        long = _values_long(study, i, keep, distinct)
         meta = variables_frame(study, i)
         merged = _left_join_one(long, meta, "variable_name")
         merged["variable_value_length"] = None  # CORE: data types are Char/Num, never integer/float/text
@@ -154,10 +178,10 @@ def value_check_variable_metadata_frame(study, info, rule, keep=None) -> pd.Data
     return _concat(frames)
 
 
-def value_check_dataset_metadata_frame(study, info, rule, keep=None) -> pd.DataFrame:
+def value_check_dataset_metadata_frame(study, info, rule, keep=None, distinct: bool = False) -> pd.DataFrame:
     frames = []
     for i in _family(study, info, rule):
-        long = _values_long(study, i, keep)
+        long = _values_long(study, i, keep, distinct)
         for k, v in study.dataset_metadata_row(i).items():
             # a scalar broadcast gives the column [v] * n gives (same dtype), without a list of
             # n objects to convert (n = records x variables)

@@ -637,15 +637,22 @@ def _value_check_columns(study: Study, rule: CoreRule, info: DatasetInfo):
 SLICE_VALUES = 1_000_000
 
 
+#: operations whose result is the same for every record and every slice of a dataset (the
+#: standard's variable lists: library and domain only)
+CONSTANT_OPERATIONS = {"required_variables", "expected_variables", "get_column_order_from_library"}
+#: leaves on the frame's columns (exists: a column, or a name in a constant list)
+_COLUMN_WISE = {"exists", "not_exists"}
+
+
 def _row_wise(node) -> bool:
     """Whether a Check's outcome on a record depends on that record alone (all/any/not of
-    ROW_WISE leaves)."""
+    ROW_WISE leaves, and exists on a column the frame has or not)."""
     if isinstance(node, dict) and list(node) == ["not"]:
         return _row_wise(node["not"])
     for group in ("all", "any"):
         if isinstance(node, dict) and group in node and "operator" not in node:
             return all(_row_wise(c) for c in node[group])
-    return isinstance(node, dict) and node.get("operator") in ROW_WISE
+    return isinstance(node, dict) and node.get("operator") in ROW_WISE | _COLUMN_WISE
 
 
 def _value_check_slices(study: Study, rule: CoreRule, info: DatasetInfo, keep) -> list[set] | None:
@@ -653,12 +660,12 @@ def _value_check_slices(study: Study, rule: CoreRule, info: DatasetInfo, keep) -
     values, or None to build it whole.
 
     CORE melts the dataset into one row per value (LB at 10,000 subjects: tens of millions of
-    rows); when the Check is record by record, with no operations and no Match Datasets, and
-    the findings are per record, each slice's rows give the same outcome as in the whole frame
+    rows); when the Check is record by record, its operations constant (CONSTANT_OPERATIONS),
+    with no Match Datasets, and the findings are per record, each slice's rows give the same outcome as in the whole frame
     and the frame is variable by variable, so the slices' findings in order are the whole
     frame's. Memory is then one slice, not the dataset times its variables."""
-    if (rule.operations or rule.match_datasets or rule.sensitivity in ("Dataset", "Group")
-            or not _row_wise(rule.check)):
+    if (any(op.get("operator") not in CONSTANT_OPERATIONS for op in rule.operations) or rule.match_datasets
+            or rule.sensitivity in ("Dataset", "Group") or not _row_wise(rule.check)):
         return None
     pairs = []
     for i in builders._family(study, info, rule):
@@ -676,13 +683,65 @@ def _value_check_slices(study: Study, rule: CoreRule, info: DatasetInfo, keep) -
     return slices + [current] if current else slices
 
 
+#: the columns of a Value Check frame that differ between the records of one variable
+_PER_RECORD = {"row_number", builders.SOURCE_ROW}
+
+
+def _reads_records(node) -> bool:
+    """Whether a Check reads a column that differs record by record besides variable_value."""
+    if isinstance(node, dict) and "operator" not in node:
+        return any(_reads_records(c) for v in node.values() for c in (v if isinstance(v, list) else [v]))
+    return isinstance(node, dict) and (node.get("name") in _PER_RECORD or node.get("value") in _PER_RECORD)
+
+
+def _check(study: Study, rule: CoreRule, info: DatasetInfo, frame: pd.DataFrame):
+    """The rule's (constant) operations and Check on a frame: (frame with the operations' columns,
+    mask, None), or (frame, None, (status, reason)) as validate_dataset says them."""
+    try:
+        frame = operations.run_operations(study, info, frame, rule.operations)
+    except operations.DomainNotFound as exc:
+        return frame, None, ("skipped", f"operation domain not found: {exc}")
+    except operations.NeedsData as exc:
+        return frame, None, ("not executed", str(exc))
+    except (builders.PreprocessingError, builders.BuildError, operations.OperationFailed, MetadataError) as exc:
+        return frame, None, ("execution error", str(exc))
+    except KeyError as exc:
+        return frame, None, ("skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}")
+    try:
+        results = evaluate(rule.check, Env(frame, info.wildcard))
+    except KeyError as exc:
+        return frame, None, ("skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}")
+    except (OperatorError, TypeError, ValueError, AttributeError) as exc:
+        return frame, None, ("execution error", f"{type(exc).__name__}: {exc}")
+    return frame, (results.mask() if isinstance(results, Result) else np.full(len(frame), bool(results))), None
+
+
 def _validate_slices(study: Study, rule: CoreRule, info: DatasetInfo, slices: list[set]):
-    """validate_dataset of a Value Check whose frame is built and checked slice by slice."""
+    """validate_dataset of a Value Check whose frame is built and checked slice by slice.
+
+    The Check is record by record and reads nothing that differs between a variable's records
+    but the value (_reads_records), so a value's outcome is the same wherever it occurs: each
+    slice is first checked on its distinct values (one row per variable and value, a few
+    thousand rows where the records are millions), and only the variables with a flagged
+    value are built record by record and checked again, which gives their findings exactly
+    as the whole frame does. The common case, no finding, never builds the long frame."""
     build = builders.VALUE_CHECK_FRAMES[rule.rule_type]
     message = rule.message.replace("--", info.wildcard)
+    distinct_first = not _reads_records(rule.check)
     found, rows = [], 0
     for keep in slices:
         try:
+            if distinct_first:
+                few = build(study, info, rule, keep, distinct=True).reset_index(drop=True)
+                if few.empty:
+                    continue
+                rows += len(few)
+                _, mask, failed = _check(study, rule, info, few)
+                if failed:
+                    return failed[0], failed[1], []
+                keep = {(a, b) for a, b in zip(few.loc[mask, builders.SOURCE_NAME], few.loc[mask, "variable_name"])}
+                if not keep:
+                    continue
             frame = build(study, info, rule, keep)
         except (MetadataError, builders.BuildError) as exc:
             return "execution error", f"evaluation dataset failed to build: {exc}", []
@@ -690,13 +749,9 @@ def _validate_slices(study: Study, rule: CoreRule, info: DatasetInfo, slices: li
             continue
         rows += len(frame)
         frame = frame.reset_index(drop=True)
-        try:
-            results = evaluate(rule.check, Env(frame, info.wildcard))
-        except KeyError as exc:
-            return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []
-        except (OperatorError, TypeError, ValueError, AttributeError) as exc:
-            return "execution error", f"{type(exc).__name__}: {exc}", []
-        mask = results.mask() if isinstance(results, Result) else np.full(len(frame), bool(results))
+        frame, mask, failed = _check(study, rule, info, frame)
+        if failed:
+            return failed[0], failed[1], []
         if mask.any():
             found += _findings(rule, info, frame, mask, message)
     if not rows:
