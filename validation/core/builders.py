@@ -31,7 +31,7 @@ class BuildError(Exception):
 
 
 def tag(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    df = df.copy()
+    df = df.copy(deep=False)     # copy-on-write (pandas 3): the columns are shared until changed
     df[SOURCE_NAME] = name
     df[SOURCE_ROW] = np.arange(1, len(df) + 1)
     return df

@@ -84,6 +84,35 @@ def frame_bytes(value) -> int:
     return 0
 
 
+def _array_bytes(value) -> int:
+    """What a kept column array or leaf result counts (its arrays' own bytes)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, (pd.Series, pd.Index)):
+        return int(value.memory_usage(deep=False)) if isinstance(value, pd.Series) else int(value.nbytes)
+    if isinstance(value, (tuple, list)) and len(value) < 16:
+        return sum(_array_bytes(v) for v in value)
+    arrays = [getattr(value, a, None) for a in ("values", "defined")]      # a Result
+    return sum(int(a.nbytes) for a in arrays if isinstance(a, np.ndarray))
+
+
+class KeptArrays(dict):
+    """Column arrays and leaf results computed on a frame shared between rules (Env.columns_cache,
+    Env.memo), kept for later rules while the study's kept values fit CACHE_BYTES; one that does
+    not fit is not kept and is computed again when asked (the same array)."""
+
+    def __init__(self, study: Study):
+        super().__init__()
+        self.study = study
+
+    def __setitem__(self, key, value) -> None:
+        size = _array_bytes(value)
+        if self.study.cache_bytes + size > CACHE_BYTES:
+            return
+        self.study.cache_bytes += size
+        super().__setitem__(key, value)
+
+
 @dataclass
 class Study:
     datasets: dict[str, Dataset]
@@ -804,8 +833,8 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
     env = Env(frame, info.wildcard)
     if shared or derived:  # a frame shared between rules: leaf results and column arrays are shared too
         key = id(base) if derived else id(frame)
-        env.memo = study.cache.setdefault(("memo", key, info.wildcard), {})
-        env.columns_cache = study.cache.setdefault(("cols", key), {})
+        env.memo = study.cache.setdefault(("memo", key, info.wildcard), KeptArrays(study))
+        env.columns_cache = study.cache.setdefault(("cols", key), KeptArrays(study))
         env.memo_without_operations = derived
     try:
         results = evaluate(rule.check, env)
