@@ -167,6 +167,8 @@ def validate_by_study(data: dict[str, pd.DataFrame], metas: dict, ctd: dict, con
     """Validate every study of a pool on its own records (see the module docstring) and write
     one results.json and report.html for the pool into ``report_dir``. ``parts``: the split
     files validated as one domain (validation/folder.py), {domain: [(file dataset, ...)]}."""
+    from cdisc.metadata import DatasetMeta
+
     from .core_bridge import CoreEvaluation
     from .engine import validate_datasets, write_outputs
     from .rules import apply_study_params
@@ -185,8 +187,6 @@ def validate_by_study(data: dict[str, pd.DataFrame], metas: dict, ctd: dict, con
         rows = study_rows(data, studyid, present)
         # CORE reads each file as it is (split files apart): its rows are per file
         core_rows = study_rows({n: ds.frame for n, ds in (core or {}).items() if ds.frame is not None}, studyid, files)
-        from cdisc.metadata import DatasetMeta
-
         own_metas = {n: DatasetMeta.model_validate(m) for n, m in (sctx.get("metadata") or {}).items()}
         own, columns = study_columns(file_columns, data, absent, studyid, files, parts)
         own = {n: _in_order(cols, own_metas.get(n)) for n, cols in own.items()}
