@@ -927,9 +927,25 @@ def run_core_rules(datasets: Mapping[str, Dataset], library: Library | None = No
     return fdf, sdf
 
 
+def _cost_class(rule: CoreRule) -> int:
+    """How much work a rule is, roughly, whatever the study: grouped operations (counts and
+    distinct values per subject and test over every record) first, then Value Checks (every
+    value of a dataset), then rules that join other datasets, then the rest."""
+    if any(op.get("group") for op in rule.operations):
+        return 0
+    if rule.rule_type in VALUE_CHECKS:
+        return 1
+    return 2 if rule.match_datasets else 3
+
+
 def _claimed(rules: list, claim: Callable[[], int]):
+    """The rules in the order processes sharing the counter take them: the costly ones first,
+    so that two processes do not wait at the end for one long rule (10,000 subjects:
+    CORE-001034 alone takes 13 s). The outcomes are put back in the catalogue's order
+    (core_bridge), so the order taken never shows."""
+    order = sorted(range(len(rules)), key=lambda i: (_cost_class(rules[i]), i))
     while (i := claim()) < len(rules):
-        yield rules[i]
+        yield rules[order[i]]
 
 
 def csv_rows(findings: pd.DataFrame) -> list[tuple[str, str, str, str, str]]:
