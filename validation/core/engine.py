@@ -73,25 +73,17 @@ class NotExecuted(Exception):
 CACHE_BYTES = 768 * 2 ** 20
 
 
-def frame_bytes(value) -> int:
-    """The size a kept value is counted at (its arrays, not the objects they point to)."""
+def kept_bytes(value) -> int:
+    """What a kept value counts against CACHE_BYTES: its arrays' own bytes (not the objects they
+    point to); a frame twice, for the column arrays and leaf results rules compute on it."""
     if isinstance(value, pd.DataFrame):
         return 2 * int(value.memory_usage(index=False, deep=False).sum())
     if isinstance(value, pd.Series):
-        return 2 * int(value.memory_usage(index=False, deep=False))
-    if isinstance(value, tuple):
-        return sum(frame_bytes(v) for v in value)
-    return 0
-
-
-def _array_bytes(value) -> int:
-    """What a kept column array or leaf result counts (its arrays' own bytes)."""
-    if isinstance(value, np.ndarray):
+        return int(value.memory_usage(index=False, deep=False))
+    if isinstance(value, (np.ndarray, pd.Index)):
         return int(value.nbytes)
-    if isinstance(value, (pd.Series, pd.Index)):
-        return int(value.memory_usage(deep=False)) if isinstance(value, pd.Series) else int(value.nbytes)
     if isinstance(value, (tuple, list)) and len(value) < 16:
-        return sum(_array_bytes(v) for v in value)
+        return sum(kept_bytes(v) for v in value)
     arrays = [getattr(value, a, None) for a in ("values", "defined")]      # a Result
     return sum(int(a.nbytes) for a in arrays if isinstance(a, np.ndarray))
 
@@ -106,7 +98,7 @@ class KeptArrays(dict):
         self.study = study
 
     def __setitem__(self, key, value) -> None:
-        size = _array_bytes(value)
+        size = kept_bytes(value)
         if self.study.cache_bytes + size > CACHE_BYTES:
             return
         self.study.cache_bytes += size
@@ -117,20 +109,8 @@ class KeptArrays(dict):
 class Study:
     datasets: dict[str, Dataset]
     library: Library
-    cache_bytes: int = 0          # what the kept frames count (CACHE_BYTES)
-
-    def keep(self, key, value, shared=None) -> bool:
-        """Keep ``value`` for later rules under ``key`` while the kept frames fit CACHE_BYTES;
-        ``shared``: the frame rules may memoise column arrays on (engine.validate_dataset)."""
-        size = frame_bytes(shared if shared is not None else value)
-        if self.cache_bytes + size > CACHE_BYTES:
-            return False
-        self.cache_bytes += size
-        self.cache[key] = value
-        if shared is not None:
-            self.cache[("shared", id(shared))] = shared
-        return True
     infos: list[DatasetInfo] = field(default_factory=list)
+    cache_bytes: int = 0          # what the kept values count (CACHE_BYTES)
 
     def __post_init__(self):
         if not self.infos:
@@ -178,6 +158,18 @@ class Study:
                     pass
             self._model_wild = names
         return self._model_wild
+
+    def keep(self, key, value, shared=None) -> bool:
+        """Keep ``value`` for later rules under ``key`` while the kept values fit CACHE_BYTES;
+        ``shared``: the frame rules may memoise column arrays on (engine.validate_dataset)."""
+        size = kept_bytes(shared if shared is not None else value)
+        if self.cache_bytes + size > CACHE_BYTES:
+            return False
+        self.cache_bytes += size
+        self.cache[key] = value
+        if shared is not None:
+            self.cache[("shared", id(shared))] = shared
+        return True
 
 
 def _round15(values: np.ndarray) -> np.ndarray:
@@ -723,26 +715,40 @@ def _reads_records(node) -> bool:
     return isinstance(node, dict) and (node.get("name") in _PER_RECORD or node.get("value") in _PER_RECORD)
 
 
-def _check(study: Study, rule: CoreRule, info: DatasetInfo, frame: pd.DataFrame):
-    """The rule's (constant) operations and Check on a frame: (frame with the operations' columns,
-    mask, None), or (frame, None, (status, reason)) as validate_dataset says them."""
+def _prepared(study: Study, rule: CoreRule, info: DatasetInfo, frame: pd.DataFrame):
+    """The rule's Match Datasets and operations on its frame: (base, frame, None), or (None,
+    None, (status, reason)) as CORE reports the failure; ``base`` is the frame before operations."""
     try:
-        frame = operations.run_operations(study, info, frame, rule.operations)
+        base = builders.preprocess(study, info, frame, rule)
+        return base, operations.run_operations(study, info, base, rule.operations), None
     except operations.DomainNotFound as exc:
-        return frame, None, ("skipped", f"operation domain not found: {exc}")
+        return None, None, ("skipped", f"operation domain not found: {exc}")
     except operations.NeedsData as exc:
-        return frame, None, ("not executed", str(exc))
+        return None, None, ("not executed", str(exc))
     except (builders.PreprocessingError, builders.BuildError, operations.OperationFailed, MetadataError) as exc:
-        return frame, None, ("execution error", str(exc))
+        return None, None, ("execution error", str(exc))
     except KeyError as exc:
-        return frame, None, ("skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}")
+        return None, None, ("skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}")
+
+
+def _checked(rule: CoreRule, env: Env):
+    """The rule's Check on a frame: (mask over its records, None) or (None, (status, reason))."""
     try:
-        results = evaluate(rule.check, Env(frame, info.wildcard))
+        results = evaluate(rule.check, env)
     except KeyError as exc:
-        return frame, None, ("skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}")
+        return None, ("skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}")
     except (OperatorError, TypeError, ValueError, AttributeError) as exc:
-        return frame, None, ("execution error", f"{type(exc).__name__}: {exc}")
-    return frame, (results.mask() if isinstance(results, Result) else np.full(len(frame), bool(results))), None
+        return None, ("execution error", f"{type(exc).__name__}: {exc}")
+    return (results.mask() if isinstance(results, Result) else np.full(env.n, bool(results))), None
+
+
+def _check(study: Study, rule: CoreRule, info: DatasetInfo, frame: pd.DataFrame):
+    """Operations and Check on a slice: (frame with the operations' columns, mask, failure)."""
+    _, frame, failed = _prepared(study, rule, info, frame)
+    if failed:
+        return frame, None, failed
+    mask, failed = _checked(rule, Env(frame, info.wildcard))
+    return frame, mask, failed
 
 
 def _validate_slices(study: Study, rule: CoreRule, info: DatasetInfo, slices: list[set]):
@@ -810,18 +816,9 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
             frame = builders.BUILDERS[rule.rule_type](study, info, rule)
     except (MetadataError, builders.BuildError) as exc:
         return "execution error", f"evaluation dataset failed to build: {exc}", []
-    try:
-        frame = builders.preprocess(study, info, frame, rule)
-        base = frame
-        frame = operations.run_operations(study, info, frame, rule.operations)
-    except operations.DomainNotFound as exc:
-        return "skipped", f"operation domain not found: {exc}", []
-    except operations.NeedsData as exc:
-        return "not executed", str(exc), []
-    except (builders.PreprocessingError, builders.BuildError, operations.OperationFailed, MetadataError) as exc:
-        return "execution error", str(exc), []
-    except KeyError as exc:
-        return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []
+    base, frame, failed = _prepared(study, rule, info, frame)
+    if failed:
+        return failed[0], failed[1], []
     if frame is None or frame.empty:
         return "skipped", "Dataset is empty after preprocessing and operations", []
     shared = study.cache.get(("shared", id(frame))) is frame
@@ -836,16 +833,9 @@ def validate_dataset(study: Study, rule: CoreRule, info: DatasetInfo) -> tuple[s
         env.memo = study.cache.setdefault(("memo", key, info.wildcard), KeptArrays(study))
         env.columns_cache = study.cache.setdefault(("cols", key), KeptArrays(study))
         env.memo_without_operations = derived
-    try:
-        results = evaluate(rule.check, env)
-    except KeyError as exc:
-        return "skipped", f"Column not found in data: {exc.args[0] if exc.args else exc}", []
-    except (OperatorError, TypeError, ValueError, AttributeError) as exc:
-        return "execution error", f"{type(exc).__name__}: {exc}", []
-    if isinstance(results, Result):
-        mask = results.mask()
-    else:
-        mask = np.full(len(frame), bool(results))
+    mask, failed = _checked(rule, env)
+    if failed:
+        return failed[0], failed[1], []
     if not mask.any():
         return "success", None, []
     message = rule.message.replace("--", info.wildcard)
