@@ -39,7 +39,7 @@ class Folder:
     labels: dict[str, dict] = field(default_factory=dict)      # name -> {label, variables: {name: label}}
     files: dict[str, str] = field(default_factory=dict)        # name -> file (relative to the folder)
     is_build: bool = False
-    xpt: dict[str, tuple] = field(default_factory=dict)        # name -> (frame, XptMeta) of an XPT file
+    xpt_meta: dict[str, object] = field(default_factory=dict)  # name -> XptMeta of an XPT file (its headers)
 
 
 def _read_xpt(path: Path) -> tuple[pd.DataFrame, dict, object]:
@@ -98,7 +98,7 @@ def read_folder(path: Path) -> Folder:
             continue
         out.datasets[name], out.labels[name] = got[:2]
         if suffix == ".xpt":
-            out.xpt[name] = (got[0], got[2])
+            out.xpt_meta[name] = got[2]
         out.files[name] = p.relative_to(path).as_posix()
     if not out.datasets:
         raise InputError(f"no datasets (.xpt or Dataset-JSON) in {path}", file=str(path))
@@ -117,8 +117,12 @@ def core_datasets(path: Path, folder: Folder, ig) -> dict:
             continue
         p = Path(path) / rel
         suffix = p.suffix.lower()
-        out[name] = core_xpt(p, folder.xpt.get(name)) if suffix == ".xpt" else core_json(p) if suffix == ".json" else \
-            dataset_from_frame(p, folder.datasets[name], folder.labels[name])
+        if suffix == ".xpt":      # the frame read_folder read, not the file again
+            out[name] = core_xpt(p, (folder.datasets[name], folder.xpt_meta[name]))
+        elif suffix == ".json":
+            out[name] = core_json(p)
+        else:
+            out[name] = dataset_from_frame(p, folder.datasets[name], folder.labels[name])
     return out
 
 
