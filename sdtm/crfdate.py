@@ -44,15 +44,14 @@ def _number(token: str | None) -> int | None:
 def date_one(value: str, unknown: frozenset) -> tuple[str, bool, bool]:
     """One date as typed -> (ISO 8601 text or "", bad, complete); steps 1-3 and 5 of
     sdtm.functions._iso8601_dtc."""
-    d = value
-    m = _DMY.search(d)
+    m = _DMY.search(value)
     if m is not None:
         form, day_tok, mon_tok, year_tok = "dmy", m["d"], m["m"], m["y"]
         mon = MONTHS.get(mon_tok)
     else:
-        m = _ISO.search(d)
+        m = _ISO.search(value)
         if m is None:
-            return "", d != "", False                 # blank: not collected; anything else: malformed
+            return "", value != "", False             # blank: not collected; anything else: malformed
         form, day_tok, mon_tok, year_tok = "iso", m["d"], m["m"], m["y"]
         mon = _number(mon_tok)
     year_known = _YEAR.fullmatch(year_tok) is not None and year_tok != "0000"
@@ -62,9 +61,7 @@ def date_one(value: str, unknown: frozenset) -> tuple[str, bool, bool]:
     day_known = day is not None and 1 <= day <= 31
     day_unknown = day_tok in unknown or (form == "iso" and day_tok is None)
     parsed = (year_known or year_tok in unknown) and (mon_known or mon_unknown) and (day_known or day_unknown)
-    if not parsed:
-        return "", True, False
-    if not year_known:                                # no ISO 8601 value can carry an unknown year
+    if not parsed or not year_known:                  # no ISO 8601 value can carry an unknown year
         return "", True, False
     m2, d2 = f"{mon if mon_known else 0:02d}", f"{day if day_known else 0:02d}"
     if mon_known and day_known:

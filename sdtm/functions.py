@@ -14,7 +14,7 @@ import pandas as pd
 from cdisc.distinct import clean_text, on_distinct
 
 # the CRF date and time grammar (ASCII digits, unknown tokens) lives in .crfdate, one value at a time
-from .crfdate import MONTHS, _TIME, date_part as _date_part, time_part as _time_part
+from .crfdate import MONTHS, _TIME, ascii_upper, date_part as _date_part, time_part as _time_part
 
 
 def blank(s: pd.Series) -> pd.Series:
@@ -78,10 +78,8 @@ def _iso8601_dtc(date: pd.Series, time: pd.Series | None = None, *,
 
 
 def _ascii_upper(values: pd.Series) -> pd.Series:
-    """Stripped, upper-cased text; "?" (never a date or time) for text with a non-ASCII
-    character, so that e.g. ``ſ`` is not read as the ``S`` it upper-cases to."""
-    text = values.astype("str").where(~values.isna(), "").str.strip()
-    return text.where(~text.str.contains(r"[^\x00-\x7f]", regex=True), "?").str.upper()
+    """crfdate.ascii_upper of each value (give it distinct values): the one rule for dates and times."""
+    return pd.Series([ascii_upper(v) for v in values.tolist()], index=values.index, dtype="str")
 
 
 def dtc_to_date(dtc: pd.Series) -> pd.Series:

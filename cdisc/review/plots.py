@@ -323,16 +323,13 @@ def plot_cd7(adam: dict) -> Plot:
                 sub = d[d["TRT01A"].astype(str) == lvl] if "TRT01A" in d else d
                 if len(sub):
                     _median_band(ax, sub.rename(columns={"_x": "_t"}), colours.get(lvl, "#555555"), lvl)
-            ax.set_title(str(d["PARAM"].iloc[0]) if "PARAM" in d and len(d) else code, fontsize=9)
-            ax.set_xlabel("Study day")
-            ax.legend(fontsize=6, frameon=False)
-            continue
-        seen = set()
-        for subj, s in d.groupby("USUBJID", sort=True):
-            lvl = str(s["TRT01A"].iloc[0]) if "TRT01A" in s else "All"
-            ax.plot(s["_x"], s["_y"], marker="o", ms=2.5, lw=1, color=colours.get(lvl, "#555555"),
-                    label=lvl if lvl not in seen else None)
-            seen.add(lvl)
+        else:
+            seen = set()
+            for subj, s in d.groupby("USUBJID", sort=True):
+                lvl = str(s["TRT01A"].iloc[0]) if "TRT01A" in s else "All"
+                ax.plot(s["_x"], s["_y"], marker="o", ms=2.5, lw=1, color=colours.get(lvl, "#555555"),
+                        label=lvl if lvl not in seen else None)
+                seen.add(lvl)
         ax.set_title(str(d["PARAM"].iloc[0]) if "PARAM" in d and len(d) else code, fontsize=9)
         ax.set_xlabel("Study day")
         ax.legend(fontsize=6, frameon=False)
