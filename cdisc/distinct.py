@@ -11,6 +11,7 @@ neighbours (study days per subject, sequence numbers and sorts are not element-w
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -38,7 +39,7 @@ def on_distinct(s: pd.Series, fn: Callable[[pd.Series], pd.Series | pd.DataFrame
     """
     if len(s) < _MIN_RECORDS:
         return fn(s)
-    codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    codes, uniques = factorize(s, use_na_sentinel=False)
     if len(uniques) * 2 > len(s):
         return fn(s)
     res = fn(pd.Series(uniques, dtype=s.dtype))
@@ -91,3 +92,83 @@ def _clean(s: pd.Series) -> pd.Series:
 def clean_text(s: pd.Series) -> pd.Series:
     """Values as stripped text, "" for missing (the way raw CRF text is compared and mapped)."""
     return on_distinct(s, _clean)
+
+
+# ----------------------------------------------------------------------------- known columns
+# A reader that has already found each text column's distinct values (cdisc.xpt_read does, to
+# decode each distinct record once) can leave them here, so that every later test of the
+# column (blank, ISO 8601, ASCII, code lists, CORE operators) works on its few distinct
+# values instead of hashing millions of records again. Keyed by the column's object array
+# (shared by shallow copies, column selections and ``to_numpy(dtype=object)``), held by a weak
+# reference, and made read-only when remembered: a change in place raises instead of leaving
+# stale codes behind.
+_KNOWN: dict[int, tuple] = {}
+
+
+def remember(values: np.ndarray, codes: np.ndarray, first: np.ndarray) -> None:
+    """Record that ``values[i] == values[first[codes[i]]]`` and that ``first`` is each distinct
+    value's first record, in order (so the codes are exactly ``pd.factorize``'s)."""
+    key = id(values)
+    values.flags.writeable = False
+    _KNOWN[key] = (weakref.ref(values, lambda _ref, key=key: _KNOWN.pop(key, None)), codes, first)
+
+
+def _values_of(s) -> np.ndarray | None:
+    if isinstance(s, np.ndarray):
+        return s
+    arr = getattr(s, "array", None)
+    return getattr(arr, "_ndarray", None)
+
+
+def known(s) -> tuple[np.ndarray, np.ndarray] | None:
+    """(codes, first record of each distinct value) remembered for ``s`` (a Series or the object
+    array of one), or None."""
+    values = _values_of(s)
+    if values is None:
+        return None
+    entry = _KNOWN.get(id(values))
+    if entry is None or entry[0]() is not values or len(entry[1]) != len(values):
+        return None
+    return entry[1], entry[2]
+
+
+def on_known(s: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``fn(s)`` (element-wise), on the distinct values when they are known (no hashing of
+    records at all), else on every record: for tests that cost less than a factorization."""
+    hit = known(s)
+    if hit is None:
+        return fn(s)
+    codes, first = hit
+    res = fn(pd.Series(s.array.take(first)))
+    return spread(res.reset_index(drop=True), codes, s.index)
+
+
+def factorize(s, use_na_sentinel: bool = True):
+    """``pd.factorize(s, use_na_sentinel=...)``, from the remembered codes when ``s`` is a known
+    column (its values are never missing, so the sentinel changes nothing)."""
+    hit = known(s)
+    if hit is None:
+        return pd.factorize(s, use_na_sentinel=use_na_sentinel)
+    codes, first = hit
+    if isinstance(s, np.ndarray):
+        return codes.astype(np.intp), s.take(first)
+    return codes.astype(np.intp), pd.Index(s.array.take(first), name=None)
+
+
+def compact_codes(codes: np.ndarray, size: int) -> np.ndarray:
+    """``codes`` (0..size-1) in the smallest signed integer type that holds them."""
+    for t in (np.int8, np.int16, np.int32):
+        if size <= np.iinfo(t).max:
+            return codes.astype(t)
+    return codes.astype(np.int64)
+
+
+def first_seen_order(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes renumbered so that distinct values count in order of first appearance (as
+    ``pd.factorize`` numbers them), and the first record of each."""
+    first = np.full(size, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(size, dtype=np.int64)
+    rank[order] = np.arange(size, dtype=np.int64)
+    return rank[codes], first[order]

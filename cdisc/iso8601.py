@@ -41,7 +41,9 @@ def by_distinct(s: pd.Series, test, missing: bool) -> np.ndarray:
     Coded columns (--TESTCD, dates, units) have few distinct values per many records, so this
     is what makes the text tests cheap on a million-row LB.
     """
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    from cdisc.distinct import factorize
+
+    codes, uniques = factorize(s, use_na_sentinel=True)
     if not len(uniques):
         return np.full(len(s), missing, dtype=bool)
     ok = np.asarray(test(pd.Series(np.asarray(uniques, dtype=object), dtype="string")), dtype=bool)

@@ -201,8 +201,8 @@ class _Bad(Exception):
 
 # --------------------------------------------------------------------------- public
 
-def read_xport(path, *, datetime_as_numbers: bool = True,
-               encoding: str = "utf-8") -> tuple[pd.DataFrame, XptMeta]:
+def read_xport(path, *, datetime_as_numbers: bool = True, encoding: str = "utf-8",
+               remember_distinct: bool = False) -> tuple[pd.DataFrame, XptMeta]:
     """Read a SAS transport file (v5 or v8) into a DataFrame and its metadata.
 
     Args:
@@ -214,6 +214,10 @@ def read_xport(path, *, datetime_as_numbers: bool = True,
         encoding: of text values, names and labels; an ASCII-compatible codec. Default
             UTF-8 (strict), which is what pyreadstat does without an encoding; "latin-1"
             or "cp1252" for files written in those.
+        remember_distinct: leave each text column's distinct values (found anyway to decode
+            them) with ``cdisc.distinct``, so later tests of the column work on those; the
+            column's array becomes read-only (validation reads this way: it never changes a
+            dataset it checks).
 
     Returns:
         (frame, meta): Char columns ``str`` dtype ("" for blanks), Num columns float64
@@ -228,7 +232,7 @@ def read_xport(path, *, datetime_as_numbers: bool = True,
     _check_encoding(encoding)
     try:
         with open(path, "rb") as fh:
-            return _read(_File(fh), datetime_as_numbers, encoding)
+            return _read(_File(fh), datetime_as_numbers, encoding, remember_distinct)
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
     except _Bad as exc:
@@ -338,7 +342,8 @@ class _Var:
     informat: str
 
 
-def _read(raw: _File, datetime_as_numbers: bool, encoding: str) -> tuple[pd.DataFrame, XptMeta]:
+def _read(raw: _File, datetime_as_numbers: bool, encoding: str,
+          remember_distinct: bool = False) -> tuple[pd.DataFrame, XptMeta]:
     size = len(raw)
     if size == 0:
         raise _Bad("the file is empty")
@@ -428,6 +433,7 @@ def _read(raw: _File, datetime_as_numbers: bool, encoding: str) -> tuple[pd.Data
     columns = {v.name: np.empty(records, dtype=np.float64 if v.ntype == 1 else object)
                for v in variables}
     block = max(1, _BLOCK_BYTES // reclen)
+    coded: dict | None = {} if remember_distinct else None
     buf = np.empty(min(block, records) * reclen, dtype=np.uint8)
     for lo in range(0, records, block):
         hi = min(records, lo + block)
@@ -440,8 +446,14 @@ def _read(raw: _File, datetime_as_numbers: bool, encoding: str) -> tuple[pd.Data
             if v.ntype == 1:
                 columns[v.name][lo:hi] = _numbers(slab)
             else:
-                columns[v.name][lo:hi] = _texts(slab, encoding, v.name, lo)
+                values, codes = _texts_coded(slab, encoding, v.name, lo)
+                columns[v.name][lo:hi] = values if codes is None else values[codes]
+                if coded is not None:
+                    coded[v.name] = (None if codes is None or coded.get(v.name, ()) is None
+                                     else coded.get(v.name, []) + [(values, _compact(codes, len(values)))])
     del buf
+    if coded:
+        _remember_distinct(columns, coded)
     if not datetime_as_numbers:
         for v in variables:
             if v.ntype == 1:
@@ -588,6 +600,28 @@ def _last_nonblank(raw: _File, data_start: int, reclen: int, full: int) -> int:
 
 # --------------------------------------------------------------------------- numbers
 
+def _compact(codes: np.ndarray, size: int) -> np.ndarray:
+    from cdisc.distinct import compact_codes
+
+    return compact_codes(codes, size)
+
+
+def _remember_distinct(columns: dict, coded: dict) -> None:
+    """Leave each text column's distinct values with cdisc.distinct (``read_xport``'s
+    ``remember_distinct``): the blocks' codes joined into one numbering of the column."""
+    from cdisc import distinct
+
+    for name, blocks in coded.items():
+        if not blocks:
+            continue
+        texts = np.concatenate([b[0] for b in blocks])
+        glob, uniques = pd.factorize(texts)           # equal texts from different blocks are one value
+        offsets = np.cumsum([0] + [len(b[0]) for b in blocks[:-1]])
+        codes = np.concatenate([glob[off + c] for off, (_, c) in zip(offsets, blocks)])
+        codes, first = distinct.first_seen_order(codes, len(uniques))
+        distinct.remember(columns[name], distinct.compact_codes(codes, len(uniques)), first)
+
+
 def _numbers(slab: np.ndarray) -> np.ndarray:
     """(records, 2..8) stored bytes -> float64 (see the module docstring, step 3)."""
     n, width = slab.shape
@@ -636,9 +670,16 @@ def ibm_bits_to_float(bits: np.ndarray) -> np.ndarray:
 
 def _texts(slab: np.ndarray, encoding: str, column: str, first: int = 0) -> np.ndarray:
     """(records, width) stored bytes -> object array of str (module docstring, step 4)."""
+    values, codes = _texts_coded(slab, encoding, column, first)
+    return values if codes is None else values[codes]
+
+
+def _texts_coded(slab: np.ndarray, encoding: str, column: str, first: int = 0):
+    """(values, codes): the text of record i is ``values[codes[i]]``, or ``values[i]`` when
+    codes is None (a column of mostly distinct records is decoded record by record)."""
     n, width = slab.shape
     if n == 0:
-        return np.empty(0, dtype=object)
+        return np.empty(0, dtype=object), None
     codes = None
     if _repetitive(slab):
         codes, reps = _distinct(slab)
@@ -651,7 +692,7 @@ def _texts(slab: np.ndarray, encoding: str, column: str, first: int = 0) -> np.n
         record = exc.index if codes is None else int(np.flatnonzero(codes == exc.index)[0])
         raise _Bad(f"text that is not valid {encoding}: {exc.reason} ({exc.raw!r})",
                    column=column, row=first + record + 1) from None
-    return values if codes is None else values[codes]
+    return values, codes
 
 
 class _BadRow(Exception):

@@ -620,3 +620,49 @@ def test_second_member_found_in_any_block(tmp_path, monkeypatch, shift):
     p.write_bytes(one + one[3 * 80:])
     with pytest.raises(InputError, match="more than one dataset"):
         read_xport(p)
+
+
+# ------------------------------------------------------------------ distinct values left for validation
+
+@pytest.mark.parametrize("block", [97 * 13, 16 << 20])
+def test_remembered_distinct_values_are_pandas_codes(tmp_path, monkeypatch, block):
+    """``remember_distinct``: each text column's distinct values (found to decode them) are left
+    with cdisc.distinct, joined over the blocks the file is read in, numbered as pd.factorize
+    numbers them; texts from different bytes (a NUL where a blank pads) are one value; a
+    mostly distinct column is not remembered; a remembered column is read-only."""
+    from cdisc import distinct
+
+    monkeypatch.setattr(xr, "_BLOCK_BYTES", block)
+    n = 3000
+    # later blocks meet values in another order than the first, and "" (blank) late
+    words = ["A", "BB", "CCC", "DDDD", "E"]
+    rep = [words[(i * 7) % 5] if i < 1500 else ("" if i % 9 == 0 else words[4 - i % 5]) for i in range(n)]
+    df = pd.DataFrame({"REP": rep, "UNIQ": [f"U{i:05d}" for i in range(n)]})
+    p = ours_xpt(tmp_path / "d.xpt", df, [V("REP"), V("UNIQ")])
+    raw = bytearray(p.read_bytes())
+    start = raw.find(b"HEADER RECORD*******OBS") + 80
+    reclen = 4 + 6
+    assert raw[start + 2999 * reclen: start + 2999 * reclen + 4] == b"A   "
+    raw[start + 2999 * reclen + 3] = 0                # "A   " -> "A  \0": the same text
+    p.write_bytes(bytes(raw))
+
+    plain, _ = read_xport(p)
+    ours, _ = read_xport(p, remember_distinct=True)
+    assert ours.equals(plain) and ours["REP"].tolist()[2999] == rep[2999]
+    assert distinct.known(plain["REP"]) is None
+    assert distinct.known(ours["UNIQ"]) is None
+    for s in (ours["REP"], ours["REP"].to_numpy(dtype=object), ours.copy(deep=False)["REP"]):
+        assert distinct.known(s) is not None
+        codes, uniques = distinct.factorize(s)
+        want_codes, want_uniques = pd.factorize(s)
+        assert codes.dtype == want_codes.dtype and np.array_equal(codes, want_codes)
+        assert type(uniques) is type(want_uniques) and list(uniques) == list(want_uniques)
+    assert list(distinct.factorize(ours["REP"])[1]) == ["A", "CCC", "E", "BB", "DDDD", ""]
+    assert distinct.known(ours["REP"].iloc[:10]) is None          # a slice is another array
+    fresh, _ = read_xport(p, remember_distinct=True)
+    with pytest.raises(ValueError, match="read-only"):           # no shallow copy to copy for
+        fresh.loc[0, "REP"] = "changed"
+    shared = ours.copy(deep=False)
+    shared.loc[0, "REP"] = "changed"                                # copy-on-write: a new array
+    assert distinct.known(shared["REP"]) is None and ours["REP"].iloc[0] == "A"
+    assert distinct.on_known(ours["REP"], lambda s: s.str.len()).tolist() == [len(v) for v in rep]

@@ -23,6 +23,7 @@ from cdisc.iso8601 import (  # noqa: F401
     blank,
     iso8601_valid,
 )
+from cdisc.distinct import factorize, known
 from cdisc.sasformats import format_kind
 
 
@@ -62,7 +63,7 @@ def memo_distinct(s: pd.Series, test, cache: dict, missing: bool) -> np.ndarray:
     """``cdisc.iso8601.by_distinct(s, test, missing)`` with the answers for texts kept in
     ``cache`` (``test`` must be a pure function of the text): only texts not seen before are
     tested. Values that are not str are tested every time (their text form depends on type)."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    codes, uniques = factorize(s, use_na_sentinel=True)
     if not len(uniques):
         return np.full(len(s), missing, dtype=bool)
     u = np.asarray(uniques, dtype=object)
@@ -96,7 +97,7 @@ def compare_iso(a: pd.Series, b: pd.Series) -> pd.Series:
     out = np.full(len(a), np.nan)
     if ok.any():
         # numpy StringDType: slicing and comparing in C loops, every row at once
-        xa, xb = _strings(a[ok]), _strings(b[ok])
+        xa, xb = _strings(a, ok), _strings(b, ok)
         n = np.minimum(np.strings.str_len(xa), np.strings.str_len(xb))
         xa, xb = np.strings.slice(xa, 0, n), np.strings.slice(xb, 0, n)
         out[ok] = np.where(xa < xb, -1.0, np.where(xa > xb, 1.0, 0.0))
@@ -106,8 +107,14 @@ def compare_iso(a: pd.Series, b: pd.Series) -> pd.Series:
 _STR = np.dtypes.StringDType()
 
 
-def _strings(s: pd.Series) -> np.ndarray:
-    return s.to_numpy(dtype=object).astype(str).astype(_STR)
+def _strings(s: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The texts of ``s`` at ``rows`` (a mask) as numpy StringDType; made once per distinct value
+    when the column's distinct values are known."""
+    hit = known(s)
+    if hit is None:
+        return s.to_numpy(dtype=object)[rows].astype(_STR)
+    codes, first = hit
+    return s.to_numpy(dtype=object)[first].astype(_STR)[codes[rows]]
 
 
 _SAS_EPOCH = pd.Timestamp("1960-01-01")

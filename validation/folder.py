@@ -46,10 +46,11 @@ def _read_xpt(path: Path) -> tuple[pd.DataFrame, dict, object]:
     """One XPT file (v5 or v8) with cdisc.xpt_read: the frame pyreadstat's
     ``read_xport(path, disable_datetime_conversion=True)`` gives (SAS numbers, "" for blank
     text), a blank variable label as None as pyreadstat gives it. A damaged file or text that
-    is not UTF-8 is an InputError naming the file (and variable and record)."""
+    is not UTF-8 is an InputError naming the file (and variable and record). Each text column's
+    distinct values stay with cdisc.distinct: the checks of that column work on those."""
     from cdisc.xpt_read import read_xport
 
-    df, meta = read_xport(path)
+    df, meta = read_xport(path, remember_distinct=True)
     return df, {"label": meta.file_label, "variables": {n: label or None for n, label in
                                                         zip(meta.column_names, meta.column_labels)}}, meta
 

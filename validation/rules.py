@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from cdisc.distinct import on_distinct
 from cdisc.errors import Problem, SpecError
 from cdisc.metadata import DatasetMeta
 from cdisc.specio import parse_yaml
@@ -184,13 +185,17 @@ def check(name: str) -> Callable[[CheckFn], CheckFn]:
 def as_text(s: pd.Series) -> pd.Series:
     """Values as display text: integral floats without '.0', missing as ''."""
     if s.dtype.kind in "fiu":
-        num = pd.to_numeric(s, errors="coerce")
-        integral = num.notna() & np.isfinite(num) & (num % 1 == 0)
-        out = num.astype(str)
-        out[integral] = num[integral].astype("int64").astype(str)
-        out[num.isna()] = ""
-        return out.astype(object)
+        return on_distinct(s, _number_text)     # study days, results: few distinct numbers
     return s.astype("string").fillna("").astype(object)
+
+
+def _number_text(s: pd.Series) -> pd.Series:
+    num = pd.to_numeric(s, errors="coerce")
+    integral = num.notna() & np.isfinite(num) & (num % 1 == 0)
+    out = num.astype(str)
+    out[integral] = num[integral].astype("int64").astype(str)
+    out[num.isna()] = ""
+    return out.astype(object)
 
 
 def shown(ctx: "RuleContext", name: str, df: pd.DataFrame, var: str) -> pd.Series:
@@ -260,7 +265,6 @@ def norm_text(s: pd.Series) -> pd.Series:
 
     Element-wise, so done once per distinct value (cdisc.distinct.on_distinct): keys such as
     USUBJID, --TESTCD and visit names repeat over every record."""
-    from cdisc.distinct import on_distinct
 
     out = on_distinct(s, _norm_text)
     out.name = s.name
@@ -849,8 +853,6 @@ def flag_values(ctx: RuleContext, rule: Rule) -> pd.DataFrame:
     for n in ctx.select(rule.scope):
         df = ctx.datasets[n]
         for c in [c for c in df.columns if c.endswith("FL") and df[c].dtype.kind not in "fiu"]:
-            from cdisc.distinct import on_distinct
-
             text = on_distinct(df[c], lambda x: x.astype("string").str.strip().fillna(""))
             allowed = {"Y", "N"} if (n == "ADSL" and c in population) else {"Y", "N", ""}
             bad = ~text.isin(allowed)

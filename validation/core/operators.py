@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from pandas._libs import lib
 
+from cdisc.distinct import factorize, known
+
 from . import dates
 
 
@@ -181,7 +183,7 @@ def map_texts(s: pd.Series, fn: Callable[[str], Any]) -> pd.Series:
     a = s.to_numpy(dtype=object)
     if not len(a):
         return s.map(lambda x: fn(x) if isinstance(x, str) and x else x)
-    codes, uniq = pd.factorize(a, use_na_sentinel=True)
+    codes, uniq = factorize(a, use_na_sentinel=True)
     is_text = np.fromiter((isinstance(u, str) and u != "" for u in uniq), dtype=bool, count=len(uniq))
     answers = np.empty(len(uniq), dtype=object)
     answers[:] = [fn(u) if t else None for u, t in zip(uniq, is_text)]
@@ -664,7 +666,7 @@ def _regex(env, leaf, part: str | None, negate: bool):
     _compiled(pattern)
     s = regex_text(env.col(leaf["target"]))
     try:  # each distinct value once (value checks run this on every value of a dataset)
-        codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+        codes, uniques = factorize(s if known(s) else s.astype(object), use_na_sentinel=True)
     except TypeError:  # unhashable values (lists): value by value
         codes, uniques = np.arange(len(s)), s.astype(object).to_numpy()
         codes = np.where(s.notna().to_numpy(dtype=bool), codes, -1)
@@ -908,7 +910,7 @@ def _flatten(env: Env, items):
 
 def _codes(series: pd.Series) -> np.ndarray:
     """Integer code per distinct value; every null (NaN/None/pd.NA) one code (CORE fills "_NaN_")."""
-    codes, _ = pd.factorize(series.astype(object), use_na_sentinel=False)
+    codes, _ = factorize(series if known(series) else series.astype(object), use_na_sentinel=False)
     return codes.astype(np.int64)
 
 
