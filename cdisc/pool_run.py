@@ -54,20 +54,44 @@ def pool_ct(studies, spec):
     return make_terminology(versions["sdtm"], versions["adam"], sponsor, file="pool CT"), versions, sponsor, notes
 
 
-def pool_context(studies, poolid: str, versions: dict, sponsor: dict, data_cut: str) -> tuple[dict, list[str]]:
+def pool_context(studies, poolid: str, versions: dict, sponsor: dict, data_cut: str,
+                 rows: dict | None = None) -> tuple[dict, list[str]]:
     """study.json of the pool: what validate_folder needs. ``studies``: each study's own data cut,
     rule parameters and waivers, with which validate_folder validates that study's records
     (validation/pooled.py). Also, for a reader of the pool as one folder: rule parameters of the studies joined
     (lists as the union, a scalar two studies set differently: the first study's, noted); the
-    studies' waivers with their study named in the reason; a waiver of a record number is
-    dropped (pooled records are renumbered) and noted."""
+    studies' waivers with their study named in the reason.
+
+    A waiver of one record (``row``: the record number in the study's own file) follows that
+    record into the pool: ``rows`` (``PoolResult.rows``) gives its pooled row, which both the
+    pool's waivers and the study's own (``studies``) then name; validation/pooled.py numbers it
+    among the study's records again. A record number the study's dataset does not have (or a
+    dataset the pool does not hold under that name, such as LB for a study's LBCH file) is not
+    applied, and noted."""
     rules: dict = {}
     waivers, notes, each = [], [], {}
     for s in studies:
+        own = []
+        for w in s.context.get("waivers") or []:
+            if w.get("row") is None:
+                own.append(w)
+                waivers.append({**w, "reason": f"[{s.studyid}] {w.get('reason', '')}"})
+                continue
+            name = str(w.get("dataset") or "").strip().upper()
+            where = (rows or {}).get(name, {}).get(s.studyid)
+            r = w.get("row")
+            if where is None or not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= len(where):
+                notes.append(f"waiver of {w.get('rule')} {w.get('dataset')} record {r} of {s.studyid} "
+                             f"not applied: the pool has no such record of {s.studyid}")
+                continue
+            pooled = {**w, "row": int(where[r - 1]) + 1}
+            own.append(pooled)
+            waivers.append({**pooled, "reason": f"[{s.studyid}] {w.get('reason', '')} (record {r} of the study's "
+                                                f"{name})"})
         # what validation/pooled.py validates each study's records with
         each[s.studyid] = {"data_cut": s.manifest.get("data_cut") or (s.context or {}).get("data_cut"),
                            "validation": s.context.get("validation") or {},
-                           "waivers": [w for w in s.context.get("waivers") or [] if w.get("row") is None],
+                           "waivers": own,
                            "metadata": {name: m.model_dump(mode="json", by_alias=True, exclude_none=True)
                                         for name, m in sorted(s.metas.items())}}
         for rid, body in ((s.context.get("validation") or {}).get("rules") or {}).items():
@@ -79,12 +103,6 @@ def pool_context(studies, poolid: str, versions: dict, sponsor: dict, data_cut: 
                     params[k] = params[k] + [x for x in v if x not in params[k]]
                 elif params[k] != v:
                     notes.append(f"rule {rid} parameter {k}: {s.studyid} sets {v!r}, the pool keeps {params[k]!r}")
-        for w in s.context.get("waivers") or []:
-            if w.get("row") is not None:
-                notes.append(f"waiver of {w.get('rule')} {w.get('dataset')} record {w['row']} of {s.studyid} "
-                             "not applied: pooled records are renumbered")
-                continue
-            waivers.append({**w, "reason": f"[{s.studyid}] {w.get('reason', '')}"})
     return ({"studyid": poolid, "data_cut": data_cut, "ct": versions, "sponsor_ct": sponsor,
              "validation": {"rules": rules}, "waivers": waivers, "studies": each}, notes)
 
@@ -161,7 +179,7 @@ def run_pool(out: Path, folders: list[Path], spec_path: Path | None = None, *, v
     result = pool_studies(studies, spec, ct)
     poolid = spec.poolid or "+".join(s.studyid for s in studies)
     data_cut = max(str(s.manifest.get("data_cut") or "1960-01-01") for s in studies)
-    context, more = pool_context(studies, poolid, versions, sponsor, data_cut)
+    context, more = pool_context(studies, poolid, versions, sponsor, data_cut, result.rows)
     notes += more
     with staged:
         manifest = write_pool(staged.path, result, studies, poolid, ct.package, data_cut, context, notes)

@@ -38,10 +38,11 @@ Why it works this way:
   send the pool to OUT.failed as a build does (cdisc.outdir: nothing the command did not write
   is replaced).
 
+A waiver of one record (a record number in the study's file) follows that record to its pooled
+row (``PoolResult.rows``; cdisc/pool_run.pool_context).
+
 Left out on purpose: split datasets (LBCH/LBHE of one study, LB of another) pool by their file
-names, not into one domain (validation still checks them as one domain per study); a waiver
-of one record number is not carried into the pool (records are renumbered), which the manifest
-says.
+names, not into one domain (validation still checks them as one domain per study).
 
 The module is ``cdisc.pooling``, not ``cdisc.pool``: a submodule of that name would replace the
 API function ``cdisc.pool`` on the package once imported.
@@ -53,6 +54,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -197,6 +199,8 @@ class PoolResult:
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     metas: dict[str, DatasetMeta] = field(default_factory=dict)
     report: dict = field(default_factory=dict)
+    # dataset -> study -> the pooled row (0-based) of each of the study's records, in its file's order
+    rows: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 def pool_studies(studies: list[StudyBuild], spec: PoolSpec, ct) -> PoolResult:
@@ -231,7 +235,14 @@ def pool_studies(studies: list[StudyBuild], spec: PoolSpec, ct) -> PoolResult:
         if len(pooled) != sum(counts.values()):        # never: stacking keeps every record
             raise DataError(f"{name}: {len(pooled)} pooled records, the studies have {sum(counts.values())}")
         keys = sort_keys(meta, pooled)
-        pooled = pooled.sort_values(keys, kind="mergesort", ignore_index=True) if keys else pooled
+        pooled = pooled.reset_index(drop=True)
+        where = np.arange(len(pooled))                  # stacked record -> pooled row
+        if keys:
+            pooled = pooled.sort_values(keys, kind="mergesort")
+            where[pooled.index.to_numpy()] = np.arange(len(pooled))
+            pooled = pooled.reset_index(drop=True)
+        starts = np.cumsum([0] + [len(df) for _, df in items])
+        result.rows[name] = {s.studyid: where[a:b] for (s, _), a, b in zip(items, starts[:-1], starts[1:])}
         if meta.keys and "STUDYID" in pooled.columns:      # the declared keys, STUDYID first
             declared = ["STUDYID"] + [k for k in meta.keys if k != "STUDYID"]
             result.metas[name] = meta.model_copy(update={"keys": declared})

@@ -206,3 +206,37 @@ def test_each_studys_records_are_validated_with_that_studys_own_specs(pooled):
     context = json.loads((out / "study.json").read_text())
     assert sorted(context["studies"]) == [SYN, "VGO-Cs01p"]
     assert context["studies"][SYN]["metadata"]["DM"]["variables"][[v["name"] for v in context["studies"][SYN]["metadata"]["DM"]["variables"]].index("AGE")]["range"] == list(ADULT)
+
+
+def test_a_waiver_of_one_record_follows_it_into_the_pool(built, tmp_path):
+    """A study's waiver of record 4 of its DM (the subject aged 150) waives that record's finding
+    at its pooled row, and only that one: the same subject's ADSL record is still found. A
+    waiver of a record the study does not have is noted in the manifest, not applied."""
+    later = "XYZ-02"                    # sorts after VGO-Cs01p: its records move down in the pool
+    syn = make_study(built, tmp_path / "syn", studyid=later, usubjid=lambda u: u.replace("VGO-Cs01p", later),
+                     edit=_spell)
+    context = json.loads((syn / "study.json").read_text())
+    context["waivers"] = [
+        {"rule": "CDISC-DS-012", "dataset": "DM", "row": 4, "reason": "confirmed with the site"},
+        {"rule": "CDISC-DS-012", "dataset": "DM", "row": 99, "reason": "no such record"}]
+    (syn / "study.json").write_text(json.dumps(context))
+    res = run_cli("pool", tmp_path / "out", built.out, syn)
+    out = tmp_path / "out" if (tmp_path / "out").is_dir() else tmp_path / "out.failed"
+    dm = read_delivered(out / "sdtm" / "dm.xpt").frame
+    pooled_row = int(dm.index[(dm["STUDYID"] == later) & (dm["AGE"] == 150.0)][0]) + 1
+    syn_dm = read_delivered(syn / "sdtm" / "dm.xpt").frame
+    assert syn_dm.loc[3, "AGE"] == 150.0 and pooled_row == 9 + 4     # after the shipped study's 9 subjects
+    results = json.loads((out / "validation" / "results.json").read_text())
+    found = [(f["dataset"], f["row"]) for f in results["findings"] if f["rule"] == "CDISC-DS-012"]
+    waived = [(f["dataset"], f["row"], f["waiver"]["reason"]) for f in results["waived"]
+              if f["rule"] == "CDISC-DS-012"]
+    assert [d for d, _ in found] == ["ADSL"]
+    assert waived == [("DM", pooled_row, "confirmed with the site")]
+    study_json = json.loads((out / "study.json").read_text())
+    assert [w["row"] for w in study_json["studies"][later]["waivers"]] == [pooled_row]
+    assert [(w["row"], w["reason"]) for w in study_json["waivers"] if w.get("row")] == [
+        (pooled_row, f"[{later}] confirmed with the site (record 4 of the study's DM)")]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [n for n in manifest["notes"] if "waiver" in n] == [
+        f"waiver of CDISC-DS-012 DM record 99 of {later} not applied: the pool has no such record of {later}"]
+    assert "Validation:" in res.stdout

@@ -95,6 +95,20 @@ def _own_meta(name: str, own_metas: dict, pooled_metas: dict, parts: dict | None
     return pooled_metas.get(name)
 
 
+def _study_numbered(waivers, rows: dict[str, np.ndarray]):
+    """The study's waivers with a record's pooled row (cdisc/pool_run.pool_context) numbered among
+    the study's records of that dataset, as its findings are here (``_back`` the other way)."""
+    out = []
+    for w in waivers or []:
+        pos = rows.get(str(w.get("dataset") or "").strip().upper()) if isinstance(w, dict) else None
+        if isinstance(w, dict) and isinstance(w.get("row"), int) and pos is not None:
+            k = int(np.searchsorted(pos, w["row"] - 1))
+            # a row that is not the study's (a hand-edited study.json) matches none of its findings
+            w = {**w, "row": k + 1 if k < len(pos) and pos[k] == w["row"] - 1 else 0}
+        out.append(w)
+    return out
+
+
 def _back(f, rows: dict[str, np.ndarray]):
     """A finding on a study's k-th record of a dataset, on that record's row in the pool."""
     pos = rows.get(f.dataset)
@@ -201,7 +215,8 @@ def validate_by_study(data: dict[str, pd.DataFrame], metas: dict, ctd: dict, con
         rules = apply_study_params(base_rules, (sctx.get("validation") or {}).get("rules"),
                                    data_cut=sctx.get("data_cut") or context.get("data_cut"),
                                    file=f"{file} (study {studyid})")
-        waivers = waivers_from(sctx.get("waivers"), file=f"{file} (study {studyid})")
+        waivers = waivers_from(_study_numbered(sctx.get("waivers"), {**core_rows, **rows}),
+                               file=f"{file} (study {studyid})")
         core_run = CoreEvaluation(_subset_core(core, core_rows, own)).start() if core else None
         res = validate_datasets(sub, smetas, ctd, rules=rules,
                                 waivers=waivers, engine=engine, fail_on=fail_on, core_datasets=core_run)
