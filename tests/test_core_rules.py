@@ -288,3 +288,31 @@ def test_xpt_folder(tmp_path):
     assert len(f334) == 1 and pd.isna(f334.iloc[0]["record"]) and f334.iloc[0]["dataset"] == "AE"
     expected_vars = dict(zip(f334.iloc[0]["variables"], f334.iloc[0]["values"]))["$expected_variables"]
     assert "AESER" in expected_vars and "AESTDTC" in expected_vars
+
+
+def test_row_codes_number_combinations_in_order_of_first_appearance():
+    """operators._row_codes (group keys of is_unique_set, is_inconsistent_across_dataset): one
+    code per distinct combination, numbered by first appearance, nulls one value per column;
+    equal to renumbering after every column, also when the combined key would pass int64
+    (five columns of 20,000 distinct values: 3.2e21 combinations) and is renumbered on the way."""
+    import numpy as np
+
+    from cdisc.validation.core.operators import _codes, _row_codes
+
+    def renumbered(df):
+        key = np.zeros(len(df), np.int64)
+        for c in df.columns:
+            codes = _codes(df[c])
+            key = key * (int(codes.max()) + 1) + codes
+            key = pd.factorize(key)[0].astype(np.int64)
+        return key
+
+    small = pd.DataFrame({"A": ["x", "y", None, "x", np.nan, "y"], "B": [1.0, 2.0, np.nan, 1.0, np.nan, 3.0]})
+    assert _row_codes(small, ["A", "B"]).tolist() == [0, 1, 2, 0, 2, 3]
+    rng = np.random.default_rng(7)
+    n = 60_000
+    wide = pd.DataFrame({f"C{i}": rng.integers(0, 20_000, n).astype(str) for i in range(5)})
+    wide.iloc[::7, 0] = None
+    got = _row_codes(wide, list(wide.columns))
+    assert np.array_equal(got, renumbered(wide))
+    assert got.max() + 1 == len(wide.drop_duplicates())

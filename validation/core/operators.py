@@ -919,11 +919,17 @@ def _row_codes(df: pd.DataFrame, cols) -> np.ndarray:
     if not cols:
         return np.zeros(len(df), np.int64)
     key = np.zeros(len(df), np.int64)
+    size = 1                                  # key < size; numbered densely again only near int64's limit
     for c in cols:
         codes = _codes(df[c])
-        key = key * (int(codes.max()) + 1 if len(codes) else 1) + codes
-        key = pd.factorize(key)[0].astype(np.int64)
-    return key
+        width = int(codes.max()) + 1 if len(codes) else 1
+        if size * width >= 2 ** 62:
+            key = pd.factorize(key)[0].astype(np.int64)
+            size = int(key.max()) + 1 if len(key) else 1
+        key = key * width + codes
+        size *= width
+    # first-appearance numbering of the combinations: what renumbering after every column gives
+    return pd.factorize(key)[0].astype(np.int64)
 
 
 def _count_per_code(codes: np.ndarray) -> np.ndarray:
@@ -937,7 +943,7 @@ def _unique_set(env: Env, leaf) -> np.ndarray:
     names = list(dict.fromkeys(names))
     if not names:
         raise OperatorError("No group keys passed!")
-    df = env.df[names].copy()
+    df = env.df[names]          # copy-on-write: the regex columns below replace, never change, env's
     rx = leaf.get("regex")
     if rx:
         for c in df.columns:
@@ -1368,7 +1374,7 @@ def op_target_is_sorted_by(env, leaf):
         cols = list(dict.fromkeys([target, comparator, *within]))
         for c in cols:
             env.col(c)
-        work = env.df[cols].copy()
+        work = env.df[cols].copy(deep=False)
         _remember_valid_dates(work[target], work[comparator])  # one vectorised parse per column
         tcol = target
         if rx:
