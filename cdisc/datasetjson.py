@@ -315,7 +315,8 @@ def write_dataset_json(path, df: pd.DataFrame, meta: DatasetMeta, *, study_oid: 
                        metadata_version_oid: str, created: datetime, originator: str,
                        source_system: dict | None = None, define_path: str | None = None,
                        file_oid: str | None = None,
-                       db_last_modified: datetime | None = None) -> None:
+                       db_last_modified: datetime | None = None,
+                       lengths: dict[str, int] | None = None) -> None:
     """Write one dataset as a CDISC Dataset-JSON v1.1 file.
 
     Args:
@@ -333,6 +334,9 @@ def write_dataset_json(path, df: pd.DataFrame, meta: DatasetMeta, *, study_oid: 
         file_oid: ``fileOID``; default ``"<study_oid>.<metadata_version_oid>.<NAME>"``.
         db_last_modified: ``dbLastModifiedDateTime``; default ``created``. Must not be
             after ``created`` (spec, Top-level Metadata Attributes).
+        lengths: character variable -> the length define.xml gives it (a package's
+            study-wide lengths, FDA TCG §4.1.5.2); a column's ``length`` is never less than
+            its longest value. Default: each column's longest value.
 
     Steps:
         1. check that ``df`` has exactly the variables of ``meta``;
@@ -372,6 +376,8 @@ def write_dataset_json(path, df: pd.DataFrame, meta: DatasetMeta, *, study_oid: 
     columns, texts = [], []
     for var in meta.variables:
         column, text = _encode_column(df, meta, var, file)
+        if lengths and "length" in column and var.name in lengths:
+            column["length"] = max(column["length"], int(lengths[var.name]))
         columns.append(column)
         texts.append(text)
 

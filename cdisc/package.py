@@ -36,7 +36,9 @@ variables are per agency (``specs/study.yaml`` ``submission:``, ``cdisc package 
 Character lengths (FDA TCG §4.1.5.2): every transport file of the package, split parts
 included, gives a variable the length it has study-wide (:func:`cdisc.define.from_build.
 study_lengths`), and define.xml's Length says the same; a file whose build lengths differ
-is rewritten with those lengths (same values), the others are copied byte for byte.
+is rewritten with those lengths (same values), the others are copied byte for byte. Its
+Dataset-JSON copy (``supplementary/``) is then written again too, so its column lengths are
+define.xml's.
 
 Determinism: every byte comes from the build, the specs and the data cut (XPT headers,
 define.xml CreationDateTime, Dataset-JSON datasetJSONCreationDateTime); packaging the
@@ -103,8 +105,6 @@ def write_json_datasets(build_dir: Path, specs_dir: Path) -> list[Path]:
     Raises:
         ConformanceError: a written file is not valid Dataset-JSON (a bug).
     """
-    from cdisc import __version__
-    from cdisc.datasetjson import validate_dataset_json, write_dataset_json
     from cdisc.study import load_study
 
     study = load_study(Path(specs_dir))
@@ -112,16 +112,26 @@ def write_json_datasets(build_dir: Path, specs_dir: Path) -> list[Path]:
     problems: list[Problem] = []
     for name, ds in sorted(read_build(Path(build_dir)).items()):
         path = ds.path.with_suffix(".json")
-        write_dataset_json(
-            path, ds.data, ds.meta, study_oid=study_oid(study.studyid),
-            metadata_version_oid=metadata_version_oid(study.studyid, ds.standard),
-            created=study.created, originator=study.sponsor,
-            source_system={"name": "cdisc", "version": __version__}, define_path="define.xml")
-        problems += validate_dataset_json(path)
+        problems += _write_json_copy(ds, path, study)
         written.append(path)
     if problems:
         raise ConformanceError(problems)
     return written
+
+
+def _write_json_copy(ds: BuildDataset, path: Path, study, lengths: dict[str, int] | None = None) -> list[Problem]:
+    """One dataset as Dataset-JSON v1.1 (``lengths``: a package's study-wide lengths); the
+    schema's findings on the written file."""
+    from cdisc import __version__
+    from cdisc.datasetjson import validate_dataset_json, write_dataset_json
+
+    write_dataset_json(
+        path, ds.data, ds.meta, study_oid=study_oid(study.studyid),
+        metadata_version_oid=metadata_version_oid(study.studyid, ds.standard),
+        created=study.created, originator=study.sponsor,
+        source_system={"name": "cdisc", "version": __version__}, define_path="define.xml",
+        lengths=lengths)
+    return validate_dataset_json(path)
 
 
 def compare_json_to_xpt(json_path: Path, xpt_path: Path) -> list[Problem]:
@@ -584,7 +594,7 @@ def package(build_dir: Path, out_dir: Path, specs_dir: Path, *, allow_errors: bo
                       html=False, documents=present, lengths=lengths, split_parts=parts)
         if delivered and "SDTM" in dirs:
             documents.extend(_delivered_documents(build_dir, dirs["SDTM"], rel_dirs["SDTM"], say))
-        supplementary = _supplementary(build_dir, tmp, made_dirs, datasets, listing)
+        supplementary = _supplementary(build_dir, tmp, made_dirs, datasets, listing, study, lengths)
         manifest = {
             "format": "cdisc submission package", "version": 1,
             "tool": {"name": "cdisc", "version": __version__},
@@ -637,12 +647,14 @@ def _stderr(message: str) -> None:
 
 
 def _supplementary(build_dir: Path, root: Path, dirs: dict[str, Path], datasets: dict,
-                   listing: list[dict]) -> list[dict]:
+                   listing: list[dict], study, lengths: dict[str, dict[str, int]]) -> list[dict]:
     """Files a reviewer may use that the TCG does not list for m5/datasets: the
     Dataset-JSON copies, define.html (define.xml rendered) and the validation report, in
     ``supplementary/`` beside m5 (``sdtm/``, ``adam/``, ``validation/``). Returns the
     manifest entries ``{"file", "kind", "standard"}``; ``listing`` entries get their
-    ``dataset_json`` path."""
+    ``dataset_json`` path. A Dataset-JSON copy says the lengths define.xml says: copied byte
+    for byte when its transport file kept the build's lengths, else written again with the
+    study-wide ones (``lengths_widened``; the same values)."""
     from cdisc.define.xsd import render_html
 
     out: list[dict] = []
@@ -656,7 +668,12 @@ def _supplementary(build_dir: Path, root: Path, dirs: dict[str, Path], datasets:
         for name, ds in sorted(datasets.items()):
             js = ds.path.with_suffix(".json")
             if ds.standard == std and js.is_file():
-                shutil.copyfile(js, sub / js.name)
+                if by_name[name].get("lengths_widened"):
+                    problems = _write_json_copy(ds, sub / js.name, study, lengths.get(name))
+                    if problems:
+                        raise ConformanceError(problems)
+                else:
+                    shutil.copyfile(js, sub / js.name)
                 rel = f"{SUPPLEMENTARY}/{std.lower()}/{js.name}"
                 by_name[name]["dataset_json"] = rel
                 out.append({"file": rel, "kind": "Dataset-JSON", "standard": std})

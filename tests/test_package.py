@@ -156,6 +156,25 @@ def test_layout(pkg, build):
             pd.testing.assert_frame_equal(read_xpt_values(folder / xpt.name), read_xpt_values(xpt))
         else:
             assert (folder / xpt.name).read_bytes() == xpt.read_bytes(), xpt.name
+    # Dataset-JSON copies say the lengths the transport files and define.xml say (study-wide):
+    # the build's copy where the XPT kept its lengths, written again where they were widened
+    from cdisc.xpt_read import read_xport
+
+    for js in sorted((out / "supplementary").glob("*/*.json")):
+        folder = sdtm if js.parent.name == "sdtm" else adam
+        xpt = folder / js.with_suffix(".xpt").name
+        if not xpt.is_file():
+            continue
+        columns = json.loads(js.read_text(encoding="utf-8"))["columns"]
+        want = read_xport(xpt)[1].lengths_by_name
+        assert {c["name"]: c["length"] for c in columns if "length" in c} == {
+            c["name"]: want[c["name"]] for c in columns if c["dataType"] == "string"}, js.name
+        built = build / js.parent.name / js.name
+        if xpt.name in widened:
+            assert js.read_bytes() != built.read_bytes()
+            assert compare_json_to_xpt(js, xpt) == [], js.name
+        else:
+            assert js.read_bytes() == built.read_bytes(), js.name
     for path in (sdtm / "define.xml", adam / "define.xml"):
         assert validate_define(path) == []
     assert manifest["validation"]["errors"] == 0 and manifest["validation"]["allow_errors"] is False
