@@ -101,3 +101,35 @@ def test_a_folder_without_datasets(tmp_path):
     (tmp_path / "empty").mkdir()
     res = run_cli("validate", tmp_path / "empty")
     assert res.code == 2 and "no datasets (.xpt or Dataset-JSON)" in res.stderr
+
+
+def test_core_starts_once_the_sdtm_files_are_read(tmp_path, built):
+    """A build's CORE rules (SDTM only) start as soon as sdtm/ is read, beside the reading of
+    adam/: the callback sees the SDTM datasets alone, and the folder is then the one a single
+    pass reads (same datasets, same order). A damaged ADaM file read after that is still an
+    InputError naming it, and the started CORE child is stopped, not left behind."""
+    import multiprocessing
+
+    import pandas as pd
+
+    from cdisc.errors import InputError
+    from cdisc.validation.folder import read_folder
+
+    seen = []
+    early = read_folder(built.out, on_sdtm=lambda f: seen.append(sorted(f.datasets)))
+    plain = read_folder(built.out)
+    sdtm = sorted(p.stem.upper() for p in (built.out / "sdtm").glob("*.xpt"))
+    assert seen == [sdtm] and "ADSL" not in seen[0] and "DM" in seen[0]
+    assert list(early.datasets) == list(plain.datasets) and list(early.files) == list(plain.files)
+    assert list(early.labels) == list(plain.labels) and list(early.xpt_meta) == list(plain.xpt_meta)
+    for name in plain.datasets:
+        pd.testing.assert_frame_equal(early.datasets[name], plain.datasets[name])
+
+    copy = tmp_path / "build"
+    shutil.copytree(built.out, copy)
+    adsl = copy / "adam" / "adsl.xpt"
+    adsl.write_bytes(adsl.read_bytes()[:-400])        # cut inside its last records
+    with pytest.raises(InputError) as exc:
+        validate_folder(copy)
+    assert "adsl.xpt" in str(exc.value)
+    assert multiprocessing.active_children() == []

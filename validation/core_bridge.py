@@ -166,6 +166,14 @@ class CoreEvaluation:
         self._proc, self._conn = proc, parent
         return self
 
+    def cancel(self) -> None:
+        """Stop the child (the reading after it started failed): nothing of it is kept."""
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.join()
+            self._conn.close()
+            self._proc = None
+
     def _claim(self) -> int:
         with self._counter.get_lock():
             i = self._counter.value

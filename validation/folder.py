@@ -74,22 +74,58 @@ def _read_other(path: Path) -> tuple[pd.DataFrame, dict]:
     return d.frame, {"label": d.label, "variables": {c: d.labels.get(c) for c in d.frame.columns}}
 
 
-def read_folder(path: Path) -> Folder:
-    """Every dataset of a folder (see the module docstring), names upper case."""
+def _is_build(path: Path) -> bool:
+    return (path / "metadata.json").is_file() and (path / "manifest.json").is_file()
+
+
+def _candidates(path: Path, is_build: bool) -> list[Path]:
+    """The dataset files of a folder in the order they are read (the first of a name wins)."""
+    from cdisc.delivered import FORMATS
+
+    if is_build:        # its datasets are in sdtm/ and adam/ (XPT, or Dataset-JSON instead;
+        # a build from delivered SDTM holds the delivered files, whatever their format)
+        found = [p for d in ("sdtm", "adam") for p in (path / d).glob("*")
+                 if p.is_file() and p.suffix.lower() in FORMATS]
+    else:
+        found = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS
+                 and not (SKIP_DIRS & {q.name for q in p.relative_to(path).parents})]
+    return sorted(found, key=lambda p: (FORMATS.index(p.suffix.lower()), str(p)))
+
+
+def read_folder(path: Path, *, on_sdtm=None) -> Folder:
+    """Every dataset of a folder (see the module docstring), names upper case.
+
+    ``on_sdtm(folder)``: for a build whose adam/ holds only AD* datasets, called once its sdtm/
+    files are read, before adam/'s (CORE's rules need only SDTM: they start beside the rest of
+    the reading); the folder is then the same as without it, in the same order."""
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"{path} is not a folder", hint="give the folder that holds the .xpt or Dataset-JSON files")
-    out = Folder(is_build=(path / "metadata.json").is_file() and (path / "manifest.json").is_file())
-    from cdisc.delivered import FORMATS
-
-    if out.is_build:        # its datasets are in sdtm/ and adam/ (XPT, or Dataset-JSON instead;
-        # a build from delivered SDTM holds the delivered files, whatever their format)
-        candidates = sorted(p for d in ("sdtm", "adam") for p in (path / d).glob("*")
-                            if p.is_file() and p.suffix.lower() in FORMATS)
+    out = Folder(is_build=_is_build(path))
+    candidates = _candidates(path, out.is_build)
+    names = [p.name.split(".")[0].upper() for p in candidates]
+    if on_sdtm is not None and out.is_build and all(
+            n.startswith("AD") for p, n in zip(candidates, names) if p.parent.name == "adam") and not (
+            {n for p, n in zip(candidates, names) if p.parent.name == "adam"}
+            & {n for p, n in zip(candidates, names) if p.parent.name == "sdtm"}):
+        sdtm = [p for p in candidates if p.parent.name == "sdtm"]
+        _read_into(out, path, sdtm)
+        on_sdtm(out)
+        _read_into(out, path, [p for p in candidates if p.parent.name != "sdtm"])
+        order = {n: i for i, n in enumerate(dict.fromkeys(names))}       # the one-pass order
+        for d in (out.datasets, out.labels, out.files, out.xpt_meta):
+            items = sorted(d.items(), key=lambda kv: order[kv[0]])
+            d.clear()
+            d.update(items)
     else:
-        candidates = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS
-                            and not (SKIP_DIRS & {q.name for q in p.relative_to(path).parents}))
-    for p in sorted(candidates, key=lambda p: (FORMATS.index(p.suffix.lower()), str(p))):
+        _read_into(out, path, candidates)
+    if not out.datasets:
+        raise InputError(f"no datasets (.xpt or Dataset-JSON) in {path}", file=str(path))
+    return out
+
+
+def _read_into(out: Folder, path: Path, candidates: list[Path]) -> None:
+    for p in candidates:
         name = p.name.split(".")[0].upper()
         if name in out.datasets:
             continue
@@ -101,9 +137,6 @@ def read_folder(path: Path) -> Folder:
         if suffix == ".xpt":
             out.xpt_meta[name] = got[2]
         out.files[name] = p.relative_to(path).as_posix()
-    if not out.datasets:
-        raise InputError(f"no datasets (.xpt or Dataset-JSON) in {path}", file=str(path))
-    return out
 
 
 def core_datasets(path: Path, folder: Folder, ig) -> dict:
@@ -193,21 +226,33 @@ def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, cor
     from .core_bridge import CoreEvaluation
 
     path = Path(path)
-    folder = read_folder(path)
     ig, adamig = load_standard("sdtmig", "3.4"), load_standard("adamig", "1.3")
     context = {}
+    is_build = path.is_dir() and _is_build(path)
     # a build's study.json, or the copy `cdisc package` puts in supplementary/validation/: the CT
     # versions, sponsor CT, rule parameters, waivers and data cut the study was validated with
-    context_file = path / "study.json" if folder.is_build else path / "supplementary" / "validation" / "study.json"
+    context_file = path / "study.json" if is_build else path / "supplementary" / "validation" / "study.json"
     if context_file.is_file():
         context = json.loads(context_file.read_text(encoding="utf-8"))
     # a pool (cdisc pool): every study's records are validated on their own (validation/pooled.py)
-    by_study = bool(folder.is_build and specs_dir is None and context.get("studies"))
-    # the CORE rules need only the files: start them now, beside everything below
+    by_study = bool(is_build and specs_dir is None and context.get("studies"))
+    # the CORE rules need only the SDTM files: start them as soon as those are read, beside
+    # the reading of the ADaM files and everything below
+    started = []
+
+    def start_core(sdtm_only: Folder) -> None:
+        started.append(CoreEvaluation(core_datasets(path, sdtm_only, ig)).start())
+
+    try:
+        folder = read_folder(path, on_sdtm=start_core if core and not by_study else None)
+    except BaseException:
+        for run in started:
+            run.cancel()
+        raise
     core_run = None
     if core:
-        core_run = core_datasets(path, folder, ig)
-        if not by_study:
+        core_run = started[0] if started else core_datasets(path, folder, ig)
+        if not by_study and not started:
             core_run = CoreEvaluation(core_run).start()
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8")) if folder.is_build else None
 
