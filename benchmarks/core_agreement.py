@@ -349,7 +349,7 @@ def folders(args, work: Path) -> list[tuple[str, Path, Path | None]]:
     names = [n for n in defects.DEFECTS if "defects" in want or f"defect-{n}" in want
              or any(f"defect-{x}" in want for x, d in defects.DEFECTS.items() if d.baseline == n)]
     for n in names:
-        info = defects.make(study, work / "defects", n)
+        defects.make(study, work / "defects", n)
         out.append((f"defect-{n}", work / "defects" / n / "sdtm", work / "defects" / n))
     if "pilot" in want:
         if args.pilot.is_dir():

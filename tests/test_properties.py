@@ -348,19 +348,18 @@ def reference_dtc(date: str, time: str, tokens=TOKENS) -> tuple[str | None, bool
     d = d.upper()
     parts = re.split(r"[-/ ]", d)
     day = month = year = None
-    day_unknown = month_unknown = False
     if len(parts) == 3 and re.fullmatch(r"[A-Z]+", parts[1]):
         ds, ms, ys = parts
         if re.fullmatch(r"[0-9]{1,2}", ds):
             day = int(ds)
         elif ds in tokens:
-            day_unknown = True
+            pass                        # an unknown day: missing
         else:
             return None, True
         if ms in MONTHS:
             month = MONTHS.index(ms) + 1
         elif ms in tokens:
-            month_unknown = True
+            pass                        # an unknown month: missing
         else:
             return None, True
         if ys in tokens:
@@ -373,8 +372,6 @@ def reference_dtc(date: str, time: str, tokens=TOKENS) -> tuple[str | None, bool
         year = nums[0]
         month = nums[1] if len(nums) > 1 else None
         day = nums[2] if len(nums) > 2 else None
-        month_unknown = month is None
-        day_unknown = day is None
     else:
         return None, True
     try:

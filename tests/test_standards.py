@@ -7,7 +7,6 @@ ADaM ADAE v1.0 CDISC Library exports, and the NCI EVS CT files.
 """
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from pathlib import Path
