@@ -432,14 +432,25 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     checked as it is written (one pass over its values), and when any breaks a limit the files
     written so far are removed again and every dataset's problems are raised together, in
     build order. A parallel ``executor`` (default ``cdisc.executor.current()``) checks and makes
-    the XPT files as tasks (``XptWriter``).
+    the XPT files as tasks (``XptWriter``); with the default serial one, a build of 200,000
+    records or more on more than one core has a forked child write about half of the files
+    (``cdisc.xpt_fork``: no pickling; the same bytes).
     """
+    folder = Path(folder)
+    xpt = XptWriter(result, executor, folder)
+    try:
+        return _write_outputs(result, folder, xpt, specs_dir=specs_dir, raw_dir=raw_dir,
+                              previous_dir=previous_dir, record=record, hashes=hashes)
+    finally:
+        xpt.finish()                          # the forked writer's files are all written (or removed)
+
+
+def _write_outputs(result: BuildResult, folder: Path, xpt: "XptWriter", *, specs_dir: Path, raw_dir: Path,
+                   previous_dir: Path | None, record: dict | None, hashes: dict[str, str] | None) -> dict:
     import shutil
 
     from .errors import ConformanceError
 
-    folder = Path(folder)
-    xpt = XptWriter(result, executor)
     broken: dict[str, list[Problem]] = {}
     written: list[Path] = []
     outputs = []
@@ -485,7 +496,7 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
                         "bytes": path.stat().st_size, "sha256": sha256(path),
                         "lengths": info.get("lengths", {})})
     if broken:
-        for path in written:
+        for path in written + xpt.forked_files():
             path.unlink(missing_ok=True)
         raise DataError([p for n in result.datasets if n in broken for p in broken[n]])
     for doc in result.documents:
@@ -525,12 +536,15 @@ class XptWriter:
     (``cdisc.tasks.write_xpt_task``: the checks, then the file's bytes, which are written
     here). The same problems and bytes either way: a file is determined by (data, meta, created)."""
 
-    def __init__(self, result: BuildResult, executor=None):
+    def __init__(self, result: BuildResult, executor=None, folder: Path | None = None):
         from .executor import current
 
         executor = executor or current()
         self.created = result.study.created
         self.tasks: dict = {}
+        self.forked = None
+        if not executor.parallel and folder is not None:
+            self.forked = _fork_writer(result, Path(folder), self.created)
         if executor.parallel:
             from .tasks import write_xpt_task
 
@@ -542,13 +556,34 @@ class XptWriter:
     def check(self, name: str, ds: BuiltDataset) -> list[Problem]:
         from .xpt import check_xpt
 
+        got = self._forked(name)
+        if got is not None:
+            return list(got[0])
         return list(self.tasks[name].get()[0]) if name in self.tasks else check_xpt(ds.data, ds.meta)
+
+    def _forked(self, name: str):
+        if self.forked is None or name not in self.forked.names:
+            return None
+        return self.forked.outcome(name)
+
+    def forked_files(self) -> list[Path]:
+        """The files the forked writer wrote (to remove with the rest when a dataset is broken)."""
+        return self.forked.written() if self.forked is not None else []
+
+    def finish(self) -> None:
+        if self.forked is not None:
+            self.forked.finish()
 
     def write(self, path: Path, name: str, ds: BuiltDataset) -> dict:
         """``write_xpt``'s info; raises its ConformanceError for a dataset that breaks a limit."""
         from .errors import ConformanceError
         from .xpt import write_xpt
 
+        got = self._forked(name)
+        if got is not None and Path(path) == self.forked.paths[name]:
+            if got[0]:
+                raise ConformanceError(got[0])
+            return got[1]
         if name not in self.tasks:
             return write_xpt(path, ds.data, ds.meta, self.created)
         problems, info, content = self.tasks.pop(name).get()
@@ -556,6 +591,24 @@ class XptWriter:
             raise ConformanceError(problems)
         Path(path).write_bytes(content)
         return info
+
+
+def _fork_writer(result: BuildResult, folder: Path, created):
+    """A forked child writing about half of the transport files made from memory
+    (cdisc.xpt_fork), or None: one core, no fork, CDISC_JOBS=1, or a small build."""
+    from .xpt_fork import MIN_RECORDS, ForkedWriter, can_fork, share
+
+    fresh = {n: ds for n, ds in result.datasets.items() if ds.delivered is None and ds.kept is None}
+    if not can_fork() or sum(len(ds.data) for ds in fresh.values()) < MIN_RECORDS:
+        return None
+    theirs = share({n: len(ds.data) * max(1, len(ds.data.columns)) for n, ds in fresh.items()})
+    jobs = {}
+    for name in sorted(theirs, key=lambda n: (result.datasets[n].standard != "SDTM", n)):   # the parent's order
+        ds = result.datasets[name]
+        sub = folder / ("sdtm" if ds.standard == "SDTM" else "adam")
+        sub.mkdir(parents=True, exist_ok=True)
+        jobs[name] = (sub / f"{name.lower()}.xpt", ds.data, ds.meta)
+    return ForkedWriter(jobs, created)
 
 
 def study_context(result: BuildResult, specs_dir: Path) -> dict:

@@ -613,3 +613,21 @@ def test_raw_file_structure(study, case):
     breaker, fragments = RAW_STRUCTURE[case]
     breaker(study)
     assert_error(study.build(), USAGE, *fragments)
+
+
+def test_text_longer_than_200_bytes_in_a_file_the_forked_writer_makes(study, monkeypatch):
+    """The same when a forked child writes the transport files (cdisc.xpt_fork, forced here for
+    the small study, AE among its files): the same message, and no file left anywhere, neither
+    the child's clean ones nor the parent's."""
+    import cdisc.xpt_fork as xf
+
+    shares = []
+    monkeypatch.setattr(xf, "MIN_RECORDS", 0)
+    monkeypatch.setattr(xf, "can_fork", lambda: True)
+    monkeypatch.setattr(xf, "share", lambda sizes: shares.append(set(sizes) - {"DM", "ADSL"}) or shares[-1])
+    study.set_raw("ae", 5, "AETERM", "x" * 201)
+    assert_error(study.build(), DATA, "ae.csv, row 5, column AETERM:", "201 bytes", "limit of 200")
+    assert shares and "AE" in shares[0] and len(shares[0]) > 5
+    # the earlier build in out/ is untouched (assert_error); nothing written anywhere else
+    assert sorted(p.relative_to(study.root).as_posix() for p in study.root.rglob("*.xpt")
+                  if p.relative_to(study.root).parts[0] != "out") == []

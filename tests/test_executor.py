@@ -132,3 +132,18 @@ def test_problems_come_in_the_serial_order(tmp_path):
         found.append([str(p) for p in exc.value.problems])
     assert len(found[0]) >= 4 and found[0] == found[1]
     assert any("AEXTRA" in p for p in found[0]) and any("Gone" in p for p in found[0])
+
+
+def test_forked_writer_build_is_identical(built, tmp_path, monkeypatch):
+    """A forked child writing half of the transport files (cdisc.xpt_fork; forced here for the
+    small study, on any number of cores): every file the serial build's bytes."""
+    import cdisc.xpt_fork as xf
+
+    shares = []
+    real = xf.share
+    monkeypatch.setattr(xf, "MIN_RECORDS", 0)
+    monkeypatch.setattr(xf, "can_fork", lambda: True)
+    monkeypatch.setattr(xf, "share", lambda sizes: shares.append(real(sizes)) or shares[-1])
+    _build(tmp_path / "out")
+    assert_same_build(tmp_path / "out", built.out)
+    assert len(shares) == 1 and 10 < len(shares[0]) < 40        # about half of the 46 datasets
