@@ -109,7 +109,8 @@ def remember(values: np.ndarray, codes: np.ndarray, first: np.ndarray) -> None:
     """Record that ``values[i] == values[first[codes[i]]]`` and that ``first`` is each distinct
     value's first record, in order (so the codes are exactly ``pd.factorize``'s)."""
     key = id(values)
-    values.flags.writeable = False
+    for a in (values, codes, first):      # handed out as they are: nobody may change them
+        a.flags.writeable = False
     _KNOWN[key] = (weakref.ref(values, lambda _ref, key=key: _KNOWN.pop(key, None)), codes, first)
 
 

@@ -24,8 +24,11 @@ MIN_RECORDS = 200_000
 
 
 def can_fork() -> bool:
-    """A POSIX fork, more than one core for this process, and not switched off (CDISC_JOBS=1)."""
-    if not hasattr(os, "fork") or os.environ.get("CDISC_JOBS", "").strip() == "1":
+    """A POSIX fork, more than one core for this process, not switched off (CDISC_JOBS=1), and not
+    inside a daemonic process (a Dask worker, a pool worker: they may not have children)."""
+    import multiprocessing as mp
+
+    if not hasattr(os, "fork") or os.environ.get("CDISC_JOBS", "").strip() == "1" or mp.current_process().daemon:
         return False
     try:
         return len(os.sched_getaffinity(0)) > 1
@@ -64,7 +67,7 @@ class ForkedWriter:
             parent, child = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_child, args=(jobs, created, child), daemon=True)
             proc.start()
-        except OSError:                              # no process slot or memory: the parent writes
+        except (OSError, AssertionError):            # no process slot or memory, a daemonic parent
             self.names = []
             return
         child.close()
@@ -112,7 +115,7 @@ def _child(jobs: dict, created, conn) -> None:
                 conn.send((name, [], info))
             except ConformanceError as exc:          # nothing written: the parent reports it
                 conn.send((name, list(exc.problems), None))
-            except BaseException:                    # the parent writes this one again itself
+            except Exception:                        # the parent writes this one again itself
                 Path(path).unlink(missing_ok=True)
                 conn.send((name, None, None))
     finally:

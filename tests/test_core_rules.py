@@ -316,3 +316,40 @@ def test_row_codes_number_combinations_in_order_of_first_appearance():
     got = _row_codes(wide, list(wide.columns))
     assert np.array_equal(got, renumbered(wide))
     assert got.max() + 1 == len(wide.drop_duplicates())
+
+
+def test_group_lookup_equals_pandas_where_nothing_or_only_nulls_match():
+    """operations._group_rows (each record's group in a grouped operation's result) gives what
+    the MultiIndex / Index lookup it replaced gives, also when no key matches any record (another
+    dataset's subjects only: this raised IndexError once), when the records' column is all null,
+    and for one object column holding None where the keys hold NaN."""
+    import numpy as np
+
+    from cdisc.validation.core.operations import _group_rows, _group_rows_pandas
+
+    cases = [
+        (pd.DataFrame({"USUBJID": ["S-2"]}), pd.DataFrame({"USUBJID": ["S-1", "S-1"]})),
+        (pd.DataFrame({"USUBJID": pd.Series([], dtype=object)}), pd.DataFrame({"USUBJID": ["S-1"]})),
+        (pd.DataFrame({"A": ["x"], "B": [1.0]}), pd.DataFrame({"A": [None, None], "B": [np.nan, np.nan]})),
+        (pd.DataFrame({"A": ["x", np.nan]}), pd.DataFrame({"A": pd.Series(["x", None, "x"], dtype=object)})),
+        (pd.DataFrame({"A": ["x", np.nan], "B": [1.0, np.nan]}),
+         pd.DataFrame({"A": pd.Series(["x", None, "y"], dtype=object), "B": [1.0, np.nan, 1.0]})),
+    ]
+    for keys, frame in cases:
+        cols = list(keys.columns)
+        assert _group_rows(keys, frame, cols).tolist() == _group_rows_pandas(keys, frame, cols).tolist(), (keys, frame)
+
+
+def test_a_grouped_operation_on_another_datasets_subjects_only():
+    """CORE-000717 reads DS per subject: an AE subject with no DS record is no error of ours."""
+    case = read_case({
+        "_datasets.csv": "Filename,Dataset Name,Label\nae,AE,Adverse Events\nds,DS,Disposition\ndm,DM,Demographics\n",
+        "ae.csv": "STUDYID,DOMAIN,USUBJID,AESEQ,AETERM,AESTDTC\nS,AE,S-1,1,HEADACHE,2020-01-02\n",
+        "ds.csv": "STUDYID,DOMAIN,USUBJID,DSSEQ,DSDECOD,DSSTDTC\nS,DS,S-2,1,COMPLETED,2020-02-01\n",
+        "dm.csv": "STUDYID,DOMAIN,USUBJID\nS,DM,S-1\nS,DM,S-2\n",
+    })
+    from cdisc.validation.core import from_cdisc_standards
+    from cdisc.validation.core.engine import run_core_rules
+
+    findings, status = run_core_rules(case, from_cdisc_standards(), rules=[rules()["CORE-000717"]])
+    assert status["status"].tolist() == ["executed"] and status["dataset_status"][0]["AE"] == "success"

@@ -147,3 +147,25 @@ def test_forked_writer_build_is_identical(built, tmp_path, monkeypatch):
     _build(tmp_path / "out")
     assert_same_build(tmp_path / "out", built.out)
     assert len(shares) == 1 and 10 < len(shares[0]) < 40        # about half of the 46 datasets
+
+
+def _fork_answers(conn):
+    from cdisc.validation.core_bridge import _parallel
+    from cdisc.xpt_fork import can_fork
+
+    conn.send((can_fork(), _parallel()))
+    conn.close()
+
+
+def test_no_forked_children_inside_a_daemonic_process():
+    """A daemonic process (a Dask worker by default, a pool worker) may not start children:
+    there the XPT files and the CORE rules are done in the process itself, not by a fork that
+    would raise."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_fork_answers, args=(child,), daemon=True)
+    proc.start()
+    assert parent.recv() == (False, False)
+    proc.join()

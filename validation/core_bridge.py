@@ -105,8 +105,10 @@ def evaluate_core(core_datasets: dict, claim=None) -> tuple[pd.DataFrame, pd.Dat
 def _parallel() -> bool:
     """Fork a child for the CORE rules only where it can run beside us: a POSIX fork, more
     than one core for this process, and not switched off (CDISC_JOBS=1)."""
-    if not hasattr(os, "fork") or os.environ.get("CDISC_JOBS", "").strip() == "1":
-        return False
+    import multiprocessing as mp
+
+    if not hasattr(os, "fork") or os.environ.get("CDISC_JOBS", "").strip() == "1" or mp.current_process().daemon:
+        return False      # (a daemonic process, e.g. a Dask worker, may not have children)
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:                          # macOS: no affinity API

@@ -197,6 +197,9 @@ def _group_rows(keys: pd.DataFrame, frame: pd.DataFrame, grouping: list[str]) ->
     (free for a column read from XPT) instead of hashing a million records per column."""
     from cdisc.distinct import factorize
 
+    if len(grouping) == 1 and frame[grouping[0]].dtype == object and frame[grouping[0]].isna().any():
+        # one object column with nulls: Index.get_indexer tells None from NaN, keep its answer
+        return _group_rows_pandas(keys, frame, grouping)
     rec = np.zeros(len(frame), dtype=np.int64)
     key = np.zeros(len(keys), dtype=np.int64)
     found = np.ones(len(keys), dtype=bool)
@@ -216,7 +219,8 @@ def _group_rows(keys: pd.DataFrame, frame: pd.DataFrame, grouping: list[str]) ->
             at = uniq[kept].get_indexer(values[~knull])
         except TypeError:
             return _group_rows_pandas(keys, frame, grouping)
-        kcode[~knull] = np.where(at >= 0, kept[np.maximum(at, 0)], -1)
+        hit = np.flatnonzero(~knull)[at >= 0]        # only the key values found (none may be)
+        kcode[hit] = kept[at[at >= 0]]
         if null.any():
             kcode[knull] = int(np.flatnonzero(null)[0])
         found &= kcode >= 0
@@ -230,7 +234,9 @@ def _group_rows(keys: pd.DataFrame, frame: pd.DataFrame, grouping: list[str]) ->
         size *= width
     rows = np.flatnonzero(found)
     at = pd.Index(key[rows]).get_indexer(rec)
-    return np.where(at >= 0, rows[np.maximum(at, 0)], -1)
+    out = np.full(len(rec), -1, dtype=np.intp)
+    out[at >= 0] = rows[at[at >= 0]]                  # no key may match any record
+    return out
 
 
 def _group_rows_pandas(keys: pd.DataFrame, frame: pd.DataFrame, grouping: list[str]) -> np.ndarray:
