@@ -80,9 +80,7 @@ def distinct_rows(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def _first_of(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(dense code per record, position of each distinct code's first record)."""
     dense, uniques = pd.factorize(codes)
-    first = np.full(len(uniques), len(codes), dtype=np.int64)
-    np.minimum.at(first, dense, np.arange(len(codes)))
-    return dense, first
+    return dense, first_records(dense, len(uniques))
 
 
 def _clean(s: pd.Series) -> pd.Series:
@@ -164,11 +162,17 @@ def compact_codes(codes: np.ndarray, size: int) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def first_records(codes: np.ndarray, size: int) -> np.ndarray:
+    """Position of the first record of each code 0..size-1 (``len(codes)`` for a code no record has)."""
+    first = np.full(size, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    return first
+
+
 def first_seen_order(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Codes renumbered so that distinct values count in order of first appearance (as
     ``pd.factorize`` numbers them), and the first record of each."""
-    first = np.full(size, len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    first = first_records(codes, size)
     order = np.argsort(first, kind="stable")
     rank = np.empty(size, dtype=np.int64)
     rank[order] = np.arange(size, dtype=np.int64)

@@ -291,13 +291,13 @@ def test_xpt_folder(tmp_path):
 
 
 def test_row_codes_number_combinations_in_order_of_first_appearance():
-    """operators._row_codes (group keys of is_unique_set, is_inconsistent_across_dataset): one
+    """grouping.row_codes (group keys of is_unique_set, is_inconsistent_across_dataset): one
     code per distinct combination, numbered by first appearance, nulls one value per column;
     equal to renumbering after every column, also when the combined key would pass int64
     (five columns of 20,000 distinct values: 3.2e21 combinations) and is renumbered on the way."""
     import numpy as np
 
-    from cdisc.validation.core.operators import _codes, _row_codes
+    from cdisc.validation.core.grouping import codes as _codes, row_codes as _row_codes
 
     def renumbered(df):
         key = np.zeros(len(df), np.int64)
@@ -319,13 +319,13 @@ def test_row_codes_number_combinations_in_order_of_first_appearance():
 
 
 def test_group_lookup_equals_pandas_where_nothing_or_only_nulls_match():
-    """operations._group_rows (each record's group in a grouped operation's result) gives what
+    """grouping.group_rows (each record's group in a grouped operation's result) gives what
     the MultiIndex / Index lookup it replaced gives, also when no key matches any record (another
     dataset's subjects only: this raised IndexError once), when the records' column is all null,
     and for one object column holding None where the keys hold NaN."""
     import numpy as np
 
-    from cdisc.validation.core.operations import _group_rows, _group_rows_pandas
+    from cdisc.validation.core.grouping import group_rows as _group_rows, group_rows_pandas as _group_rows_pandas
 
     cases = [
         (pd.DataFrame({"USUBJID": ["S-2"]}), pd.DataFrame({"USUBJID": ["S-1", "S-1"]})),

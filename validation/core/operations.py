@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import dates, stdmeta
+from .grouping import by_distinct_rows, distinct_texts, group_rows, grouped_size, records_per_group
 from .model import DatasetInfo
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,7 +159,7 @@ def _attach(study, p: Params, frame: pd.DataFrame, result) -> pd.DataFrame:
         keys = right[grouping]
         if not keys.duplicated().any():
             # a left join on unique group keys: look each record's group up (NaN keys match NaN, as in merge)
-            idx = _group_rows(keys, frame, grouping)
+            idx = group_rows(keys, frame, grouping)
             vals = right[p.operation_id].to_numpy(dtype=object)
             col = np.empty(len(frame), dtype=object)
             hit = idx >= 0
@@ -186,63 +187,6 @@ def _attach(study, p: Params, frame: pd.DataFrame, result) -> pd.DataFrame:
     else:
         frame[p.operation_id] = pd.Series([result] * len(frame), index=frame.index)
     return frame
-
-
-def _group_rows(keys: pd.DataFrame, frame: pd.DataFrame, grouping: list[str]) -> np.ndarray:
-    """Per record of ``frame``, the row of ``keys`` (unique) holding its ``grouping`` values, or -1:
-    ``pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(frame[grouping]))`` (an
-    Index for one column), by the same rule, level by level: each key value is looked up among the
-    column's distinct values (``Index.get_indexer``; a null key matches the column's nulls), and
-    records and keys compare as integer codes. The records' codes come from cdisc.distinct
-    (free for a column read from XPT) instead of hashing a million records per column."""
-    from cdisc.distinct import factorize
-
-    if len(grouping) == 1 and frame[grouping[0]].dtype == object and frame[grouping[0]].isna().any():
-        # one object column with nulls: Index.get_indexer tells None from NaN, keep its answer
-        return _group_rows_pandas(keys, frame, grouping)
-    rec = np.zeros(len(frame), dtype=np.int64)
-    key = np.zeros(len(keys), dtype=np.int64)
-    found = np.ones(len(keys), dtype=bool)
-    size = 1
-    for g in grouping:
-        try:
-            codes, uniq = factorize(frame[g], use_na_sentinel=False)
-        except TypeError:                               # unhashable values: pandas' own way
-            return _group_rows_pandas(keys, frame, grouping)
-        uniq = pd.Index(uniq)
-        null = np.asarray(uniq.isna(), dtype=bool)
-        values = keys[g]
-        kcode = np.full(len(keys), -1, dtype=np.int64)
-        knull = values.isna().to_numpy(dtype=bool)
-        kept = np.flatnonzero(~null)
-        try:
-            at = uniq[kept].get_indexer(values[~knull])
-        except TypeError:
-            return _group_rows_pandas(keys, frame, grouping)
-        hit = np.flatnonzero(~knull)[at >= 0]        # only the key values found (none may be)
-        kcode[hit] = kept[at[at >= 0]]
-        if null.any():
-            kcode[knull] = int(np.flatnonzero(null)[0])
-        found &= kcode >= 0
-        width = len(uniq) + 1
-        if size * width >= 2 ** 62:                     # renumber records and keys together
-            both = pd.factorize(np.concatenate([rec, key]))[0].astype(np.int64)
-            rec, key = both[:len(rec)], both[len(rec):]
-            size = int(both.max()) + 1 if len(both) else 1
-        rec = rec * width + codes.astype(np.int64)
-        key = key * width + np.maximum(kcode, 0)
-        size *= width
-    rows = np.flatnonzero(found)
-    at = pd.Index(key[rows]).get_indexer(rec)
-    out = np.full(len(rec), -1, dtype=np.intp)
-    out[at >= 0] = rows[at[at >= 0]]                  # no key may match any record
-    return out
-
-
-def _group_rows_pandas(keys: pd.DataFrame, frame: pd.DataFrame, grouping: list[str]) -> np.ndarray:
-    if len(grouping) == 1:
-        return pd.Index(keys[grouping[0]]).get_indexer(frame[grouping[0]])
-    return pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(frame[grouping]))
 
 
 def _grouping_columns(p: Params, frame: pd.DataFrame) -> list[str]:
@@ -378,16 +322,16 @@ def op_record_count(study, p: Params, frame):
             if df[col].isna().all():
                 all_na[col] = None
             # (each distinct text stripped once: the same test, without a strip per record)
-            elif pd.api.types.is_string_dtype(df[col]) and _distinct_texts(df[col]).str.strip().eq("").all():
+            elif pd.api.types.is_string_dtype(df[col]) and distinct_texts(df[col]).str.strip().eq("").all():
                 all_na[col] = ""
     if p.regex and filtered is None:
         # CORE _get_regex_grouped_counts: count on the regex-trimmed values, report the original ones
         rg = _regex_grouping(df, grouping, p.regex)
         g = df[grouping].copy(deep=False)
-        g["size"] = _records_per_group(rg, grouping)
-        g = _by_distinct_rows(g, grouping, lambda d: d.groupby(grouping, as_index=False, dropna=False).first())
+        g["size"] = records_per_group(rg, grouping)
+        g = by_distinct_rows(g, grouping, lambda d: d.groupby(grouping, as_index=False, dropna=False).first())
     else:
-        g = _grouped_size(df, grouping)
+        g = grouped_size(df, grouping)
     if filtered is not None:
         fb = _regex_grouping(filtered, grouping, p.regex) if p.regex else filtered
         fg = fb.groupby(grouping, as_index=False).size()
@@ -395,68 +339,6 @@ def op_record_count(study, p: Params, frame):
     for col, val in all_na.items():
         g[col] = val
     return Grouped(g, "size")
-
-
-# Grouped counts of a million-record dataset: pandas' groupby hashes every record of every key
-# column; the same groups come from the key columns' codes (cdisc.distinct: free for a column read
-# from XPT), and pandas then groups one record per distinct key (its order, its key values).
-
-def _distinct_texts(s: pd.Series) -> pd.Series:
-    """``s.fillna("").astype(str).drop_duplicates()`` as a set: the distinct values' texts."""
-    from cdisc.distinct import factorize, known
-
-    if known(s):
-        return pd.Series(factorize(s)[1], dtype=object).astype(str)
-    return s.fillna("").astype(str).drop_duplicates()
-
-
-def _records_per_group(df: pd.DataFrame, grouping: list[str]) -> np.ndarray:
-    """``df.groupby(grouping, dropna=False)[any].transform("size")``: per record, the records of its group
-    (one group per distinct combination, nulls one value, as groupby's hash tables see them)."""
-    from .operators import _count_per_code, _row_codes
-
-    return _count_per_code(_row_codes(df, grouping))
-
-
-def _by_distinct_rows(df: pd.DataFrame, grouping: list[str], aggregate):
-    """``aggregate(df)`` (a groupby on ``grouping``: one row per group, order and key values
-    pandas') run on the first record of each distinct ``grouping`` combination only: for
-    aggregates every record of a combination gives the same answer to (``first`` of a value
-    constant within the combination)."""
-    from .operators import _row_codes
-
-    if not len(df) or any(c not in df.columns for c in grouping):
-        return aggregate(df)
-    try:
-        codes = _row_codes(df, grouping)
-    except TypeError:                                  # unhashable keys: pandas' own message
-        return aggregate(df)
-    first = np.full(int(codes.max()) + 1, len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
-    return aggregate(df.iloc[first])
-
-
-_N = "__records__"
-
-
-def _grouped_size(df: pd.DataFrame, grouping: list[str]) -> pd.DataFrame:
-    """``df.groupby(grouping, as_index=False, dropna=False).size()``, grouped from one record per
-    distinct combination carrying its count (the groups' sizes summed: right even where the codes
-    would split what pandas groups together)."""
-    if not len(df) or _N in grouping or any(c not in df.columns for c in grouping):
-        return df.groupby(grouping, as_index=False, dropna=False).size()
-    from .operators import _row_codes
-
-    try:
-        codes = _row_codes(df, grouping)
-    except TypeError:
-        return df.groupby(grouping, as_index=False, dropna=False).size()
-    counts = np.bincount(codes)
-    first = np.full(len(counts), len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
-    reps = df.iloc[first][grouping].reset_index(drop=True)
-    reps[_N] = counts.astype(np.int64)
-    return reps.groupby(grouping, as_index=False, dropna=False)[_N].sum().rename(columns={_N: "size"})
 
 
 def _regex_grouping(df, grouping, rx):

@@ -27,6 +27,8 @@ from pandas._libs import lib
 
 from cdisc.distinct import factorize, known
 
+from .grouping import codes, count_per_code, row_codes
+
 from . import dates
 
 
@@ -908,36 +910,6 @@ def _flatten(env: Env, items):
             yield item
 
 
-def _codes(series: pd.Series) -> np.ndarray:
-    """Integer code per distinct value; every null (NaN/None/pd.NA) one code (CORE fills "_NaN_")."""
-    codes, _ = factorize(series if known(series) else series.astype(object), use_na_sentinel=False)
-    return codes.astype(np.int64)
-
-
-def _row_codes(df: pd.DataFrame, cols) -> np.ndarray:
-    """One integer per distinct combination of ``cols`` (vectorised group key)."""
-    if not cols:
-        return np.zeros(len(df), np.int64)
-    key = np.zeros(len(df), np.int64)
-    size = 1                                  # key < size; numbered densely again only near int64's limit
-    for c in cols:
-        codes = _codes(df[c])
-        width = int(codes.max()) + 1 if len(codes) else 1
-        if size * width >= 2 ** 62:
-            key = pd.factorize(key)[0].astype(np.int64)
-            size = int(key.max()) + 1 if len(key) else 1
-        key = key * width + codes
-        size *= width
-    # first-appearance numbering of the combinations: what renumbering after every column gives
-    return pd.factorize(key)[0].astype(np.int64)
-
-
-def _count_per_code(codes: np.ndarray) -> np.ndarray:
-    if not len(codes):
-        return np.zeros(0, np.int64)
-    return np.bincount(codes)[codes]
-
-
 def _unique_set(env: Env, leaf) -> np.ndarray:
     names = [x for x in _flatten(env, [leaf["target"], leaf.get("comparator")]) if env.has(x)]
     names = list(dict.fromkeys(names))
@@ -951,7 +923,7 @@ def _unique_set(env: Env, leaf) -> np.ndarray:
             sample = nn.iloc[0] if len(nn) else None
             if sample and isinstance(sample, str) and re.match(rx, sample):
                 df[c] = map_texts(df[c], lambda x: _first_findall(rx, x))
-    return _count_per_code(_row_codes(df, list(df.columns))) <= 1
+    return count_per_code(row_codes(df, list(df.columns))) <= 1
 
 
 def _first_findall(rx, x):
@@ -980,8 +952,8 @@ def _violations(df: pd.DataFrame, key, value) -> set:
     vnull = np.zeros(len(d), bool)
     for c in vcols:
         vnull |= is_null(d[c])
-    kcode = _row_codes(d, kcols)
-    vcode = _row_codes(d, vcols)
+    kcode = row_codes(d, kcols)
+    vcode = row_codes(d, vcols)
     nk = int(kcode.max()) + 1
     pairs = np.unique(kcode[~vnull] * (int(vcode.max()) + 1) + vcode[~vnull]) if (~vnull).any() else np.zeros(0, np.int64)
     n_values = np.bincount(pairs // (int(vcode.max()) + 1), minlength=nk) if len(pairs) else np.zeros(nk, np.int64)
@@ -1036,11 +1008,11 @@ def op_is_inconsistent_across_dataset(env, leaf):
         d[target] = ext.fillna(d[target])
     if not groups:
         raise OperatorError("No group keys passed!")
-    g = _row_codes(d, groups)
-    t = _codes(d[target].astype(str))
+    g = row_codes(d, groups)
+    t = codes(d[target].astype(str))
     nt = int(t.max()) + 1 if len(t) else 1
     pair = g * nt + t
-    cnt = _count_per_code(pd.factorize(pair)[0])                 # records with this (group, value)
+    cnt = count_per_code(pd.factorize(pair)[0])                 # records with this (group, value)
     upairs = np.unique(pair)
     ng = int(g.max()) + 1 if len(g) else 1
     nun = np.bincount(upairs // nt, minlength=ng)[g]             # distinct values in the group
