@@ -11,6 +11,22 @@ storage; Parquet files are still read by pyarrow and converted.
 from __future__ import annotations
 
 
+def can_fork() -> bool:
+    """Whether a forked child can run beside this process (the CORE rules of validation, half of
+    a build's XPT files): a POSIX fork, more than one core for this process, not switched off
+    (``CDISC_JOBS=1``), and not inside a daemonic process (a Dask worker, a pool worker: they
+    may not have children)."""
+    import multiprocessing as mp
+    import os
+
+    if not hasattr(os, "fork") or os.environ.get("CDISC_JOBS", "").strip() == "1" or mp.current_process().daemon:
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) > 1
+    except AttributeError:                          # macOS: no affinity API
+        return (os.cpu_count() or 1) > 1
+
+
 def use_python_strings() -> None:
     import pandas as pd
 

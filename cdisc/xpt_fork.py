@@ -24,16 +24,10 @@ MIN_RECORDS = 200_000
 
 
 def can_fork() -> bool:
-    """A POSIX fork, more than one core for this process, not switched off (CDISC_JOBS=1), and not
-    inside a daemonic process (a Dask worker, a pool worker: they may not have children)."""
-    import multiprocessing as mp
+    """``cdisc.runtime.can_fork`` (a seam: tests force the fork for a small study)."""
+    from .runtime import can_fork as runtime_can_fork
 
-    if not hasattr(os, "fork") or os.environ.get("CDISC_JOBS", "").strip() == "1" or mp.current_process().daemon:
-        return False
-    try:
-        return len(os.sched_getaffinity(0)) > 1
-    except AttributeError:
-        return (os.cpu_count() or 1) > 1
+    return runtime_can_fork()
 
 
 def share(sizes: dict[str, int]) -> set[str]:

@@ -99,6 +99,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cdisc.distinct import compact_codes
 from cdisc.errors import InputError
 
 __all__ = ["read_xport", "XptMeta"]
@@ -450,7 +451,7 @@ def _read(raw: _File, datetime_as_numbers: bool, encoding: str,
                 columns[v.name][lo:hi] = values if codes is None else values[codes]
                 if coded is not None:
                     coded[v.name] = (None if codes is None or coded.get(v.name, ()) is None
-                                     else coded.get(v.name, []) + [(values, _compact(codes, len(values)))])
+                                     else coded.get(v.name, []) + [(values, compact_codes(codes, len(values)))])
     del buf
     if coded:
         _remember_distinct(columns, coded)
@@ -599,12 +600,6 @@ def _last_nonblank(raw: _File, data_start: int, reclen: int, full: int) -> int:
 
 
 # --------------------------------------------------------------------------- numbers
-
-def _compact(codes: np.ndarray, size: int) -> np.ndarray:
-    from cdisc.distinct import compact_codes
-
-    return compact_codes(codes, size)
-
 
 def _remember_distinct(columns: dict, coded: dict) -> None:
     """Leave each text column's distinct values with cdisc.distinct (``read_xport``'s

@@ -103,17 +103,10 @@ def evaluate_core(core_datasets: dict, claim=None) -> tuple[pd.DataFrame, pd.Dat
 
 
 def _parallel() -> bool:
-    """Fork a child for the CORE rules only where it can run beside us: a POSIX fork, more
-    than one core for this process, and not switched off (CDISC_JOBS=1)."""
-    import multiprocessing as mp
+    """Fork a child for the CORE rules only where it can run beside us (cdisc.runtime.can_fork)."""
+    from cdisc.runtime import can_fork
 
-    if not hasattr(os, "fork") or os.environ.get("CDISC_JOBS", "").strip() == "1" or mp.current_process().daemon:
-        return False      # (a daemonic process, e.g. a Dask worker, may not have children)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:                          # macOS: no affinity API
-        cores = os.cpu_count() or 1
-    return cores > 1
+    return can_fork()
 
 
 class CoreEvaluation:
