@@ -276,9 +276,32 @@ def _build_or_report(specs_dir: Path, raw_dir: Path, out_dir: Path, *args, deliv
         raise
 
 
-def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
-           no_validate: bool, engine: str = "native", delivered: bool = False, *, full: bool = False,
-           select: str | None = None, summary: dict | None = None, review_report: bool = True) -> int:
+def _build(*args, **kwargs) -> int:
+    """``_build_steps``; whatever it started beside itself (``_early_core``) stops with it."""
+    from contextlib import ExitStack
+
+    with ExitStack() as cleanup:
+        return _build_steps(*args, cleanup=cleanup, **kwargs)
+
+
+def _early_core(wanted: bool):
+    """For a full build from raw forms that is validated, with the default serial executor: a
+    child forked now (this process is still small) that evaluates the CORE rules on the SDTM
+    files as soon as they are written, beside the ADaM derivation and what follows it
+    (``CoreEvaluation.waiting``); None otherwise."""
+    from .executor import current
+
+    if not wanted or current().parallel:
+        return None
+    from cdisc.validation.core_bridge import CoreEvaluation
+
+    return CoreEvaluation.waiting()
+
+
+def _build_steps(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_on: str,
+                 no_validate: bool, engine: str = "native", delivered: bool = False, *, full: bool = False,
+                 select: str | None = None, summary: dict | None = None, review_report: bool = True,
+                 cleanup=None) -> int:
     """Build, write into a staging folder beside --out, validate there, then decide where it goes.
 
     1. the output folder is checked first (cdisc.outdir): never raw/, specs/, the study
@@ -360,7 +383,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
 
     from cdisc.adam.build import add_adam
 
-    from .pipeline import GraphMismatch, build_from_sdtm, build_sdtm, write_outputs
+    from .pipeline import GraphMismatch, build_from_sdtm, build_sdtm, write_outputs, write_sdtm_first
     from .review import write_review_report, write_trace
     from .runtime import use_python_strings
 
@@ -374,49 +397,57 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
         else:
             progress(stage, name, records, seconds)
 
+    early_core = _early_core(rebuild is None and not delivered and not no_validate and cleanup is not None)
+    if early_core is not None:
+        cleanup.callback(early_core.cancel)
     result = (build_from_sdtm(specs_dir, raw_dir, on_start=started) if delivered else
               build_sdtm(specs_dir, raw_dir, progress=report, on_start=started))
     progress.stage("sdtm", result.timings.get("sdtm_total", 0.0),
                    f"{sum(ds.standard == 'SDTM' for ds in result.datasets.values())} SDTM datasets")
-    t = time.perf_counter()
-    only = None if rebuild is None else {n for n in rebuild if n in old_graph and old_graph[n].kind == "adam"}
-    previous_notes = ({n: v.get("notes", []) for n, v in plan.previous["build"]["nodes"].items()}
-                      if rebuild is not None else None)
-    add_adam(result, specs_dir, only=only, progress=report, previous_notes=previous_notes)
-    adam_seconds = time.perf_counter() - t
-    keep_fps: dict[str, str] = {}
-    if rebuild is not None:
-        previous = {o["dataset"]: o for o in plan.previous.get("outputs", [])}
-        for name, ds in result.datasets.items():
-            if node_of_dataset(name, old_graph) in rebuild:
-                continue
-            entry = previous.get(name)
-            if ds.standard == "SDTM" and (entry is None or entry["records"] != len(ds.data)):
-                continue                      # mapped again just now: written from memory
-            if entry is None:
-                raise InputError(f"{name} is not in the build in {out_dir} and was not rebuilt",
-                                 hint="run `cdisc build --full`")
-            ds.kept = entry
-            if ds.standard == "ADaM":
-                progress.kept("adam", name, entry["records"])
-        recorded = plan.previous["build"]["nodes"]
-        keep_fps = {n: recorded[n]["fingerprint"] for n in stale if n in recorded}
-    if result.timings.get("adam_total") is not None:
-        adam = [ds for ds in result.datasets.values() if ds.standard == "ADaM"]
-        progress.stage("adam", adam_seconds, f"{sum(ds.kept is None for ds in adam)} ADaM datasets derived"
-                                              + (f", {sum(ds.kept is not None for ds in adam)} kept" if rebuild is not None else ""))
-    record = make_record(result.nodes, hashes, set(result.unmapped_forms), options, raw_label, keep=keep_fps,
-                         notes=result.node_notes)
-    for note in result.notes:
-        click.echo(f"note: {note}")
-    rebuilt = sorted(result.nodes if rebuild is None else rebuild)
-    summary.update(rebuilt=rebuilt, kept=sorted(set(result.nodes) - set(rebuilt)), out_of_date=sorted(stale))
     mismatch = None
     with staged:
+        sdtm_files = None                    # the SDTM files, written before ADaM for the CORE child
+        if early_core is not None:
+            sdtm_files = write_sdtm_first(result, staged.path)
+            if sdtm_files is not None and not sdtm_files.broken:
+                early_core.go(staged.path, sdtm_files.files)
         t = time.perf_counter()
+        only = None if rebuild is None else {n for n in rebuild if n in old_graph and old_graph[n].kind == "adam"}
+        previous_notes = ({n: v.get("notes", []) for n, v in plan.previous["build"]["nodes"].items()}
+                          if rebuild is not None else None)
+        add_adam(result, specs_dir, only=only, progress=report, previous_notes=previous_notes)
+        adam_seconds = time.perf_counter() - t
+        keep_fps: dict[str, str] = {}
+        if rebuild is not None:
+            previous = {o["dataset"]: o for o in plan.previous.get("outputs", [])}
+            for name, ds in result.datasets.items():
+                if node_of_dataset(name, old_graph) in rebuild:
+                    continue
+                entry = previous.get(name)
+                if ds.standard == "SDTM" and (entry is None or entry["records"] != len(ds.data)):
+                    continue                      # mapped again just now: written from memory
+                if entry is None:
+                    raise InputError(f"{name} is not in the build in {out_dir} and was not rebuilt",
+                                     hint="run `cdisc build --full`")
+                ds.kept = entry
+                if ds.standard == "ADaM":
+                    progress.kept("adam", name, entry["records"])
+            recorded = plan.previous["build"]["nodes"]
+            keep_fps = {n: recorded[n]["fingerprint"] for n in stale if n in recorded}
+        if result.timings.get("adam_total") is not None:
+            adam = [ds for ds in result.datasets.values() if ds.standard == "ADaM"]
+            progress.stage("adam", adam_seconds, f"{sum(ds.kept is None for ds in adam)} ADaM datasets derived"
+                                                  + (f", {sum(ds.kept is not None for ds in adam)} kept" if rebuild is not None else ""))
+        record = make_record(result.nodes, hashes, set(result.unmapped_forms), options, raw_label, keep=keep_fps,
+                             notes=result.node_notes)
+        for note in result.notes:
+            click.echo(f"note: {note}")
+        rebuilt = sorted(result.nodes if rebuild is None else rebuild)
+        summary.update(rebuilt=rebuilt, kept=sorted(set(result.nodes) - set(rebuilt)), out_of_date=sorted(stale))
+        t = time.perf_counter() - (sdtm_files.seconds if sdtm_files is not None else 0.0)
         try:
             manifest = write_outputs(result, staged.path, specs_dir=specs_dir, raw_dir=raw_dir,
-                                     previous_dir=staged.real, record=record, hashes=hashes)
+                                     previous_dir=staged.real, record=record, hashes=hashes, written=sdtm_files)
         except GraphMismatch as exc:
             mismatch = exc.dataset
         if mismatch is None:
@@ -438,7 +469,7 @@ def _build(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], fail_o
             t = time.perf_counter()
             _release_frames(result)
             if not no_validate:
-                code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine)
+                code = _validate(staged.path, specs_dir, fail_on, staged=True, engine=engine, early_core=early_core)
             if review_report:
                 write_review_report(staged.path)
             t_validate = time.perf_counter() - t
@@ -756,11 +787,13 @@ def _study_rules(rules: list, path: Path) -> list:
     return apply_study_params(rules, data.get("rules"), data_cut=cut)
 
 
-def _run_validation(folder: Path, specs_dir: Path | None, report_dir: Path, fail_on: str, engine: str):
+def _run_validation(folder: Path, specs_dir: Path | None, report_dir: Path, fail_on: str, engine: str,
+                    early_core=None):
     from cdisc.validation import validate_folder
 
     t0 = time.perf_counter()
-    result = validate_folder(folder, specs_dir=specs_dir, report_dir=report_dir, fail_on=fail_on, engine=engine)
+    result = validate_folder(folder, specs_dir=specs_dir, report_dir=report_dir, fail_on=fail_on, engine=engine,
+                             early_core=early_core)
     result.timings["wall"] = time.perf_counter() - t0
     return result
 
@@ -784,11 +817,14 @@ def _print_validation(result, fail_on: str, report: Path | None) -> None:
         click.echo(f"Report: {report}")
 
 
-def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False, engine: str = "native") -> int:
-    """Validate a build in its (staging) folder with its specs; the caller prints the report path."""
+def _validate(out_dir: Path, specs_dir: Path, fail_on: str, staged: bool = False, engine: str = "native",
+              early_core=None) -> int:
+    """Validate a build in its (staging) folder with its specs; the caller prints the report path.
+    ``early_core``: the CORE rules the build started on its SDTM files (``_early_core``)."""
     from .outdir import add_to_marker
 
-    result = _run_validation(out_dir, specs_dir, Path(out_dir) / "validation", fail_on, engine)
+    result = _run_validation(out_dir, specs_dir, Path(out_dir) / "validation", fail_on, engine,
+                             early_core=early_core)
     add_to_marker(out_dir, "validation/")
     _print_validation(result, fail_on, None if staged else Path(out_dir) / "validation" / "report.html")
     return result.exit_code(fail_on)

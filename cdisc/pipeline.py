@@ -418,9 +418,53 @@ class GraphMismatch(Exception):
         self.dataset = dataset
 
 
+@dataclass
+class WrittenFiles:
+    """The datasets ``write_outputs`` has written (or only checked, once one broke a limit) so
+    far, in build order: a build writes its SDTM files first (``write_sdtm_first``) and hands
+    this to ``write_outputs``, which writes the rest as if in one pass."""
+
+    done: list[str] = field(default_factory=list)                  # dataset names, in build order
+    outputs: list[dict] = field(default_factory=list)              # their manifest entries
+    written: list[Path] = field(default_factory=list)              # files written (removed if any broke)
+    broken: dict[str, list[Problem]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def files(self) -> dict[str, str]:
+        """{dataset: file relative to the folder} of the datasets written."""
+        return {o["dataset"]: o["file"] for o in self.outputs}
+
+
+def _build_order(result: BuildResult) -> list[str]:
+    return sorted(result.datasets, key=lambda n: (result.datasets[n].standard != "SDTM", n))
+
+
+def write_sdtm_first(result: BuildResult, folder: Path, *, executor=None) -> WrittenFiles | None:
+    """Write the SDTM files of a full build from raw forms before its ADaM is derived, so the
+    validation of SDTM (the CORE rules) can start beside the derivation; ``write_outputs`` then
+    writes the rest with the returned ``WrittenFiles``. The files, their checks and the
+    manifest are those of one ``write_outputs`` pass (the SDTM datasets come first in its order
+    either way). None (nothing written) for an incremental build or delivered SDTM: their kept
+    and copied files are ``write_outputs``' own business."""
+    names = [n for n in _build_order(result) if result.datasets[n].standard == "SDTM"]
+    if any(result.datasets[n].kept is not None or result.datasets[n].delivered is not None for n in names):
+        return None
+    t0 = time.perf_counter()
+    state = WrittenFiles()
+    xpt = XptWriter(result, executor, Path(folder), names=names)
+    try:
+        _write_datasets(result, Path(folder), xpt, names, state, previous_dir=None)
+    finally:
+        xpt.finish()
+    state.written.extend(xpt.forked_files())
+    state.seconds = time.perf_counter() - t0
+    return state
+
+
 def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir: Path,
                   previous_dir: Path | None = None, record: dict | None = None,
-                  hashes: dict[str, str] | None = None, executor=None) -> dict:
+                  hashes: dict[str, str] | None = None, executor=None, written: WrittenFiles | None = None) -> dict:
     """Write every dataset, metadata.json and manifest.json into ``folder`` (a fresh staging folder).
 
     The caller decides where the folder ends up (``cdisc.outdir.OutputFolder``): nothing
@@ -434,27 +478,33 @@ def write_outputs(result: BuildResult, folder: Path, *, specs_dir: Path, raw_dir
     build order. A parallel ``executor`` (default ``cdisc.executor.current()``) checks and makes
     the XPT files as tasks (``XptWriter``); with the default serial one, a build of 200,000
     records or more on more than one core has a forked child write about half of the files
-    (``cdisc.xpt_fork``: no pickling; the same bytes).
+    (``cdisc.xpt_fork``: no pickling; the same bytes). ``written``: what ``write_sdtm_first``
+    wrote before (those datasets are not written again).
     """
     folder = Path(folder)
-    xpt = XptWriter(result, executor, folder)
+    state = written if written is not None else WrittenFiles()
+    names = [n for n in _build_order(result) if n not in set(state.done)]
+    xpt = XptWriter(result, executor, folder, names=names)
     try:
-        return _write_outputs(result, folder, xpt, specs_dir=specs_dir, raw_dir=raw_dir,
-                              previous_dir=previous_dir, record=record, hashes=hashes)
+        _write_datasets(result, folder, xpt, names, state, previous_dir=previous_dir)
+        if state.broken:
+            for path in state.written + xpt.forked_files():
+                path.unlink(missing_ok=True)
+            raise DataError([p for n in result.datasets if n in state.broken for p in state.broken[n]])
+        return _write_manifest(result, folder, state.outputs, specs_dir=specs_dir, raw_dir=raw_dir,
+                               record=record, hashes=hashes)
     finally:
         xpt.finish()                          # the forked writer's files are all written (or removed)
 
 
-def _write_outputs(result: BuildResult, folder: Path, xpt: "XptWriter", *, specs_dir: Path, raw_dir: Path,
-                   previous_dir: Path | None, record: dict | None, hashes: dict[str, str] | None) -> dict:
+def _write_datasets(result: BuildResult, folder: Path, xpt: "XptWriter", names: list[str], state: WrittenFiles, *,
+                    previous_dir: Path | None) -> None:
     import shutil
 
     from .errors import ConformanceError
 
-    broken: dict[str, list[Problem]] = {}
-    written: list[Path] = []
-    outputs = []
-    for name in sorted(result.datasets, key=lambda n: (result.datasets[n].standard != "SDTM", n)):
+    for name in names:
+        state.done.append(name)
         ds = result.datasets[name]
         sub = "sdtm" if ds.standard == "SDTM" else "adam"
         (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -465,14 +515,14 @@ def _write_outputs(result: BuildResult, folder: Path, xpt: "XptWriter", *, specs
             xpt.write(path, name, ds)
             if sha256(path) != ds.kept["sha256"]:
                 raise GraphMismatch(name)
-            outputs.append(ds.kept)
+            state.outputs.append(ds.kept)
             continue
         if ds.kept is not None:
             path = folder / ds.kept["file"]
             shutil.copyfile(Path(previous_dir) / ds.kept["file"], path)
             if sha256(path) != ds.kept["sha256"]:
                 raise DataError(f"{ds.kept['file']} changed in {previous_dir} during the build; run the build again")
-            outputs.append(ds.kept)
+            state.outputs.append(ds.kept)
             continue
         if ds.delivered is not None:
             path = folder / sub / ds.delivered.name
@@ -480,25 +530,27 @@ def _write_outputs(result: BuildResult, folder: Path, xpt: "XptWriter", *, specs
             info = {}
         else:
             path = folder / sub / f"{name.lower()}.xpt"
-            if broken:                        # nothing more is written; the rest is only checked
+            if state.broken:                  # nothing more is written; the rest is only checked
                 found = xpt.check(name, ds)
                 if found:
-                    broken[name] = _with_trace(found, ds)
+                    state.broken[name] = _with_trace(found, ds)
                 continue
             try:
                 info = xpt.write(path, name, ds)
             except ConformanceError as exc:   # a delivered file's problems are validation findings
-                broken[name] = _with_trace(exc.problems, ds)
+                state.broken[name] = _with_trace(exc.problems, ds)
                 continue
-            written.append(path)
-        outputs.append({"dataset": name, "standard": ds.standard, "file": f"{sub}/{path.name}",
-                        "records": int(len(ds.data)), "variables": len(ds.meta.variables),
-                        "bytes": path.stat().st_size, "sha256": sha256(path),
-                        "lengths": info.get("lengths", {})})
-    if broken:
-        for path in written + xpt.forked_files():
-            path.unlink(missing_ok=True)
-        raise DataError([p for n in result.datasets if n in broken for p in broken[n]])
+            state.written.append(path)
+        state.outputs.append({"dataset": name, "standard": ds.standard, "file": f"{sub}/{path.name}",
+                              "records": int(len(ds.data)), "variables": len(ds.meta.variables),
+                              "bytes": path.stat().st_size, "sha256": sha256(path),
+                              "lengths": info.get("lengths", {})})
+
+
+def _write_manifest(result: BuildResult, folder: Path, outputs: list[dict], *, specs_dir: Path, raw_dir: Path,
+                    record: dict | None, hashes: dict[str, str] | None) -> dict:
+    import shutil
+
     for doc in result.documents:
         (folder / "sdtm").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(doc, folder / "sdtm" / doc.name)
@@ -536,20 +588,22 @@ class XptWriter:
     (``cdisc.tasks.write_xpt_task``: the checks, then the file's bytes, which are written
     here). The same problems and bytes either way: a file is determined by (data, meta, created)."""
 
-    def __init__(self, result: BuildResult, executor=None, folder: Path | None = None):
+    def __init__(self, result: BuildResult, executor=None, folder: Path | None = None,
+                 names: list[str] | None = None):
         from .executor import current
 
         executor = executor or current()
         self.created = result.study.created
         self.tasks: dict = {}
         self.forked = None
+        names = list(result.datasets) if names is None else names
         if not executor.parallel and folder is not None:
-            self.forked = _fork_writer(result, Path(folder), self.created)
+            self.forked = _fork_writer(result, Path(folder), self.created, names)
         if executor.parallel:
             from .tasks import write_xpt_task
 
-            names = [n for n, ds in result.datasets.items()
-                     if ds.delivered is None and (ds.kept is None or ds.standard == "SDTM")]
+            names = [n for n in names if result.datasets[n].delivered is None
+                     and (result.datasets[n].kept is None or result.datasets[n].standard == "SDTM")]
             self.tasks = dict(zip(names, executor.map(write_xpt_task, [
                 (result.datasets[n].data, result.datasets[n].meta, self.created) for n in names])))
 
@@ -593,12 +647,13 @@ class XptWriter:
         return info
 
 
-def _fork_writer(result: BuildResult, folder: Path, created):
-    """A forked child writing about half of the transport files made from memory
+def _fork_writer(result: BuildResult, folder: Path, created, names: list[str]):
+    """A forked child writing about half of the transport files made from memory of ``names``
     (cdisc.xpt_fork), or None: one core, no fork, CDISC_JOBS=1, or a small build."""
     from .xpt_fork import MIN_RECORDS, ForkedWriter, can_fork, share
 
-    fresh = {n: ds for n, ds in result.datasets.items() if ds.delivered is None and ds.kept is None}
+    fresh = {n: result.datasets[n] for n in names
+             if result.datasets[n].delivered is None and result.datasets[n].kept is None}
     if not can_fork() or sum(len(ds.data) for ds in fresh.values()) < MIN_RECORDS:
         return None
     theirs = share({n: len(ds.data) * max(1, len(ds.data.columns)) for n, ds in fresh.items()})

@@ -129,6 +129,8 @@ class CoreEvaluation:
         self._proc = None
         self._conn = None
         self._counter = None
+        self._orders = None                 # waiting(): where go() sends the folder to read
+        self._given = None                  # go(): (folder, files, their signatures)
         self._t0 = time.perf_counter()
 
     def __bool__(self) -> bool:
@@ -161,8 +163,73 @@ class CoreEvaluation:
         self._proc, self._conn = proc, parent
         return self
 
+    @classmethod
+    def waiting(cls) -> CoreEvaluation | None:
+        """A child forked now, while this process is still small (before a build maps its SDTM),
+        that waits for ``go(folder, files)``: then it reads those SDTM files itself and takes
+        rules from the shared counter, beside the build's ADaM derivation and the writing and
+        reading after it. The validation of that folder ``attach``es the frames it read itself
+        (its share of the rules, and the lost ones, as with ``start``). None where no child can
+        run beside us. The caller ``cancel``s it when the build stops before validating."""
+        if not _parallel():
+            return None
+        import multiprocessing as mp
+
+        from .core import load_rules as load_core
+
+        load_core()
+        ctx = mp.get_context("fork")
+        try:
+            counter = ctx.Value("q", 0)
+            parent, child = ctx.Pipe(duplex=False)
+            orders_in, orders_out = ctx.Pipe(duplex=False)
+        except OSError:
+            return None
+        run = cls({})
+        run._counter = counter
+        proc = ctx.Process(target=_waiting_child, args=(run._claim, orders_in, orders_out, child), daemon=True)
+        try:
+            proc.start()
+        except (OSError, AssertionError):             # no memory or process slot, a daemonic parent
+            for c in (parent, child, orders_in, orders_out):
+                c.close()
+            return None
+        child.close()
+        orders_in.close()
+        run._proc, run._conn, run._orders = proc, parent, orders_out
+        return run
+
+    def go(self, folder: Path, files: dict[str, str]) -> None:
+        """The SDTM files (``{dataset: file relative to folder}``) are written: the child reads
+        them and starts on the rules."""
+        if self._proc is None or self._orders is None:
+            return
+        folder = Path(folder)
+        try:
+            self._given = (folder.resolve(), dict(files), {n: _signature(folder / f) for n, f in files.items()})
+            self._orders.send((str(folder), dict(files)))
+        except (OSError, ValueError):
+            self.cancel()
+
+    def attach(self, folder: Path, files: dict[str, str], core_datasets: dict) -> bool:
+        """Take ``core_datasets`` (read here from ``files`` of ``folder``) as this process's
+        input when the child read the very same files (folder, names, sizes, modification
+        times); else stop the child (False: the caller starts a fresh evaluation)."""
+        given = self._given
+        folder = Path(folder)
+        same = (self._proc is not None and given is not None and folder.resolve() == given[0]
+                and dict(files) == given[1] and all(_signature(folder / f) == given[2][n] for n, f in files.items()))
+        if not same:
+            self.cancel()
+            return False
+        self.datasets = core_datasets
+        return True
+
     def cancel(self) -> None:
-        """Stop the child (the reading after it started failed): nothing of it is kept."""
+        """Stop the child (the reading after it started failed, the build stopped): nothing of it is kept."""
+        if self._orders is not None:
+            self._orders.close()
+            self._orders = None
         if self._proc is not None:
             self._proc.terminate()
             self._proc.join()
@@ -189,6 +256,9 @@ class CoreEvaluation:
                 pass
             finally:
                 self._conn.close()
+                if self._orders is not None:
+                    self._orders.close()
+                    self._orders = None
                 self._proc.join()
             self._proc = None
             parts = [mine]
@@ -211,6 +281,30 @@ def _in_order(frames: list[pd.DataFrame], order: dict[str, int]) -> pd.DataFrame
     allf = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     pos = allf["core_id"].map(order).to_numpy()
     return allf.iloc[pos.argsort(kind="stable")].reset_index(drop=True)
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _waiting_child(claim, orders, parent_end, conn) -> None:
+    """``CoreEvaluation.waiting``'s child: reads the SDTM files it is sent, then as ``_child``."""
+    try:
+        parent_end.close()                          # EOF below once the parent is gone
+        from .folder import read_core_datasets
+
+        got = orders.recv()
+        if got is not None:
+            conn.send(evaluate_core(read_core_datasets(Path(got[0]), got[1]), claim=claim))
+    except BaseException as exc:                    # the parent evaluates the lost rules itself
+        try:
+            conn.send(f"{type(exc).__name__}: {exc}")
+        except Exception:
+            pass
+    finally:
+        conn.close()
+        os._exit(0)
 
 
 def _child(datasets: dict, claim, conn) -> None:

@@ -160,6 +160,16 @@ def core_datasets(path: Path, folder: Folder, ig) -> dict:
     return out
 
 
+def read_core_datasets(path: Path, files: dict[str, str]) -> dict:
+    """``core_datasets`` of the SDTM ``files`` (``{dataset: file relative to path}``) of a build,
+    read as ``read_folder`` reads them: what a validation's ``on_sdtm`` hands the CORE rules."""
+    from cdisc.standards import load_standard
+
+    out = Folder(is_build=True)
+    _read_into(out, path, [path / f for f in files.values()])
+    return core_datasets(path, out, load_standard("sdtmig", "3.4"))
+
+
 def _combine_splits(datasets: dict[str, pd.DataFrame], ig) -> tuple[dict[str, pd.DataFrame], dict[str, list]]:
     """Split datasets of one domain as one frame; returns the frames and, per combined domain,
     [(file dataset name, first row, number of rows)] to map findings back."""
@@ -202,17 +212,24 @@ def _unsplit(result: ValidationResult, parts: dict[str, list]) -> None:
 
 
 def validate_folder(path: Path | str, *, specs_dir: Path | str | None = None, report_dir: Path | str | None = None,
-                    fail_on: str = "error", engine: str = "native", rules=None, core: bool = True) -> ValidationResult:
+                    fail_on: str = "error", engine: str = "native", rules=None, core: bool = True,
+                    early_core=None) -> ValidationResult:
     """Validate the datasets of ``path`` (see the module docstring); with ``report_dir``
-    write results.json, report.html and the suites there."""
+    write results.json, report.html and the suites there. ``early_core``: a
+    ``CoreEvaluation.waiting()`` the build started on this folder's SDTM files (taken when the
+    files are still those it read, else stopped)."""
     from cdisc.gcpause import gc_paused
 
-    with gc_paused():
-        return _validate_folder(path, specs_dir=specs_dir, report_dir=report_dir, fail_on=fail_on, engine=engine,
-                                rules=rules, core=core)
+    try:
+        with gc_paused():
+            return _validate_folder(path, specs_dir=specs_dir, report_dir=report_dir, fail_on=fail_on,
+                                    engine=engine, rules=rules, core=core, early_core=early_core)
+    finally:
+        if early_core is not None:
+            early_core.cancel()                      # not taken, or failed: its child goes
 
 
-def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, core) -> ValidationResult:
+def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, core, early_core) -> ValidationResult:
     from cdisc.pipeline import load_build_metadata
     from cdisc.ct import load_terminology, make_terminology
     from cdisc.specio import load_yaml
@@ -241,7 +258,11 @@ def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, cor
     started = []
 
     def start_core(sdtm_only: Folder) -> None:
-        started.append(CoreEvaluation(core_datasets(path, sdtm_only, ig)).start())
+        datasets = core_datasets(path, sdtm_only, ig)
+        if early_core is not None and early_core.attach(path, sdtm_only.files, datasets):
+            started.append(early_core)
+        else:
+            started.append(CoreEvaluation(datasets).start())
 
     try:
         folder = read_folder(path, on_sdtm=start_core if core and not by_study else None)
