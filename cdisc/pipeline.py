@@ -148,23 +148,32 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
     current: list[str] = []
     read_form = ctx.form
 
+    first_reads: dict[str, list[str]] = {}  # domain -> forms it read first (a forked child's build)
+    form_problems: dict[str, list] = {}      # form -> the problems reading it found
+
     def tracked_form(name: str):           # which forms each domain reads (its node's files)
         if current:
             read_by.setdefault(current[-1], set()).add(name)
-        return read_form(name)
+        if name in ctx.forms_read:
+            return read_form(name)
+        before = len(ctx.problems)
+        frame = read_form(name)
+        first_reads.setdefault(current[-1] if current else "", []).append(name)
+        form_problems[name] = ctx.problems[before:]
+        return frame
 
     ctx.form = tracked_form
 
     order = ["DM"] + sorted(d for d in specs if d != "DM")
-    for dom in order:
+    forked = None                          # cdisc.sdtm_fork.ForkedDomains: the domains a child maps
+    mapped: dict[str, tuple] = {}          # domain -> (DomainResult, seconds or None): not yet recorded
+    pending = list(order)                  # the domains not yet recorded, in name order
+
+    def record(dom: str, res, seconds, t: float) -> None:
+        """A mapped domain into the build, in name order: its datasets, problems, node, progress
+        (``seconds``: a task's own, else the time since ``t``)."""
+        nonlocal remote
         spec, display = specs[dom]
-        t = time.perf_counter()
-        current.append(dom)
-        seconds = None                     # a task's: the worker's time
-        if dom in remote:
-            res, seconds = _merge_domain_task(ctx, remote.pop(dom).get(), read_by.setdefault(dom, set()))
-        else:
-            res = map_domain(spec, ctx, spec_file=display)
         log.extend(res.problems)
         meta = spec.meta()
         result.datasets[dom] = BuiltDataset(meta, res.data[meta.names].reset_index(drop=True), "SDTM",
@@ -189,7 +198,6 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
                 rest = largest_first(specs, order[1:], raw_dir)   # handed out largest first, taken in name order
                 remote = dict(zip(rest, executor.map(map_domain_task, [(*where, token, d, ctx.dm, ctx.se)
                                                                         for d in rest])))
-        current.pop()
         result.timings[dom] = time.perf_counter() - t if seconds is None else seconds
         outs = [n for n in (dom, f"SUPP{dom}") + (("SE",) if dom == "DM" else ()) if n in result.datasets]
         result.nodes[dom] = Node(dom, "sdtm", [display] + sorted(f"raw/{ctx.forms_read[f]}" for f in read_by.get(dom, ())
@@ -197,6 +205,62 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
                                  [] if dom == "DM" else ["DM"], outs)
         for n in outs:
             _report(progress, "sdtm", n, len(result.datasets[n].data), result.timings[dom] if n == dom else 0.0)
+
+    def flush(final: bool = False) -> None:
+        """Record the mapped domains in name order up to the first one not mapped yet (with
+        ``final``: taking the child's outcomes, which wait for it)."""
+        while pending:
+            dom = pending[0]
+            if dom not in mapped:
+                if not final:
+                    return
+                flush_until(dom)
+            record(dom, *mapped.pop(dom))
+            pending.pop(0)
+
+    def flush_until(dom: str) -> None:
+        """The child's outcome for ``dom``, merged as a task's (mapped here when the child could not)."""
+        t = time.perf_counter()
+        res, seconds = _forked_outcome(forked, dom, ctx, read_by.setdefault(dom, set()), first_reads,
+                                       form_problems, (study, ct, specs, raw_dir))
+        mapped[dom] = (res, seconds, t)
+
+    try:
+        for dom in order:
+            if forked is not None and dom in forked.names:
+                continue
+            spec, display = specs[dom]
+            t = time.perf_counter()
+            current.append(dom)
+            try:
+                if dom in remote:
+                    res, seconds = _merge_domain_task(ctx, remote.pop(dom).get(), read_by.setdefault(dom, set()))
+                else:
+                    res, seconds = map_domain(spec, ctx, spec_file=display), None
+            except Exception:
+                if forked is not None:               # an earlier domain's error first, as in the serial build
+                    for d in forked.names:
+                        if d < dom:
+                            flush_until(d)
+                raise
+            if dom == "DM":                          # DM and SE (every other domain reads them), timed with SE
+                record(dom, res, None, t)
+                pending.pop(0)
+                forked = _fork_domains(executor, specs, order[1:], raw_dir, study, ct, ctx)
+            else:
+                mapped[dom] = (res, time.perf_counter() - t if seconds is None else seconds, t)
+            current.pop()
+            flush()
+        flush(final=True)
+    finally:
+        if forked is not None:
+            forked.finish()
+    if forked is not None and forked.names:
+        # the problems of reading the forms in the serial build's order: each form's, once, at
+        # its first reader in name order (the child's domains read theirs beside the parent)
+        seen: set[str] = set()
+        ctx.problems[:] = [p for d in [""] + order for f in first_reads.get(d, [])
+                           if not (f in seen or seen.add(f)) for p in form_problems[f]]
 
     t = time.perf_counter()
     before = set(result.datasets)
@@ -290,6 +354,34 @@ def build_from_sdtm(specs_dir: Path, sdtm_dir: Path, *, on_start=None) -> BuildR
 
 
 DELIVERED_DOCUMENTS = ("define.xml", "define2-1.xsl", "define2-0-0.xsl", "csdrg.pdf", "acrf.pdf", "blankcrf.pdf")
+
+
+def _fork_domains(executor, specs: dict, domains: list[str], raw_dir: Path, study, ct, ctx):
+    """A child mapping the largest domains beside this process (cdisc.sdtm_fork), or None: a
+    parallel executor (its tasks do this), one core, no fork, CDISC_JOBS=1, or a small study."""
+    from .sdtm_fork import ForkedDomains, can_fork, child_share
+    from .tasks import domain_forms
+
+    if executor.parallel or not domains or not can_fork():
+        return None
+    costs, forms = domain_forms(specs, domains, raw_dir)
+    share = child_share(costs, forms)
+    return ForkedDomains(share, study, ct, specs, raw_dir, ctx.dm, ctx.se) if share else None
+
+
+def _forked_outcome(forked, dom: str, ctx, reads: set[str], first_reads: dict, form_problems: dict, loaded):
+    """A domain the forked child mapped, merged as a task's; when the child could not, mapped
+    here the same way (a fresh Context given DM and SE). Returns (DomainResult, seconds)."""
+    from .tasks import map_loaded_domain
+
+    task = forked.outcome(dom)
+    if task is None:
+        study, ct, specs, raw_dir = loaded
+        task = map_loaded_domain(study, ct, specs, raw_dir, dom, ctx.dm, ctx.se)
+    first_reads[dom] = list(task.forms)
+    for form, (_, problems, _) in task.forms.items():
+        form_problems.setdefault(form, problems)
+    return _merge_domain_task(ctx, task, reads)
 
 
 def _merge_domain_task(ctx, task, reads: set[str]):

@@ -48,10 +48,8 @@ def _study(specs_dir: str, token: str):
     return _LOADED[key]
 
 
-def largest_first(specs: dict, domains: list[str], raw_dir: Path) -> list[str]:
-    """``domains`` in the order to hand them out: largest first (the longest tasks start first,
-    so two workers do not end with one mapping LB alone after the rest), a domain's size being
-    the bytes of the raw files its spec names (``form:``); ties in name order."""
+def domain_forms(specs: dict, domains: list[str], raw_dir: Path) -> tuple[dict[str, int], dict[str, set[str]]]:
+    """Per domain, the bytes of the raw files its spec names (``form:``) and those forms."""
     sizes = {p.stem.lower(): p.stat().st_size for p in Path(raw_dir).iterdir() if p.is_file()}
 
     def forms(node) -> set[str]:
@@ -62,7 +60,15 @@ def largest_first(specs: dict, domains: list[str], raw_dir: Path) -> list[str]:
             return set().union(*(forms(v) for v in node))
         return set()
 
-    cost = {d: sum(sizes.get(f, 0) for f in forms(specs[d][0].model_dump())) for d in domains}
+    named = {d: forms(specs[d][0].model_dump()) for d in domains}
+    return {d: sum(sizes.get(f, 0) for f in named[d]) for d in domains}, named
+
+
+def largest_first(specs: dict, domains: list[str], raw_dir: Path) -> list[str]:
+    """``domains`` in the order to hand them out: largest first (the longest tasks start first,
+    so two workers do not end with one mapping LB alone after the rest), a domain's size being
+    the bytes of the raw files its spec names (``form:``); ties in name order."""
+    cost = domain_forms(specs, domains, raw_dir)[0]
     return sorted(domains, key=lambda d: (-cost[d], d))
 
 
@@ -85,9 +91,15 @@ def map_domain_task(specs_dir: str, raw_dir: str, token: str, domain: str, dm: p
     ``allowed_values``) and its columns, so the caller records a form (and its problems) once,
     for the first domain in name order that reads it, as the serial build does.
     """
+    return map_loaded_domain(*_study(specs_dir, token), raw_dir, domain, dm, se)
+
+
+def map_loaded_domain(study, ct, specs: dict, raw_dir: str | Path, domain: str, dm: pd.DataFrame,
+                      se: pd.DataFrame | None) -> DomainTask:
+    """``map_domain_task`` with the study, CT and domain specs already loaded (a forked child
+    has them: cdisc.sdtm_fork)."""
     from cdisc.sdtm.engine import Context, map_domain
 
-    study, ct, specs = _study(specs_dir, token)
     spec, display = specs[domain]
     ctx = Context(study=study, ct=ct, raw_dir=Path(raw_dir), dm=dm, se=se)
     task = DomainTask(None, 0.0, set())
