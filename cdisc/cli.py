@@ -71,8 +71,9 @@ def main() -> None:
 
     Exit codes: 0 success, 1 the data has errors, 2 bad usage, bad spec or unreadable input.
     """
-    from .runtime import use_python_strings
+    from .runtime import keep_freed_memory, use_python_strings
 
+    keep_freed_memory()
     ctx = click.get_current_context()
     if ctx.invoked_subcommand != "build":       # build sets it after its "nothing changed" check
         use_python_strings()                    # (importing pandas alone takes 0.6 s)

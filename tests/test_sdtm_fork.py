@@ -87,3 +87,12 @@ def test_problems_come_in_the_serial_order_with_a_forked_child(forked, tmp_path,
     assert [p.split("Gone-")[1][:3].rstrip("'\" ,") for p in gone] == ["ae", "lb", "mrd", "rs", "vs"][:len(gone)]
     assert len(gone) == 5
     assert any("31-FEB-2024" in p for p in found[0]) and any("99-XXX-2024" in p for p in found[0])
+
+
+def test_malloc_keeps_freed_memory_on_glibc():
+    """cdisc.runtime.keep_freed_memory: set on glibc (the CLI calls it), refused elsewhere."""
+    import platform
+
+    from cdisc.runtime import keep_freed_memory
+
+    assert keep_freed_memory() is (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
