@@ -54,6 +54,33 @@ def can_fork() -> bool:
         return (os.cpu_count() or 1) > 1
 
 
+def as_forked_child(*parent_ends) -> None:
+    """First thing in a forked child (the CORE rules, XPT files, SDTM domains): close the pipe
+    ends that are the parent's, so that a send to a parent that is gone fails instead of
+    waiting for ever on a pipe the child itself holds open, and on Linux die with the parent
+    (prctl PR_SET_PDEATHSIG): a build killed with kill -9 leaves no process behind."""
+    import multiprocessing as mp
+    import os
+    import signal
+    import sys
+
+    for end in parent_ends:
+        try:
+            end.close()
+        except OSError:
+            pass
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").prctl(1, int(signal.SIGKILL))     # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    parent = mp.parent_process()
+    if parent is not None and os.getppid() != parent.pid:              # gone before the prctl
+        os._exit(0)
+
+
 def use_python_strings() -> None:
     import pandas as pd
 

@@ -58,7 +58,7 @@ class ForkedDomains:
         ctx = mp.get_context("fork")
         try:
             parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(self.names, study, ct, specs, raw_dir, dm, se, child),
+            proc = ctx.Process(target=_child, args=(self.names, study, ct, specs, raw_dir, dm, se, child, parent),
                                daemon=True)
             proc.start()
         except (OSError, AssertionError):            # no process slot or memory, a daemonic parent
@@ -89,10 +89,12 @@ class ForkedDomains:
             self._proc = None
 
 
-def _child(domains: list[str], study, ct, specs: dict, raw_dir, dm, se, conn) -> None:
+def _child(domains: list[str], study, ct, specs: dict, raw_dir, dm, se, conn, parent_end=None) -> None:
+    from .runtime import as_forked_child
     from .tasks import map_loaded_domain
 
     try:
+        as_forked_child(*([parent_end] if parent_end is not None else []))
         tasks = []
         for dom in domains:                          # all mapped first: the parent reads only later
             try:

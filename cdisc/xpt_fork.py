@@ -59,7 +59,7 @@ class ForkedWriter:
         ctx = mp.get_context("fork")
         try:
             parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(jobs, created, child), daemon=True)
+            proc = ctx.Process(target=_child, args=(jobs, created, child, parent), daemon=True)
             proc.start()
         except (OSError, AssertionError):            # no process slot or memory, a daemonic parent
             self.names = []
@@ -98,11 +98,13 @@ class ForkedWriter:
             self._proc = None
 
 
-def _child(jobs: dict, created, conn) -> None:
+def _child(jobs: dict, created, conn, parent_end=None) -> None:
     from .errors import ConformanceError
+    from .runtime import as_forked_child
     from .xpt import write_xpt
 
     try:
+        as_forked_child(*([parent_end] if parent_end is not None else []))
         for name, (path, data, meta) in jobs.items():
             try:
                 info = write_xpt(path, data, meta, created)

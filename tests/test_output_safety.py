@@ -193,6 +193,20 @@ def test_leftovers_of_a_killed_run_are_cleaned_but_not_others(study):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
+def _processes_naming(path: Path) -> list[int]:
+    """Live processes (not zombies) whose command line names ``path``."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if str(path) in (d / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(d.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to see the children")
 def test_build_killed_during_validation_keeps_the_earlier_build(study):
     """kill -9 while validating (the staging folder is complete but undecided): --out is the
     earlier build byte for byte; the next run removes the staging folder."""
@@ -213,6 +227,11 @@ def test_build_killed_during_validation_keeps_the_earlier_build(study):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert snapshot(out) == before
+    # its forked children (the CORE rules, XPT files) die with it: none is left waiting for ever
+    deadline = time.time() + 20
+    while _processes_naming(study.root) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _processes_naming(study.root) == []
     assert build(study, out).code == 0
     assert not list(study.root.glob(f".out.{TMP_TAG}-*"))
 

@@ -151,7 +151,7 @@ class CoreEvaluation:
         except OSError:
             return self
         self._counter = counter
-        proc = ctx.Process(target=_child, args=(self.datasets, self._claim, child), daemon=True)
+        proc = ctx.Process(target=_child, args=(self.datasets, self._claim, child, parent), daemon=True)
         try:
             proc.start()
         except OSError:                             # no memory or process slot: run here instead
@@ -187,7 +187,8 @@ class CoreEvaluation:
             return None
         run = cls({})
         run._counter = counter
-        proc = ctx.Process(target=_waiting_child, args=(run._claim, orders_in, orders_out, child), daemon=True)
+        proc = ctx.Process(target=_waiting_child, args=(run._claim, orders_in, (orders_out, parent), child),
+                           daemon=True)
         try:
             proc.start()
         except (OSError, AssertionError):             # no memory or process slot, a daemonic parent
@@ -288,10 +289,12 @@ def _signature(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _waiting_child(claim, orders, parent_end, conn) -> None:
+def _waiting_child(claim, orders, parent_ends, conn) -> None:
     """``CoreEvaluation.waiting``'s child: reads the SDTM files it is sent, then as ``_child``."""
     try:
-        parent_end.close()                          # EOF below once the parent is gone
+        from cdisc.runtime import as_forked_child
+
+        as_forked_child(*parent_ends)               # and EOF below once the parent is gone
         from .folder import read_core_datasets
 
         got = orders.recv()
@@ -307,8 +310,11 @@ def _waiting_child(claim, orders, parent_end, conn) -> None:
         os._exit(0)
 
 
-def _child(datasets: dict, claim, conn) -> None:
+def _child(datasets: dict, claim, conn, parent_end=None) -> None:
     try:
+        from cdisc.runtime import as_forked_child
+
+        as_forked_child(*([parent_end] if parent_end is not None else []))
         conn.send(evaluate_core(datasets, claim=claim))
     except BaseException as exc:                    # the parent evaluates the lost rules itself
         try:
