@@ -298,3 +298,24 @@ def test_page_renders_in_headless_chromium(built, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert shot.is_file(), res.stderr[-2000:]
     assert _png_colours(shot) > 50                        # a blank page has 1 or 2 colours
+
+
+def test_trace_entries_number_raw_rows_and_leave_unknown_ones_null():
+    """trace.json per SDTM record: the raw file's index and line, null line and -1 file for a
+    derived record, the subject's site from DM and the visit."""
+    from types import SimpleNamespace
+
+    from cdisc.rawio import FILE_COL, ROW_COL
+    from cdisc.review.trace import trace_entries
+
+    dm = pd.DataFrame({"USUBJID": ["S-1", "S-2"], "SITEID": ["101", "102"]})
+    ae = pd.DataFrame({"USUBJID": ["S-2", "S-1", "S-1"], "VISIT": ["DAY 1", None, "DAY 8"]})
+    trace = pd.DataFrame({FILE_COL: ["ae.csv", None, "ae2.csv"], ROW_COL: [7, None, 12.0]})
+    result = SimpleNamespace(datasets={
+        "DM": SimpleNamespace(standard="SDTM", data=dm, trace=None),
+        "AE": SimpleNamespace(standard="SDTM", data=ae, trace=trace)})
+    got = trace_entries(result)
+    assert list(got) == ["AE"]
+    assert got["AE"] == {"files": ["ae.csv", "ae2.csv"], "file": [0, -1, 1], "row": [7, None, 12],
+                         "site": ["102", "101", "101"], "visit": ["DAY 1", "", "DAY 8"]}
+    assert json.dumps(got["AE"]["row"]) == "[7, null, 12]"

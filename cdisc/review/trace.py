@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 TRACE_FILE = "trace.json"
@@ -35,11 +36,14 @@ def trace_entries(result) -> dict:
         files = ds.trace[FILE_COL].astype("string").fillna("")
         names = sorted(f for f in files.unique() if f)
         idx = files.map({f: i for i, f in enumerate(names)}).fillna(-1).astype(int)
-        rows = pd.to_numeric(ds.trace[ROW_COL], errors="coerce")
+        rows = pd.to_numeric(ds.trace[ROW_COL], errors="coerce").to_numpy(dtype=float)
+        known = ~np.isnan(rows)
+        row = np.where(known, rows, 0).astype(np.int64).astype(object)   # Python ints; None unknown
+        row[~known] = None
         subj = ds.data["USUBJID"] if "USUBJID" in ds.data else pd.Series("", index=ds.data.index)
         visit = ds.data["VISIT"] if "VISIT" in ds.data else pd.Series("", index=ds.data.index)
         out[name] = {"files": names, "file": idx.tolist(),
-                     "row": [None if pd.isna(r) else int(r) for r in rows.tolist()],
+                     "row": row.tolist(),
                      "site": subj.map(sites).fillna("").astype(str).tolist(),
                      "visit": visit.fillna("").astype(str).tolist()}
     return out
