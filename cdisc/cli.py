@@ -410,8 +410,11 @@ def _build_steps(specs_dir: Path, raw_dir: Path, out_dir: Path, fmts: set[str], 
         sdtm_files = None                    # the SDTM files, written before ADaM for the CORE child
         if early_core is not None:
             sdtm_files = write_sdtm_first(result, staged.path)
-            if sdtm_files is not None and not sdtm_files.broken:
+            if sdtm_files is not None and not sdtm_files.broken and early_core.worth_it(sdtm_files.outputs):
                 early_core.go(staged.path, sdtm_files.files)
+            else:                                # validation starts its CORE child as for any folder
+                early_core.cancel()
+                early_core = None
         t = time.perf_counter()
         only = None if rebuild is None else {n for n in rebuild if n in old_graph and old_graph[n].kind == "adam"}
         previous_notes = ({n: v.get("notes", []) for n, v in plan.previous["build"]["nodes"].items()}
@@ -521,9 +524,12 @@ def _release_frames(result) -> None:
     and at 10,000 subjects the frames are gigabytes the validation would otherwise sit beside."""
     import gc
 
+    from .runtime import give_back_freed_memory
+
     for ds in result.datasets.values():
         ds.data, ds.trace = None, None
     gc.collect()
+    give_back_freed_memory()
 
 
 def _dataset_rows(manifest: dict, rows: list[dict], result) -> list[dict]:

@@ -11,16 +11,17 @@ storage; Parquet files are still read by pyarrow and converted.
 ``keep_freed_memory()``: glibc's malloc gives every block over 128 KB its own mmap and returns
 freed memory at the top of the heap to the system at once, so a build that makes and drops
 frames of millions of values faults the same pages in again and again (at 10,000 subjects 28-31
-s of system time). Blocks up to 32 MB from the heap and 2 GB kept before trimming: 10k build
-108.9 -> 101.4 s wall, 30.6 -> 20.4 s system time, peak RSS 3.53 GB either way (benchmarks/README.md).
-Not glibc (macOS, musl): nothing is changed.
+s of system time). Blocks up to 32 MB from the heap: 10k build 108.9 -> 101.4-104.4 s wall,
+30.6 -> 19-24 s system time, peak RSS the same (benchmarks/README.md). 256 MB of free heap are
+kept before trimming (2 GB measured no faster), and ``give_back_freed_memory()`` trims once the
+build has let its frames go. Not glibc (macOS, musl): nothing is changed.
 """
 from __future__ import annotations
 
 #: glibc mallopt parameters (malloc.h) and the values keep_freed_memory sets
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 << 20
-TRIM_THRESHOLD = 2 << 30
+TRIM_THRESHOLD = 256 << 20
 
 
 def keep_freed_memory() -> bool:
@@ -79,6 +80,22 @@ def as_forked_child(*parent_ends) -> None:
     parent = mp.parent_process()
     if parent is not None and os.getppid() != parent.pid:              # gone before the prctl
         os._exit(0)
+
+
+def give_back_freed_memory() -> None:
+    """Return the heap's free memory to the system now (glibc malloc_trim; nothing elsewhere):
+    after a build lets its frames go, so that the validation's processes do not sit beside
+    memory nobody uses."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def use_python_strings() -> None:

@@ -75,7 +75,7 @@ class ForkedDomains:
                 self.finish()
                 break
             self._got[name] = task
-        return self._got.get(domain)
+        return self._got.pop(domain, None)               # not held here once merged
 
     def finish(self) -> None:
         """Stop the child (whatever it has not sent is not needed any more) and wait for it."""
@@ -83,7 +83,7 @@ class ForkedDomains:
             self._conn.close()
             self._conn = None
         if self._proc is not None:
-            if self._proc.is_alive() and len(self._got) < len(self.names):
+            if self._proc.is_alive():
                 self._proc.terminate()
             self._proc.join()
             self._proc = None

@@ -111,3 +111,20 @@ def test_a_build_that_stops_in_adam_leaves_no_child_behind(events, tmp_path):
     assert [e[0] for e in events] == ["go", "adam"]
     assert multiprocessing.active_children() == []
     assert not (tmp_path / "out").exists()
+
+
+def test_large_sdtm_files_leave_core_to_the_validation_child(events, tmp_path, monkeypatch):
+    """Above EARLY_MAX_BYTES of SDTM files the early child is stopped unused (it would read a
+    copy of them beside the build's frames): the validation forks its own, as for any folder."""
+    import cdisc.validation.core_bridge as cb
+
+    assert cb.CoreEvaluation.worth_it([{"bytes": cb.EARLY_MAX_BYTES}])
+    assert not cb.CoreEvaluation.worth_it([{"bytes": cb.EARLY_MAX_BYTES - 10}, {"bytes": 11}])
+    monkeypatch.setattr(cb, "EARLY_MAX_BYTES", 0)
+    study = copy_study(tmp_path, domains=("DM", "AE", "EX"))
+    res = run_cli("build", "--specs", study.specs, "--raw", study.raw, "--out", tmp_path / "out", "--no-report")
+    assert res.code == 0, res.output
+    assert [e[0] for e in events] == ["adam"]                  # no go, no attach
+    assert multiprocessing.active_children() == []
+    results = json.loads((tmp_path / "out" / "validation" / "results.json").read_text(encoding="utf-8"))
+    assert sum(s == "passed" for s in _core_statuses(results).values()) > 50

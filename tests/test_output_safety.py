@@ -192,7 +192,6 @@ def test_leftovers_of_a_killed_run_are_cleaned_but_not_others(study):
     assert live.name in names and foreign.name in names
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def _processes_naming(path: Path) -> list[int]:
     """Live processes (not zombies) whose command line names ``path``."""
     found = []
@@ -206,6 +205,7 @@ def _processes_naming(path: Path) -> list[int]:
     return found
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to see the children")
 def test_build_killed_during_validation_keeps_the_earlier_build(study):
     """kill -9 while validating (the staging folder is complete but undecided): --out is the

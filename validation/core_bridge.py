@@ -37,6 +37,9 @@ from .model import Rule, RuleScope, RuleStatus
 from .rules import RAW_COLUMNS
 
 DIFFERENCES_FILE = "core_differences.yaml"
+#: SDTM files up to this many bytes get the CORE child started while ADaM is derived
+#: (``CoreEvaluation.waiting``/``worth_it``); larger ones the child forked by the validation
+EARLY_MAX_BYTES = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,16 @@ class CoreEvaluation:
         orders_in.close()
         run._proc, run._conn, run._orders = proc, parent, orders_out
         return run
+
+    @staticmethod
+    def worth_it(outputs: list[dict]) -> bool:
+        """Whether the SDTM files (manifest entries) are small enough for a child of its own.
+        It reads its own copy of them while the build still holds its frames, where a child
+        forked by the validation after reading shares the parent's copy (``start``). Measured
+        at 10,000 subjects (1.1 GB of SDTM): 104 s against 120 s, but both processes together
+        5.0 GB against 4.2 GB (summed PSS; the largest process 3.6 GB either way). Above
+        ``EARLY_MAX_BYTES`` (a 30,000-subject study's 3.3 GB) the copy costs more than it gives."""
+        return sum(int(o.get("bytes") or 0) for o in outputs) <= EARLY_MAX_BYTES
 
     def go(self, folder: Path, files: dict[str, str]) -> None:
         """The SDTM files (``{dataset: file relative to folder}``) are written: the child reads
