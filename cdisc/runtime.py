@@ -55,6 +55,29 @@ def can_fork() -> bool:
         return (os.cpu_count() or 1) > 1
 
 
+def fork_child(target, *args):
+    """Fork a daemonic child running ``target(*args, conn, parent_end)`` (it sends on ``conn``
+    and calls ``as_forked_child(parent_end)`` first); returns (process, the parent's end of the
+    pipe), or (None, None) when no child can be started (no process slot or memory, a daemonic
+    parent)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    try:
+        parent, child = ctx.Pipe(duplex=False)
+    except OSError:
+        return None, None
+    try:
+        proc = ctx.Process(target=target, args=(*args, child, parent), daemon=True)
+        proc.start()
+    except (OSError, AssertionError):
+        parent.close()
+        child.close()
+        return None, None
+    child.close()
+    return proc, parent
+
+
 def as_forked_child(*parent_ends) -> None:
     """First thing in a forked child (the CORE rules, XPT files, SDTM domains): close the pipe
     ends that are the parent's, so that a send to a parent that is gone fails instead of

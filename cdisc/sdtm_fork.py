@@ -50,22 +50,13 @@ class ForkedDomains:
     ``cdisc.tasks.DomainTask`` once the child sent it, or None when the child could not."""
 
     def __init__(self, domains: list[str], study, ct, specs: dict, raw_dir, dm, se):
-        import multiprocessing as mp
+        from .runtime import fork_child
 
         self.names = list(domains)
         self._got: dict[str, object] = {}
-        self._proc = self._conn = None
-        ctx = mp.get_context("fork")
-        try:
-            parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(self.names, study, ct, specs, raw_dir, dm, se, child, parent),
-                               daemon=True)
-            proc.start()
-        except (OSError, AssertionError):            # no process slot or memory, a daemonic parent
+        self._proc, self._conn = fork_child(_child, self.names, study, ct, specs, raw_dir, dm, se)
+        if self._proc is None:
             self.names = []
-            return
-        child.close()
-        self._proc, self._conn = proc, parent
 
     def outcome(self, domain: str):
         while domain not in self._got and self._conn is not None:
@@ -89,12 +80,12 @@ class ForkedDomains:
             self._proc = None
 
 
-def _child(domains: list[str], study, ct, specs: dict, raw_dir, dm, se, conn, parent_end=None) -> None:
+def _child(domains: list[str], study, ct, specs: dict, raw_dir, dm, se, conn, parent_end) -> None:
     from .runtime import as_forked_child
     from .tasks import map_loaded_domain
 
     try:
-        as_forked_child(*([parent_end] if parent_end is not None else []))
+        as_forked_child(parent_end)
         tasks = []
         for dom in domains:                          # all mapped first: the parent reads only later
             try:

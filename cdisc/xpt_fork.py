@@ -50,22 +50,14 @@ class ForkedWriter:
     when the child could not (the caller writes it)."""
 
     def __init__(self, jobs: dict[str, tuple[Path, object, object]], created):
-        import multiprocessing as mp
+        from .runtime import fork_child
 
         self.names = list(jobs)
         self.paths = {n: Path(j[0]) for n, j in jobs.items()}
         self._got: dict[str, tuple] = {}
-        self._proc = self._conn = None
-        ctx = mp.get_context("fork")
-        try:
-            parent, child = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_child, args=(jobs, created, child, parent), daemon=True)
-            proc.start()
-        except (OSError, AssertionError):            # no process slot or memory, a daemonic parent
+        self._proc, self._conn = fork_child(_child, jobs, created)
+        if self._proc is None:                       # no process slot or memory, a daemonic parent
             self.names = []
-            return
-        child.close()
-        self._proc, self._conn = proc, parent
 
     def outcome(self, name: str):
         while name not in self._got and self._conn is not None:
@@ -98,13 +90,13 @@ class ForkedWriter:
             self._proc = None
 
 
-def _child(jobs: dict, created, conn, parent_end=None) -> None:
+def _child(jobs: dict, created, conn, parent_end) -> None:
     from .errors import ConformanceError
     from .runtime import as_forked_child
     from .xpt import write_xpt
 
     try:
-        as_forked_child(*([parent_end] if parent_end is not None else []))
+        as_forked_child(parent_end)
         for name, (path, data, meta) in jobs.items():
             try:
                 info = write_xpt(path, data, meta, created)

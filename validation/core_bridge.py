@@ -303,33 +303,32 @@ def _signature(path: Path) -> tuple[int, int]:
 
 
 def _waiting_child(claim, orders, parent_ends, conn) -> None:
-    """``CoreEvaluation.waiting``'s child: reads the SDTM files it is sent, then as ``_child``."""
-    try:
-        from cdisc.runtime import as_forked_child
-
-        as_forked_child(*parent_ends)               # and EOF below once the parent is gone
+    """``CoreEvaluation.waiting``'s child: reads the SDTM files it is sent (None: nothing to do;
+    EOF: the parent is gone), then as ``_child``."""
+    def datasets():
         from .folder import read_core_datasets
 
         got = orders.recv()
-        if got is not None:
-            conn.send(evaluate_core(read_core_datasets(Path(got[0]), got[1]), claim=claim))
-    except BaseException as exc:                    # the parent evaluates the lost rules itself
-        try:
-            conn.send(f"{type(exc).__name__}: {exc}")
-        except Exception:
-            pass
-    finally:
-        conn.close()
-        os._exit(0)
+        return None if got is None else read_core_datasets(Path(got[0]), got[1])
+
+    _evaluate_in_child(datasets, claim, conn, parent_ends)
 
 
-def _child(datasets: dict, claim, conn, parent_end=None) -> None:
+def _child(datasets: dict, claim, conn, parent_end) -> None:
+    _evaluate_in_child(lambda: datasets, claim, conn, (parent_end,))
+
+
+def _evaluate_in_child(datasets, claim, conn, parent_ends) -> None:
+    """A CORE child: the outcome of the rules it takes from the counter, or why it has none
+    (the parent evaluates the lost rules itself), then ``os._exit``."""
     try:
         from cdisc.runtime import as_forked_child
 
-        as_forked_child(*([parent_end] if parent_end is not None else []))
-        conn.send(evaluate_core(datasets, claim=claim))
-    except BaseException as exc:                    # the parent evaluates the lost rules itself
+        as_forked_child(*parent_ends)
+        found = datasets()
+        if found is not None:
+            conn.send(evaluate_core(found, claim=claim))
+    except BaseException as exc:
         try:
             conn.send(f"{type(exc).__name__}: {exc}")
         except Exception:
