@@ -214,11 +214,11 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
             if dom not in mapped:
                 if not final:
                     return
-                flush_until(dom)
+                take_forked(dom)
             record(dom, *mapped.pop(dom))
             pending.pop(0)
 
-    def flush_until(dom: str) -> None:
+    def take_forked(dom: str) -> None:
         """The child's outcome for ``dom``, merged as a task's (mapped here when the child could not)."""
         t = time.perf_counter()
         res, seconds = _forked_outcome(forked, dom, ctx, read_by.setdefault(dom, set()), first_reads,
@@ -241,7 +241,7 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
                 if forked is not None:               # an earlier domain's error first, as in the serial build
                     for d in forked.names:
                         if d < dom:
-                            flush_until(d)
+                            take_forked(d)
                 raise
             if dom == "DM":                          # DM and SE (every other domain reads them), timed with SE
                 record(dom, res, None, t)
@@ -359,7 +359,8 @@ DELIVERED_DOCUMENTS = ("define.xml", "define2-1.xsl", "define2-0-0.xsl", "csdrg.
 def _fork_domains(executor, specs: dict, domains: list[str], raw_dir: Path, study, ct, ctx):
     """A child mapping the largest domains beside this process (cdisc.sdtm_fork), or None: a
     parallel executor (its tasks do this), one core, no fork, CDISC_JOBS=1, or a small study."""
-    from .sdtm_fork import ForkedDomains, can_fork, child_share
+    from .runtime import can_fork
+    from .sdtm_fork import ForkedDomains, child_share
     from .tasks import domain_forms
 
     if executor.parallel or not domains or not can_fork():

@@ -23,13 +23,6 @@ import os
 MIN_BYTES = 8_000_000
 
 
-def can_fork() -> bool:
-    """``cdisc.runtime.can_fork`` (a seam: tests force the fork for a small study)."""
-    from .runtime import can_fork as runtime_can_fork
-
-    return runtime_can_fork()
-
-
 def child_share(costs: dict[str, int], forms: dict[str, set[str]]) -> list[str]:
     """The domains the child maps, in name order: largest first, each one that brings the
     child's bytes closer to half of all (a form two domains name counts for both: each reads

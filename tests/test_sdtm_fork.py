@@ -1,6 +1,6 @@
 """SDTM domains mapped by a forked child beside the parent (cdisc/sdtm_fork.py): the same build
 as the serial one, the same problems in the same order, and the parent maps a domain itself
-when the child cannot. Forced for the small shipped study (``MIN_BYTES`` 0, ``can_fork`` yes)."""
+when the child cannot. Forced for the small shipped study (``MIN_BYTES`` 0, ``cdisc.runtime.can_fork`` yes)."""
 from __future__ import annotations
 
 import pytest
@@ -12,10 +12,11 @@ from test_executor import assert_same_build
 @pytest.fixture
 def forked(monkeypatch):
     """Fork forced; the domains each child was given."""
+    import cdisc.runtime
     import cdisc.sdtm_fork as sf
 
     monkeypatch.setattr(sf, "MIN_BYTES", 0)
-    monkeypatch.setattr(sf, "can_fork", lambda: True)
+    monkeypatch.setattr(cdisc.runtime, "can_fork", lambda: True)
     given = []
     real = sf.ForkedDomains.__init__
 
@@ -66,7 +67,7 @@ def test_problems_come_in_the_serial_order_with_a_forked_child(forked, tmp_path,
     """Raw values outside allowed_values in forms only the child's LB reads (lb), that LB and the
     parent's RS both read (rs, mrd), and the parent's alone (ae, vs, before and after LB), and
     a date no domain can read: the same list in the same order as the serial build's."""
-    import cdisc.sdtm_fork as sf
+    import cdisc.runtime
     from cdisc.errors import DataError
     from cdisc.pipeline import build_sdtm
 
@@ -77,7 +78,7 @@ def test_problems_come_in_the_serial_order_with_a_forked_child(forked, tmp_path,
     study.set_raw("vs", 3, "VSDAT", "99-XXX-2024")
     found = []
     for fork in (False, True):
-        monkeypatch.setattr(sf, "can_fork", lambda fork=fork: fork)
+        monkeypatch.setattr(cdisc.runtime, "can_fork", lambda fork=fork: fork)
         with pytest.raises(DataError) as exc:
             build_sdtm(study.specs, study.raw)
         found.append([str(p) for p in exc.value.problems])
