@@ -146,24 +146,16 @@ class CoreEvaluation:
 
         from .core import load_rules as load_core
 
+        from cdisc.runtime import fork_child
+
         load_core()                                 # read once, before the fork: both halves need it
-        ctx = mp.get_context("fork")
         try:
-            counter = ctx.Value("q", 0)
-            parent, child = ctx.Pipe(duplex=False)
+            self._counter = mp.get_context("fork").Value("q", 0)
         except OSError:
             return self
-        self._counter = counter
-        proc = ctx.Process(target=_child, args=(self.datasets, self._claim, child, parent), daemon=True)
-        try:
-            proc.start()
-        except OSError:                             # no memory or process slot: run here instead
-            parent.close()
-            child.close()
+        self._proc, self._conn = fork_child(_child, self.datasets, self._claim)
+        if self._proc is None:                      # no memory or process slot: run here instead
             self._counter = None
-            return self
-        child.close()
-        self._proc, self._conn = proc, parent
         return self
 
     @classmethod
@@ -180,27 +172,23 @@ class CoreEvaluation:
 
         from .core import load_rules as load_core
 
+        from cdisc.runtime import fork_child
+
         load_core()
         ctx = mp.get_context("fork")
         try:
             counter = ctx.Value("q", 0)
-            parent, child = ctx.Pipe(duplex=False)
             orders_in, orders_out = ctx.Pipe(duplex=False)
         except OSError:
             return None
         run = cls({})
         run._counter = counter
-        proc = ctx.Process(target=_waiting_child, args=(run._claim, orders_in, (orders_out, parent), child),
-                           daemon=True)
-        try:
-            proc.start()
-        except (OSError, AssertionError):             # no memory or process slot, a daemonic parent
-            for c in (parent, child, orders_in, orders_out):
-                c.close()
-            return None
-        child.close()
+        run._proc, run._conn = fork_child(_waiting_child, run._claim, orders_in, orders_out)
         orders_in.close()
-        run._proc, run._conn, run._orders = proc, parent, orders_out
+        if run._proc is None:                         # no memory or process slot, a daemonic parent
+            orders_out.close()
+            return None
+        run._orders = orders_out
         return run
 
     @staticmethod
@@ -302,7 +290,7 @@ def _signature(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _waiting_child(claim, orders, parent_ends, conn) -> None:
+def _waiting_child(claim, orders, orders_out, conn, parent_end) -> None:
     """``CoreEvaluation.waiting``'s child: reads the SDTM files it is sent (None: nothing to do;
     EOF: the parent is gone), then as ``_child``."""
     def datasets():
@@ -311,7 +299,7 @@ def _waiting_child(claim, orders, parent_ends, conn) -> None:
         got = orders.recv()
         return None if got is None else read_core_datasets(Path(got[0]), got[1])
 
-    _evaluate_in_child(datasets, claim, conn, parent_ends)
+    _evaluate_in_child(datasets, claim, conn, (orders_out, parent_end))
 
 
 def _child(datasets: dict, claim, conn, parent_end) -> None:
