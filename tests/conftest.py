@@ -134,36 +134,53 @@ def copy_study(tmp_path: Path, domains: tuple[str, ...] | None = None) -> Study:
     ``domains`` (e.g. ``("DM", "AE", "EX")``) slims the copy for tests that break one of
     those domains: the other SDTM specs and the ADaM specs are removed and every raw form
     no remaining spec reads is listed under forms_not_mapped. A failing build then costs
-    about a third of a full one, and the message under test is the same.
+    about a third of a full one, and the message under test is the same. The slimmed specs
+    are made once per process and copied from there (_slim_specs).
     """
     root = tmp_path / "study"
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(SPECS, root / "specs", ignore=shutil.ignore_patterns("__pycache__"))
+    specs = SPECS if domains is None else _slim_specs(tuple(sorted(d.lower() for d in domains)))
+    shutil.copytree(specs, root / "specs", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(RAW, root / "raw", ignore=shutil.ignore_patterns("__pycache__"))
-    study = Study(root, root / "specs", root / "raw")
-    if domains is not None:
-        keep = {d.lower() for d in domains}
-        for f in sorted((study.specs / "sdtm").glob("*.yaml")):
-            if f.stem not in keep:
-                f.unlink()
-        shutil.rmtree(study.specs / "adam", ignore_errors=True)
-        doc = study.read_spec("study.yaml")
-        read = _forms_named(doc).union(*(_forms_named(study.read_spec(f"sdtm/{d}.yaml")) for d in keep))
-        listed = doc.setdefault("forms_not_mapped", {}) or {}
-        for f in sorted(study.raw.iterdir()):
-            if f.suffix in (".csv", ".xlsx", ".sas7bdat", ".xpt") and f.stem not in read and f.stem not in listed:
-                listed[f.stem] = "not mapped in this slimmed test copy of the study"
-        doc["forms_not_mapped"] = listed
-        # columns the removed specs read are not read any more: list every raw column
-        columns = doc.setdefault("columns_not_mapped", {}) or {}
-        every = columns.setdefault("*", {}) or {}
-        for f in sorted(study.raw.glob("*.csv")):
-            for col in pd.read_csv(f, dtype=str, nrows=0).columns:
-                every.setdefault(str(col).strip().upper(), "not mapped in this slimmed test copy of the study")
-        columns["*"] = every
-        doc["columns_not_mapped"] = columns
-        study.write_spec("study.yaml", doc)
-    return study
+    return Study(root, root / "specs", root / "raw")
+
+
+_SLIM: dict[tuple[str, ...], Path] = {}
+
+
+def _slim_specs(keep: tuple[str, ...]) -> Path:
+    """specs/ with only the SDTM specs of ``keep`` (no ADaM), made once per process."""
+    if keep in _SLIM:
+        return _SLIM[keep]
+    import atexit
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="cdisc-slim-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    study = Study(tmp, tmp / "specs", RAW)
+    shutil.copytree(SPECS, study.specs, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in sorted((study.specs / "sdtm").glob("*.yaml")):
+        if f.stem not in keep:
+            f.unlink()
+    shutil.rmtree(study.specs / "adam", ignore_errors=True)
+    doc = study.read_spec("study.yaml")
+    read = _forms_named(doc).union(*(_forms_named(study.read_spec(f"sdtm/{d}.yaml")) for d in keep))
+    listed = doc.setdefault("forms_not_mapped", {}) or {}
+    for f in sorted(RAW.iterdir()):
+        if f.suffix in (".csv", ".xlsx", ".sas7bdat", ".xpt") and f.stem not in read and f.stem not in listed:
+            listed[f.stem] = "not mapped in this slimmed test copy of the study"
+    doc["forms_not_mapped"] = listed
+    # columns the removed specs read are not read any more: list every raw column
+    columns = doc.setdefault("columns_not_mapped", {}) or {}
+    every = columns.setdefault("*", {}) or {}
+    for f in sorted(RAW.glob("*.csv")):
+        for col in pd.read_csv(f, dtype=str, nrows=0).columns:
+            every.setdefault(str(col).strip().upper(), "not mapped in this slimmed test copy of the study")
+    columns["*"] = every
+    doc["columns_not_mapped"] = columns
+    study.write_spec("study.yaml", doc)
+    _SLIM[keep] = study.specs
+    return study.specs
 
 
 @dataclass
