@@ -72,6 +72,7 @@ def validate_datasets(
     report_dir: Path | str | None = None,
     core_datasets=None,
     define_findings: list[pd.DataFrame] | None = None,
+    write_results: bool = True,
 ) -> ValidationResult:
     """Validate a build and (with ``out_dir``) write suites, results.json and report.html.
 
@@ -97,6 +98,9 @@ def validate_datasets(
             started ``core_bridge.CoreEvaluation`` (the rules already running beside us).
         define_findings: raw findings of the define.xml checks (validation/define_checks.py),
             one frame per define.xml checked; None: no define.xml was checked.
+        write_results: False writes only the suites (the caller rewrites the findings first,
+            as validate_folder does for split files, and writes results.json and report.html
+            once, with ``write_outputs``).
 
     Returns:
         ValidationResult (``.errors``, ``.warnings``, ``.exit_code()``, ``.to_dict()``).
@@ -244,7 +248,7 @@ def validate_datasets(
         findings=active, waived=waived, rules=rule_list, datasets=summaries, catalogue=rules,
         unused_waivers=unused, fail_on=fail_on, timings=timings, build=build,
     )
-    if out is not None:
+    if out is not None and write_results:
         write_outputs(result, out)
     return result
 

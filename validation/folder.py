@@ -330,14 +330,15 @@ def _validate_folder(path, *, specs_dir, report_dir, fail_on, engine, rules, cor
         result = validate_by_study(data, metas, ctd, context, core=core_run, base_rules=base_rules, engine=engine,
                                    fail_on=fail_on, build=manifest, report_dir=out, file=f"{path.name}/study.json",
                                    parts=parts, file_columns={n: list(df.columns) for n, df in folder.datasets.items()},
-                                   prepare_meta=lambda n, m, cols: merge_with_standard(n, m, cols, ctd, ig, adamig))
+                                   prepare_meta=lambda n, m, cols: merge_with_standard(n, m, cols, ctd, ig, adamig),
+                                   write_results=not parts)
     else:
         result = validate_datasets(data, metas, ctd, rules=rules, waivers=waivers, engine=engine, fail_on=fail_on,
                                    build=manifest, report_dir=out,
                                    core_datasets=core_run,
-                                   define_findings=define_findings)
+                                   define_findings=define_findings, write_results=not parts)
     _unsplit(result, parts)
-    if out is not None and parts:                    # rewrite with the split files' records
+    if out is not None and parts:                    # written once, with the split files' records
         from .engine import write_outputs
 
         write_outputs(result, out)

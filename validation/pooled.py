@@ -177,7 +177,8 @@ def merge_results(parts: list[tuple[ValidationResult, dict]], data: dict[str, pd
 def validate_by_study(data: dict[str, pd.DataFrame], metas: dict, ctd: dict, context: dict, *, core: dict | None,
                       base_rules, engine: str, fail_on: str, build: dict | None, report_dir: Path | None,
                       file: str, parts: dict[str, list] | None = None,
-                      file_columns: dict[str, list[str]] | None = None, prepare_meta=None) -> ValidationResult:
+                      file_columns: dict[str, list[str]] | None = None, prepare_meta=None,
+                      write_results: bool = True) -> ValidationResult:
     """Validate every study of a pool on its own records (see the module docstring) and write
     one results.json and report.html for the pool into ``report_dir``. ``parts``: the split
     files validated as one domain (validation/folder.py), {domain: [(file dataset, ...)]}."""
@@ -224,6 +225,6 @@ def validate_by_study(data: dict[str, pd.DataFrame], metas: dict, ctd: dict, con
         # domain's first file keeps its record numbers, so one name never means two row orders
         runs.append((res, {**core_rows, **rows}))
     result = merge_results(runs, data, metas, fail_on, build)
-    if report_dir is not None:
+    if report_dir is not None and write_results:
         write_outputs(result, Path(report_dir))
     return result
