@@ -105,3 +105,23 @@ def test_large_value_checks_in_slices_give_the_whole_frames_findings(datasets, m
         [("AE", 3, "AETERM"), ("AE", 6, "AEDECOD"), ("CM", 1, "CMTRT")]
     req = whole[0][whole[0]["core_id"] == "CORE-000356"]
     assert sorted(zip(req["dataset"], req["record"].astype(int))) == [("AE", 8)]
+
+
+def test_documented_differences_are_decided_per_rule_dataset_and_variables():
+    """core_bridge._not_explained: a difference explains the findings of its rule on its datasets
+    that name one of its variables; findings of rules outside our catalogue are dropped; the
+    rest stay, in order, with the per-rule count of what was explained."""
+    from cdisc.validation.core_bridge import Difference, _not_explained
+
+    findings = pd.DataFrame({
+        "core_id": ["CORE-1", "CORE-1", "CORE-1", "CORE-2", "CORE-9", "CORE-1"],
+        "dataset": ["AE", "AE", "LB", "AE", "AE", "AE"],
+        "variables": [["AESTDTC"], ["aestdtc", "AEENDTC"], ["LBDTC"], ["AESTDTC"], ["AESTDTC"], None],
+        "record": [1, 2, 3, 4, 5, 6]})
+    by_id = {"CORE-1": [Difference("CORE-1", "CORE reads partial dates as missing", ("AE",), ("AESTDTC",))],
+             "CORE-2": [Difference("CORE-2", "another CORE defect", (), (), report=True)]}
+    rest, explained = _not_explained(findings, {"CORE-1": None, "CORE-2": None}, by_id)
+    assert rest["record"].tolist() == [3, 4, 6]     # LB, the reported difference, no variables
+    assert explained == {"CORE-1": 2}
+    empty, none = _not_explained(findings.iloc[:0], {"CORE-1": None}, by_id)
+    assert empty.empty and none == {}
