@@ -142,22 +142,8 @@ class CoreEvaluation:
         return bool(self.datasets)
 
     def start(self) -> CoreEvaluation:
-        if not self.datasets or not _parallel():
-            return self
-        import multiprocessing as mp
-
-        from .core import load_rules as load_core
-
-        from cdisc.runtime import fork_child
-
-        load_core()                                 # read once, before the fork: both halves need it
-        try:
-            self._counter = mp.get_context("fork").Value("q", 0)
-        except OSError:
-            return self
-        self._proc, self._conn = fork_child(_child, self.datasets, self._claim)
-        if self._proc is None:                      # no memory or process slot: run here instead
-            self._counter = None
+        if self.datasets and _parallel():
+            self._fork(_child, self.datasets)
         return self
 
     @classmethod
@@ -172,26 +158,37 @@ class CoreEvaluation:
             return None
         import multiprocessing as mp
 
-        from .core import load_rules as load_core
-
-        from cdisc.runtime import fork_child
-
-        load_core()
-        ctx = mp.get_context("fork")
         try:
-            counter = ctx.Value("q", 0)
-            orders_in, orders_out = ctx.Pipe(duplex=False)
+            orders_in, orders_out = mp.get_context("fork").Pipe(duplex=False)
         except OSError:
             return None
         run = cls({})
-        run._counter = counter
-        run._proc, run._conn = fork_child(_waiting_child, run._claim, orders_in, orders_out)
+        forked = run._fork(_waiting_child, orders_in, orders_out)
         orders_in.close()
-        if run._proc is None:                         # no memory or process slot, a daemonic parent
+        if not forked:
             orders_out.close()
             return None
         run._orders = orders_out
         return run
+
+    def _fork(self, target, *args) -> bool:
+        """Fork the CORE child ``target(*args, claim, ...)`` beside a fresh shared rule counter;
+        False (no child, the rules run here) where no counter, memory or process slot is left."""
+        import multiprocessing as mp
+
+        from .core import load_rules as load_core
+
+        from cdisc.runtime import fork_child
+
+        load_core()                                 # read once, before the fork: both halves need it
+        try:
+            self._counter = mp.get_context("fork").Value("q", 0)
+        except OSError:
+            return False
+        self._proc, self._conn = fork_child(target, *args, self._claim)
+        if self._proc is None:
+            self._counter = None
+        return self._proc is not None
 
     @staticmethod
     def worth_it(outputs: list[dict]) -> bool:
@@ -292,7 +289,7 @@ def _signature(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _waiting_child(claim, orders, orders_out, conn, parent_end) -> None:
+def _waiting_child(orders, orders_out, claim, conn, parent_end) -> None:
     """``CoreEvaluation.waiting``'s child: reads the SDTM files it is sent (None: nothing to do;
     EOF: the parent is gone), then as ``_child``."""
     def datasets():
