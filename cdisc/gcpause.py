@@ -21,11 +21,13 @@ from contextlib import contextmanager
 def gc_paused():
     was = gc.isenabled()
     gc.disable()
-    if was:
+    freeze = was and gc.get_freeze_count() == 0      # never undo a host's own gc.freeze()
+    if freeze:
         gc.freeze()
     try:
         yield
     finally:
-        if was:
+        if freeze:
             gc.unfreeze()
+        if was:
             gc.enable()

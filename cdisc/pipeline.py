@@ -259,8 +259,11 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
         # the problems of reading the forms in the serial build's order: each form's, once, at
         # its first reader in name order (the child's domains read theirs beside the parent)
         seen: set[str] = set()
-        ctx.problems[:] = [p for d in [""] + order for f in first_reads.get(d, [])
-                           if not (f in seen or seen.add(f)) for p in form_problems[f]]
+        ordered = [p for d in [""] + order for f in first_reads.get(d, [])
+                   if not (f in seen or seen.add(f)) for p in form_problems[f]]
+        # only form reads record problems here today; anything else recorded stays, after them
+        placed = {id(p) for p in ordered}
+        ctx.problems[:] = ordered + [p for p in ctx.problems if id(p) not in placed]
 
     t = time.perf_counter()
     before = set(result.datasets)
