@@ -166,12 +166,12 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
 
     order = ["DM"] + sorted(d for d in specs if d != "DM")
     forked = None                          # cdisc.sdtm_fork.ForkedDomains: the domains a child maps
-    mapped: dict[str, tuple] = {}          # domain -> (DomainResult, seconds or None): not yet recorded
+    mapped: dict[str, tuple] = {}          # domain -> (DomainResult, seconds): not yet recorded
     pending = list(order)                  # the domains not yet recorded, in name order
 
-    def record(dom: str, res, seconds, t: float) -> None:
+    def record(dom: str, res, seconds: float | None, t: float | None = None) -> None:
         """A mapped domain into the build, in name order: its datasets, problems, node, progress
-        (``seconds``: a task's own, else the time since ``t``)."""
+        (``seconds``; None for DM: the time since ``t``, SE's building included)."""
         nonlocal remote
         spec, display = specs[dom]
         log.extend(res.problems)
@@ -220,10 +220,8 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
 
     def take_forked(dom: str) -> None:
         """The child's outcome for ``dom``, merged as a task's (mapped here when the child could not)."""
-        t = time.perf_counter()
-        res, seconds = _forked_outcome(forked, dom, ctx, read_by.setdefault(dom, set()), first_reads,
-                                       form_problems, (study, ct, specs, raw_dir))
-        mapped[dom] = (res, seconds, t)
+        mapped[dom] = _forked_outcome(forked, dom, ctx, read_by.setdefault(dom, set()), first_reads,
+                                      form_problems, (study, ct, specs, raw_dir))
 
     try:
         for dom in order:
@@ -248,7 +246,7 @@ def build_sdtm(specs_dir: Path, raw_dir: Path, *, progress=None, on_start=None, 
                 pending.pop(0)
                 forked = _fork_domains(executor, specs, order[1:], raw_dir, study, ct, ctx)
             else:
-                mapped[dom] = (res, time.perf_counter() - t if seconds is None else seconds, t)
+                mapped[dom] = (res, time.perf_counter() - t if seconds is None else seconds)
             current.pop()
             flush()
         flush(final=True)
