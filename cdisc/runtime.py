@@ -55,11 +55,12 @@ def can_fork() -> bool:
         return (os.cpu_count() or 1) > 1
 
 
-def fork_child(target, *args):
-    """Fork a daemonic child running ``target(*args, conn, parent_end)`` (it sends on ``conn``
-    and calls ``as_forked_child(parent_end)`` first); returns (process, the parent's end of the
-    pipe), or (None, None) when no child can be started (no process slot or memory, a daemonic
-    parent)."""
+def fork_child(target, *args, parent_ends=()):
+    """Fork a daemonic child running ``target(*args, conn)``, which sends its outcome on
+    ``conn``; returns (process, the parent's end of the pipe), or (None, None) when no child
+    can be started (no process slot or memory, a daemonic parent). The child first closes the
+    parent's end and ``parent_ends`` (``as_forked_child``), and ends with ``os._exit`` however
+    ``target`` ends (what it could not send, the parent does itself)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
@@ -68,7 +69,7 @@ def fork_child(target, *args):
     except OSError:
         return None, None
     try:
-        proc = ctx.Process(target=target, args=(*args, child, parent), daemon=True)
+        proc = ctx.Process(target=_forked, args=(target, args, child, (parent, *parent_ends)), daemon=True)
         proc.start()
     except (OSError, AssertionError):
         parent.close()
@@ -76,6 +77,19 @@ def fork_child(target, *args):
         return None, None
     child.close()
     return proc, parent
+
+
+def _forked(target, args: tuple, conn, parent_ends: tuple) -> None:
+    import os
+
+    try:
+        as_forked_child(*parent_ends)
+        target(*args, conn)
+    except BaseException:
+        pass
+    finally:
+        conn.close()
+        os._exit(0)
 
 
 def as_forked_child(*parent_ends) -> None:

@@ -17,7 +17,6 @@ was mapped.
 """
 from __future__ import annotations
 
-import os
 
 #: below this many bytes of raw forms for the child, the fork costs more than it gives
 MIN_BYTES = 8_000_000
@@ -73,23 +72,15 @@ class ForkedDomains:
             self._proc = None
 
 
-def _child(domains: list[str], study, ct, specs: dict, raw_dir, dm, se, conn, parent_end) -> None:
-    from .runtime import as_forked_child
+def _child(domains: list[str], study, ct, specs: dict, raw_dir, dm, se, conn) -> None:
     from .tasks import map_loaded_domain
 
-    try:
-        as_forked_child(parent_end)
-        tasks = []
-        for dom in domains:                          # all mapped first: the parent reads only later
-            try:
-                tasks.append((dom, map_loaded_domain(study, ct, specs, raw_dir, dom, dm, se)))
-            except Exception:                        # the parent maps this one (and raises) itself
-                tasks.append((dom, None))
-                break
-        for dom, task in tasks:
-            conn.send((dom, task))
-    except BaseException:
-        pass
-    finally:
-        conn.close()
-        os._exit(0)
+    tasks = []
+    for dom in domains:                              # all mapped first: the parent reads only later
+        try:
+            tasks.append((dom, map_loaded_domain(study, ct, specs, raw_dir, dom, dm, se)))
+        except Exception:                            # the parent maps this one (and raises) itself
+            tasks.append((dom, None))
+            break
+    for dom, task in tasks:                          # what is not sent, the parent maps itself
+        conn.send((dom, task))

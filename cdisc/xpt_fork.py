@@ -16,7 +16,6 @@ those files itself.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 #: below this many records in all, the fork costs more than the second core gives
@@ -90,22 +89,16 @@ class ForkedWriter:
             self._proc = None
 
 
-def _child(jobs: dict, created, conn, parent_end) -> None:
+def _child(jobs: dict, created, conn) -> None:
     from .errors import ConformanceError
-    from .runtime import as_forked_child
     from .xpt import write_xpt
 
-    try:
-        as_forked_child(parent_end)
-        for name, (path, data, meta) in jobs.items():
-            try:
-                info = write_xpt(path, data, meta, created)
-                conn.send((name, [], info))
-            except ConformanceError as exc:          # nothing written: the parent reports it
-                conn.send((name, list(exc.problems), None))
-            except Exception:                        # the parent writes this one again itself
-                Path(path).unlink(missing_ok=True)
-                conn.send((name, None, None))
-    finally:
-        conn.close()
-        os._exit(0)
+    for name, (path, data, meta) in jobs.items():
+        try:
+            info = write_xpt(path, data, meta, created)
+            conn.send((name, [], info))
+        except ConformanceError as exc:              # nothing written: the parent reports it
+            conn.send((name, list(exc.problems), None))
+        except Exception:                            # the parent writes this one again itself
+            Path(path).unlink(missing_ok=True)
+            conn.send((name, None, None))

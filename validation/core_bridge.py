@@ -20,7 +20,6 @@ in CDISC wording).
 """
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections import Counter
@@ -163,7 +162,7 @@ class CoreEvaluation:
         except OSError:
             return None
         run = cls({})
-        forked = run._fork(_waiting_child, orders_in, orders_out)
+        forked = run._fork(_waiting_child, orders_in, parent_ends=(orders_out,))
         orders_in.close()
         if not forked:
             orders_out.close()
@@ -171,7 +170,7 @@ class CoreEvaluation:
         run._orders = orders_out
         return run
 
-    def _fork(self, target, *args) -> bool:
+    def _fork(self, target, *args, parent_ends=()) -> bool:
         """Fork the CORE child ``target(*args, claim, ...)`` beside a fresh shared rule counter;
         False (no child, the rules run here) where no counter, memory or process slot is left."""
         import multiprocessing as mp
@@ -185,7 +184,7 @@ class CoreEvaluation:
             self._counter = mp.get_context("fork").Value("q", 0)
         except OSError:
             return False
-        self._proc, self._conn = fork_child(target, *args, self._claim)
+        self._proc, self._conn = fork_child(target, *args, self._claim, parent_ends=parent_ends)
         if self._proc is None:
             self._counter = None
         return self._proc is not None
@@ -289,7 +288,7 @@ def _signature(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
-def _waiting_child(orders, orders_out, claim, conn, parent_end) -> None:
+def _waiting_child(orders, claim, conn) -> None:
     """``CoreEvaluation.waiting``'s child: reads the SDTM files it is sent (None: nothing to do;
     EOF: the parent is gone), then as ``_child``."""
     def datasets():
@@ -298,31 +297,22 @@ def _waiting_child(orders, orders_out, claim, conn, parent_end) -> None:
         got = orders.recv()
         return None if got is None else read_core_datasets(Path(got[0]), got[1])
 
-    _evaluate_in_child(datasets, claim, conn, (orders_out, parent_end))
+    _evaluate_in_child(datasets, claim, conn)
 
 
-def _child(datasets: dict, claim, conn, parent_end) -> None:
-    _evaluate_in_child(lambda: datasets, claim, conn, (parent_end,))
+def _child(datasets: dict, claim, conn) -> None:
+    _evaluate_in_child(lambda: datasets, claim, conn)
 
 
-def _evaluate_in_child(datasets, claim, conn, parent_ends) -> None:
-    """A CORE child: the outcome of the rules it takes from the counter, or why it has none
-    (the parent evaluates the lost rules itself), then ``os._exit``."""
+def _evaluate_in_child(datasets, claim, conn) -> None:
+    """A CORE child (``cdisc.runtime.fork_child``): the outcome of the rules it takes from the
+    counter, or why it has none (the parent evaluates the lost rules itself)."""
     try:
-        from cdisc.runtime import as_forked_child
-
-        as_forked_child(*parent_ends)
         found = datasets()
         if found is not None:
             conn.send(evaluate_core(found, claim=claim))
     except BaseException as exc:
-        try:
-            conn.send(f"{type(exc).__name__}: {exc}")
-        except Exception:
-            pass
-    finally:
-        conn.close()
-        os._exit(0)
+        conn.send(f"{type(exc).__name__}: {exc}")
 
 
 def _not_explained(findings: pd.DataFrame, rules: dict, by_id: dict[str, list[Difference]]
